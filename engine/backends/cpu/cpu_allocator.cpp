@@ -1,0 +1,79 @@
+#include <cstdlib>
+#include <new>
+
+#include "cpu_backend.h"
+
+namespace onestep::cpu {
+
+namespace {
+constexpr size_t kAlignment = 64;  // a cache line, and full AVX-512 vectors
+}
+
+size_t CachingAllocator::round_size(size_t bytes) {
+  // Small blocks to 512 B, larger to 1/8 of their power of two: at most 12.5% slack, and few
+  // distinct classes so that blocks are found again.
+  if (bytes <= 512) return 512;
+  size_t power = 1;
+  while (power < bytes) power <<= 1;
+  const size_t step = std::max<size_t>(512, power / 8);
+  return (bytes + step - 1) / step * step;
+}
+
+CachingAllocator::~CachingAllocator() { empty_cache(); }
+
+void* CachingAllocator::allocate(size_t bytes) {
+  const size_t size = round_size(bytes);
+  std::lock_guard<std::mutex> lock(mutex_);
+  void* ptr = nullptr;
+  auto it = free_blocks_.find(size);
+  if (it != free_blocks_.end() && !it->second.empty()) {
+    ptr = it->second.back();
+    it->second.pop_back();
+    stats_.cached_bytes -= size;
+  } else {
+    ptr = std::aligned_alloc(kAlignment, size);
+    if (ptr == nullptr) {
+      // Give the cache back and try once more before reporting.
+      for (auto& [block_size, blocks] : free_blocks_)
+        for (void* block : blocks) std::free(block);
+      free_blocks_.clear();
+      stats_.cached_bytes = 0;
+      ptr = std::aligned_alloc(kAlignment, size);
+    }
+    ONESTEP_CHECK(ptr != nullptr, "cpu allocator: out of memory allocating {} bytes ({} held)",
+                  size, stats_.allocated_bytes);
+    ++stats_.system_allocations;
+  }
+  stats_.allocated_bytes += size;
+  stats_.peak_allocated_bytes = std::max(stats_.peak_allocated_bytes, stats_.allocated_bytes);
+  return ptr;
+}
+
+void CachingAllocator::deallocate(void* ptr, size_t bytes) {
+  if (ptr == nullptr) return;
+  const size_t size = round_size(bytes);
+  std::lock_guard<std::mutex> lock(mutex_);
+  free_blocks_[size].push_back(ptr);
+  stats_.allocated_bytes -= size;
+  stats_.cached_bytes += size;
+}
+
+MemoryStats CachingAllocator::stats() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stats_;
+}
+
+void CachingAllocator::reset_peak() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  stats_.peak_allocated_bytes = stats_.allocated_bytes;
+}
+
+void CachingAllocator::empty_cache() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto& [size, blocks] : free_blocks_)
+    for (void* block : blocks) std::free(block);
+  free_blocks_.clear();
+  stats_.cached_bytes = 0;
+}
+
+}  // namespace onestep::cpu

@@ -1,0 +1,68 @@
+// Batched GEMM on Eigen. Each operand arrives with a unit stride in one of its two matrix dims
+// (ops/matmul.cpp makes a copy otherwise), so Eigen maps it directly, row- or column-major.
+
+#include <Eigen/Core>
+
+#include "cpu_backend.h"
+#include "parallel.h"
+
+namespace onestep::cpu {
+
+namespace {
+
+template <class T>
+using RowMajorMap = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>,
+                               0, Eigen::OuterStride<>>;
+template <class T>
+using ColMajorMap = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>,
+                               0, Eigen::OuterStride<>>;
+
+// Calls f with an Eigen map of the rows x cols matrix at p with the given strides.
+template <class T, class F>
+void with_matrix(const T* p, int64_t rows, int64_t cols, int64_t row_stride, int64_t col_stride,
+                 const F& f) {
+  // A dim of size 1 never steps, so its stride is free; ops/matmul.cpp guarantees a unit
+  // stride in one dim and positive strides in both.
+  if (col_stride == 1 || cols == 1) {
+    f(RowMajorMap<T>(p, rows, cols, Eigen::OuterStride<>(rows == 1 ? cols : row_stride)));
+  } else {
+    f(ColMajorMap<T>(p, rows, cols, Eigen::OuterStride<>(cols == 1 ? rows : col_stride)));
+  }
+}
+
+template <class T>
+void gemm_batch(const Tensor& a, const Tensor& b, const Tensor& out) {
+  const int64_t batch = out.size(0), M = out.size(1), N = out.size(2), K = a.size(2);
+  const T* pa = typed<T>(a);
+  const T* pb = typed<T>(b);
+  T* po = typed<T>(out);
+  auto one = [&](int64_t i) {
+    Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> result(
+        po + i * M * N, M, N);
+    if (K == 0) {
+      result.setZero();
+      return;
+    }
+    with_matrix<T>(pa + i * a.strides()[0], M, K, a.strides()[1], a.strides()[2], [&](const auto& ma) {
+      with_matrix<T>(pb + i * b.strides()[0], K, N, b.strides()[1], b.strides()[2],
+                     [&](const auto& mb) { result.noalias() = ma * mb; });
+    });
+  };
+  // Many small products: one per thread (Eigen then runs single-threaded inside). Few large
+  // products: one at a time, each threaded by Eigen.
+  if (batch >= num_threads() && batch > 1) {
+    parallel_for(0, batch, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) one(i);
+    });
+  } else {
+    for (int64_t i = 0; i < batch; ++i) one(i);
+  }
+}
+
+}  // namespace
+
+void CpuBackend::matmul(const Tensor& a, const Tensor& bm, const Tensor& out) {
+  dispatch_floating(out.dtype(), "matmul", [&](auto tag) { gemm_batch<decltype(tag)>(a, bm, out); });
+}
+
+}  // namespace onestep::cpu

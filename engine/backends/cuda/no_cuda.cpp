@@ -1,0 +1,23 @@
+// The CUDA seam of a build without -DONESTEP_CUDA=ON: CUDA is never available, and asking for a
+// CUDA tensor is a clear error rather than a crash.
+
+#include "../../src/backend.h"
+#include "onestep/engine/cuda.h"
+
+namespace onestep {
+
+namespace cuda {
+bool available() { return false; }
+bool compiled() { return false; }
+}  // namespace cuda
+
+namespace backend {
+Backend& cuda(int index) {
+  ONESTEP_FAIL(
+      "device cuda:{} requested, but this onestep was built without CUDA; rebuild with "
+      "-DONESTEP_CUDA=ON",
+      index);
+}
+}  // namespace backend
+
+}  // namespace onestep

@@ -1,0 +1,21 @@
+#pragma once
+// Everything of onestep::engine.
+
+#include "onestep/engine/autograd.h"
+#include "onestep/engine/conv.h"
+#include "onestep/engine/creation.h"
+#include "onestep/engine/cuda.h"
+#include "onestep/engine/device.h"
+#include "onestep/engine/dtype.h"
+#include "onestep/engine/elementwise.h"
+#include "onestep/engine/error.h"
+#include "onestep/engine/linalg.h"
+#include "onestep/engine/memory.h"
+#include "onestep/engine/nn_functional.h"
+#include "onestep/engine/op_registry.h"
+#include "onestep/engine/random.h"
+#include "onestep/engine/reduction.h"
+#include "onestep/engine/shape.h"
+#include "onestep/engine/shape_ops.h"
+#include "onestep/engine/tensor.h"
+#include "onestep/engine/threading.h"

@@ -1,0 +1,23 @@
+#pragma once
+// Normalisation, softmax, dropout and losses.
+
+#include "onestep/engine/random.h"
+#include "onestep/engine/tensor.h"
+
+namespace onestep {
+
+// x: [N, C, ...]; weight, bias: [C] or undefined. Statistics per sample over C/groups channels.
+Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), double eps = 1e-5);
+Tensor softmax(const Tensor& x, int64_t dim);
+Tensor log_softmax(const Tensor& x, int64_t dim);
+// Zeroes each element with probability p and scales the rest by 1/(1-p) when training;
+// the identity otherwise.
+Tensor dropout(const Tensor& x, double p, bool training, Generator& gen);
+
+// Mean of (a - b)^2 over every element.
+Tensor mse_loss(const Tensor& a, const Tensor& b);
+// Mean binary cross-entropy of sigmoid(logits) against targets in [0, 1], computed stably.
+Tensor bce_with_logits(const Tensor& logits, const Tensor& targets);
+
+}  // namespace onestep

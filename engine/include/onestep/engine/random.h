@@ -1,0 +1,45 @@
+#pragma once
+// Counter-based random numbers (Philox 4x32-10): the same seed gives the same numbers on every
+// device and thread count, and a generator's state is two integers, so runs resume exactly.
+
+#include <cstdint>
+
+#include "onestep/engine/tensor.h"
+
+namespace onestep {
+
+class Generator {
+ public:
+  explicit Generator(uint64_t seed) : seed_(seed) {}
+  uint64_t seed() const { return seed_; }
+  // Number of 128-bit Philox counters consumed so far.
+  uint64_t offset() const { return offset_; }
+  void set_state(uint64_t seed, uint64_t offset) {
+    seed_ = seed;
+    offset_ = offset;
+  }
+  // Claims `counters` consecutive counters and returns the first.
+  uint64_t advance(uint64_t counters) {
+    const uint64_t first = offset_;
+    offset_ += counters;
+    return first;
+  }
+
+ private:
+  uint64_t seed_;
+  uint64_t offset_ = 0;
+};
+
+// Uniform on [0, 1).
+Tensor rand(const Shape& shape, Generator& gen, DType dtype = DType::f32,
+            Device device = Device::cpu());
+// Standard normal.
+Tensor randn(const Shape& shape, Generator& gen, DType dtype = DType::f32,
+             Device device = Device::cpu());
+// Integers uniform in [low, high), dtype i64.
+Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator& gen,
+               Device device = Device::cpu());
+Tensor rand_like(const Tensor& t, Generator& gen);
+Tensor randn_like(const Tensor& t, Generator& gen);
+
+}  // namespace onestep

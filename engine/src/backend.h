@@ -1,0 +1,107 @@
+#pragma once
+// The interface every device backend implements. Ops validate shapes, allocate outputs and record
+// autograd; then they make one call here on the backend of the output's device. Tensors passed
+// in may be arbitrary strided views unless a method says "contiguous"; binary and ternary
+// operands arrive already broadcast (stride 0) to the output's shape.
+
+#include <cstddef>
+#include <cstdint>
+
+#include "onestep/engine/memory.h"
+#include "onestep/engine/tensor.h"
+
+namespace onestep::backend {
+
+enum class UnaryOp {
+  affine,      // x * p0 + p1
+  pow,         // x ^ p0
+  clamp,       // min(max(x, p0), p1)
+  exp,
+  log,
+  sqrt,
+  rsqrt,
+  abs,
+  sign,
+  sigmoid,
+  softplus,
+  tanh,
+  silu,
+  relu,
+  reciprocal,
+  isfinite,    // 1 or 0
+  gt_scalar,   // x > p0 ? 1 : 0, likewise below
+  lt_scalar,
+  ge_scalar,
+  le_scalar,
+  eq_scalar,
+};
+
+enum class BinaryOp { add, sub, mul, div, minimum, maximum, gt, lt, ge, le, eq };
+
+enum class ReduceOp { sum, max, min };
+
+enum class RandomKind { uniform, normal, randint };
+
+struct ConvGeometry {
+  int64_t stride = 1;
+  int64_t padding = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual void* allocate(size_t bytes) = 0;
+  virtual void deallocate(void* ptr, size_t bytes) = 0;
+  virtual MemoryStats memory_stats() = 0;
+  virtual void reset_peak_memory() = 0;
+  virtual void empty_cache() = 0;
+
+  // Host <-> this device, contiguous bytes.
+  virtual void copy_from_host(void* dst, const void* src, size_t bytes) = 0;
+  virtual void copy_to_host(void* dst, const void* src, size_t bytes) = 0;
+
+  // dst = src elementwise (same shape), converting dtype.
+  virtual void copy(const Tensor& src, const Tensor& dst) = 0;
+  virtual void fill(const Tensor& dst, double value) = 0;
+  // dst (contiguous) [i] = start + i * step
+  virtual void arange(const Tensor& dst, double start, double step) = 0;
+
+  virtual void unary(UnaryOp op, const Tensor& x, const Tensor& out, double p0, double p1) = 0;
+  virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) = 0;
+  virtual void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) = 0;
+
+  // out has x's shape with size 1 in every reduced dim (dims sorted, unique).
+  virtual void reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims,
+                      const Tensor& out) = 0;
+
+  // out[b] = a[b] @ bm[b]; a: [B, M, K], bm: [B, K, N], out: [B, M, N] contiguous.
+  // A batch stride of 0 broadcasts that operand.
+  virtual void matmul(const Tensor& a, const Tensor& bm, const Tensor& out) = 0;
+
+  // Convolution on contiguous NCHW tensors (weight [O, C, kh, kw]).
+  virtual void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& out,
+                              ConvGeometry g) = 0;
+  virtual void conv2d_backward_input(const Tensor& grad_out, const Tensor& weight,
+                                     const Tensor& grad_x, ConvGeometry g) = 0;
+  virtual void conv2d_backward_weight(const Tensor& grad_out, const Tensor& x,
+                                      const Tensor& grad_w, ConvGeometry g) = 0;
+
+  // x viewed as contiguous [outer, n, inner]; index: contiguous i64 [k], each in [0, n).
+  // index_select: out [outer, k, inner]. index_add: out[:, index[j], :] += src[:, j, :].
+  virtual void index_select(const Tensor& x, const Tensor& index, const Tensor& out,
+                            int64_t outer, int64_t n, int64_t inner) = 0;
+  virtual void index_add(const Tensor& src, const Tensor& index, const Tensor& out, int64_t outer,
+                         int64_t n, int64_t inner) = 0;
+
+  // Fills contiguous `out` from Philox(seed) starting at `counter`; see random_layout.h.
+  virtual void random(RandomKind kind, const Tensor& out, uint64_t seed, uint64_t counter,
+                      double p0, double p1) = 0;
+};
+
+Backend& get(Device device);
+Backend& cpu();
+// Defined in backends/cuda (or no_cuda.cpp, which throws a clear error).
+Backend& cuda(int index);
+
+}  // namespace onestep::backend

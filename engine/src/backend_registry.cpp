@@ -1,0 +1,55 @@
+// Run-time choice of backend by device; the CPU backend always exists.
+
+#include "../backends/cpu/cpu_backend.h"
+#include "backend.h"
+#include "onestep/engine/memory.h"
+#include "ops/op_helpers.h"
+
+namespace onestep {
+
+namespace backend {
+
+Backend& cpu() {
+  // Never destroyed: tensors with static lifetime may release memory after main returns.
+  static auto* instance = new cpu::CpuBackend();
+  return *instance;
+}
+
+Backend& get(Device device) {
+  switch (device.type) {
+    case DeviceType::cpu:
+      return cpu();
+    case DeviceType::cuda:
+      return cuda(device.index);
+  }
+  ONESTEP_FAIL("unknown device type {}", static_cast<int>(device.type));
+}
+
+}  // namespace backend
+
+namespace detail {
+
+Device common_device(const char* op, std::initializer_list<const Tensor*> tensors) {
+  const Tensor* first = nullptr;
+  for (const Tensor* t : tensors) {
+    if (!t->defined()) continue;
+    if (first == nullptr) {
+      first = t;
+    } else {
+      ONESTEP_CHECK(t->device() == first->device(),
+                    "{}: tensors on different devices ({} {} vs {} {}); move them with .to()", op,
+                    first->device().str(), shape_str(first->shape()), t->device().str(),
+                    shape_str(t->shape()));
+    }
+  }
+  ONESTEP_CHECK(first != nullptr, "{}: no defined input tensor", op);
+  return first->device();
+}
+
+}  // namespace detail
+
+MemoryStats memory_stats(Device device) { return backend::get(device).memory_stats(); }
+void reset_peak_memory(Device device) { backend::get(device).reset_peak_memory(); }
+void empty_cache(Device device) { backend::get(device).empty_cache(); }
+
+}  // namespace onestep

@@ -1,0 +1,99 @@
+// Creation of tensors and random tensors.
+
+#include "onestep/engine/creation.h"
+
+#include <cmath>
+
+#include "onestep/engine/random.h"
+#include "ops/op_helpers.h"
+#include "philox.h"
+
+namespace onestep {
+
+Tensor empty(const Shape& shape, DType dtype, Device device) {
+  for (int64_t s : shape)
+    ONESTEP_CHECK(s >= 0, "empty: negative size in shape {}", shape_str(shape));
+  const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
+  auto storage = std::make_shared<detail::Storage>(bytes, device);
+  return Tensor::from_storage(std::move(storage), shape, contiguous_strides(shape), 0, dtype);
+}
+
+Tensor full(const Shape& shape, double value, DType dtype, Device device) {
+  Tensor t = empty(shape, dtype, device);
+  detail::backend_of(t).fill(t, value);
+  return t;
+}
+
+Tensor zeros(const Shape& shape, DType dtype, Device device) {
+  return full(shape, 0.0, dtype, device);
+}
+Tensor ones(const Shape& shape, DType dtype, Device device) {
+  return full(shape, 1.0, dtype, device);
+}
+Tensor scalar_tensor(double value, DType dtype, Device device) {
+  return full({}, value, dtype, device);
+}
+Tensor empty_like(const Tensor& t) { return empty(t.shape(), t.dtype(), t.device()); }
+Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype(), t.device()); }
+Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype(), t.device()); }
+Tensor full_like(const Tensor& t, double value) {
+  return full(t.shape(), value, t.dtype(), t.device());
+}
+
+Tensor arange(double start, double end, double step, DType dtype, Device device) {
+  ONESTEP_CHECK(step != 0 && std::isfinite(start) && std::isfinite(end) && std::isfinite(step),
+                "arange: need finite start, end and a nonzero step, got {}, {}, {}", start, end,
+                step);
+  const double count = std::ceil((end - start) / step);
+  Tensor t = empty({std::max<int64_t>(0, static_cast<int64_t>(count))}, dtype, device);
+  detail::backend_of(t).arange(t, start, step);
+  return t;
+}
+
+Tensor from_host(const void* data, DType dtype, const Shape& shape, Device device) {
+  Tensor t = empty(shape, dtype, device);
+  detail::backend_of(t).copy_from_host(t.raw_data(), data,
+                                       static_cast<size_t>(t.numel()) * dtype_size(dtype));
+  return t;
+}
+
+namespace {
+
+Tensor random_fill(backend::RandomKind kind, const Shape& shape, Generator& gen, DType dtype,
+                   Device device, double p0, double p1) {
+  Tensor t = empty(shape, dtype, device);
+  const int lanes = dtype == DType::f32 ? 4 : 2;
+  const uint64_t counter = gen.advance(philox::counters_needed(lanes, t.numel()));
+  detail::backend_of(t).random(kind, t, gen.seed(), counter, p0, p1);
+  return t;
+}
+
+}  // namespace
+
+Tensor rand(const Shape& shape, Generator& gen, DType dtype, Device device) {
+  ONESTEP_CHECK(is_floating(dtype), "rand: dtype must be f32 or f64, got {}", dtype_name(dtype));
+  return random_fill(backend::RandomKind::uniform, shape, gen, dtype, device, 0, 0);
+}
+
+Tensor randn(const Shape& shape, Generator& gen, DType dtype, Device device) {
+  ONESTEP_CHECK(is_floating(dtype), "randn: dtype must be f32 or f64, got {}", dtype_name(dtype));
+  return random_fill(backend::RandomKind::normal, shape, gen, dtype, device, 0, 0);
+}
+
+Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator& gen, Device device) {
+  ONESTEP_CHECK(low < high, "randint: empty range [{}, {})", low, high);
+  // Bounds travel to the backend as doubles: keep them exact.
+  ONESTEP_CHECK(std::abs(low) <= (int64_t{1} << 52) && std::abs(high) <= (int64_t{1} << 52),
+                "randint: bounds [{}, {}) beyond +-2^52", low, high);
+  return random_fill(backend::RandomKind::randint, shape, gen, DType::i64, device,
+                     static_cast<double>(low), static_cast<double>(high));
+}
+
+Tensor rand_like(const Tensor& t, Generator& gen) {
+  return rand(t.shape(), gen, t.dtype(), t.device());
+}
+Tensor randn_like(const Tensor& t, Generator& gen) {
+  return randn(t.shape(), gen, t.dtype(), t.device());
+}
+
+}  // namespace onestep

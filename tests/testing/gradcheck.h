@@ -1,0 +1,43 @@
+#pragma once
+// Finite-difference gradient checks in float64 (DESIGN.md §7): central differences, eps 1e-6,
+// atol 1e-5, rtol 1e-3, a random non-uniform cotangent; the full Jacobian for small inputs and
+// random directions for big ones; every input separately; and accumulation over two backward
+// calls.
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "onestep/engine.h"
+
+namespace onestep::testing {
+
+struct GradcheckOptions {
+  double eps = 1e-6;
+  double atol = 1e-5;
+  double rtol = 1e-3;
+  int64_t full_jacobian_max = 48;  // inputs up to this many elements are checked element by element
+  int directions = 6;              // random directions for bigger inputs
+  uint64_t seed = 20251126;
+};
+
+using OpFunction = std::function<Tensor(const std::vector<Tensor>&)>;
+
+// Checks the gradient of f with respect to every input that requires grad. Inputs must be f64.
+// Returns an empty string on success, else a description of the first failure.
+std::string gradcheck(const OpFunction& f, const std::vector<Tensor>& inputs,
+                      const GradcheckOptions& options = {});
+
+// The same values in a non-contiguous layout: every stride doubled (a strided slice of a
+// larger buffer) or the dims stored in reverse order (a permuted copy).
+enum class Layout { contiguous, strided, permuted };
+Tensor with_layout(const Tensor& t, Layout layout);
+
+// Largest |a - b| over all elements (shapes must match).
+double max_abs_diff(const Tensor& a, const Tensor& b);
+
+// Reads/writes element `index` (row-major logical order) of a CPU f64 tensor of any strides.
+double get_element(const Tensor& t, int64_t index);
+void set_element(const Tensor& t, int64_t index, double value);
+
+}  // namespace onestep::testing

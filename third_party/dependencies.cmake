@@ -1,0 +1,12 @@
+# Every external dependency is a system package (Debian names in scripts/install-deps.sh);
+# nothing is vendored. This file is the one place that finds them.
+find_package(Eigen3 3.4 REQUIRED NO_MODULE)
+find_package(fmt REQUIRED)
+find_package(nlohmann_json 3.10 REQUIRED)
+find_package(OpenMP REQUIRED COMPONENTS CXX)
+if(ONESTEP_BUILD_APPS)
+  find_package(CLI11 REQUIRED)
+endif()
+if(ONESTEP_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()

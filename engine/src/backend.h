@@ -13,11 +13,13 @@
 namespace onestep::backend {
 
 enum class UnaryOp {
-  affine,      // x * p0 + p1
-  pow,         // x ^ p0
-  clamp,       // min(max(x, p0), p1)
+  affine,  // x * p0 + p1
+  pow,     // x ^ p0
+  clamp,   // min(max(x, p0), p1)
   exp,
   log,
+  sin,
+  cos,
   sqrt,
   rsqrt,
   abs,
@@ -28,8 +30,8 @@ enum class UnaryOp {
   silu,
   relu,
   reciprocal,
-  isfinite,    // 1 or 0
-  gt_scalar,   // x > p0 ? 1 : 0, likewise below
+  isfinite,   // 1 or 0
+  gt_scalar,  // x > p0 ? 1 : 0, likewise below
   lt_scalar,
   ge_scalar,
   le_scalar,
@@ -84,13 +86,13 @@ class Backend {
                               ConvGeometry g) = 0;
   virtual void conv2d_backward_input(const Tensor& grad_out, const Tensor& weight,
                                      const Tensor& grad_x, ConvGeometry g) = 0;
-  virtual void conv2d_backward_weight(const Tensor& grad_out, const Tensor& x,
-                                      const Tensor& grad_w, ConvGeometry g) = 0;
+  virtual void conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Tensor& grad_w,
+                                      ConvGeometry g) = 0;
 
   // x viewed as contiguous [outer, n, inner]; index: contiguous i64 [k], each in [0, n).
   // index_select: out [outer, k, inner]. index_add: out[:, index[j], :] += src[:, j, :].
-  virtual void index_select(const Tensor& x, const Tensor& index, const Tensor& out,
-                            int64_t outer, int64_t n, int64_t inner) = 0;
+  virtual void index_select(const Tensor& x, const Tensor& index, const Tensor& out, int64_t outer,
+                            int64_t n, int64_t inner) = 0;
   virtual void index_add(const Tensor& src, const Tensor& index, const Tensor& out, int64_t outer,
                          int64_t n, int64_t inner) = 0;
 

@@ -48,8 +48,14 @@ Device common_device(const char* op, std::initializer_list<const Tensor*> tensor
 
 }  // namespace detail
 
-MemoryStats memory_stats(Device device) { return backend::get(device).memory_stats(); }
-void reset_peak_memory(Device device) { backend::get(device).reset_peak_memory(); }
-void empty_cache(Device device) { backend::get(device).empty_cache(); }
+MemoryStats memory_stats(Device device) {
+  return backend::get(device).memory_stats();
+}
+void reset_peak_memory(Device device) {
+  backend::get(device).reset_peak_memory();
+}
+void empty_cache(Device device) {
+  backend::get(device).empty_cache();
+}
 
 }  // namespace onestep

@@ -10,7 +10,9 @@
 namespace onestep {
 
 namespace detail {
-void throw_error(const std::string& message) { throw Error(message); }
+void throw_error(const std::string& message) {
+  throw Error(message);
+}
 }  // namespace detail
 
 size_t dtype_size(DType dtype) {
@@ -57,6 +59,21 @@ int64_t shape_numel(const Shape& shape) {
   return n;
 }
 
+size_t checked_nbytes(const Shape& shape, size_t element_size, const char* op) {
+  // Every stride (a product of sizes) must fit as well, so sizes of 0 count as 1 here.
+  int64_t span = 1;
+  for (int64_t s : shape) {
+    ONESTEP_CHECK(s >= 0, "{}: negative size in shape {}", op, shape_str(shape));
+    ONESTEP_CHECK(!__builtin_mul_overflow(span, std::max<int64_t>(s, 1), &span),
+                  "{}: shape {} is too large", op, shape_str(shape));
+  }
+  int64_t bytes = 0;
+  ONESTEP_CHECK(
+      !__builtin_mul_overflow(shape_numel(shape), static_cast<int64_t>(element_size), &bytes),
+      "{}: shape {} is too large", op, shape_str(shape));
+  return static_cast<size_t>(bytes);
+}
+
 Shape contiguous_strides(const Shape& shape) {
   Shape strides(shape.size());
   int64_t stride = 1;
@@ -67,7 +84,9 @@ Shape contiguous_strides(const Shape& shape) {
   return strides;
 }
 
-std::string shape_str(const Shape& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
+std::string shape_str(const Shape& shape) {
+  return fmt::format("[{}]", fmt::join(shape, ", "));
+}
 
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
   const size_t n = std::max(a.size(), b.size());

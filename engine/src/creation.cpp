@@ -11,9 +11,7 @@
 namespace onestep {
 
 Tensor empty(const Shape& shape, DType dtype, Device device) {
-  for (int64_t s : shape)
-    ONESTEP_CHECK(s >= 0, "empty: negative size in shape {}", shape_str(shape));
-  const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
+  const size_t bytes = checked_nbytes(shape, dtype_size(dtype), "empty");
   auto storage = std::make_shared<detail::Storage>(bytes, device);
   return Tensor::from_storage(std::move(storage), shape, contiguous_strides(shape), 0, dtype);
 }
@@ -33,9 +31,15 @@ Tensor ones(const Shape& shape, DType dtype, Device device) {
 Tensor scalar_tensor(double value, DType dtype, Device device) {
   return full({}, value, dtype, device);
 }
-Tensor empty_like(const Tensor& t) { return empty(t.shape(), t.dtype(), t.device()); }
-Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype(), t.device()); }
-Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype(), t.device()); }
+Tensor empty_like(const Tensor& t) {
+  return empty(t.shape(), t.dtype(), t.device());
+}
+Tensor zeros_like(const Tensor& t) {
+  return zeros(t.shape(), t.dtype(), t.device());
+}
+Tensor ones_like(const Tensor& t) {
+  return ones(t.shape(), t.dtype(), t.device());
+}
 Tensor full_like(const Tensor& t, double value) {
   return full(t.shape(), value, t.dtype(), t.device());
 }

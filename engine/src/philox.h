@@ -51,14 +51,18 @@ ONESTEP_HD Block philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c
 }
 
 ONESTEP_HD Block block(uint64_t seed, uint64_t counter) {
-  return philox4x32_10(static_cast<uint32_t>(counter), static_cast<uint32_t>(counter >> 32), 0u,
-                       0u, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
+  return philox4x32_10(static_cast<uint32_t>(counter), static_cast<uint32_t>(counter >> 32), 0u, 0u,
+                       static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
 }
 
 // [0, 1) from 24 bits.
-ONESTEP_HD float uniform_f32(uint32_t w) { return static_cast<float>(w >> 8) * 0x1.0p-24f; }
+ONESTEP_HD float uniform_f32(uint32_t w) {
+  return static_cast<float>(w >> 8) * 0x1.0p-24f;
+}
 // (0, 1] from 24 bits (safe for log).
-ONESTEP_HD double open_uniform_24(uint32_t w) { return (static_cast<double>(w >> 8) + 1.0) * 0x1.0p-24; }
+ONESTEP_HD double open_uniform_24(uint32_t w) {
+  return (static_cast<double>(w >> 8) + 1.0) * 0x1.0p-24;
+}
 // [0, 1) from 53 bits.
 ONESTEP_HD double uniform_f64(uint32_t hi, uint32_t lo) {
   const uint64_t bits = ((static_cast<uint64_t>(hi) << 32) | lo) >> 11;
@@ -74,7 +78,9 @@ ONESTEP_HD void box_muller(double u_open, double u, double& z0, double& z1) {
 
 // Element values from the block of their counter; `lane` is the element's index within the
 // counter (i % 4 for f32 kinds, i % 2 for the others).
-ONESTEP_HD float uniform_f32_lane(const Block& b, int lane) { return uniform_f32(b.w[lane]); }
+ONESTEP_HD float uniform_f32_lane(const Block& b, int lane) {
+  return uniform_f32(b.w[lane]);
+}
 ONESTEP_HD double uniform_f64_lane(const Block& b, int lane) {
   return uniform_f64(b.w[2 * lane], b.w[2 * lane + 1]);
 }
@@ -97,7 +103,9 @@ ONESTEP_HD int64_t randint_lane(const Block& b, int lane, int64_t low, uint64_t 
 }
 
 // Elements per counter: 4 for f32 uniform and normal, 2 for f64 and randint.
-ONESTEP_HD int lanes_per_counter(bool is_f32_float) { return is_f32_float ? 4 : 2; }
+ONESTEP_HD int lanes_per_counter(bool is_f32_float) {
+  return is_f32_float ? 4 : 2;
+}
 inline uint64_t counters_needed(int lanes, int64_t n) {
   return (static_cast<uint64_t>(n) + lanes - 1) / lanes;
 }

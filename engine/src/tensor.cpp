@@ -45,11 +45,9 @@ Tensor Tensor::from_storage(std::shared_ptr<detail::Storage> storage, Shape shap
 
 Tensor Tensor::from_blob(void* data, const Shape& shape, DType dtype, Device device,
                          std::function<void(void*)> deleter) {
-  for (int64_t s : shape)
-    ONESTEP_CHECK(s >= 0, "from_blob: negative size in shape {}", shape_str(shape));
-  ONESTEP_CHECK(data != nullptr || shape_numel(shape) == 0, "from_blob: null data for shape {}",
+  const size_t bytes = checked_nbytes(shape, dtype_size(dtype), "from_blob");
+  ONESTEP_CHECK(data != nullptr || bytes == 0, "from_blob: null data for shape {}",
                 shape_str(shape));
-  const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
   auto storage = std::make_shared<detail::Storage>(data, bytes, device, std::move(deleter));
   return from_storage(std::move(storage), shape, contiguous_strides(shape), 0, dtype);
 }
@@ -59,7 +57,9 @@ detail::TensorImpl& Tensor::checked() const {
   return *impl_;
 }
 
-int64_t Tensor::size(int64_t d) const { return shape()[wrap_dim(d, dim(), "size")]; }
+int64_t Tensor::size(int64_t d) const {
+  return shape()[wrap_dim(d, dim(), "size")];
+}
 
 bool Tensor::is_contiguous() const {
   const auto& t = checked();
@@ -185,11 +185,13 @@ void Tensor::set_grad(const Tensor& grad) const {
   checked().autograd.grad = grad.impl_ptr();
 }
 
-void Tensor::zero_grad() const { checked().autograd.grad.reset(); }
+void Tensor::zero_grad() const {
+  checked().autograd.grad.reset();
+}
 
 void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
-  autograd::backward({*this}, gradient.defined() ? std::vector<Tensor>{gradient}
-                                                 : std::vector<Tensor>{},
+  autograd::backward({*this},
+                     gradient.defined() ? std::vector<Tensor>{gradient} : std::vector<Tensor>{},
                      retain_graph);
 }
 
@@ -217,7 +219,9 @@ void Tensor::check_inplace(const char* op) const {
                   shape_str(t.shape), d);
 }
 
-void Tensor::bump_version() const { ++checked().storage->version; }
+void Tensor::bump_version() const {
+  ++checked().storage->version;
+}
 
 const Tensor& Tensor::copy_(const Tensor& src) const {
   check_inplace("copy_");
@@ -304,12 +308,13 @@ std::string Tensor::str() const {
   if (dim() == 0) {
     os << fmt::format("{:.6g}", values[0]);
   } else {
-    print_values(os, values, shape(), 0, 0, contiguous_strides(shape()), dtype() == DType::i64,
-                 0);
+    print_values(os, values, shape(), 0, 0, contiguous_strides(shape()), dtype() == DType::i64, 0);
   }
   return os.str();
 }
 
-std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.str(); }
+std::ostream& operator<<(std::ostream& os, const Tensor& t) {
+  return os << t.str();
+}
 
 }  // namespace onestep

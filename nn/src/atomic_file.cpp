@@ -18,7 +18,9 @@ namespace onestep::nn {
 namespace {
 
 // strerror is not thread-safe; the error category uses strerror_r.
-std::string describe_errno(int err) { return std::generic_category().message(err); }
+std::string describe_errno(int err) {
+  return std::generic_category().message(err);
+}
 
 std::string parent_directory(const std::string& path) {
   const size_t slash = path.rfind('/');

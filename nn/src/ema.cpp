@@ -66,8 +66,7 @@ double ExponentialMovingAverage::decay_for_half_life(double half_life_images, do
   ONESTEP_CHECK(std::isfinite(images_seen) && images_seen >= 0.0,
                 "decay_for_half_life: images seen must be finite and >= 0, got {}", images_seen);
   ONESTEP_CHECK(std::isfinite(rampup_ratio) && rampup_ratio >= 0.0,
-                "decay_for_half_life: ramp-up ratio must be finite and >= 0, got {}",
-                rampup_ratio);
+                "decay_for_half_life: ramp-up ratio must be finite and >= 0, got {}", rampup_ratio);
   ONESTEP_CHECK(!std::isnan(half_life_images) && half_life_images >= 0.0,
                 "decay_for_half_life: half-life must be >= 0 images, got {}", half_life_images);
   return decay_for_half_life(std::min(half_life_images, images_seen * rampup_ratio), batch_size);
@@ -141,13 +140,14 @@ void ExponentialMovingAverage::load_state(const NamedTensors& state) {
   for (size_t i = 0; i < found.size(); ++i)
     ONESTEP_CHECK(found[i] != nullptr, "{}: missing entry 'shadow.{}'", who, i);
   ONESTEP_CHECK(count != nullptr, "{}: missing entry 'num_updates'", who);
-  ONESTEP_CHECK(count->numel() == 1 && (count->dtype() == DType::i64 || count->dtype() == DType::f64),
-                "{}: 'num_updates' must be a one-element i64 or f64 tensor, got {} {}", who,
-                dtype_name(count->dtype()), shape_str(count->shape()));
+  ONESTEP_CHECK(
+      count->numel() == 1 && (count->dtype() == DType::i64 || count->dtype() == DType::f64),
+      "{}: 'num_updates' must be a one-element i64 or f64 tensor, got {} {}", who,
+      dtype_name(count->dtype()), shape_str(count->shape()));
   const double updates = count->item();
-  ONESTEP_CHECK(std::isfinite(updates) && updates >= 0 && updates == std::floor(updates) &&
-                    updates < 9e15,
-                "{}: 'num_updates' must be a whole number >= 0, got {}", who, updates);
+  ONESTEP_CHECK(
+      std::isfinite(updates) && updates >= 0 && updates == std::floor(updates) && updates < 9e15,
+      "{}: 'num_updates' must be a whole number >= 0, got {}", who, updates);
 
   std::vector<Tensor> fresh;
   fresh.reserve(found.size());

@@ -41,8 +41,7 @@ class GroupedSum {
 
 }  // namespace
 
-double clip_grad_norm(const std::vector<Tensor>& params, double max_norm,
-                      bool error_if_nonfinite) {
+double clip_grad_norm(const std::vector<Tensor>& params, double max_norm, bool error_if_nonfinite) {
   ONESTEP_CHECK(std::isfinite(max_norm) && max_norm > 0.0,
                 "clip_grad_norm: max_norm must be finite and > 0, got {}", max_norm);
   NoGradGuard no_grad;

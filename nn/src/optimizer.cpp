@@ -13,7 +13,9 @@ namespace onestep::nn {
 
 namespace {
 
-bool finite_nonnegative(double x) { return std::isfinite(x) && x >= 0.0; }
+bool finite_nonnegative(double x) {
+  return std::isfinite(x) && x >= 0.0;
+}
 
 void check_lr(const char* who, double lr) {
   ONESTEP_CHECK(finite_nonnegative(lr), "{}: learning rate must be finite and >= 0, got {}", who,
@@ -56,10 +58,11 @@ Optimizer::Optimizer(std::vector<Tensor> params, double lr, std::vector<std::str
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
     ONESTEP_CHECK(p.defined(), "{}: parameter {} is undefined", who, i);
-    ONESTEP_CHECK(p.is_leaf(), "{}: parameter {} ({}) is not a leaf tensor (it is the result of {})",
-                  who, i, shape_str(p.shape()), p.grad_fn_name());
-    ONESTEP_CHECK(is_floating(p.dtype()), "{}: parameter {} has dtype {}; expected f32 or f64",
-                  who, i, dtype_name(p.dtype()));
+    ONESTEP_CHECK(p.is_leaf(),
+                  "{}: parameter {} ({}) is not a leaf tensor (it is the result of {})", who, i,
+                  shape_str(p.shape()), p.grad_fn_name());
+    ONESTEP_CHECK(is_floating(p.dtype()), "{}: parameter {} has dtype {}; expected f32 or f64", who,
+                  i, dtype_name(p.dtype()));
     for (size_t j = 0; j < i; ++j)
       ONESTEP_CHECK(!params_[j].is_same(p), "{}: parameter {} repeats parameter {}", who, i, j);
   }
@@ -212,8 +215,8 @@ AdamOptions checked(AdamOptions o, const char* who) {
                 "{}: beta1 must be in [0, 1), got {}", who, o.beta1);
   ONESTEP_CHECK(std::isfinite(o.beta2) && o.beta2 >= 0.0 && o.beta2 < 1.0,
                 "{}: beta2 must be in [0, 1), got {}", who, o.beta2);
-  ONESTEP_CHECK(std::isfinite(o.eps) && o.eps > 0.0, "{}: eps must be finite and > 0, got {}",
-                who, o.eps);
+  ONESTEP_CHECK(std::isfinite(o.eps) && o.eps > 0.0, "{}: eps must be finite and > 0, got {}", who,
+                o.eps);
   ONESTEP_CHECK(finite_nonnegative(o.weight_decay),
                 "{}: weight_decay must be finite and >= 0, got {}", who, o.weight_decay);
   return o;

@@ -2,12 +2,12 @@
 
 #include "onestep/nn/safetensors.h"
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <cstring>
 #include <limits>
 #include <set>
 
+#include <Eigen/Core>
 #include <nlohmann/json.hpp>
 
 #include "onestep/engine/autograd.h"
@@ -25,8 +25,8 @@ using Json = nlohmann::json;
 
 // The reference implementation's limit; anything larger is a damaged or hostile file.
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
-// Valid headers nest three deep ({name: {shape: [..]}}); the cap bounds the parser's stack and
-// the DOM's size on garbage such as "[[[[...".
+// Valid headers nest three deep ({name: {shape: [..]}}), plus whatever ignored extra fields
+// hold; the cap stops garbage such as "[[[[..." from growing the parser's stack and DOM.
 constexpr int kMaxJsonDepth = 64;
 constexpr const char* kMetadataKey = "__metadata__";
 
@@ -47,14 +47,14 @@ struct FileDTypeInfo {
 };
 
 constexpr FileDTypeInfo kFileDTypes[] = {
-    {FileDType::f32, "F32", 4}, {FileDType::f64, "F64", 8}, {FileDType::i64, "I64", 8},
+    {FileDType::f32, "F32", 4},   {FileDType::f64, "F64", 8}, {FileDType::i64, "I64", 8},
     {FileDType::bf16, "BF16", 2}, {FileDType::f16, "F16", 2},
 };
 
 // Valid safetensors dtypes that the engine has no type for; named apart from typos.
 constexpr const char* kUnsupportedDTypes[] = {
-    "BOOL", "U8",  "I8",  "I16",     "U16",     "I32",     "U32", "U64",      "F8_E5M2",
-    "F8_E4M3", "F8_E8M0", "F4", "F6_E2M3", "F6_E3M2", "C64",
+    "BOOL",    "U8",      "I8",      "I16", "U16",     "I32",     "U32", "U64",
+    "F8_E5M2", "F8_E4M3", "F8_E8M0", "F4",  "F6_E2M3", "F6_E3M2", "C64",
 };
 
 const FileDTypeInfo& file_dtype_info(FileDType dtype) {
@@ -110,6 +110,12 @@ Json parse_header_json(const char* begin, const char* end, const std::string& so
     }
     return true;
   };
+  // nlohmann's lexer takes a NUL byte for the end of input and ignores whatever follows it;
+  // JSON never contains a raw NUL, so reject it up front.
+  if (const void* nul = std::memchr(begin, '\0', static_cast<size_t>(end - begin))) {
+    fail(source, "header is not valid JSON: NUL byte at header offset {}",
+         static_cast<const char*>(nul) - begin);
+  }
   try {
     return Json::parse(begin, end, callback);
   } catch (const Json::exception& e) {
@@ -179,6 +185,8 @@ Shape parse_shape(const std::string& source, const std::string& name, const Json
   return shape;
 }
 
+// Fields other than dtype, shape and data_offsets are ignored, as the reference reader does, so
+// files from a newer writer still load.
 Entry parse_entry(const std::string& source, const std::string& name, const Json& value) {
   if (!value.is_object()) {
     fail(source, "entry '{}' must be an object with dtype, shape and data_offsets, got {}", name,
@@ -241,13 +249,14 @@ void check_layout(const std::string& source, std::vector<Entry>& entries, uint64
       fail(source, "tensor '{}' (data_offsets [{}, {}]) overlaps tensor '{}' which ends at {}",
            e.name, e.begin, e.end, entries[i - 1].name, expected);
     }
-    fail(source, "{}-byte gap in the data buffer between tensor '{}' (ends at {}) and '{}' "
+    fail(source,
+         "{}-byte gap in the data buffer between tensor '{}' (ends at {}) and '{}' "
          "(starts at {})",
          e.begin - expected, entries[i - 1].name, expected, e.name, e.begin);
   }
   if (data_size > expected) {
-    fail(source, "data buffer has {} bytes but the tensors cover {} ({} trailing bytes)",
-         data_size, expected, data_size - expected);
+    fail(source, "data buffer has {} bytes but the tensors cover {} ({} trailing bytes)", data_size,
+         expected, data_size - expected);
   }
   if (data_size < expected) {
     fail(source, "data buffer has {} bytes but the tensors need {} (file truncated?)", data_size,
@@ -287,7 +296,8 @@ Tensor make_tensor(const Entry& entry, const uint8_t* bytes) {
 }  // namespace
 
 bool SafetensorsContent::contains(const std::string& name) const {
-  return std::any_of(tensors.begin(), tensors.end(), [&](const auto& p) { return p.first == name; });
+  return std::any_of(tensors.begin(), tensors.end(),
+                     [&](const auto& p) { return p.first == name; });
 }
 
 const Tensor& SafetensorsContent::at(const std::string& name) const {
@@ -305,7 +315,8 @@ SafetensorsContent parse_safetensors(const uint8_t* data, size_t size,
                                      const std::string& source_name) {
   const std::string& source = source_name;
   if (size < 8) {
-    fail(source, "file is {} bytes, shorter than the 8-byte header length (truncated or not a "
+    fail(source,
+         "file is {} bytes, shorter than the 8-byte header length (truncated or not a "
          "safetensors file)",
          size);
   }

@@ -160,8 +160,8 @@ TEST(Autograd, ViewsOfLeavesPassGradientsBack) {
 
 TEST(Autograd, BackwardOfSeveralOutputsSharingAGraph) {
   const Tensor x = leaf({2}, {1});
-  const Tensor a = x * x;     // da/dx = 2x = 4
-  const Tensor b = a * 3.0;   // db/dx = 6x = 12
+  const Tensor a = x * x;    // da/dx = 2x = 4
+  const Tensor b = a * 3.0;  // db/dx = 6x = 12
   autograd::backward({sum(a), sum(b)});
   EXPECT_EQ(x.grad().item(), 16.0);
 }

@@ -25,13 +25,19 @@ struct OpCase {
   bool f32_comparable = true;  // whether an f32 forward can be compared with the f64 one
 };
 
-Tensor param(Tensor t) { return t.set_requires_grad(true); }
-Tensor normal(const Shape& s, Generator& g) { return param(randn(s, g, DType::f64)); }
+Tensor param(Tensor t) {
+  return t.set_requires_grad(true);
+}
+Tensor normal(const Shape& s, Generator& g) {
+  return param(randn(s, g, DType::f64));
+}
 // Values in [0.5, 2]: safe for log, sqrt, division, fractional powers.
 Tensor positive(const Shape& s, Generator& g) {
   return param(rand(s, g, DType::f64) * 1.5 + 0.5);
 }
-Tensor constant(Tensor t) { return t; }
+Tensor constant(Tensor t) {
+  return t;
+}
 
 std::vector<OpCase> op_cases() {
   std::vector<OpCase> c;
@@ -53,15 +59,21 @@ std::vector<OpCase> op_cases() {
 
   // --- elementwise
   binary("add", "same shape", {3, 4}, {3, 4}, false, [](auto a, auto b) { return a + b; });
-  binary("add", "broadcast [2,3,4]+[4]", {2, 3, 4}, {4}, false, [](auto a, auto b) { return a + b; });
-  binary("add", "broadcast [3,1]+[1,4]", {3, 1}, {1, 4}, false, [](auto a, auto b) { return a + b; });
-  binary("sub", "broadcast [3,4]-[3,1]", {3, 4}, {3, 1}, false, [](auto a, auto b) { return a - b; });
+  binary("add", "broadcast [2,3,4]+[4]", {2, 3, 4}, {4}, false,
+         [](auto a, auto b) { return a + b; });
+  binary("add", "broadcast [3,1]+[1,4]", {3, 1}, {1, 4}, false,
+         [](auto a, auto b) { return a + b; });
+  binary("sub", "broadcast [3,4]-[3,1]", {3, 4}, {3, 1}, false,
+         [](auto a, auto b) { return a - b; });
   binary("mul", "same shape", {2, 3}, {2, 3}, false, [](auto a, auto b) { return a * b; });
-  binary("mul", "broadcast [2,3,4]*[3,1]", {2, 3, 4}, {3, 1}, false, [](auto a, auto b) { return a * b; });
+  binary("mul", "broadcast [2,3,4]*[3,1]", {2, 3, 4}, {3, 1}, false,
+         [](auto a, auto b) { return a * b; });
   binary("div", "same shape", {3, 4}, {3, 4}, true, [](auto a, auto b) { return a / b; });
   binary("div", "broadcast [3,4]/[4]", {3, 4}, {4}, true, [](auto a, auto b) { return a / b; });
-  binary("minimum", "broadcast [3,4],[4]", {3, 4}, {4}, false, [](auto a, auto b) { return minimum(a, b); });
-  binary("maximum", "broadcast [3,4],[3,1]", {3, 4}, {3, 1}, false, [](auto a, auto b) { return maximum(a, b); });
+  binary("minimum", "broadcast [3,4],[4]", {3, 4}, {4}, false,
+         [](auto a, auto b) { return minimum(a, b); });
+  binary("maximum", "broadcast [3,4],[3,1]", {3, 4}, {3, 1}, false,
+         [](auto a, auto b) { return maximum(a, b); });
   unary("neg", false, [](const Tensor& x) { return -x; });
   unary("affine", false, [](const Tensor& x) { return x * 2.5 + 1.0; });
   unary("affine", false, [](const Tensor& x) { return 3.0 - x / 4.0; });
@@ -71,6 +83,8 @@ std::vector<OpCase> op_cases() {
   unary("reciprocal", true, [](const Tensor& x) { return reciprocal(x); });
   unary("exp", false, [](const Tensor& x) { return exp(x); });
   unary("log", true, [](const Tensor& x) { return log(x); });
+  unary("sin", false, [](const Tensor& x) { return sin(x * 3.0); });
+  unary("cos", false, [](const Tensor& x) { return cos(x * 3.0); });
   unary("sqrt", true, [](const Tensor& x) { return sqrt(x); });
   unary("rsqrt", true, [](const Tensor& x) { return rsqrt(x); });
   unary("abs", false, [](const Tensor& x) { return abs(x); });
@@ -89,26 +103,56 @@ std::vector<OpCase> op_cases() {
 
   // --- reductions
   unary("sum", false, [](const Tensor& x) { return sum(x); });
-  c.push_back({"sum", "dims {0,2} keepdim", [](Generator& g) { return Inputs{normal({2, 3, 4}, g)}; },
-               [](const Inputs& in) { return sum(in[0], {0, 2}, true); }});
-  c.push_back({"sum", "dim -1", [](Generator& g) { return Inputs{normal({2, 3, 4}, g)}; },
+  c.push_back({"sum", "dims {0,2} keepdim",
+               [](Generator& g) {
+                 return Inputs{normal({2, 3, 4}, g)};
+               },
+               [](const Inputs& in) {
+                 return sum(in[0], {0, 2}, true);
+               }});
+  c.push_back({"sum", "dim -1",
+               [](Generator& g) {
+                 return Inputs{normal({2, 3, 4}, g)};
+               },
                [](const Inputs& in) { return sum(in[0], {-1}); }});
-  c.push_back({"mean", "dim 1", [](Generator& g) { return Inputs{normal({2, 3, 4}, g)}; },
+  c.push_back({"mean", "dim 1",
+               [](Generator& g) {
+                 return Inputs{normal({2, 3, 4}, g)};
+               },
                [](const Inputs& in) { return mean(in[0], {1}); }});
-  c.push_back({"amax", "dim 1", [](Generator& g) { return Inputs{normal({3, 5}, g)}; },
+  c.push_back({"amax", "dim 1",
+               [](Generator& g) {
+                 return Inputs{normal({3, 5}, g)};
+               },
                [](const Inputs& in) { return amax(in[0], {1}); }});
-  c.push_back({"amin", "all", [](Generator& g) { return Inputs{normal({3, 5}, g)}; },
+  c.push_back({"amin", "all",
+               [](Generator& g) {
+                 return Inputs{normal({3, 5}, g)};
+               },
                [](const Inputs& in) { return amin(in[0]); }});
-  c.push_back({"var", "dim 1 unbiased", [](Generator& g) { return Inputs{normal({3, 5}, g)}; },
+  c.push_back({"var", "dim 1 unbiased",
+               [](Generator& g) {
+                 return Inputs{normal({3, 5}, g)};
+               },
                [](const Inputs& in) { return var(in[0], {1}); }});
   c.push_back({"var", "dims {0,2} population keepdim",
-               [](Generator& g) { return Inputs{normal({2, 3, 4}, g)}; },
-               [](const Inputs& in) { return var(in[0], {0, 2}, 0, true); }});
-  c.push_back({"sum_to", "[2,3,4] -> [3,1]", [](Generator& g) { return Inputs{normal({2, 3, 4}, g)}; },
-               [](const Inputs& in) { return sum_to(in[0], {3, 1}); }});
+               [](Generator& g) {
+                 return Inputs{normal({2, 3, 4}, g)};
+               },
+               [](const Inputs& in) {
+                 return var(in[0], {0, 2}, 0, true);
+               }});
+  c.push_back({"sum_to", "[2,3,4] -> [3,1]",
+               [](Generator& g) {
+                 return Inputs{normal({2, 3, 4}, g)};
+               },
+               [](const Inputs& in) {
+                 return sum_to(in[0], {3, 1});
+               }});
 
   // --- linear algebra and convolution
-  binary("matmul", "[3,4]@[4,5]", {3, 4}, {4, 5}, false, [](auto a, auto b) { return matmul(a, b); });
+  binary("matmul", "[3,4]@[4,5]", {3, 4}, {4, 5}, false,
+         [](auto a, auto b) { return matmul(a, b); });
   binary("matmul", "batched [2,3,4]@[2,4,5]", {2, 3, 4}, {2, 4, 5}, false,
          [](auto a, auto b) { return matmul(a, b); });
   binary("matmul", "broadcast [2,1,3,4]@[3,4,2]", {2, 1, 3, 4}, {3, 4, 2}, false,
@@ -116,10 +160,14 @@ std::vector<OpCase> op_cases() {
   binary("matmul", "shared weight [2,3,4]@[4,5]", {2, 3, 4}, {4, 5}, false,
          [](auto a, auto b) { return matmul(a, b); });
   c.push_back({"linear", "x [5,4], bias",
-               [](Generator& g) { return Inputs{normal({5, 4}, g), normal({3, 4}, g), normal({3}, g)}; },
+               [](Generator& g) {
+                 return Inputs{normal({5, 4}, g), normal({3, 4}, g), normal({3}, g)};
+               },
                [](const Inputs& in) { return linear(in[0], in[1], in[2]); }});
   c.push_back({"linear", "x [2,3,4], no bias",
-               [](Generator& g) { return Inputs{normal({2, 3, 4}, g), normal({3, 4}, g)}; },
+               [](Generator& g) {
+                 return Inputs{normal({2, 3, 4}, g), normal({3, 4}, g)};
+               },
                [](const Inputs& in) { return linear(in[0], in[1]); }});
   c.push_back({"conv2d", "3x3 stride 1 pad 1, bias",
                [](Generator& g) {
@@ -127,7 +175,9 @@ std::vector<OpCase> op_cases() {
                },
                [](const Inputs& in) { return conv2d(in[0], in[1], in[2], 1, 1); }});
   c.push_back({"conv2d", "3x3 stride 2 pad 0",
-               [](Generator& g) { return Inputs{normal({2, 2, 6, 7}, g), normal({3, 2, 3, 3}, g)}; },
+               [](Generator& g) {
+                 return Inputs{normal({2, 2, 6, 7}, g), normal({3, 2, 3, 3}, g)};
+               },
                [](const Inputs& in) { return conv2d(in[0], in[1], Tensor(), 2, 0); }});
   c.push_back({"conv2d", "1x1 with bias",
                [](Generator& g) {
@@ -135,12 +185,19 @@ std::vector<OpCase> op_cases() {
                },
                [](const Inputs& in) { return conv2d(in[0], in[1], in[2]); }});
   c.push_back({"conv2d", "2x3 kernel stride 2 pad 2",
-               [](Generator& g) { return Inputs{normal({1, 2, 5, 4}, g), normal({2, 2, 2, 3}, g)}; },
+               [](Generator& g) {
+                 return Inputs{normal({1, 2, 5, 4}, g), normal({2, 2, 2, 3}, g)};
+               },
                [](const Inputs& in) { return conv2d(in[0], in[1], Tensor(), 2, 2); }});
-  c.push_back({"avg_pool2d", "[2,3,4,6]", [](Generator& g) { return Inputs{normal({2, 3, 4, 6}, g)}; },
+  c.push_back({"avg_pool2d", "[2,3,4,6]",
+               [](Generator& g) {
+                 return Inputs{normal({2, 3, 4, 6}, g)};
+               },
                [](const Inputs& in) { return avg_pool2d(in[0]); }});
   c.push_back({"upsample_nearest2d", "[2,2,3,2]",
-               [](Generator& g) { return Inputs{normal({2, 2, 3, 2}, g)}; },
+               [](Generator& g) {
+                 return Inputs{normal({2, 2, 3, 2}, g)};
+               },
                [](const Inputs& in) { return upsample_nearest2d(in[0]); }});
 
   // --- normalisation and softmax
@@ -150,57 +207,114 @@ std::vector<OpCase> op_cases() {
                },
                [](const Inputs& in) { return group_norm(in[0], 2, in[1], in[2], 1e-6); }});
   c.push_back({"group_norm", "no affine, 1 group",
-               [](Generator& g) { return Inputs{normal({2, 3, 2, 2}, g)}; },
+               [](Generator& g) {
+                 return Inputs{normal({2, 3, 2, 2}, g)};
+               },
                [](const Inputs& in) { return group_norm(in[0], 1); }});
-  c.push_back({"softmax", "dim 1", [](Generator& g) { return Inputs{normal({3, 5}, g)}; },
+  c.push_back({"softmax", "dim 1",
+               [](Generator& g) {
+                 return Inputs{normal({3, 5}, g)};
+               },
                [](const Inputs& in) { return softmax(in[0] * 3.0, 1); }});
-  c.push_back({"log_softmax", "dim 0", [](Generator& g) { return Inputs{normal({4, 3}, g)}; },
+  c.push_back({"log_softmax", "dim 0",
+               [](Generator& g) {
+                 return Inputs{normal({4, 3}, g)};
+               },
                [](const Inputs& in) { return log_softmax(in[0] * 3.0, 0); }});
 
   // --- shape
-  binary("concat", "dim 1", {2, 3}, {2, 2}, false,
-         [](auto a, auto b) { return concat({a, b}, 1); });
+  binary("concat", "dim 1", {2, 3}, {2, 2}, false, [](auto a, auto b) {
+    return concat({a, b}, 1);
+  });
   binary("stack", "dim 1", {2, 3}, {2, 3}, false, [](auto a, auto b) { return stack({a, b}, 1); });
-  c.push_back({"split", "sizes {2,3} dim 0", [](Generator& g) { return Inputs{normal({5, 3}, g)}; },
+  c.push_back({"split", "sizes {2,3} dim 0",
+               [](Generator& g) {
+                 return Inputs{normal({5, 3}, g)};
+               },
                [](const Inputs& in) {
                  const auto pieces = split(in[0], {2, 3}, 0);
                  return sum(pieces[0] * 2.0) + sum(pieces[1] * pieces[1]);
                }});
-  c.push_back({"reshape", "[2,3,4] -> [4,-1]", [](Generator& g) { return Inputs{normal({2, 3, 4}, g)}; },
-               [](const Inputs& in) { return in[0].reshape({4, -1}) * 1.0; }});
-  c.push_back({"permute", "{2,0,1}", [](Generator& g) { return Inputs{normal({2, 3, 4}, g)}; },
-               [](const Inputs& in) { return in[0].permute({2, 0, 1}) * 1.0; }});
-  c.push_back({"transpose", "0,2", [](Generator& g) { return Inputs{normal({2, 3, 4}, g)}; },
+  c.push_back({"reshape", "[2,3,4] -> [4,-1]",
+               [](Generator& g) {
+                 return Inputs{normal({2, 3, 4}, g)};
+               },
+               [](const Inputs& in) {
+                 return in[0].reshape({4, -1}) * 1.0;
+               }});
+  c.push_back({"permute", "{2,0,1}",
+               [](Generator& g) {
+                 return Inputs{normal({2, 3, 4}, g)};
+               },
+               [](const Inputs& in) {
+                 return in[0].permute({2, 0, 1}) * 1.0;
+               }});
+  c.push_back({"transpose", "0,2",
+               [](Generator& g) {
+                 return Inputs{normal({2, 3, 4}, g)};
+               },
                [](const Inputs& in) { return in[0].transpose(0, 2) * 1.0; }});
   c.push_back({"slice", "dim 1, -4 to 5 step 2",
-               [](Generator& g) { return Inputs{normal({2, 6, 3}, g)}; },
+               [](Generator& g) {
+                 return Inputs{normal({2, 6, 3}, g)};
+               },
                [](const Inputs& in) { return in[0].slice(1, -4, 5, 2) * 1.0; }});
-  c.push_back({"select", "dim 1 index -1", [](Generator& g) { return Inputs{normal({2, 3, 4}, g)}; },
+  c.push_back({"select", "dim 1 index -1",
+               [](Generator& g) {
+                 return Inputs{normal({2, 3, 4}, g)};
+               },
                [](const Inputs& in) { return in[0].select(1, -1) * 1.0; }});
-  c.push_back({"expand", "[3,1] -> [2,3,4]", [](Generator& g) { return Inputs{normal({3, 1}, g)}; },
-               [](const Inputs& in) { return in[0].expand({2, 3, 4}) * 1.0; }});
-  c.push_back({"unsqueeze", "dim -1", [](Generator& g) { return Inputs{normal({2, 3}, g)}; },
+  c.push_back({"expand", "[3,1] -> [2,3,4]",
+               [](Generator& g) {
+                 return Inputs{normal({3, 1}, g)};
+               },
+               [](const Inputs& in) {
+                 return in[0].expand({2, 3, 4}) * 1.0;
+               }});
+  c.push_back({"unsqueeze", "dim -1",
+               [](Generator& g) {
+                 return Inputs{normal({2, 3}, g)};
+               },
                [](const Inputs& in) { return in[0].unsqueeze(-1) * 1.0; }});
-  c.push_back({"squeeze", "dim 1", [](Generator& g) { return Inputs{normal({2, 1, 3}, g)}; },
+  c.push_back({"squeeze", "dim 1",
+               [](Generator& g) {
+                 return Inputs{normal({2, 1, 3}, g)};
+               },
                [](const Inputs& in) { return in[0].squeeze(1) * 1.0; }});
-  c.push_back({"flatten", "dims 1..2", [](Generator& g) { return Inputs{normal({2, 3, 4}, g)}; },
+  c.push_back({"flatten", "dims 1..2",
+               [](Generator& g) {
+                 return Inputs{normal({2, 3, 4}, g)};
+               },
                [](const Inputs& in) { return in[0].flatten(1) * 1.0; }});
   c.push_back({"index_select", "dim 0 with a repeated index",
-               [](Generator& g) { return Inputs{normal({5, 3}, g)}; },
+               [](Generator& g) {
+                 return Inputs{normal({5, 3}, g)};
+               },
                [](const Inputs& in) {
                  return index_select(in[0], 0, from_vector<int64_t>({4, 0, 4, 2}, {4}));
                }});
-  c.push_back({"index_select", "dim 1", [](Generator& g) { return Inputs{normal({2, 4, 3}, g)}; },
+  c.push_back({"index_select", "dim 1",
+               [](Generator& g) {
+                 return Inputs{normal({2, 4, 3}, g)};
+               },
                [](const Inputs& in) {
                  return index_select(in[0], 1, from_vector<int64_t>({3, 1}, {2}));
                }});
   c.push_back({"contiguous", "of a transposed view",
-               [](Generator& g) { return Inputs{normal({3, 4}, g)}; },
+               [](Generator& g) {
+                 return Inputs{normal({3, 4}, g)};
+               },
                [](const Inputs& in) { return in[0].transpose(0, 1).contiguous(); }});
-  c.push_back({"clone", "[3,4]", [](Generator& g) { return Inputs{normal({3, 4}, g)}; },
+  c.push_back({"clone", "[3,4]",
+               [](Generator& g) {
+                 return Inputs{normal({3, 4}, g)};
+               },
                [](const Inputs& in) { return in[0].clone(); }});
   // Through f32 and back: finite differences need a larger step than f32 rounding.
-  OpCase to_dtype{"to_dtype", "f64 -> f32 -> f64", [](Generator& g) { return Inputs{normal({3, 4}, g)}; },
+  OpCase to_dtype{"to_dtype", "f64 -> f32 -> f64",
+                  [](Generator& g) {
+                    return Inputs{normal({3, 4}, g)};
+                  },
                   [](const Inputs& in) { return in[0].to(DType::f32).to(DType::f64) * 3.0; }};
   to_dtype.options.eps = 1e-2;
   to_dtype.options.atol = 1e-4;
@@ -208,7 +322,10 @@ std::vector<OpCase> op_cases() {
   c.push_back(to_dtype);
 
   // --- stochastic and losses
-  OpCase drop{"dropout", "p 0.3, fixed seed", [](Generator& g) { return Inputs{normal({4, 5}, g)}; },
+  OpCase drop{"dropout", "p 0.3, fixed seed",
+              [](Generator& g) {
+                return Inputs{normal({4, 5}, g)};
+              },
               [](const Inputs& in) {
                 Generator mask_gen(7);  // the same mask on every evaluation
                 return dropout(in[0], 0.3, true, mask_gen);
@@ -217,12 +334,16 @@ std::vector<OpCase> op_cases() {
   c.push_back(drop);
   binary("mse_loss", "[3,4]", {3, 4}, {3, 4}, false, [](auto a, auto b) { return mse_loss(a, b); });
   c.push_back({"bce_with_logits", "targets in [0,1]",
-               [](Generator& g) { return Inputs{normal({3, 4}, g), param(rand({3, 4}, g, DType::f64))}; },
+               [](Generator& g) {
+                 return Inputs{normal({3, 4}, g), param(rand({3, 4}, g, DType::f64))};
+               },
                [](const Inputs& in) { return bce_with_logits(in[0] * 4.0, in[1]); }});
   return c;
 }
 
-void PrintTo(const OpCase& c, std::ostream* os) { *os << c.op << " (" << c.variant << ")"; }
+void PrintTo(const OpCase& c, std::ostream* os) {
+  *os << c.op << " (" << c.variant << ")";
+}
 
 class GradcheckTable : public ::testing::TestWithParam<OpCase> {};
 
@@ -258,8 +379,9 @@ TEST_P(GradcheckTable, NonContiguousInputsGiveTheSameValuesAndGradients) {
       int64_t non_trivial_dims = 0;
       for (int64_t s : views[i].shape()) non_trivial_dims += s > 1;
       // Reversing the storage order of a tensor with one real dim leaves it contiguous.
-      if (layout == Layout::strided || non_trivial_dims > 1)
+      if (layout == Layout::strided || non_trivial_dims > 1) {
         EXPECT_FALSE(views[i].is_contiguous()) << "input " << i;
+      }
     }
     Tensor out;
     {
@@ -267,7 +389,8 @@ TEST_P(GradcheckTable, NonContiguousInputsGiveTheSameValuesAndGradients) {
       out = op.f(views);
     }
     ASSERT_EQ(out.shape(), reference.shape());
-    EXPECT_LE(testing::max_abs_diff(out, reference), 1e-12) << "layout " << static_cast<int>(layout);
+    EXPECT_LE(testing::max_abs_diff(out, reference), 1e-12)
+        << "layout " << static_cast<int>(layout);
     EXPECT_EQ(gradcheck(op.f, views, op.options), "") << "layout " << static_cast<int>(layout);
   }
 }
@@ -323,9 +446,10 @@ TEST(GradcheckHarness, CatchesAWrongGradient) {
   const Tensor x = randn({4}, gen, DType::f64).set_requires_grad(true);
   const OpFunction wrong = [](const Inputs& in) {
     Tensor y = in[0].detach() * in[0].detach();
-    autograd::record("wrong_square", {in[0]}, y, [x = autograd::SavedTensor(in[0])](const Tensor& g) {
-      return std::vector<Tensor>{g * x.get()};
-    });
+    autograd::record("wrong_square", {in[0]}, y,
+                     [x = autograd::SavedTensor(in[0])](const Tensor& g) {
+                       return std::vector<Tensor>{g * x.get()};
+                     });
     return y;
   };
   EXPECT_NE(gradcheck(wrong, {x}), "");

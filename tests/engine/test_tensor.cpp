@@ -14,8 +14,10 @@ TEST(Tensor, CreationFillsValuesWithTheRequestedDtype) {
   EXPECT_EQ(z.to_vector<float>(), std::vector<float>(6, 0.0f));
   EXPECT_EQ(ones({4}, DType::f64).to_vector<double>(), std::vector<double>(4, 1.0));
   EXPECT_EQ(full({2}, -7, DType::i64).to_vector<int64_t>(), (std::vector<int64_t>{-7, -7}));
-  EXPECT_EQ(arange(0, 5, 1, DType::i64).to_vector<int64_t>(), (std::vector<int64_t>{0, 1, 2, 3, 4}));
-  EXPECT_EQ(arange(1, 2, 0.25, DType::f64).to_vector<double>(), (std::vector<double>{1, 1.25, 1.5, 1.75}));
+  EXPECT_EQ(arange(0, 5, 1, DType::i64).to_vector<int64_t>(),
+            (std::vector<int64_t>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(arange(1, 2, 0.25, DType::f64).to_vector<double>(),
+            (std::vector<double>{1, 1.25, 1.5, 1.75}));
   EXPECT_EQ(arange(5, 0, -2, DType::i64).to_vector<int64_t>(), (std::vector<int64_t>{5, 3, 1}));
   EXPECT_EQ(scalar_tensor(2.5).dim(), 0);
   EXPECT_EQ(scalar_tensor(2.5).item(), 2.5);
@@ -126,7 +128,8 @@ TEST(Tensor, ComparisonsAndPredicatesGiveZeroOrOne) {
   const Tensor t = from_vector<float>({-1, 0, 2, std::nanf(""), INFINITY}, {5});
   EXPECT_EQ(isfinite(t).to_vector<float>(), (std::vector<float>{1, 1, 1, 0, 0}));
   EXPECT_EQ(gt(t, 0.0).to_vector<float>(), (std::vector<float>{0, 0, 1, 0, 1}));
-  EXPECT_EQ(sign(from_vector<float>({-3, 0, 2}, {3})).to_vector<float>(), (std::vector<float>{-1, 0, 1}));
+  EXPECT_EQ(sign(from_vector<float>({-3, 0, 2}, {3})).to_vector<float>(),
+            (std::vector<float>{-1, 0, 1}));
   EXPECT_EQ(le(from_vector<float>({1, 2}, {2}), from_vector<float>({2, 2}, {2})).to_vector<float>(),
             (std::vector<float>{1, 1}));
 }
@@ -151,9 +154,7 @@ TEST(Threading, ThreadCountComesFromTheEnvironmentOrEveryCore) {
 }
 
 TEST(Memory, TheCachingAllocatorReusesBlocks) {
-  {
-    Tensor warm = empty({1000, 100});
-  }
+  { Tensor warm = empty({1000, 100}); }
   const size_t misses = memory_stats().system_allocations;
   for (int i = 0; i < 20; ++i) {
     const Tensor t = empty({1000, 100});

@@ -81,7 +81,8 @@ TEST(Broadcasting, ValuesMatchAnExplicitLoop) {
   for (int i = 0; i < 2; ++i)
     for (int j = 0; j < 4; ++j)
       for (int k = 0; k < 3; ++k) EXPECT_EQ(values[(i * 4 + j) * 3 + k], (i * 3 + k) + 10.0 * j);
-  const Tensor w = where(from_vector<int64_t>({1, 0, 1}, {3}), iota({2, 3}), scalar_tensor(-1, DType::f64));
+  const Tensor w =
+      where(from_vector<int64_t>({1, 0, 1}, {3}), iota({2, 3}), scalar_tensor(-1, DType::f64));
   EXPECT_EQ(w.to_vector<double>(), (std::vector<double>{0, -1, 2, 3, -1, 5}));
 }
 
@@ -105,11 +106,14 @@ TEST(Views, LargeStridedOperandsTakeTheGeneralPaths) {
   EXPECT_EQ(testing::max_abs_diff(view * view.select(0, 0), copy * copy.select(0, 0)), 0.0);
   EXPECT_LE(testing::max_abs_diff(sum(view, {1}), sum(copy, {1})), 1e-4);
   EXPECT_LE(testing::max_abs_diff(amax(view, {0, 2}), amax(copy, {0, 2})), 0.0);
-  EXPECT_LE(testing::max_abs_diff(matmul(view, view.transpose(1, 2)), matmul(copy, copy.transpose(1, 2))), 1e-3);
+  EXPECT_LE(
+      testing::max_abs_diff(matmul(view, view.transpose(1, 2)), matmul(copy, copy.transpose(1, 2))),
+      1e-3);
   const Tensor image = base.reshape({8, 8, 40, 40}).permute({1, 0, 3, 2});
   const Tensor weight = randn({4, 8, 3, 3}, gen);
   EXPECT_LE(testing::max_abs_diff(conv2d(image, weight, Tensor(), 1, 1),
-                                  conv2d(image.contiguous(), weight, Tensor(), 1, 1)), 1e-4);
+                                  conv2d(image.contiguous(), weight, Tensor(), 1, 1)),
+            1e-4);
 }
 
 }  // namespace

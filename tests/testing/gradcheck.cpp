@@ -104,9 +104,10 @@ std::string gradcheck(const OpFunction& f, const std::vector<Tensor>& inputs,
     NoGradGuard no_grad;
     const double diff = max_abs_diff(inputs[checked[k]].grad(), analytic[k] * 2.0);
     if (diff > 1e-10)
-      return fmt::format("input {}: gradient did not accumulate over two backward calls "
-                         "(max deviation {})",
-                         checked[k], diff);
+      return fmt::format(
+          "input {}: gradient did not accumulate over two backward calls "
+          "(max deviation {})",
+          checked[k], diff);
   }
 
   for (size_t k = 0; k < checked.size(); ++k) {

@@ -19,7 +19,9 @@ size_t CachingAllocator::round_size(size_t bytes) {
   return (bytes + step - 1) / step * step;
 }
 
-CachingAllocator::~CachingAllocator() { empty_cache(); }
+CachingAllocator::~CachingAllocator() {
+  empty_cache();
+}
 
 void* CachingAllocator::allocate(size_t bytes) {
   const size_t size = round_size(bytes);

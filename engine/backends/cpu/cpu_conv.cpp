@@ -27,7 +27,7 @@ struct ConvShape {
 
 ConvShape conv_shape(const Tensor& x, const Tensor& w, const Tensor& y, backend::ConvGeometry g) {
   return {x.size(0), x.size(1), x.size(2), x.size(3), w.size(0), w.size(2),
-          w.size(3), y.size(2), y.size(3), g.stride, g.padding};
+          w.size(3), y.size(2), y.size(3), g.stride,  g.padding};
 }
 
 // col: [C*kh*kw, Ho*Wo] <- x: [C, H, W]
@@ -39,8 +39,10 @@ void im2col(const T* x, T* col, const ConvShape& s) {
         T* row = col + ((c * s.kh + ki) * s.kw + kj) * s.pixels();
         // Output columns whose input column ow*stride - pad + kj lies inside [0, W).
         const int64_t shift = kj - s.pad;
-        const int64_t ow_lo = std::min(s.Wo, std::max<int64_t>(0, (-shift + s.stride - 1) / s.stride));
-        const int64_t ow_hi = std::max(ow_lo, std::min(s.Wo, (s.W - shift + s.stride - 1) / s.stride));
+        const int64_t ow_lo =
+            std::min(s.Wo, std::max<int64_t>(0, (-shift + s.stride - 1) / s.stride));
+        const int64_t ow_hi =
+            std::max(ow_lo, std::min(s.Wo, (s.W - shift + s.stride - 1) / s.stride));
         for (int64_t oh = 0; oh < s.Ho; ++oh) {
           T* dst = row + oh * s.Wo;
           const int64_t ih = oh * s.stride - s.pad + ki;
@@ -68,8 +70,10 @@ void col2im_add(const T* col, T* x, const ConvShape& s) {
       for (int64_t kj = 0; kj < s.kw; ++kj) {
         const T* row = col + ((c * s.kh + ki) * s.kw + kj) * s.pixels();
         const int64_t shift = kj - s.pad;
-        const int64_t ow_lo = std::min(s.Wo, std::max<int64_t>(0, (-shift + s.stride - 1) / s.stride));
-        const int64_t ow_hi = std::max(ow_lo, std::min(s.Wo, (s.W - shift + s.stride - 1) / s.stride));
+        const int64_t ow_lo =
+            std::min(s.Wo, std::max<int64_t>(0, (-shift + s.stride - 1) / s.stride));
+        const int64_t ow_hi =
+            std::max(ow_lo, std::min(s.Wo, (s.W - shift + s.stride - 1) / s.stride));
         for (int64_t oh = 0; oh < s.Ho; ++oh) {
           const int64_t ih = oh * s.stride - s.pad + ki;
           if (ih < 0 || ih >= s.H) continue;
@@ -85,7 +89,8 @@ class Scratch {
  public:
   Scratch(CachingAllocator& allocator, size_t bytes_each, int count)
       : allocator_(allocator), bytes_(bytes_each) {
-    for (int i = 0; i < count; ++i) blocks_.push_back(allocator_.allocate(std::max<size_t>(bytes_, 1)));
+    for (int i = 0; i < count; ++i)
+      blocks_.push_back(allocator_.allocate(std::max<size_t>(bytes_, 1)));
   }
   ~Scratch() {
     for (void* block : blocks_) allocator_.deallocate(block, std::max<size_t>(bytes_, 1));
@@ -110,13 +115,16 @@ int for_each_sample(int64_t N, const Body& body) {
   } else {
     parallel_for(0, workers, 1, [&](int64_t lo, int64_t hi) {
       for (int64_t w = lo; w < hi; ++w)
-        for (int64_t n = N * w / workers; n < N * (w + 1) / workers; ++n) body(n, static_cast<int>(w));
+        for (int64_t n = N * w / workers; n < N * (w + 1) / workers; ++n)
+          body(n, static_cast<int>(w));
     });
   }
   return workers;
 }
 
-int sample_workers(int64_t N) { return N >= num_threads() ? num_threads() : 1; }
+int sample_workers(int64_t N) {
+  return N >= num_threads() ? num_threads() : 1;
+}
 
 }  // namespace
 

@@ -32,16 +32,16 @@ void CpuBackend::copy(const Tensor& src, const Tensor& dst) {
       using S = decltype(src_tag);
       D* out = typed<D>(dst);
       const S* in = typed<S>(src);
-      parallel_iterate(plan, [&](const std::array<int64_t, 2>& o, int64_t n,
-                                 const std::array<int64_t, 2>& s) {
-        D* po = out + o[0];
-        const S* pi = in + o[1];
-        if (s[0] == 1 && s[1] == 1) {
-          for (int64_t i = 0; i < n; ++i) po[i] = static_cast<D>(pi[i]);
-        } else {
-          for (int64_t i = 0; i < n; ++i) po[i * s[0]] = static_cast<D>(pi[i * s[1]]);
-        }
-      });
+      parallel_iterate(
+          plan, [&](const std::array<int64_t, 2>& o, int64_t n, const std::array<int64_t, 2>& s) {
+            D* po = out + o[0];
+            const S* pi = in + o[1];
+            if (s[0] == 1 && s[1] == 1) {
+              for (int64_t i = 0; i < n; ++i) po[i] = static_cast<D>(pi[i]);
+            } else {
+              for (int64_t i = 0; i < n; ++i) po[i * s[0]] = static_cast<D>(pi[i * s[1]]);
+            }
+          });
     });
   });
 }
@@ -52,10 +52,10 @@ void CpuBackend::fill(const Tensor& dst, double value) {
     using T = decltype(tag);
     T* out = typed<T>(dst);
     const T v = static_cast<T>(value);
-    parallel_iterate(plan, [&](const std::array<int64_t, 1>& o, int64_t n,
-                               const std::array<int64_t, 1>& s) {
-      for (int64_t i = 0; i < n; ++i) out[o[0] + i * s[0]] = v;
-    });
+    parallel_iterate(
+        plan, [&](const std::array<int64_t, 1>& o, int64_t n, const std::array<int64_t, 1>& s) {
+          for (int64_t i = 0; i < n; ++i) out[o[0] + i * s[0]] = v;
+        });
   });
 }
 

@@ -26,14 +26,14 @@ void unary_loop(const Tensor& x, const Tensor& out, const ScalarFn& scalar_fn,
   const auto plan = make_plan<2>(out.shape(), {&out.strides(), &x.strides()});
   T* po = typed<T>(out);
   const T* px = typed<T>(x);
-  parallel_iterate(plan, [&](const std::array<int64_t, 2>& o, int64_t n,
-                             const std::array<int64_t, 2>& s) {
-    if (s[0] == 1 && s[1] == 1) {
-      ArrayMap<T>(po + o[0], n) = array_fn(ConstArrayMap<T>(px + o[1], n));
-    } else {
-      for (int64_t i = 0; i < n; ++i) po[o[0] + i * s[0]] = scalar_fn(px[o[1] + i * s[1]]);
-    }
-  });
+  parallel_iterate(
+      plan, [&](const std::array<int64_t, 2>& o, int64_t n, const std::array<int64_t, 2>& s) {
+        if (s[0] == 1 && s[1] == 1) {
+          ArrayMap<T>(po + o[0], n) = array_fn(ConstArrayMap<T>(px + o[1], n));
+        } else {
+          for (int64_t i = 0; i < n; ++i) po[o[0] + i * s[0]] = scalar_fn(px[o[1] + i * s[1]]);
+        }
+      });
 }
 
 template <class T>
@@ -73,6 +73,12 @@ void unary_floating(UnaryOp op, const Tensor& x, const Tensor& out, T p0, T p1) 
     case UnaryOp::log:
       return unary_loop<T>(
           x, out, [](T v) { return std::log(v); }, [](const auto& a) { return a.log(); });
+    case UnaryOp::sin:
+      return unary_loop<T>(
+          x, out, [](T v) { return std::sin(v); }, [](const auto& a) { return a.sin(); });
+    case UnaryOp::cos:
+      return unary_loop<T>(
+          x, out, [](T v) { return std::cos(v); }, [](const auto& a) { return a.cos(); });
     case UnaryOp::sqrt:
       return unary_loop<T>(
           x, out, [](T v) { return std::sqrt(v); }, [](const auto& a) { return a.sqrt(); });
@@ -87,7 +93,8 @@ void unary_floating(UnaryOp op, const Tensor& x, const Tensor& out, T p0, T p1) 
           x, out, [](T v) { return T((v > 0) - (v < 0)); }, [](const auto& a) { return a.sign(); });
     case UnaryOp::sigmoid:
       return unary_loop<T>(
-          x, out, [](T v) { return scalar_sigmoid(v); }, [](const auto& a) { return a.logistic(); });
+          x, out, [](T v) { return scalar_sigmoid(v); },
+          [](const auto& a) { return a.logistic(); });
     case UnaryOp::softplus:
       return unary_loop<T>(
           x, out, [](T v) { return scalar_softplus(v); },
@@ -182,26 +189,27 @@ void unary_integer(UnaryOp op, const Tensor& x, const Tensor& out, double p0, do
 template <class T, class ScalarFn, class ArrayFn>
 void binary_loop(const Tensor& a, const Tensor& b, const Tensor& out, const ScalarFn& scalar_fn,
                  const ArrayFn& array_fn) {
-  const auto plan =
-      make_plan<3>(out.shape(), {&out.strides(), &a.strides(), &b.strides()});
+  const auto plan = make_plan<3>(out.shape(), {&out.strides(), &a.strides(), &b.strides()});
   T* po = typed<T>(out);
   const T* pa = typed<T>(a);
   const T* pb = typed<T>(b);
   using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
-  parallel_iterate(plan, [&](const std::array<int64_t, 3>& o, int64_t n,
-                             const std::array<int64_t, 3>& s) {
-    if (s[0] == 1 && s[1] == 1 && s[2] == 1) {
-      ArrayMap<T>(po + o[0], n) =
-          array_fn(ConstArrayMap<T>(pa + o[1], n), ConstArrayMap<T>(pb + o[2], n));
-    } else if (s[0] == 1 && s[1] == 1 && s[2] == 0) {
-      ArrayMap<T>(po + o[0], n) = array_fn(ConstArrayMap<T>(pa + o[1], n), Array::Constant(n, pb[o[2]]));
-    } else if (s[0] == 1 && s[1] == 0 && s[2] == 1) {
-      ArrayMap<T>(po + o[0], n) = array_fn(Array::Constant(n, pa[o[1]]), ConstArrayMap<T>(pb + o[2], n));
-    } else {
-      for (int64_t i = 0; i < n; ++i)
-        po[o[0] + i * s[0]] = scalar_fn(pa[o[1] + i * s[1]], pb[o[2] + i * s[2]]);
-    }
-  });
+  parallel_iterate(
+      plan, [&](const std::array<int64_t, 3>& o, int64_t n, const std::array<int64_t, 3>& s) {
+        if (s[0] == 1 && s[1] == 1 && s[2] == 1) {
+          ArrayMap<T>(po + o[0], n) =
+              array_fn(ConstArrayMap<T>(pa + o[1], n), ConstArrayMap<T>(pb + o[2], n));
+        } else if (s[0] == 1 && s[1] == 1 && s[2] == 0) {
+          ArrayMap<T>(po + o[0], n) =
+              array_fn(ConstArrayMap<T>(pa + o[1], n), Array::Constant(n, pb[o[2]]));
+        } else if (s[0] == 1 && s[1] == 0 && s[2] == 1) {
+          ArrayMap<T>(po + o[0], n) =
+              array_fn(Array::Constant(n, pa[o[1]]), ConstArrayMap<T>(pb + o[2], n));
+        } else {
+          for (int64_t i = 0; i < n; ++i)
+            po[o[0] + i * s[0]] = scalar_fn(pa[o[1] + i * s[1]], pb[o[2] + i * s[2]]);
+        }
+      });
 }
 
 template <class T>
@@ -276,8 +284,8 @@ void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Ten
 }
 
 void CpuBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) {
-  const auto plan = make_plan<4>(out.shape(),
-                                 {&out.strides(), &cond.strides(), &a.strides(), &b.strides()});
+  const auto plan =
+      make_plan<4>(out.shape(), {&out.strides(), &cond.strides(), &a.strides(), &b.strides()});
   dispatch_dtype(out.dtype(), [&](auto tag) {
     using T = decltype(tag);
     dispatch_dtype(cond.dtype(), [&](auto cond_tag) {
@@ -286,12 +294,12 @@ void CpuBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, con
       const C* pc = typed<C>(cond);
       const T* pa = typed<T>(a);
       const T* pb = typed<T>(b);
-      parallel_iterate(plan, [&](const std::array<int64_t, 4>& o, int64_t n,
-                                 const std::array<int64_t, 4>& s) {
-        for (int64_t i = 0; i < n; ++i)
-          po[o[0] + i * s[0]] =
-              pc[o[1] + i * s[1]] != C(0) ? pa[o[2] + i * s[2]] : pb[o[3] + i * s[3]];
-      });
+      parallel_iterate(
+          plan, [&](const std::array<int64_t, 4>& o, int64_t n, const std::array<int64_t, 4>& s) {
+            for (int64_t i = 0; i < n; ++i)
+              po[o[0] + i * s[0]] =
+                  pc[o[1] + i * s[1]] != C(0) ? pa[o[2] + i * s[2]] : pb[o[3] + i * s[3]];
+          });
     });
   });
 }

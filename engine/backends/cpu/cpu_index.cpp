@@ -24,8 +24,8 @@ void CpuBackend::index_select(const Tensor& x, const Tensor& index, const Tensor
                });
 }
 
-void CpuBackend::index_add(const Tensor& src, const Tensor& index, const Tensor& out,
-                           int64_t outer, int64_t n, int64_t inner) {
+void CpuBackend::index_add(const Tensor& src, const Tensor& index, const Tensor& out, int64_t outer,
+                           int64_t n, int64_t inner) {
   const int64_t* idx = typed<int64_t>(index);
   const int64_t k = index.numel();
   dispatch_dtype(out.dtype(), [&](auto tag) {

@@ -11,11 +11,13 @@ namespace onestep::cpu {
 namespace {
 
 template <class T>
-using RowMajorMap = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>,
-                               0, Eigen::OuterStride<>>;
+using RowMajorMap =
+    Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0,
+               Eigen::OuterStride<>>;
 template <class T>
-using ColMajorMap = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>,
-                               0, Eigen::OuterStride<>>;
+using ColMajorMap =
+    Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>, 0,
+               Eigen::OuterStride<>>;
 
 // Calls f with an Eigen map of the rows x cols matrix at p with the given strides.
 template <class T, class F>
@@ -43,10 +45,11 @@ void gemm_batch(const Tensor& a, const Tensor& b, const Tensor& out) {
       result.setZero();
       return;
     }
-    with_matrix<T>(pa + i * a.strides()[0], M, K, a.strides()[1], a.strides()[2], [&](const auto& ma) {
-      with_matrix<T>(pb + i * b.strides()[0], K, N, b.strides()[1], b.strides()[2],
-                     [&](const auto& mb) { result.noalias() = ma * mb; });
-    });
+    with_matrix<T>(pa + i * a.strides()[0], M, K, a.strides()[1], a.strides()[2],
+                   [&](const auto& ma) {
+                     with_matrix<T>(pb + i * b.strides()[0], K, N, b.strides()[1], b.strides()[2],
+                                    [&](const auto& mb) { result.noalias() = ma * mb; });
+                   });
   };
   // Many small products: one per thread (Eigen then runs single-threaded inside). Few large
   // products: one at a time, each threaded by Eigen.
@@ -62,7 +65,8 @@ void gemm_batch(const Tensor& a, const Tensor& b, const Tensor& out) {
 }  // namespace
 
 void CpuBackend::matmul(const Tensor& a, const Tensor& bm, const Tensor& out) {
-  dispatch_floating(out.dtype(), "matmul", [&](auto tag) { gemm_batch<decltype(tag)>(a, bm, out); });
+  dispatch_floating(out.dtype(), "matmul",
+                    [&](auto tag) { gemm_batch<decltype(tag)>(a, bm, out); });
 }
 
 }  // namespace onestep::cpu

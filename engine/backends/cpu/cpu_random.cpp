@@ -9,13 +9,15 @@ namespace onestep::cpu {
 namespace {
 
 template <class T, class LaneFn>
-void fill_lanes(T* out, int64_t n, int lanes, uint64_t seed, uint64_t counter, const LaneFn& lane_fn) {
+void fill_lanes(T* out, int64_t n, int lanes, uint64_t seed, uint64_t counter,
+                const LaneFn& lane_fn) {
   const int64_t counters = static_cast<int64_t>(philox::counters_needed(lanes, n));
   parallel_for(0, counters, 2048, [&](int64_t b, int64_t e) {
     for (int64_t c = b; c < e; ++c) {
       const philox::Block block = philox::block(seed, counter + static_cast<uint64_t>(c));
       const int64_t first = c * lanes;
-      for (int lane = 0; lane < lanes && first + lane < n; ++lane) out[first + lane] = lane_fn(block, lane);
+      for (int lane = 0; lane < lanes && first + lane < n; ++lane)
+        out[first + lane] = lane_fn(block, lane);
     }
   });
 }
@@ -38,7 +40,9 @@ void CpuBackend::random(backend::RandomKind kind, const Tensor& out, uint64_t se
       const int64_t low = static_cast<int64_t>(p0);
       const uint64_t range = static_cast<uint64_t>(static_cast<int64_t>(p1) - low);
       return fill_lanes(typed<int64_t>(out), n, 2, seed, counter,
-                        [&](const philox::Block& b, int lane) { return philox::randint_lane(b, lane, low, range); });
+                        [&](const philox::Block& b, int lane) {
+                          return philox::randint_lane(b, lane, low, range);
+                        });
     }
   }
 }

@@ -5,8 +5,8 @@
 #include <limits>
 #include <numeric>
 
-#include "onestep/engine/creation.h"
 #include "cpu_backend.h"
+#include "onestep/engine/creation.h"
 #include "strided_loop.h"
 
 namespace onestep::cpu {
@@ -122,8 +122,8 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>
   const int64_t ndim = x.dim();
   Tensor source = x;
   int64_t O = 1, R = 1, I = 1;
-  const bool adjacent = !dims.empty() && dims.back() - dims.front() + 1 ==
-                                             static_cast<int64_t>(dims.size());
+  const bool adjacent =
+      !dims.empty() && dims.back() - dims.front() + 1 == static_cast<int64_t>(dims.size());
   if (x.is_contiguous() && adjacent) {
     for (int64_t d = 0; d < dims.front(); ++d) O *= x.size(d);
     for (int64_t d : dims) R *= x.size(d);

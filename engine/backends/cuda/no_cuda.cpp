@@ -7,8 +7,12 @@
 namespace onestep {
 
 namespace cuda {
-bool available() { return false; }
-bool compiled() { return false; }
+bool available() {
+  return false;
+}
+bool compiled() {
+  return false;
+}
 }  // namespace cuda
 
 namespace backend {

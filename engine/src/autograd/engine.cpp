@@ -15,8 +15,12 @@ namespace {
 thread_local bool grad_mode = true;
 }
 
-bool grad_mode_enabled() { return grad_mode; }
-void set_grad_mode(bool enabled) { grad_mode = enabled; }
+bool grad_mode_enabled() {
+  return grad_mode;
+}
+void set_grad_mode(bool enabled) {
+  grad_mode = enabled;
+}
 
 namespace autograd {
 
@@ -159,10 +163,10 @@ void run(Pass& pass) {
                     i, shape_str(out.shape()));
       seed = ones(out.shape(), out.dtype(), out.device());
     }
-    ONESTEP_CHECK(seed.shape() == out.shape() && seed.dtype() == out.dtype() &&
-                      seed.device() == out.device(),
-                  "backward: gradient {} {} does not match output {} {}", shape_str(seed.shape()),
-                  dtype_name(seed.dtype()), shape_str(out.shape()), dtype_name(out.dtype()));
+    ONESTEP_CHECK(
+        seed.shape() == out.shape() && seed.dtype() == out.dtype() && seed.device() == out.device(),
+        "backward: gradient {} {} does not match output {} {}", shape_str(seed.shape()),
+        dtype_name(seed.dtype()), shape_str(out.shape()), dtype_name(out.dtype()));
     auto root = gradient_edge(out);
     accumulate(grads, root.get(), seed.detach());
     roots.push_back(root);
@@ -292,8 +296,8 @@ void record(const char* name, const std::vector<Tensor>& inputs, Tensor& output,
     metas.push_back(t.defined() ? InputMeta{t.shape(), t.dtype()} : InputMeta{{}, DType::f32});
   }
   auto& meta = output.impl()->autograd;
-  meta.grad_fn = std::make_shared<FunctionNode>(name, std::move(next), std::move(metas),
-                                                std::move(backward));
+  meta.grad_fn =
+      std::make_shared<FunctionNode>(name, std::move(next), std::move(metas), std::move(backward));
   meta.requires_grad = true;
 }
 

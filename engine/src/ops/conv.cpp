@@ -28,9 +28,10 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
   const int64_t N = x.size(0), O = weight.size(0);
   const int64_t Ho = (x.size(2) + 2 * padding - weight.size(2)) / stride + 1;
   const int64_t Wo = (x.size(3) + 2 * padding - weight.size(3)) / stride + 1;
-  ONESTEP_CHECK(x.size(2) + 2 * padding >= weight.size(2) && x.size(3) + 2 * padding >= weight.size(3),
-                "conv2d: kernel {}x{} larger than the padded input {}x{}", weight.size(2),
-                weight.size(3), x.size(2) + 2 * padding, x.size(3) + 2 * padding);
+  ONESTEP_CHECK(
+      x.size(2) + 2 * padding >= weight.size(2) && x.size(3) + 2 * padding >= weight.size(3),
+      "conv2d: kernel {}x{} larger than the padded input {}x{}", weight.size(2), weight.size(3),
+      x.size(2) + 2 * padding, x.size(3) + 2 * padding);
   if (bias.defined()) {
     detail::check_same_dtype("conv2d", x, bias);
     ONESTEP_CHECK(bias.dim() == 1 && bias.size(0) == O,
@@ -41,26 +42,28 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
   Tensor out = empty({N, O, Ho, Wo}, x.dtype(), x.device());
   auto& be = detail::backend_of(out);
   be.conv2d_forward(xc, wc, out, geometry);
-  if (bias.defined()) be.binary(backend::BinaryOp::add, out, bias.detach().view({1, O, 1, 1}).expand(out.shape()), out);
-  autograd::record("conv2d", {x, weight, bias}, out,
-                   [sx = SavedTensor(xc), sw = SavedTensor(wc), geometry, nx = x.requires_grad(),
-                    nw = weight.requires_grad(),
-                    nb = bias.defined() && bias.requires_grad()](const Tensor& g) {
-                     const Tensor gc = g.contiguous();
-                     const Tensor& x = sx.get();
-                     const Tensor& w = sw.get();
-                     Tensor gx, gw, gb;
-                     if (nx) {
-                       gx = empty(x.shape(), x.dtype(), x.device());
-                       detail::backend_of(gx).conv2d_backward_input(gc, w, gx, geometry);
-                     }
-                     if (nw) {
-                       gw = empty(w.shape(), w.dtype(), w.device());
-                       detail::backend_of(gw).conv2d_backward_weight(gc, x, gw, geometry);
-                     }
-                     if (nb) gb = sum(gc, {0, 2, 3});
-                     return Grads{gx, gw, gb};
-                   });
+  if (bias.defined())
+    be.binary(backend::BinaryOp::add, out, bias.detach().view({1, O, 1, 1}).expand(out.shape()),
+              out);
+  autograd::record(
+      "conv2d", {x, weight, bias}, out,
+      [sx = SavedTensor(xc), sw = SavedTensor(wc), geometry, nx = x.requires_grad(),
+       nw = weight.requires_grad(), nb = bias.defined() && bias.requires_grad()](const Tensor& g) {
+        const Tensor gc = g.contiguous();
+        const Tensor& x = sx.get();
+        const Tensor& w = sw.get();
+        Tensor gx, gw, gb;
+        if (nx) {
+          gx = empty(x.shape(), x.dtype(), x.device());
+          detail::backend_of(gx).conv2d_backward_input(gc, w, gx, geometry);
+        }
+        if (nw) {
+          gw = empty(w.shape(), w.dtype(), w.device());
+          detail::backend_of(gw).conv2d_backward_weight(gc, x, gw, geometry);
+        }
+        if (nb) gb = sum(gc, {0, 2, 3});
+        return Grads{gx, gw, gb};
+      });
   return out;
 }
 

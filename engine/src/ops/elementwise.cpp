@@ -14,7 +14,9 @@ using Grads = std::vector<Tensor>;
 
 namespace {
 
-bool wants(const Tensor& t) { return t.defined() && t.requires_grad(); }
+bool wants(const Tensor& t) {
+  return t.defined() && t.requires_grad();
+}
 
 Tensor binary_forward(BinaryOp op, const char* name, const Tensor& a, const Tensor& b) {
   detail::check_defined(name, a, "first operand");
@@ -27,16 +29,14 @@ Tensor binary_forward(BinaryOp op, const char* name, const Tensor& a, const Tens
   return out;
 }
 
-Tensor unary_forward(UnaryOp op, const char* name, const Tensor& x, double p0 = 0,
-                     double p1 = 0) {
+Tensor unary_forward(UnaryOp op, const char* name, const Tensor& x, double p0 = 0, double p1 = 0) {
   detail::check_defined(name, x, "input");
   Tensor out = empty(x.shape(), x.dtype(), x.device());
   detail::backend_of(out).unary(op, x, out, p0, p1);
   return out;
 }
 
-Tensor floating_unary(UnaryOp op, const char* name, const Tensor& x, double p0 = 0,
-                      double p1 = 0) {
+Tensor floating_unary(UnaryOp op, const char* name, const Tensor& x, double p0 = 0, double p1 = 0) {
   detail::check_defined(name, x, "input");
   detail::check_floating(name, x);
   return unary_forward(op, name, x, p0, p1);
@@ -45,9 +45,10 @@ Tensor floating_unary(UnaryOp op, const char* name, const Tensor& x, double p0 =
 // Records a unary op whose gradient is g * derivative(x, y).
 template <class Derivative>
 void record_unary(const char* name, const Tensor& x, Tensor& y, Derivative derivative) {
-  autograd::record(name, {x}, y, [sx = SavedTensor(x), sy = SavedTensor(y), derivative](const Tensor& g) {
-    return Grads{derivative(g, sx.get(), sy.get())};
-  });
+  autograd::record(name, {x}, y,
+                   [sx = SavedTensor(x), sy = SavedTensor(y), derivative](const Tensor& g) {
+                     return Grads{derivative(g, sx.get(), sy.get())};
+                   });
 }
 
 }  // namespace
@@ -63,22 +64,24 @@ Tensor add(const Tensor& a, const Tensor& b) {
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor out = binary_forward(BinaryOp::sub, "sub", a, b);
-  autograd::record("sub", {a, b}, out,
-                   [sa = a.shape(), sb = b.shape(), na = wants(a), nb = wants(b)](const Tensor& g) {
-                     return Grads{na ? sum_to(g, sa) : Tensor(), nb ? sum_to(neg(g), sb) : Tensor()};
-                   });
+  autograd::record(
+      "sub", {a, b}, out,
+      [sa = a.shape(), sb = b.shape(), na = wants(a), nb = wants(b)](const Tensor& g) {
+        return Grads{na ? sum_to(g, sa) : Tensor(), nb ? sum_to(neg(g), sb) : Tensor()};
+      });
   return out;
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor out = binary_forward(BinaryOp::mul, "mul", a, b);
-  autograd::record("mul", {a, b}, out,
-                   [sa = SavedTensor(a), sb = SavedTensor(b), na = wants(a), nb = wants(b)](const Tensor& g) {
-                     const Tensor& a = sa.get();
-                     const Tensor& b = sb.get();
-                     return Grads{na ? sum_to(g * b, a.shape()) : Tensor(),
-                                  nb ? sum_to(g * a, b.shape()) : Tensor()};
-                   });
+  autograd::record(
+      "mul", {a, b}, out,
+      [sa = SavedTensor(a), sb = SavedTensor(b), na = wants(a), nb = wants(b)](const Tensor& g) {
+        const Tensor& a = sa.get();
+        const Tensor& b = sb.get();
+        return Grads{na ? sum_to(g * b, a.shape()) : Tensor(),
+                     nb ? sum_to(g * a, b.shape()) : Tensor()};
+      });
   return out;
 }
 
@@ -98,7 +101,8 @@ Tensor div(const Tensor& a, const Tensor& b) {
 
 namespace {
 // minimum/maximum: the gradient goes to a where `a_wins` (ties to a), else to b.
-Tensor min_max(BinaryOp op, BinaryOp a_wins_op, const char* name, const Tensor& a, const Tensor& b) {
+Tensor min_max(BinaryOp op, BinaryOp a_wins_op, const char* name, const Tensor& a,
+               const Tensor& b) {
   Tensor out = binary_forward(op, name, a, b);
   autograd::record(name, {a, b}, out,
                    [sa = SavedTensor(a), sb = SavedTensor(b), a_wins_op, na = wants(a),
@@ -127,7 +131,9 @@ Tensor affine(const Tensor& x, double scale, double shift) {
   return out;
 }
 
-Tensor neg(const Tensor& x) { return affine(x, -1.0, 0.0); }
+Tensor neg(const Tensor& x) {
+  return affine(x, -1.0, 0.0);
+}
 
 Tensor pow(const Tensor& x, double exponent) {
   Tensor y = floating_unary(UnaryOp::pow, "pow", x, exponent);
@@ -137,7 +143,9 @@ Tensor pow(const Tensor& x, double exponent) {
   return y;
 }
 
-Tensor square(const Tensor& x) { return pow(x, 2.0); }
+Tensor square(const Tensor& x) {
+  return pow(x, 2.0);
+}
 
 Tensor reciprocal(const Tensor& x) {
   Tensor y = floating_unary(UnaryOp::reciprocal, "reciprocal", x);
@@ -158,6 +166,20 @@ Tensor log(const Tensor& x) {
   return y;
 }
 
+Tensor sin(const Tensor& x) {
+  Tensor y = floating_unary(UnaryOp::sin, "sin", x);
+  record_unary("sin", x, y,
+               [](const Tensor& g, const Tensor& x, const Tensor&) { return g * cos(x); });
+  return y;
+}
+
+Tensor cos(const Tensor& x) {
+  Tensor y = floating_unary(UnaryOp::cos, "cos", x);
+  record_unary("cos", x, y,
+               [](const Tensor& g, const Tensor& x, const Tensor&) { return neg(g * sin(x)); });
+  return y;
+}
+
 Tensor sqrt(const Tensor& x) {
   Tensor y = floating_unary(UnaryOp::sqrt, "sqrt", x);
   record_unary("sqrt", x, y,
@@ -167,14 +189,16 @@ Tensor sqrt(const Tensor& x) {
 
 Tensor rsqrt(const Tensor& x) {
   Tensor y = floating_unary(UnaryOp::rsqrt, "rsqrt", x);
-  record_unary("rsqrt", x, y,
-               [](const Tensor& g, const Tensor&, const Tensor& y) { return g * y * y * y * -0.5; });
+  record_unary("rsqrt", x, y, [](const Tensor& g, const Tensor&, const Tensor& y) {
+    return g * y * y * y * -0.5;
+  });
   return y;
 }
 
 Tensor abs(const Tensor& x) {
   Tensor y = unary_forward(UnaryOp::abs, "abs", x);
-  record_unary("abs", x, y, [](const Tensor& g, const Tensor& x, const Tensor&) { return g * sign(x); });
+  record_unary("abs", x, y,
+               [](const Tensor& g, const Tensor& x, const Tensor&) { return g * sign(x); });
   return y;
 }
 
@@ -219,7 +243,8 @@ Tensor silu(const Tensor& x) {
 
 Tensor relu(const Tensor& x) {
   Tensor y = floating_unary(UnaryOp::relu, "relu", x);
-  record_unary("relu", x, y, [](const Tensor& g, const Tensor& x, const Tensor&) { return g * gt(x, 0.0); });
+  record_unary("relu", x, y,
+               [](const Tensor& g, const Tensor& x, const Tensor&) { return g * gt(x, 0.0); });
   return y;
 }
 
@@ -244,17 +269,41 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   return out;
 }
 
-Tensor gt(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::gt, "gt", a, b); }
-Tensor lt(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::lt, "lt", a, b); }
-Tensor ge(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::ge, "ge", a, b); }
-Tensor le(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::le, "le", a, b); }
-Tensor eq(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::eq, "eq", a, b); }
-Tensor gt(const Tensor& a, double b) { return unary_forward(UnaryOp::gt_scalar, "gt", a, b); }
-Tensor lt(const Tensor& a, double b) { return unary_forward(UnaryOp::lt_scalar, "lt", a, b); }
-Tensor ge(const Tensor& a, double b) { return unary_forward(UnaryOp::ge_scalar, "ge", a, b); }
-Tensor le(const Tensor& a, double b) { return unary_forward(UnaryOp::le_scalar, "le", a, b); }
-Tensor eq(const Tensor& a, double b) { return unary_forward(UnaryOp::eq_scalar, "eq", a, b); }
-Tensor isfinite(const Tensor& x) { return floating_unary(UnaryOp::isfinite, "isfinite", x); }
-Tensor sign(const Tensor& x) { return unary_forward(UnaryOp::sign, "sign", x); }
+Tensor gt(const Tensor& a, const Tensor& b) {
+  return binary_forward(BinaryOp::gt, "gt", a, b);
+}
+Tensor lt(const Tensor& a, const Tensor& b) {
+  return binary_forward(BinaryOp::lt, "lt", a, b);
+}
+Tensor ge(const Tensor& a, const Tensor& b) {
+  return binary_forward(BinaryOp::ge, "ge", a, b);
+}
+Tensor le(const Tensor& a, const Tensor& b) {
+  return binary_forward(BinaryOp::le, "le", a, b);
+}
+Tensor eq(const Tensor& a, const Tensor& b) {
+  return binary_forward(BinaryOp::eq, "eq", a, b);
+}
+Tensor gt(const Tensor& a, double b) {
+  return unary_forward(UnaryOp::gt_scalar, "gt", a, b);
+}
+Tensor lt(const Tensor& a, double b) {
+  return unary_forward(UnaryOp::lt_scalar, "lt", a, b);
+}
+Tensor ge(const Tensor& a, double b) {
+  return unary_forward(UnaryOp::ge_scalar, "ge", a, b);
+}
+Tensor le(const Tensor& a, double b) {
+  return unary_forward(UnaryOp::le_scalar, "le", a, b);
+}
+Tensor eq(const Tensor& a, double b) {
+  return unary_forward(UnaryOp::eq_scalar, "eq", a, b);
+}
+Tensor isfinite(const Tensor& x) {
+  return floating_unary(UnaryOp::isfinite, "isfinite", x);
+}
+Tensor sign(const Tensor& x) {
+  return unary_forward(UnaryOp::sign, "sign", x);
+}
 
 }  // namespace onestep

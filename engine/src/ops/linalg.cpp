@@ -59,8 +59,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
                 "matmul: both operands need at least 2 dims, got {} and {}", shape_str(a.shape()),
                 shape_str(b.shape()));
   ONESTEP_CHECK(a.size(-1) == b.size(-2),
-                "matmul: inner sizes differ: {} @ {} ({} columns vs {} rows)",
-                shape_str(a.shape()), shape_str(b.shape()), a.size(-1), b.size(-2));
+                "matmul: inner sizes differ: {} @ {} ({} columns vs {} rows)", shape_str(a.shape()),
+                shape_str(b.shape()), a.size(-1), b.size(-2));
   Tensor out = matmul_forward(a, b);
   autograd::record("matmul", {a, b}, out,
                    [sa = SavedTensor(a), sb = SavedTensor(b), na = a.requires_grad(),

@@ -10,7 +10,9 @@
 
 namespace onestep::detail {
 
-inline backend::Backend& backend_of(const Tensor& t) { return backend::get(t.device()); }
+inline backend::Backend& backend_of(const Tensor& t) {
+  return backend::get(t.device());
+}
 
 inline void check_defined(const char* op, const Tensor& t, const char* what) {
   ONESTEP_CHECK(t.defined(), "{}: {} is an undefined tensor", op, what);
@@ -26,8 +28,9 @@ inline void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
 }
 
 inline void check_floating(const char* op, const Tensor& t) {
-  ONESTEP_CHECK(is_floating(t.dtype()), "{}: expected a floating-point tensor (f32 or f64), got {} {}",
-                op, dtype_name(t.dtype()), shape_str(t.shape()));
+  ONESTEP_CHECK(is_floating(t.dtype()),
+                "{}: expected a floating-point tensor (f32 or f64), got {} {}", op,
+                dtype_name(t.dtype()), shape_str(t.shape()));
 }
 
 inline void check_dim(const char* op, const Tensor& t, int64_t ndim, const char* what) {

@@ -6,8 +6,8 @@ const std::vector<std::string>& differentiable_ops() {
   static const std::vector<std::string> ops = {
       // elementwise
       "add", "sub", "mul", "div", "neg", "affine", "pow", "square", "reciprocal", "exp", "log",
-      "sqrt", "rsqrt", "abs", "clamp", "minimum", "maximum", "where", "sigmoid", "softplus",
-      "tanh", "silu", "relu",
+      "sin", "cos", "sqrt", "rsqrt", "abs", "clamp", "minimum", "maximum", "where", "sigmoid",
+      "softplus", "tanh", "silu", "relu",
       // reductions
       "sum", "mean", "amax", "amin", "var", "sum_to",
       // linear algebra and convolution

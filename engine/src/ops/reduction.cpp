@@ -94,7 +94,8 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction
   ONESTEP_CHECK(correction >= 0, "var: correction must be non-negative, got {}", correction);
   const auto d = normalize_dims(dims, x.dim(), "var");
   const Tensor centred = x - mean(x, d, true);
-  const double divisor = static_cast<double>(std::max<int64_t>(reduced_count(x, d) - correction, 0));
+  const double divisor =
+      static_cast<double>(std::max<int64_t>(reduced_count(x, d) - correction, 0));
   return sum(centred * centred, d, keepdim) / divisor;
 }
 
@@ -111,9 +112,8 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
       continue;
     }
     const int64_t target = shape[i - lead];
-    ONESTEP_CHECK(target == x.size(i) || target == 1,
-                  "sum_to: shape {} does not broadcast to {}", shape_str(shape),
-                  shape_str(x.shape()));
+    ONESTEP_CHECK(target == x.size(i) || target == 1, "sum_to: shape {} does not broadcast to {}",
+                  shape_str(shape), shape_str(x.shape()));
     if (target == 1 && x.size(i) != 1) dims.push_back(i);
   }
   if (dims.empty()) return x.reshape(shape);

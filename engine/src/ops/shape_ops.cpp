@@ -119,7 +119,8 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
                    [si = SavedTensor(idx), shape = x.shape(), dtype = x.dtype(), outer, n,
                     inner](const Tensor& g) {
                      Tensor grad = zeros(shape, dtype, g.device());
-                     detail::backend_of(grad).index_add(g.contiguous(), si.get(), grad, outer, n, inner);
+                     detail::backend_of(grad).index_add(g.contiguous(), si.get(), grad, outer, n,
+                                                        inner);
                      return Grads{grad};
                    });
   return out;

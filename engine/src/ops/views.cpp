@@ -60,8 +60,8 @@ Shape infer_shape(const Shape& requested, int64_t numel, const Shape& from, cons
     }
   }
   if (infer >= 0) {
-    ONESTEP_CHECK(known > 0 && numel % known == 0, "{}: cannot infer -1 in {} for {} elements",
-                  op, shape_str(requested), numel);
+    ONESTEP_CHECK(known > 0 && numel % known == 0, "{}: cannot infer -1 in {} for {} elements", op,
+                  shape_str(requested), numel);
     shape[infer] = numel / known;
   }
   ONESTEP_CHECK(shape_numel(shape) == numel, "{}: shape {} has {} elements, input {} has {}", op,
@@ -173,6 +173,7 @@ Tensor Tensor::expand(const Shape& requested) const {
     strides[i] = (j >= 0 && size == target) ? this->strides()[j] : 0;
   }
   if (shape == this->shape()) return *this;
+  checked_nbytes(shape, 1, "expand");
   Tensor out = make_view(*this, shape, strides, offset());
   const Shape in_shape = this->shape();
   autograd::record("expand", {*this}, out, [in_shape](const Tensor& g) {
@@ -201,8 +202,7 @@ Tensor Tensor::flatten(int64_t start_dim, int64_t end_dim) const {
   if (dim() == 0) return reshape({1});
   start_dim = wrap_dim(start_dim, dim(), "flatten");
   end_dim = wrap_dim(end_dim, dim(), "flatten");
-  ONESTEP_CHECK(start_dim <= end_dim, "flatten: start dim {} after end dim {}", start_dim,
-                end_dim);
+  ONESTEP_CHECK(start_dim <= end_dim, "flatten: start dim {} after end dim {}", start_dim, end_dim);
   Shape shape(this->shape().begin(), this->shape().begin() + start_dim);
   int64_t merged = 1;
   for (int64_t d = start_dim; d <= end_dim; ++d) merged *= this->shape()[d];

@@ -11,7 +11,9 @@ enum class DType : uint8_t { f32, f64, i64 };
 
 size_t dtype_size(DType dtype);
 const char* dtype_name(DType dtype);
-inline bool is_floating(DType dtype) { return dtype == DType::f32 || dtype == DType::f64; }
+inline bool is_floating(DType dtype) {
+  return dtype == DType::f32 || dtype == DType::f64;
+}
 
 template <class T>
 struct dtype_of;

@@ -20,6 +20,8 @@ Tensor square(const Tensor& x);
 Tensor reciprocal(const Tensor& x);
 Tensor exp(const Tensor& x);
 Tensor log(const Tensor& x);
+Tensor sin(const Tensor& x);
+Tensor cos(const Tensor& x);
 Tensor sqrt(const Tensor& x);
 Tensor rsqrt(const Tensor& x);
 Tensor abs(const Tensor& x);
@@ -46,18 +48,44 @@ Tensor eq(const Tensor& a, double b);
 Tensor isfinite(const Tensor& x);  // 1 where finite, 0 for NaN and ±inf
 Tensor sign(const Tensor& x);      // -1, 0 or 1
 
-inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
-inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
-inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
-inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
-inline Tensor operator-(const Tensor& x) { return neg(x); }
-inline Tensor operator+(const Tensor& x, double s) { return affine(x, 1.0, s); }
-inline Tensor operator+(double s, const Tensor& x) { return affine(x, 1.0, s); }
-inline Tensor operator-(const Tensor& x, double s) { return affine(x, 1.0, -s); }
-inline Tensor operator-(double s, const Tensor& x) { return affine(x, -1.0, s); }
-inline Tensor operator*(const Tensor& x, double s) { return affine(x, s, 0.0); }
-inline Tensor operator*(double s, const Tensor& x) { return affine(x, s, 0.0); }
-inline Tensor operator/(const Tensor& x, double s) { return affine(x, 1.0 / s, 0.0); }
-inline Tensor operator/(double s, const Tensor& x) { return affine(reciprocal(x), s, 0.0); }
+inline Tensor operator+(const Tensor& a, const Tensor& b) {
+  return add(a, b);
+}
+inline Tensor operator-(const Tensor& a, const Tensor& b) {
+  return sub(a, b);
+}
+inline Tensor operator*(const Tensor& a, const Tensor& b) {
+  return mul(a, b);
+}
+inline Tensor operator/(const Tensor& a, const Tensor& b) {
+  return div(a, b);
+}
+inline Tensor operator-(const Tensor& x) {
+  return neg(x);
+}
+inline Tensor operator+(const Tensor& x, double s) {
+  return affine(x, 1.0, s);
+}
+inline Tensor operator+(double s, const Tensor& x) {
+  return affine(x, 1.0, s);
+}
+inline Tensor operator-(const Tensor& x, double s) {
+  return affine(x, 1.0, -s);
+}
+inline Tensor operator-(double s, const Tensor& x) {
+  return affine(x, -1.0, s);
+}
+inline Tensor operator*(const Tensor& x, double s) {
+  return affine(x, s, 0.0);
+}
+inline Tensor operator*(double s, const Tensor& x) {
+  return affine(x, s, 0.0);
+}
+inline Tensor operator/(const Tensor& x, double s) {
+  return affine(x, 1.0 / s, 0.0);
+}
+inline Tensor operator/(double s, const Tensor& x) {
+  return affine(reciprocal(x), s, 0.0);
+}
 
 }  // namespace onestep

@@ -21,8 +21,8 @@ namespace detail {
 }  // namespace onestep
 
 // ONESTEP_CHECK(cond, "op: expected {} got {}", a, b): throws onestep::Error with the message.
-#define ONESTEP_CHECK(cond, ...)                                \
-  do {                                                          \
+#define ONESTEP_CHECK(cond, ...)                                           \
+  do {                                                                     \
     if (!(cond)) ::onestep::detail::throw_error(fmt::format(__VA_ARGS__)); \
   } while (0)
 

@@ -10,6 +10,9 @@ namespace onestep {
 using Shape = std::vector<int64_t>;
 
 int64_t shape_numel(const Shape& shape);
+// Element count and byte size of a new tensor of `shape`; throws naming `op` when a size is
+// negative or the count or bytes overflow.
+size_t checked_nbytes(const Shape& shape, size_t element_size, const char* op);
 Shape contiguous_strides(const Shape& shape);
 std::string shape_str(const Shape& shape);
 

@@ -131,7 +131,8 @@ class Tensor {
   std::string grad_fn_name() const;
 
   // --- in-place writes; refused on a tensor that requires grad while grad mode is on
-  const Tensor& copy_(const Tensor& src) const;  // src broadcast to this shape, converted to this dtype
+  const Tensor& copy_(
+      const Tensor& src) const;  // src broadcast to this shape, converted to this dtype
   const Tensor& fill_(double value) const;
   const Tensor& zero_() const { return fill_(0.0); }
   const Tensor& add_(const Tensor& other, double alpha = 1.0) const;  // this += alpha * other

@@ -26,8 +26,8 @@ class ExponentialMovingAverage {
   // images_seen * rampup_ratio, so early averages forget quickly; images_seen counts the images
   // before the current batch (the first update copies the parameters). EDM uses
   // rampup_ratio = 0.05; a half-life below 1e-8 images counts as 1e-8.
-  static double decay_for_half_life(double half_life_images, double batch_size,
-                                    double images_seen, double rampup_ratio);
+  static double decay_for_half_life(double half_life_images, double batch_size, double images_seen,
+                                    double rampup_ratio);
 
   const std::vector<Tensor>& params() const { return params_; }
   const std::vector<Tensor>& shadows() const { return shadows_; }

@@ -1,0 +1,40 @@
+// onestep: train diffusion teachers and distill them into one-step generators.
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <map>
+
+#include "commands.h"
+#include "onestep/engine.h"
+#include "onestep_version.h"
+
+namespace {
+
+std::string version_text() {
+  return fmt::format("onestep {} (git {}, {} build, CUDA {})", ONESTEP_VERSION, ONESTEP_GIT_HASH,
+                     ONESTEP_BUILD_TYPE, onestep::cuda::compiled() ? "on" : "off");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"onestep: diffusion teachers and one-step generators (Uni-Instruct)"};
+  app.set_version_flag("--version", version_text());
+  app.require_subcommand(1);
+  const std::map<std::string, onestep::app::Run> commands = {
+      {"demo", onestep::app::add_demo_command(app)},
+  };
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // CLI11 prints help/version itself (exit 0) and one line per usage error (exit 2 here).
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  try {
+    return commands.at(app.get_subcommands().front()->get_name())();
+  } catch (const onestep::Error& e) {
+    std::fprintf(stderr, "onestep: error: %s\n", e.what());
+    return 1;
+  }
+}

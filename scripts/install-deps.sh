@@ -6,6 +6,7 @@ packages=(
   cmake ninja-build g++ pkg-config
   libeigen3-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev zlib1g-dev libpng-dev
+  dataset-fashion-mnist
 )
 
 missing=()

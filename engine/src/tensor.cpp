@@ -200,6 +200,22 @@ Tensor Tensor::detach() const {
   return from_storage(t.storage, t.shape, t.strides, t.offset, t.dtype);
 }
 
+void Tensor::set_data(const Tensor& source) const {
+  auto& t = checked();
+  ONESTEP_CHECK(t.autograd.grad_fn == nullptr, "set_data: only leaves can take new data");
+  detail::check_defined("set_data", source, "source");
+  ONESTEP_CHECK(!t.autograd.requires_grad || is_floating(source.dtype()),
+                "set_data: a tensor that requires grad needs floating-point data, got {}",
+                dtype_name(source.dtype()));
+  const auto& s = *source.impl();
+  t.storage = s.storage;
+  t.shape = s.shape;
+  t.strides = s.strides;
+  t.offset = s.offset;
+  t.dtype = s.dtype;
+  t.autograd.grad.reset();
+}
+
 std::string Tensor::grad_fn_name() const {
   const auto& fn = checked().autograd.grad_fn;
   return fn ? fn->name() : std::string("none");

@@ -127,6 +127,9 @@ class Tensor {
   // Seeds with `gradient` (ones for a one-element tensor when omitted).
   void backward(const Tensor& gradient = Tensor(), bool retain_graph = false) const;
   Tensor detach() const;  // same storage, no autograd history
+  // Makes this leaf refer to `source`'s data, shape and dtype (no copy), keeping its autograd
+  // flags and every handle to it valid: how a module converts its parameters in place.
+  void set_data(const Tensor& source) const;
   const std::shared_ptr<autograd::Node>& grad_fn() const { return checked().autograd.grad_fn; }
   std::string grad_fn_name() const;
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "onestep/engine/tensor.h"
-#include "onestep/nn/optimizer.h"  // NamedTensors
+#include "onestep/nn/named_tensors.h"
 
 namespace onestep::nn {
 

@@ -16,10 +16,10 @@
 #include <vector>
 
 #include "onestep/engine/tensor.h"
+#include "onestep/nn/named_tensors.h"
 
 namespace onestep::nn {
 
-using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 class Optimizer {
  public:

@@ -1,0 +1,50 @@
+#pragma once
+// Self-describing denoiser checkpoints: a safetensors file whose metadata "config" holds the
+// model's configuration as JSON (docs/EDM_CHECKPOINTS.md):
+//   {"kind": "edm-denoiser", "sigma_data": 0.5, "label_dim": L,
+//    "network": {"arch": "songunet", <EDM's SongUNet kwargs>} | {"arch": "mlp", ...},
+//    "data": {"spec": "fashion-mnist", "shape": [1, 32, 32]}, "source": "..."}
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "onestep/diffusion/edm.h"
+#include "onestep/nn/song_unet.h"
+#include "onestep/nn/toy_mlp.h"
+
+namespace onestep::diffusion {
+
+struct ModelConfig {
+  std::string arch = "songunet";  // "songunet" | "mlp"
+  nn::SongUNetConfig unet;
+  nn::ToyMLPConfig mlp;
+  double sigma_data = 0.5;
+  std::string data_spec;  // the dataset the model was trained on, if known
+  Shape data_shape;       // one sample: [C, H, W] or [2]
+  std::string source;     // free text: how the checkpoint was made
+
+  int64_t label_dim() const;
+  std::string to_json() const;
+  // Throws onestep::Error naming the field on malformed or unsupported input.
+  static ModelConfig from_json(const std::string& text);
+};
+
+std::shared_ptr<EDMPrecond> build_denoiser(const ModelConfig& config, Generator& gen);
+
+struct LoadedDenoiser {
+  ModelConfig config;
+  std::shared_ptr<EDMPrecond> net;
+  std::map<std::string, std::string> metadata;
+};
+
+// Builds the network from the file's config and loads its weights; a missing, unexpected or
+// mis-shaped key is an error naming it. Entries whose names start with "__" are ignored (room
+// for extra data beside the weights).
+LoadedDenoiser load_denoiser(const std::string& path);
+
+// Atomic; `metadata` is stored beside "config".
+void save_denoiser(const std::string& path, const EDMPrecond& net, const ModelConfig& config,
+                   const std::map<std::string, std::string>& metadata = {});
+
+}  // namespace onestep::diffusion

@@ -1,0 +1,38 @@
+#pragma once
+// EDM's deterministic samplers (Karras et al. 2022, Algorithm 1): Heun (2N-1 network
+// evaluations) and Euler (N), on the noise levels
+//   t_i = (s_max^(1/rho) + i/(N-1) (s_min^(1/rho) - s_max^(1/rho)))^rho, i < N, t_N = 0.
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "onestep/engine/tensor.h"
+
+namespace onestep::diffusion {
+
+// D(x; sigma) for a whole batch at one noise level.
+using DenoiseFn = std::function<Tensor(const Tensor& x, double sigma)>;
+
+enum class SamplerMethod { heun, euler };
+SamplerMethod parse_sampler_method(const std::string& name);  // "heun" | "euler"
+
+struct SamplerOptions {
+  int64_t steps = 18;
+  double sigma_min = 0.002;
+  double sigma_max = 80.0;
+  double rho = 7.0;
+  SamplerMethod method = SamplerMethod::heun;
+  void validate() const;
+};
+
+// t_0 > t_1 > ... > t_{N-1} > t_N = 0 (N + 1 values).
+std::vector<double> karras_sigmas(const SamplerOptions& options);
+// Network evaluations of one sampling run.
+int64_t sampler_nfe(const SamplerOptions& options);
+
+// Integrates the probability-flow ODE from x = latents * t_0 (latents: unit-variance noise) to
+// sigma = 0, without recording gradients.
+Tensor edm_sample(const DenoiseFn& denoise, const Tensor& latents, const SamplerOptions& options);
+
+}  // namespace onestep::diffusion

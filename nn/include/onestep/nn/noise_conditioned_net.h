@@ -1,0 +1,19 @@
+#pragma once
+
+#include "onestep/engine/random.h"
+#include "onestep/nn/module.h"
+
+namespace onestep::nn {
+
+// A network F(x, noise label, class label) with an output of x's shape: what EDM's
+// preconditioning wraps (SongUNet for images, ToyMLP for 2-D points).
+class NoiseConditionedNet : public Module {
+ public:
+  // x: [N, ...]; noise_labels: [N]; class_labels: [N, label_dim] (one-hot) or undefined for
+  // none. `gen` supplies dropout randomness and is required only when training with dropout.
+  virtual Tensor forward(const Tensor& x, const Tensor& noise_labels, const Tensor& class_labels,
+                         Generator* gen) const = 0;
+  virtual int64_t label_dim() const = 0;
+};
+
+}  // namespace onestep::nn

@@ -1,0 +1,224 @@
+// SongUNet and its blocks: EDM's key names, shapes, gradients through every block and a whole
+// tiny network, state_dict errors.
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "onestep/nn/song_unet.h"
+#include "onestep/nn/toy_mlp.h"
+#include "testing/gradcheck.h"
+
+namespace onestep::nn {
+namespace {
+
+SongUNetConfig tiny_config() {
+  SongUNetConfig c;
+  c.img_resolution = 8;
+  c.in_channels = 2;
+  c.out_channels = 2;
+  c.label_dim = 3;
+  c.model_channels = 8;
+  c.channel_mult = {1, 2};
+  c.num_blocks = 1;
+  c.attn_resolutions = {4};
+  c.dropout = 0.0;
+  return c;
+}
+
+// Makes every parameter non-trivial: EDM's near-zero output layers would hide most of the
+// network from a gradient check.
+void randomise(Module& m, uint64_t seed) {
+  Generator gen(seed);
+  NoGradGuard no_grad;
+  for (auto& [name, p] : m.named_parameters()) p.copy_(randn(p.shape(), gen, p.dtype()) * 0.3);
+}
+
+TEST(SongUNet, KeysFollowEdmNames) {
+  Generator gen(0);
+  SongUNet net(tiny_config(), gen);
+  std::set<std::string> keys;
+  for (const auto& [name, t] : net.state_dict()) keys.insert(name);
+  // A sample of EDM's names for this configuration (training/networks.py).
+  for (const char* expected :
+       {"map_label.weight", "map_label.bias", "map_layer0.weight", "map_layer1.bias",
+        "enc.8x8_conv.weight", "enc.8x8_block0.norm0.weight", "enc.8x8_block0.conv0.weight",
+        "enc.8x8_block0.affine.weight", "enc.8x8_block0.conv1.bias", "enc.4x4_down.conv0.weight",
+        "enc.4x4_down.conv0.resample_filter", "enc.4x4_down.skip.weight",
+        "enc.4x4_down.skip.resample_filter", "enc.4x4_block0.skip.weight",
+        "enc.4x4_block0.norm2.weight", "enc.4x4_block0.qkv.weight", "enc.4x4_block0.proj.bias",
+        "dec.4x4_in0.qkv.weight", "dec.4x4_in1.conv1.weight", "dec.4x4_block0.skip.weight",
+        "dec.4x4_block1.qkv.bias", "dec.8x8_up.conv0.resample_filter", "dec.8x8_block1.norm0.bias",
+        "dec.8x8_aux_norm.weight", "dec.8x8_aux_conv.weight", "dec.8x8_aux_conv.bias"})
+    EXPECT_TRUE(keys.count(expected)) << expected;
+  EXPECT_FALSE(keys.count("dec.8x8_block1.qkv.weight"));  // attention only at 4x4
+  EXPECT_FALSE(keys.count("enc.8x8_block0.skip.weight"));  // 8 -> 8 channels: no skip conv
+  EXPECT_EQ(net.state_dict().size(), keys.size());
+}
+
+TEST(SongUNet, OutputHasTheInputShapeAndDependsOnEveryInput) {
+  Generator gen(1);
+  SongUNet net(tiny_config(), gen);
+  randomise(net, 2);
+  net.eval();
+  const Tensor x = randn({2, 2, 8, 8}, gen);
+  const Tensor noise = from_vector<float>({-1.0f, 0.5f}, {2});
+  const Tensor labels = from_vector<float>({1, 0, 0, 0, 0, 1}, {2, 3});
+  const Tensor y = net.forward(x, noise, labels, nullptr);
+  ASSERT_EQ(y.shape(), x.shape());
+  EXPECT_GT(testing::max_abs_diff(net.forward(x, noise * 2.0, labels, nullptr), y), 1e-4);
+  const Tensor other_labels = from_vector<float>({0, 1, 0, 0, 0, 1}, {2, 3});
+  EXPECT_GT(testing::max_abs_diff(net.forward(x, noise, other_labels, nullptr), y), 1e-4);
+  EXPECT_GT(testing::max_abs_diff(net.forward(x * 0.5, noise, labels, nullptr), y), 1e-4);
+}
+
+TEST(SongUNet, ParametersCountMatchesEdmForTheCifarConfig) {
+  // EDM's DDPM++ CIFAR-10 network (cond, augment_dim 9) has 55,733,763 parameters.
+  SongUNetConfig c;
+  c.label_dim = 10;
+  c.augment_dim = 9;
+  c.channel_mult = {2, 2, 2};
+  c.dropout = 0.13;
+  Generator gen(0);
+  EXPECT_EQ(SongUNet(c, gen).num_parameters(), 55733763);
+}
+
+TEST(SongUNet, BadConfigsAreClearErrors) {
+  Generator gen(0);
+  SongUNetConfig c = tiny_config();
+  c.encoder_type = "residual";
+  EXPECT_THROW(SongUNet(c, gen), Error);
+  c = tiny_config();
+  c.img_resolution = 6;
+  c.channel_mult = {1, 1, 1};
+  EXPECT_THROW(SongUNet(c, gen), Error);
+  c = tiny_config();
+  c.resample_filter = {1, 3, 3, 1};
+  EXPECT_THROW(SongUNet(c, gen), Error);
+  SongUNet net(tiny_config(), gen);
+  EXPECT_THROW(net.forward(zeros({1, 2, 4, 4}), zeros({1}), Tensor(), nullptr), Error);
+  EXPECT_THROW(net.forward(zeros({1, 2, 8, 8}), zeros({1}), zeros({1, 5}), nullptr), Error);
+}
+
+TEST(SongUNet, TrainingWithDropoutNeedsAGenerator) {
+  Generator gen(0);
+  SongUNetConfig c = tiny_config();
+  c.dropout = 0.2;
+  SongUNet net(c, gen);
+  EXPECT_THROW(net.forward(zeros({1, 2, 8, 8}), zeros({1}), Tensor(), nullptr), Error);
+  Generator dropout_gen(5);
+  const Tensor a = net.forward(ones({1, 2, 8, 8}), zeros({1}), Tensor(), &dropout_gen);
+  net.eval();
+  EXPECT_EQ(net.forward(ones({1, 2, 8, 8}), zeros({1}), Tensor(), nullptr).shape(), a.shape());
+}
+
+TEST(StateDict, ProblemsAreAllReportedByName) {
+  Generator gen(0);
+  SongUNet net(tiny_config(), gen);
+  NamedTensors sd = net.state_dict();
+  sd.erase(sd.begin());  // missing map_label.weight
+  sd.emplace_back("extra.weight", zeros({1}));
+  for (auto& [name, t] : sd)
+    if (name == "enc.8x8_conv.weight") t = zeros({8, 2, 1, 1});
+  try {
+    net.load_state_dict(sd);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("missing key 'map_label.weight'"), std::string::npos) << m;
+    EXPECT_NE(m.find("unexpected key 'extra.weight'"), std::string::npos) << m;
+    EXPECT_NE(m.find("'enc.8x8_conv.weight' has shape [8, 2, 1, 1], the model expects [8, 2, 3, 3]"),
+              std::string::npos)
+        << m;
+  }
+}
+
+TEST(StateDict, LoadingCopiesInPlaceSoHandlesStayValid) {
+  Generator gen(0);
+  SongUNet a(tiny_config(), gen), b(tiny_config(), gen);
+  const Tensor handle = a.parameters()[0];
+  a.copy_state_from(b);
+  EXPECT_EQ(testing::max_abs_diff(handle, b.parameters()[0]), 0.0);
+  EXPECT_TRUE(handle.requires_grad());
+}
+
+// --- gradient checks (f64, random directions) through each block kind and the whole network
+
+struct BlockCase {
+  const char* name;
+  UNetBlockOptions options;
+  int64_t in, out;
+};
+
+TEST(SongUNetGradients, EveryBlockKindPassesGradcheck) {
+  UNetBlockOptions base;
+  base.emb_channels = 6;
+  std::vector<BlockCase> cases;
+  cases.push_back({"plain", base, 4, 4});
+  BlockCase widen{"channel change (skip conv)", base, 4, 8};
+  cases.push_back(widen);
+  BlockCase down{"down", base, 4, 4};
+  down.options.down = true;
+  cases.push_back(down);
+  BlockCase up{"up", base, 4, 8};
+  up.options.up = true;
+  cases.push_back(up);
+  BlockCase attention{"attention", base, 8, 8};
+  attention.options.attention = true;
+  cases.push_back(attention);
+  BlockCase heads{"two heads", base, 8, 8};
+  heads.options.attention = true;
+  heads.options.num_heads = 2;
+  cases.push_back(heads);
+  for (const BlockCase& c : cases) {
+    Generator gen(3);
+    UNetBlock block(c.in, c.out, c.options, gen);
+    block.to(DType::f64);
+    randomise(block, 4);
+    const Tensor x = randn({2, c.in, 4, 4}, gen, DType::f64).set_requires_grad(true);
+    const Tensor emb = randn({2, 6}, gen, DType::f64).set_requires_grad(true);
+    std::vector<Tensor> inputs = {x, emb};
+    for (const Tensor& p : block.parameters()) inputs.push_back(p);
+    const auto f = [&](const std::vector<Tensor>& in) { return block.forward(in[0], in[1], nullptr); };
+    EXPECT_EQ(testing::gradcheck(f, inputs), "") << c.name;
+  }
+}
+
+TEST(SongUNetGradients, AWholeTinyNetworkPassesGradcheck) {
+  Generator gen(7);
+  SongUNet net(tiny_config(), gen);
+  net.to(DType::f64);
+  randomise(net, 8);
+  net.eval();
+  const Tensor x = randn({2, 2, 8, 8}, gen, DType::f64).set_requires_grad(true);
+  const Tensor noise = randn({2}, gen, DType::f64);
+  const Tensor labels = from_vector<double>({0, 1, 0, 0, 0, 1}, {2, 3});
+  std::vector<Tensor> inputs = {x};
+  for (const Tensor& p : net.parameters()) inputs.push_back(p);
+  testing::GradcheckOptions options;
+  options.directions = 3;
+  const auto f = [&](const std::vector<Tensor>& in) { return net.forward(in[0], noise, labels, nullptr); };
+  EXPECT_EQ(testing::gradcheck(f, inputs, options), "");
+}
+
+TEST(ToyMLP, GradientsAndShapes) {
+  Generator gen(9);
+  ToyMLPConfig c;
+  c.hidden = 16;
+  c.num_blocks = 2;
+  c.label_dim = 4;
+  ToyMLP mlp(c, gen);
+  mlp.to(DType::f64);
+  randomise(mlp, 10);
+  const Tensor x = randn({5, 2}, gen, DType::f64).set_requires_grad(true);
+  const Tensor noise = randn({5}, gen, DType::f64);
+  const Tensor labels = from_vector<double>(std::vector<double>(20, 0.25), {5, 4});
+  std::vector<Tensor> inputs = {x};
+  for (const Tensor& p : mlp.parameters()) inputs.push_back(p);
+  const auto f = [&](const std::vector<Tensor>& in) { return mlp.forward(in[0], noise, labels, nullptr); };
+  EXPECT_EQ(testing::gradcheck(f, inputs), "");
+  EXPECT_EQ(mlp.forward(x, noise, labels, nullptr).shape(), (Shape{5, 2}));
+}
+
+}  // namespace
+}  // namespace onestep::nn

@@ -1,0 +1,226 @@
+#!/usr/bin/env python3
+"""Generate golden test data for onestep's SongUNet / EDMPrecond from EDM's own code.
+
+Usage:
+    /usr/bin/python3 tools/make_edm_golden.py --edm ~/edm [--out tests/data] [--only tiny,...]
+
+--edm is a checkout of https://github.com/NVlabs/edm; its training/networks.py is imported
+(this script contains no EDM code). For each small config below the script builds
+EDMPrecond(img_resolution, img_channels, label_dim, model_type='SongUNet', **kwargs), seeds
+torch, replaces every parameter with randn * 0.2 (EDM's own init makes the zero-initialised
+convs ~1e-5, so the output would hardly depend on most layers), keeps the buffers
+(resample_filter, FourierEmbedding.freqs) as EDM made them, and evaluates the network in eval
+mode on fixed inputs. It writes tests/data/edm_songunet_<name>.safetensors with:
+
+  model.*                 the EDMPrecond state_dict, EDM's exact keys, float32
+  __input_x               [N,C,H,W] float32, noisy images
+  __input_sigma           [N] float32
+  __input_class_labels    [N,label_dim] float32 one-hot (conditional configs only)
+  __output_D, __output_F  float64 reference: EDMPrecond output D(x; sigma) and the raw SongUNet
+                          output F(c_in x, c_noise, labels), computed from the float32 weights
+                          and inputs in float64 throughout (see "precision" below)
+  __output_D_f32, __output_F_f32
+                          EDM's network run exactly as EDM runs it (EDMPrecond.forward, float32)
+  __output_emb            float64 embedding after map_layer1 (the vector fed to every block's
+                          affine layer), to localise mismatches
+
+Metadata: "config" (onestep model config JSON, built by edm_to_safetensors.network_config from
+the network's recorded constructor arguments), "generator" (command line, torch version),
+"reference" (how the references were computed), "group_norm_groups" (JSON: channels -> groups over
+all GroupNorm modules; eps is 1e-6 everywhere), "sigma", "seed".
+
+Precision: EDMPrecond.forward casts x and sigma to float32 and asserts that the model output is
+float32, so it cannot run in float64. The float64 reference therefore calls the pieces (c_skip,
+c_out, c_in, c_noise, then net.model) on a float64 copy of the network. Two places of EDM's
+SongUNet compute in float32 whatever the input dtype: AttentionOp (einsum + softmax in float32)
+and PositionalEmbedding (frequencies built as a float32 arange); for the float64 reference these
+two are evaluated in float64 by this script (same formulas, higher precision). Everything else is
+EDM's code unchanged. __output_*_f32 is EDM verbatim.
+"""
+
+import argparse
+import json
+import os
+import sys
+import types
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import edm_to_safetensors as conv  # noqa: E402  (safetensors writer, config builder)
+
+SIGMAS = [0.02, 0.7, 30.0]
+PARAM_SCALE = 0.2
+
+# name -> (EDMPrecond interface, SongUNet kwargs). model_channels is 8 (not EDM-like 16+) so
+# that each file stays under 300 KB; 8 channels still give GroupNorm 2 groups, 16 -> 4, 24 -> 6.
+CONFIGS = {
+    # DDPM++-style, class-conditional, 2 levels, attention at 4x4 (encoder block, decoder in0 and
+    # last decoder block of the level).
+    'tiny': (dict(img_resolution=8, img_channels=2, label_dim=3),
+             dict(model_channels=8, channel_mult=[1, 2], num_blocks=1, attn_resolutions=[4],
+                  dropout=0, embedding_type='positional', augment_dim=0)),
+    # Fourier noise embedding (NCSN++'s) with DDPM++'s standard encoder/decoder and [1,1] filter,
+    # channel_mult_noise 2, channel_mult_emb 1 (emb narrower than the noise embedding; keeps the
+    # file under 300 KB), 3 levels, 2 blocks per level, channel_mult starting at 2 (like
+    # CIFAR-10's [2,2,2]: the level-0 conv outputs model_channels, the first block widens),
+    # attention at 8x8 and 2x2.
+    'fourier': (dict(img_resolution=8, img_channels=1, label_dim=0),
+                dict(model_channels=8, channel_mult=[2, 1, 1], num_blocks=2, attn_resolutions=[8, 2],
+                     dropout=0, embedding_type='fourier', channel_mult_noise=2, channel_mult_emb=1,
+                     augment_dim=0, encoder_type='standard', decoder_type='standard',
+                     resample_filter=[1, 1])),
+    # Unconditional with an augmentation-label mapping (map_augment exists, augment_labels=None).
+    'augment': (dict(img_resolution=8, img_channels=2, label_dim=0),
+                dict(model_channels=8, channel_mult=[1, 2], num_blocks=1, attn_resolutions=[4],
+                     dropout=0, embedding_type='positional', augment_dim=9)),
+}
+
+
+class _AttentionF64:
+    """softmax_k(sum_c q[c,q] k[c,k] / sqrt(C)) in the input dtype (EDM's AttentionOp does it in
+    float32); forward only."""
+    @staticmethod
+    def apply(q, k):
+        import torch
+        return torch.einsum('ncq,nck->nqk', q, k / (k.shape[1] ** 0.5)).softmax(dim=2)
+
+
+def _positional_f64(self, x):
+    """PositionalEmbedding.forward with the frequencies in x's dtype (EDM builds them in float32)."""
+    import torch
+    half = self.num_channels // 2
+    freqs = torch.arange(half, dtype=x.dtype, device=x.device)
+    freqs = freqs / (half - (1 if self.endpoint else 0))
+    freqs = (1 / self.max_positions) ** freqs
+    x = x.ger(freqs)
+    return torch.cat([x.cos(), x.sin()], dim=1)
+
+
+def make_one(networks, torch, np, name, seed, out_dir, cmdline):
+    iface, kwargs = CONFIGS[name]
+    torch.manual_seed(seed)
+    net = networks.EDMPrecond(**iface, model_type='SongUNet', **kwargs)
+    with torch.no_grad():
+        for _, p in net.named_parameters():
+            p.copy_(torch.randn(p.shape) * PARAM_SCALE)
+    net.eval().requires_grad_(False)
+
+    # Fixed inputs: x = x0 + sigma * eps, x0 ~ 0.5 N(0,1).
+    C, R, L = iface['img_channels'], iface['img_resolution'], iface['label_dim']
+    n = len(SIGMAS)
+    g = torch.Generator().manual_seed(seed + 1)
+    sigma = torch.tensor(SIGMAS, dtype=torch.float32)
+    x = (0.5 * torch.randn([n, C, R, R], generator=g)
+         + sigma.reshape(-1, 1, 1, 1) * torch.randn([n, C, R, R], generator=g)).to(torch.float32)
+    labels = None
+    if L:
+        labels = torch.zeros([n, L], dtype=torch.float32)
+        for i in range(n):
+            labels[i, (2 * i) % L] = 1  # classes 0, 2, 1 for L = 3
+
+    # (1) EDM verbatim, float32; capture F through a forward hook on net.model.
+    captured = {}
+    h = net.model.register_forward_hook(lambda m, i, o: captured.__setitem__('F', o.detach().clone()))
+    with torch.no_grad():
+        D32 = net(x, sigma, labels)
+    h.remove()
+    F32 = captured['F']
+    assert D32.dtype == torch.float32 and F32.dtype == torch.float32
+
+    # (2) float64 reference from the same float32 weights and inputs.
+    import copy
+    net64 = copy.deepcopy(net).double()
+    x64, s64 = x.double(), sigma.double().reshape(-1, 1, 1, 1)
+    sd = float(net.sigma_data)
+    c_skip = sd ** 2 / (s64 ** 2 + sd ** 2)
+    c_out = s64 * sd / (s64 ** 2 + sd ** 2).sqrt()
+    c_in = 1 / (sd ** 2 + s64 ** 2).sqrt()
+    c_noise = s64.log() / 4
+    mp = net64.model.map_noise
+    if type(mp).__name__ == 'PositionalEmbedding':
+        mp.forward = types.MethodType(_positional_f64, mp)
+    emb_cap = {}
+    h = net64.model.map_layer1.register_forward_hook(lambda m, i, o: emb_cap.__setitem__('emb', o))
+    saved_attn = networks.AttentionOp
+    networks.AttentionOp = _AttentionF64
+    try:
+        with torch.no_grad():
+            F64 = net64.model(c_in * x64, c_noise.flatten(),
+                              class_labels=None if labels is None else labels.double())
+    finally:
+        networks.AttentionOp = saved_attn
+        h.remove()
+    D64 = c_skip * x64 + c_out * F64
+    emb64 = torch.nn.functional.silu(emb_cap['emb'])  # SongUNet applies silu after map_layer1
+    assert F64.dtype == torch.float64
+
+    def rel(a, b):
+        return float((a.double() - b.double()).abs().max() / b.double().abs().max())
+    errF, errD = rel(F32, F64), rel(D32, D64)
+
+    groups = {}  # channels -> groups, over all GroupNorm modules (all have eps 1e-6)
+    for _, m in net.named_modules():
+        if type(m).__name__ == 'GroupNorm':
+            assert m.eps == 1e-6
+            groups[str(int(m.weight.shape[0]))] = int(m.num_groups)
+    groups = dict(sorted(groups.items(), key=lambda kv: int(kv[0])))
+
+    cfg = conv.network_config(net, '', f'tools/make_edm_golden.py config "{name}": EDM EDMPrecond/'
+                              f'SongUNet, every parameter randn*{PARAM_SCALE} (torch seed {seed})')
+    tensors = conv.state_dict_arrays(net)
+    tensors += [('__input_x', x.numpy()), ('__input_sigma', sigma.numpy())]
+    if labels is not None:
+        tensors.append(('__input_class_labels', labels.numpy()))
+    tensors += [('__output_D', D64.numpy()), ('__output_F', F64.numpy()),
+                ('__output_D_f32', D32.numpy()), ('__output_F_f32', F32.numpy()),
+                ('__output_emb', emb64.numpy())]
+    meta = {
+        'config': json.dumps(cfg, allow_nan=False),
+        'generator': f'{cmdline} (torch {torch.__version__}, numpy {np.__version__})',
+        'reference': ('__output_D/__output_F/__output_emb: float64 (EDM pieces on a float64 copy '
+                      'of the float32 weights; AttentionOp and PositionalEmbedding frequencies '
+                      'evaluated in float64 instead of EDM\'s internal float32). '
+                      '__output_D_f32/__output_F_f32: EDMPrecond.forward verbatim in float32. '
+                      f'max|f32-f64|/max|f64|: F {errF:.3g}, D {errD:.3g}. '
+                      'augment_labels=None (as EDM\'s sampler); class labels are scaled by '
+                      'sqrt(label_dim) inside SongUNet.'),
+        'group_norm_groups': json.dumps(groups),
+        'sigma': json.dumps(SIGMAS),
+        'seed': str(seed),
+    }
+    path = os.path.join(out_dir, f'edm_songunet_{name}.safetensors')
+    conv.write_safetensors(path, tensors, meta)
+    size = os.path.getsize(path)
+    print(f'{path}: {len(tensors)} tensors, {size} bytes; rel f32-vs-f64 F {errF:.2e} D {errD:.2e}; '
+          f'|F| max {float(F64.abs().max()):.3g}')
+    if size >= 300 * 1024:
+        print(f'warning: {path} is {size} bytes (>= 300 KB)', file=sys.stderr)
+    return path
+
+
+def main():
+    p = argparse.ArgumentParser(description='Write EDM SongUNet golden files for onestep tests.')
+    p.add_argument('--edm', required=True, metavar='DIR', help='checkout of NVlabs/edm')
+    p.add_argument('--out', default=os.path.join(os.path.dirname(HERE), 'tests', 'data'),
+                   metavar='DIR', help='output directory (default: tests/data of this repository)')
+    p.add_argument('--only', default=','.join(CONFIGS), metavar='NAMES',
+                   help=f'comma-separated subset of {", ".join(CONFIGS)}')
+    p.add_argument('--seed', type=int, default=1234, help='torch seed (default 1234)')
+    args = p.parse_args()
+    try:
+        conv.add_edm_to_path(args.edm)
+    except conv.ConversionError as e:
+        sys.exit(f'make_edm_golden: error: {e}')
+    import numpy as np
+    import torch
+    from training import networks
+    torch.set_num_threads(1)  # deterministic reductions
+    cmdline = ' '.join(['tools/make_edm_golden.py'] + sys.argv[1:])
+    for name in args.only.split(','):
+        if name not in CONFIGS:
+            sys.exit(f'make_edm_golden: error: unknown config {name!r}')
+        make_one(networks, torch, np, name, args.seed, args.out, cmdline)
+
+
+if __name__ == '__main__':
+    main()

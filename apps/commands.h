@@ -10,5 +10,7 @@ namespace onestep::app {
 using Run = std::function<int()>;
 
 Run add_demo_command(CLI::App& app);
+Run add_teacher_command(CLI::App& app);
+Run add_sample_command(CLI::App& app);
 
 }  // namespace onestep::app

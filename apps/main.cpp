@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", version_text());
   app.require_subcommand(1);
   const std::map<std::string, onestep::app::Run> commands = {
+      {"teacher", onestep::app::add_teacher_command(app)},
+      {"sample", onestep::app::add_sample_command(app)},
       {"demo", onestep::app::add_demo_command(app)},
   };
   try {

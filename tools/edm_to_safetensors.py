@@ -186,8 +186,11 @@ def network_config(net, data_spec='', source=''):
             raise ConversionError(
                 f'network uses {kind} preconditioning ({precond}); onestep supports only EDM '
                 f'preconditioning ({SUPPORTED_PRECOND}), e.g. the edm-*.pkl networks, not baseline-*.pkl')
-        raise ConversionError(f'network preconditioning {precond} is not supported; onestep '
-                              f'supports only {SUPPORTED_PRECOND}')
+        if precond == 'iDDPMPrecond':
+            raise ConversionError(f'network uses iDDPM preconditioning (iDDPMPrecond); onestep '
+                                  f'supports only EDM preconditioning ({SUPPORTED_PRECOND})')
+        raise ConversionError(f'the pickled network is a {precond}, not an {SUPPORTED_PRECOND}; '
+                              'onestep supports only EDMPrecond networks')
     pk = constructor_arguments(net, 'EDMPrecond')
     model_type = pk.get('model_type')
     inner = getattr(net, 'model', None)

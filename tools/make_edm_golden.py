@@ -7,8 +7,11 @@ Usage:
 --edm is a checkout of https://github.com/NVlabs/edm; its training/networks.py is imported
 (this script contains no EDM code). For each small config below the script builds
 EDMPrecond(img_resolution, img_channels, label_dim, model_type='SongUNet', **kwargs), seeds
-torch, replaces every parameter with randn * 0.2 (EDM's own init makes the zero-initialised
-convs ~1e-5, so the output would hardly depend on most layers), keeps the buffers
+torch, replaces every parameter with randn * 0.2, except GroupNorm weights which become
+1 + randn * 0.2 (EDM's own init makes the zero-initialised convs ~1e-5, so the output would
+hardly depend on most layers; GroupNorm gains centred at 0 instead of 1 make every block shrink
+its residual branch, and perturbations of the lowest resolution then reach the output ~1000x
+attenuated), keeps the buffers
 (resample_filter, FourierEmbedding.freqs) as EDM made them, and evaluates the network in eval
 mode on fixed inputs. It writes tests/data/edm_songunet_<name>.safetensors with:
 
@@ -100,9 +103,11 @@ def make_one(networks, torch, np, name, seed, out_dir, cmdline):
     iface, kwargs = CONFIGS[name]
     torch.manual_seed(seed)
     net = networks.EDMPrecond(**iface, model_type='SongUNet', **kwargs)
+    gn_weights = {f'{m}.weight' for m, mod in net.named_modules() if type(mod).__name__ == 'GroupNorm'}
     with torch.no_grad():
-        for _, p in net.named_parameters():
-            p.copy_(torch.randn(p.shape) * PARAM_SCALE)
+        for pname, p in net.named_parameters():
+            r = torch.randn(p.shape) * PARAM_SCALE
+            p.copy_(r + 1 if pname in gn_weights else r)
     net.eval().requires_grad_(False)
 
     # Fixed inputs: x = x0 + sigma * eps, x0 ~ 0.5 N(0,1).
@@ -166,7 +171,8 @@ def make_one(networks, torch, np, name, seed, out_dir, cmdline):
     groups = dict(sorted(groups.items(), key=lambda kv: int(kv[0])))
 
     cfg = conv.network_config(net, '', f'tools/make_edm_golden.py config "{name}": EDM EDMPrecond/'
-                              f'SongUNet, every parameter randn*{PARAM_SCALE} (torch seed {seed})')
+                              f'SongUNet, parameters randn*{PARAM_SCALE} (GroupNorm weights 1+randn*{PARAM_SCALE}), '
+                              f'torch seed {seed}')
     tensors = conv.state_dict_arrays(net)
     tensors += [('__input_x', x.numpy()), ('__input_sigma', sigma.numpy())]
     if labels is not None:

@@ -41,11 +41,13 @@ Tensor to_host_contiguous(const Tensor& t) {
 }
 
 // Coordinates of a [N, 2] tensor as doubles, x0 y0 x1 y1 ...
-std::vector<double> points_xy(const Tensor& points, const char* what) {
+std::vector<double> points_xy(const Tensor& points, const char* what, const std::string& path) {
   ONESTEP_CHECK(points.dim() == 2 && points.size(1) == 2,
-                "write_scatter_png: {} must be [N, 2], got {}", what, shape_str(points.shape()));
-  ONESTEP_CHECK(is_floating(points.dtype()), "write_scatter_png: {} must be f32 or f64, got {}",
-                what, dtype_name(points.dtype()));
+                "write_scatter_png '{}': {} must be [N, 2], got {}", path, what,
+                shape_str(points.shape()));
+  ONESTEP_CHECK(is_floating(points.dtype()),
+                "write_scatter_png '{}': {} must be f32 or f64, got {}", path, what,
+                dtype_name(points.dtype()));
   return to_host_contiguous(points).to_vector<double>();
 }
 
@@ -102,8 +104,8 @@ void write_image_grid(const std::string& path, const Tensor& images, int64_t col
   ONESTEP_CHECK(n > 0 && h > 0 && w > 0, "write_image_grid '{}': no pixels in {}", path,
                 shape_str(images.shape()));
   ONESTEP_CHECK(c == 1 || c == 3, "write_image_grid '{}': need 1 or 3 channels, got {}", path, c);
-  ONESTEP_CHECK(columns >= 0 && padding >= 0, "write_image_grid '{}': columns {} padding {}",
-                path, columns, padding);
+  ONESTEP_CHECK(columns >= 0 && padding >= 0, "write_image_grid '{}': columns {} padding {}", path,
+                columns, padding);
   if (columns == 0) columns = static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(n))));
   columns = std::min(columns, n);
   const int64_t rows = (n + columns - 1) / columns;
@@ -129,9 +131,9 @@ void write_scatter_png(const std::string& path, const Tensor& points, const Tens
   ONESTEP_CHECK(size >= 16 && size <= 16384, "write_scatter_png '{}': size {} not in [16, 16384]",
                 path, size);
   ONESTEP_CHECK(points.defined(), "write_scatter_png '{}': undefined points", path);
-  const std::vector<double> xy = points_xy(points, "points");
+  const std::vector<double> xy = points_xy(points, "points", path);
   const std::vector<double> ref =
-      reference.defined() ? points_xy(reference, "reference") : std::vector<double>{};
+      reference.defined() ? points_xy(reference, "reference", path) : std::vector<double>{};
 
   std::vector<uint8_t> rgb(static_cast<size_t>(size * size * 3), 255);
   auto put = [&](int64_t px, int64_t py, uint8_t r, uint8_t g, uint8_t b) {
@@ -141,11 +143,13 @@ void write_scatter_png(const std::string& path, const Tensor& points, const Tens
   };
   // x in [-extent, extent] -> column 0..size-1; y up -> row size-1..0.
   const double scale = (size - 1) / (2.0 * extent);
-  auto to_pixel = [&](double v) { return static_cast<int64_t>(std::floor((v + extent) * scale + 0.5)); };
+  auto to_pixel = [&](double v) {
+    return static_cast<int64_t>(std::floor((v + extent) * scale + 0.5));
+  };
   const int64_t origin = to_pixel(0.0);
   for (int64_t i = 0; i < size; ++i) {
-    put(i, origin, 190, 190, 190);  // x axis
-    put(origin, i, 190, 190, 190);  // y axis
+    put(i, size - 1 - origin, 190, 190, 190);  // x axis
+    put(origin, i, 190, 190, 190);             // y axis
   }
   // A dot is a plus of 5 pixels: visible at 512 px without merging clusters of 0.05 std.
   auto draw = [&](const std::vector<double>& v, uint8_t r, uint8_t g, uint8_t b) {
@@ -169,6 +173,10 @@ void write_scatter_png(const std::string& path, const Tensor& points, const Tens
 
 std::vector<uint8_t> decode_png(const uint8_t* data, size_t size, const std::string& source_name,
                                 int64_t* height, int64_t* width, int64_t* channels) {
+  // libpng would say "read beyond end of data" for a short text file; say what it is.
+  if (size < 8 || png_sig_cmp(data, 0, 8) != 0) {
+    ONESTEP_FAIL("PNG file '{}': not a PNG file (no PNG signature; {} bytes)", source_name, size);
+  }
   png_image image;
   std::memset(&image, 0, sizeof(image));
   image.version = PNG_IMAGE_VERSION;

@@ -2,6 +2,7 @@
 
 #include "onestep/diffusion/npy.h"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -67,8 +68,7 @@ class HeaderParser {
         have_shape = true;
         out.shape = parse_shape();
       } else {
-        fail(source_, "header has unexpected key '{}' (expected descr, fortran_order, shape)",
-             key);
+        fail(source_, "header has unexpected key '{}' (expected descr, fortran_order, shape)", key);
       }
       skip_space();
       if (at(',')) {
@@ -211,29 +211,41 @@ std::string supported_list() {
   return out;
 }
 
+// 0 when `descr` is not supported.
+size_t find_itemsize(const std::string& descr) {
+  for (const auto& t : kDTypes)
+    if (descr == t.descr) return t.itemsize;
+  return 0;
+}
+
+std::string unsupported_message(const std::string& descr) {
+  const bool big_endian = !descr.empty() && descr[0] == '>';
+  return fmt::format("{}dtype '{}' is not supported (supported: {})",
+                     big_endian ? "big-endian " : "", descr, supported_list());
+}
+
 }  // namespace
 
 size_t npy_itemsize(const std::string& descr) {
-  for (const auto& t : kDTypes)
-    if (descr == t.descr) return t.itemsize;
-  if (!descr.empty() && descr[0] == '>') {
-    ONESTEP_FAIL("npy: big-endian dtype '{}' is not supported (supported: {})", descr,
-                 supported_list());
-  }
-  ONESTEP_FAIL("npy: unsupported dtype '{}' (supported: {})", descr, supported_list());
+  const size_t itemsize = find_itemsize(descr);
+  ONESTEP_CHECK(itemsize != 0, "npy: {}", unsupported_message(descr));
+  return itemsize;
 }
 
 NpyArray parse_npy(const uint8_t* data, size_t size, const std::string& source_name) {
   const std::string& src = source_name;
-  if (size < 8 || std::memcmp(data, kMagic, sizeof(kMagic)) != 0) {
+  if (size == 0) fail(src, "empty file");
+  if (std::memcmp(data, kMagic, std::min(size, sizeof(kMagic))) != 0) {
     fail(src, "not a .npy file (bad magic; {} bytes)", size);
   }
+  if (size < 8) fail(src, "truncated: {} bytes, the magic and version alone are 8", size);
   const int major = data[6], minor = data[7];
   if ((major < 1 || major > 3) || minor != 0) {
     fail(src, "unsupported format version {}.{} (expected 1.0, 2.0 or 3.0)", major, minor);
   }
   const size_t prefix = major == 1 ? 10 : 12;
-  if (size < prefix) fail(src, "truncated: {} bytes, the header length alone needs {}", size, prefix);
+  if (size < prefix)
+    fail(src, "truncated: {} bytes, the header length alone needs {}", size, prefix);
   size_t header_len = static_cast<size_t>(data[8]) | (static_cast<size_t>(data[9]) << 8);
   if (major >= 2) {
     header_len |= (static_cast<size_t>(data[10]) << 16) | (static_cast<size_t>(data[11]) << 24);
@@ -245,12 +257,8 @@ NpyArray parse_npy(const uint8_t* data, size_t size, const std::string& source_n
 
   NpyArray out;
   HeaderParser(reinterpret_cast<const char*>(data + prefix), header_len, src).parse(out);
-  size_t itemsize = 0;
-  try {
-    itemsize = npy_itemsize(out.descr);
-  } catch (const Error& e) {
-    fail(src, "{}", e.what());
-  }
+  const size_t itemsize = find_itemsize(out.descr);
+  if (itemsize == 0) fail(src, "{}", unsupported_message(out.descr));
   const size_t expected = data_bytes(out.shape, itemsize, src);
   const size_t actual = size - prefix - header_len;
   if (actual != expected) {
@@ -299,9 +307,15 @@ void write_npy(const std::string& path, const Tensor& t) {
   ONESTEP_CHECK(t.defined(), "write_npy '{}': undefined tensor", path);
   const char* descr = nullptr;
   switch (t.dtype()) {
-    case DType::f32: descr = "<f4"; break;
-    case DType::f64: descr = "<f8"; break;
-    case DType::i64: descr = "<i8"; break;
+    case DType::f32:
+      descr = "<f4";
+      break;
+    case DType::f64:
+      descr = "<f8";
+      break;
+    case DType::i64:
+      descr = "<i8";
+      break;
   }
   ONESTEP_CHECK(descr != nullptr, "write_npy '{}': unsupported dtype {}", path,
                 dtype_name(t.dtype()));

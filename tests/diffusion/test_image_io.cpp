@@ -152,7 +152,7 @@ TEST(Png, ReaderRejectsTruncatedCorruptAndForeignData) {
       [&] {
         decode_png(reinterpret_cast<const uint8_t*>(text.data()), text.size(), "t.png", &h, &w, &c);
       },
-      {"t.png"});
+      {"t.png", "not a PNG file"});
   expect_error([&] { read_png_file(dir.file("missing.png"), &h, &w, &c); }, {"missing.png"});
 }
 
@@ -225,16 +225,204 @@ TEST(ScatterPlot, DrawsPointsReferenceAndAxes) {
   ASSERT_EQ(c, 3);
   auto px = [&](int64_t row, int64_t col) { return img.data() + (row * w + col) * 3; };
   // (x, y) -> column (x + 3) / 6 * 256, row 256 - (y + 3) / 6 * 256.
-  EXPECT_LT(px(64, 192)[0], 100);    // the point at (1.5, 1.5) is dark
-  EXPECT_EQ(px(192, 64)[0], 200);    // the reference point at (-1.5, -1.5) is light grey
-  EXPECT_EQ(px(10, 10)[0], 255);     // background
-  EXPECT_EQ(px(128, 10)[0], 190);    // x axis through y = 0
-  EXPECT_EQ(px(10, 128)[0], 190);    // y axis through x = 0
+  EXPECT_LT(px(64, 192)[0], 100);  // the point at (1.5, 1.5) is dark
+  EXPECT_EQ(px(192, 64)[0], 200);  // the reference point at (-1.5, -1.5) is light grey
+  EXPECT_EQ(px(10, 10)[0], 255);   // background
+  EXPECT_EQ(px(128, 10)[0], 190);  // x axis through y = 0
+  EXPECT_EQ(px(10, 128)[0], 190);  // y axis through x = 0
   write_scatter_png(path, points, Tensor(), 3.0, 64);
   read_png_file(path, &h, &w, &c);
   EXPECT_EQ(h, 64);
   expect_error([&] { write_scatter_png(path, zeros({3, 3}), Tensor()); }, {"[N, 2]"});
   expect_error([&] { write_scatter_png(path, points, Tensor(), -1.0); }, {"extent"});
+}
+
+// --- .npy
+
+// magic, version 1.0 or 2.0, header length, then `header` as is (no padding), then `data`.
+Bytes npy_file(const std::string& header, const Bytes& data, int major = 1) {
+  Bytes out = {0x93, 'N', 'U', 'M', 'P', 'Y', static_cast<uint8_t>(major), 0};
+  const size_t n = header.size();
+  for (int i = 0; i < (major == 1 ? 2 : 4); ++i) out.push_back(static_cast<uint8_t>(n >> (8 * i)));
+  out.insert(out.end(), header.begin(), header.end());
+  out.insert(out.end(), data.begin(), data.end());
+  return out;
+}
+
+NpyArray parse(const Bytes& b) {
+  return parse_npy(b.data(), b.size(), "t.npy");
+}
+
+TEST(Npy, RoundTripsTensors) {
+  TempDir dir;
+  const std::vector<Tensor> tensors = {
+      from_vector<float>({1.5f, -2.f, 3.25f, 0.f, 1e-30f, 7.f}, {2, 3}),
+      from_vector<double>({3.141592653589793, -1e300}, {2}),
+      from_vector<int64_t>({-5, std::numeric_limits<int64_t>::max(), 0, 1}, {1, 2, 1, 2}),
+      scalar_tensor(2.5),
+      zeros({0, 4}),
+      from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3}).transpose(0, 1),  // not contiguous
+  };
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const std::string path = dir.file("t" + std::to_string(i) + ".npy");
+    write_npy(path, tensors[i]);
+    const Bytes raw = nn::read_file(path);
+    EXPECT_EQ((raw.size() - tensors[i].numel() * dtype_size(tensors[i].dtype())) % 64, 0u)
+        << "data should start 64-byte aligned";
+    const NpyArray array = read_npy(path);
+    EXPECT_FALSE(array.fortran_order);
+    const Tensor back = npy_to_tensor(array);
+    EXPECT_EQ(back.dtype(), tensors[i].dtype());
+    EXPECT_EQ(back.shape(), tensors[i].shape());
+    EXPECT_EQ(back.to_vector<double>(), tensors[i].to_vector<double>());
+  }
+}
+
+TEST(Npy, WritesNumpysLayout) {
+  TempDir dir;
+  const std::string path = dir.file("u8.npy");
+  const Bytes pixels = {0, 1, 254, 255, 7, 9};
+  write_npy(path, "|u1", {1, 2, 1, 3}, pixels.data());
+  const Bytes raw = nn::read_file(path);
+  // As numpy.save writes it: the dict, spaces, '\n', up to a multiple of 64 bytes in all.
+  std::string header = "{'descr': '|u1', 'fortran_order': False, 'shape': (1, 2, 1, 3), }";
+  header += std::string(128 - 10 - header.size() - 1, ' ') + "\n";
+  EXPECT_EQ(raw, npy_file(header, pixels));
+  const NpyArray array = read_npy(path);
+  EXPECT_EQ(array.descr, "|u1");
+  EXPECT_EQ(array.shape, (Shape{1, 2, 1, 3}));
+  EXPECT_EQ(array.data, pixels);
+  EXPECT_EQ(npy_to_tensor(array).to_vector<float>(), (std::vector<float>{0, 1, 254, 255, 7, 9}));
+  // 1-D and 0-d shapes are written as Python tuples.
+  const float one = 1.f;
+  write_npy(path, "<f4", {1}, &one);
+  const Bytes one_d = nn::read_file(path);
+  EXPECT_NE(std::string(one_d.begin(), one_d.end()).find("'shape': (1,), }"), std::string::npos);
+  write_npy(path, "<f4", {}, &one);
+  EXPECT_EQ(read_npy(path).shape, Shape{});
+  expect_error([&] { write_npy(path, ">f4", {1}, &one); }, {"big-endian"});
+  expect_error([&] { write_npy(path, Tensor()); }, {"undefined"});
+}
+
+TEST(Npy, ParsesHeaderVariants) {
+  const Bytes data(6 * 8, 0);
+  for (const std::string& header : {
+           std::string("{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }\n"),
+           std::string("{'shape': (2, 3), 'fortran_order': False, 'descr': '<f8'}"),
+           std::string("{\"descr\":\"<f8\",\"fortran_order\":False,\"shape\":(2,3)}   \n"),
+           std::string(
+               " {  'descr' : '<f8' ,\n 'fortran_order' : False , 'shape' : ( 2 , 3 , ) , } "),
+           std::string("{'descr': '<f8', 'fortran_order': False, 'shape': (2L, 3L), }"),
+       }) {
+    SCOPED_TRACE(header);
+    const NpyArray a = parse(npy_file(header, data));
+    EXPECT_EQ(a.descr, "<f8");
+    EXPECT_EQ(a.shape, (Shape{2, 3}));
+    EXPECT_FALSE(a.fortran_order);
+  }
+  // Format 2.0 (4-byte header length) and 3.0 (UTF-8 header).
+  const std::string header = "{'descr': '<i8', 'fortran_order': True, 'shape': (6,), }\n";
+  for (int major : {2, 3}) {
+    const NpyArray a = parse(npy_file(header, data, major));
+    EXPECT_TRUE(a.fortran_order);
+    EXPECT_EQ(a.shape, Shape{6});
+    expect_error([&] { npy_to_tensor(a); }, {"Fortran"});
+  }
+  // Empty arrays and every supported dtype's item size.
+  EXPECT_EQ(parse(npy_file("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 5)}", {})).shape,
+            (Shape{0, 5}));
+  const NpyArray b =
+      parse(npy_file("{'descr': '<u2', 'fortran_order': False, 'shape': (3,)}", Bytes(6, 1)));
+  EXPECT_EQ(b.data.size(), 6u);
+  expect_error([&] { npy_to_tensor(b); }, {"'<u2'", "no tensor type"});
+}
+
+TEST(Npy, RejectsMalformedFiles) {
+  const Bytes data4(4 * 4, 0);
+  const std::string ok = "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"{'descr': '>f4', 'fortran_order': False, 'shape': (4,), }", "big-endian"},
+      {"{'descr': '<c8', 'fortran_order': False, 'shape': (4,), }", "dtype '<c8' is not supported"},
+      {"{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (4,), }", "structured"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (4), }", "not a tuple"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': [4], }", "tuple"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (-4,), }", "non-negative"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (04,), }", "leading zero"},
+      {"{'descr': '<f4', 'fortran_order': 0, 'shape': (4,), }", "True or False"},
+      {"{'descr': '<f4', 'fortran_order': False}", "lacks key 'shape'"},
+      {"{'fortran_order': False, 'shape': (4,)}", "lacks key 'descr'"},
+      {"{'descr': '<f4', 'shape': (4,)}", "lacks key 'fortran_order'"},
+      {"{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (4,)}", "twice"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (4,), 'x': 1}", "unexpected key"},
+      {"{'descr': '<f4' 'fortran_order': False, 'shape': (4,)}", "expected ','"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (4,),, }", "expected a string"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (4,)} x", "after the header"},
+      {"{'descr': '<f\\x34', 'fortran_order': False, 'shape': (4,)}", "escapes"},
+      {"{'descr': '<f4, 'fortran_order': False, 'shape': (4,)}", "expected ','"},
+      {"['descr', '<f4']", "start with '{'"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2, 2,), }", "needs 32"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }", "overflows"},
+      {"{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296), }",
+       "overflows"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::string(200, '1') + ",)}",
+       "overflows"},
+  };
+  for (const auto& [header, message] : cases) {
+    SCOPED_TRACE(header);
+    expect_error([&] { parse(npy_file(header, data4)); }, {"t.npy", message});
+  }
+  // Too many or too few data bytes.
+  expect_error([&] { parse(npy_file(ok, Bytes(17, 0))); }, {"17 bytes", "needs 16"});
+  expect_error([&] { parse(npy_file(ok, Bytes(15, 0))); }, {"truncated"});
+  // Bad magic, version, header length.
+  Bytes file = npy_file(ok, data4);
+  Bytes bad = file;
+  bad[1] = 'n';
+  expect_error([&] { parse(bad); }, {"bad magic"});
+  bad = file;
+  bad[6] = 4;
+  expect_error([&] { parse(bad); }, {"version 4.0"});
+  bad = file;
+  bad[7] = 1;
+  expect_error([&] { parse(bad); }, {"version 1.1"});
+  bad = file;
+  bad[9] = 0x7f;
+  expect_error([&] { parse(bad); }, {"header length"});
+  // Every proper prefix of a valid file fails cleanly.
+  for (size_t n = 0; n < file.size(); ++n) {
+    expect_error([&] { parse_npy(file.data(), n, "cut.npy"); }, {"cut.npy"});
+  }
+  // A directory and a missing file are errors naming the path.
+  expect_error([] { read_npy("/nonexistent/a.npy"); }, {"/nonexistent/a.npy"});
+  const uint8_t magic_only[] = {0x93, 'N', 'U', 'M'};
+  expect_error([&] { parse_npy(magic_only, 4, "m.npy"); }, {"m.npy", "truncated"});
+  expect_error([&] { parse_npy(nullptr, 0, "empty.npy"); }, {"empty.npy"});
+}
+
+TEST(Npy, ByteFlipsNeverCrash) {
+  const Bytes file = npy_file(
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }       \n", Bytes(24, 1));
+  std::mt19937 rng(5);
+  int parsed = 0;
+  for (int trial = 0; trial < 20000; ++trial) {
+    Bytes bad = file;
+    const int flips = 1 + static_cast<int>(rng() % 3);
+    for (int k = 0; k < flips; ++k) {
+      // Mostly within the header, where the parser works.
+      bad[rng() % 80] = static_cast<uint8_t>(rng() % 4 ? rng() % 128 : rng());
+    }
+    if (rng() % 4 == 0) bad.resize(rng() % bad.size());
+    try {
+      const NpyArray a = parse_npy(bad.data(), bad.size(), "fuzz.npy");
+      ++parsed;
+      // Whatever parses is self-consistent.
+      size_t numel = 1;
+      for (int64_t d : a.shape) numel *= static_cast<size_t>(d);
+      ASSERT_EQ(a.data.size(), numel * npy_itemsize(a.descr));
+    } catch (const Error&) {
+    }
+  }
+  EXPECT_GT(parsed, 0);
 }
 
 }  // namespace

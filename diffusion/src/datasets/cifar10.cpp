@@ -28,7 +28,8 @@ ImageSet load_cifar10(const std::string& dir, bool test_split) {
   // The archive unpacks into cifar-10-batches-bin/; accept its parent directory too.
   std::error_code ec;
   fs::path root(dir);
-  if (!fs::exists(root / names[0], ec) && fs::exists(root / "cifar-10-batches-bin" / names[0], ec)) {
+  if (!fs::exists(root / names[0], ec) &&
+      fs::exists(root / "cifar-10-batches-bin" / names[0], ec)) {
     root /= "cifar-10-batches-bin";
   }
 
@@ -50,10 +51,10 @@ ImageSet load_cifar10(const std::string& dir, bool test_split) {
     const std::vector<uint8_t> bytes = nn::read_file(path);
     const auto size = static_cast<int64_t>(bytes.size());
     ONESTEP_CHECK(size == kRecordsPerFile * kRecordBytes,
-                  "CIFAR-10 file '{}': {} bytes{}, expected {} ({} records of {} bytes){}", path,
-                  size, size % kRecordBytes ? " (not a whole number of records)" : "",
-                  kRecordsPerFile * kRecordBytes, kRecordsPerFile, kRecordBytes,
-                  size < kRecordsPerFile * kRecordBytes ? ": truncated" : "");
+                  "CIFAR-10 file '{}': {}: {} bytes{}, expected {} ({} records of {} bytes)", path,
+                  size < kRecordsPerFile * kRecordBytes ? "truncated" : "too long", size,
+                  size % kRecordBytes ? " (not a whole number of records)" : "",
+                  kRecordsPerFile * kRecordBytes, kRecordsPerFile, kRecordBytes);
     for (int64_t r = 0; r < kRecordsPerFile; ++r, ++item) {
       const uint8_t* record = bytes.data() + r * kRecordBytes;
       ONESTEP_CHECK(record[0] < kClasses, "CIFAR-10 file '{}': record {} has label {} (not 0..9)",

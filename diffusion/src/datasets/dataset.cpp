@@ -3,12 +3,10 @@
 // state and resume is exact.
 
 #include <algorithm>
-#include <cmath>
 
-#include "sources.h"
 #include "onestep/diffusion/datasets.h"
 #include "onestep/engine/creation.h"
-#include "onestep/engine/elementwise.h"
+#include "sources.h"
 
 namespace onestep::diffusion {
 
@@ -80,9 +78,9 @@ class ImageSource final : public DataSource {
   }
 
   void restore(const std::vector<int64_t>& state) override {
-    ONESTEP_CHECK(static_cast<int64_t>(state.size()) == kImageStateSize &&
-                      state[0] == kImageStateTag,
-                  "restore: not the state of an image dataset ({} values)", state.size());
+    ONESTEP_CHECK(
+        static_cast<int64_t>(state.size()) == kImageStateSize && state[0] == kImageStateTag,
+        "restore: not the state of an image dataset ({} values)", state.size());
     ONESTEP_CHECK(state[2] == set_.info.size,
                   "restore: the state is for a dataset of {} images, '{}' has {}", state[2],
                   set_.info.name, set_.info.size);

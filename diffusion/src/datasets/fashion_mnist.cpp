@@ -32,8 +32,8 @@ std::vector<uint8_t> gunzip(const std::vector<uint8_t>& in, const std::string& p
   if (in.size() >= 4) {
     // The gzip trailer's ISIZE (size mod 2^32) is only a hint for the first allocation.
     const uint8_t* t = in.data() + in.size() - 4;
-    const size_t hint = uint32_t{t[0]} | (uint32_t{t[1]} << 8) | (uint32_t{t[2]} << 16) |
-                        (uint32_t{t[3]} << 24);
+    const size_t hint =
+        uint32_t{t[0]} | (uint32_t{t[1]} << 8) | (uint32_t{t[2]} << 16) | (uint32_t{t[3]} << 24);
     out.reserve(std::min(hint, size_t{256} << 20));
   }
   z_stream zs{};
@@ -51,8 +51,8 @@ std::vector<uint8_t> gunzip(const std::vector<uint8_t>& in, const std::string& p
     const size_t before = out.size();
     out.resize(out.capacity());
     zs.next_out = out.data() + before;
-    zs.avail_out = static_cast<uInt>(std::min<size_t>(out.size() - before,
-                                                      std::numeric_limits<uInt>::max()));
+    zs.avail_out =
+        static_cast<uInt>(std::min<size_t>(out.size() - before, std::numeric_limits<uInt>::max()));
     const uInt avail_in = zs.avail_in, avail_out = zs.avail_out;
     rc = inflate(&zs, Z_NO_FLUSH);
     consumed += avail_in - zs.avail_in;
@@ -87,8 +87,7 @@ std::vector<uint8_t> gunzip(const std::vector<uint8_t>& in, const std::string& p
 }
 
 // dir/name.gz, or dir/name when only the uncompressed file is there.
-std::vector<uint8_t> read_idx(const std::string& dir, const std::string& name,
-                              std::string* path) {
+std::vector<uint8_t> read_idx(const std::string& dir, const std::string& name, std::string* path) {
   namespace fs = std::filesystem;
   const fs::path gz = fs::path(dir) / (name + ".gz"), plain = fs::path(dir) / name;
   std::error_code ec;

@@ -48,8 +48,8 @@ ImageSet load_png_folder(const std::string& dir) {
     ONESTEP_CHECK(h == height && w == width,
                   "PNG folder '{}': '{}' is {}x{} but '{}' is {}x{} (all images must be the same "
                   "size)",
-                  dir, files[0].filename().string(), height, width, files[i].filename().string(),
-                  h, w);
+                  dir, files[0].filename().string(), height, width, files[i].filename().string(), h,
+                  w);
     file_channels[i] = c;
     channels = std::max(channels, c);
   }

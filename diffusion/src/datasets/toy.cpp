@@ -11,7 +11,7 @@ namespace onestep::diffusion {
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
-constexpr double kStd = 0.05;  // per-coordinate noise of every noisy toy
+constexpr double kStd = 0.05;                 // per-coordinate noise of every noisy toy
 constexpr int64_t kToyStateTag = 0x544f5931;  // "TOY1"
 
 // out: [n, 2] as x0 y0 x1 y1 ...
@@ -118,8 +118,11 @@ class ToySource final : public DataSource {
   void restore(const std::vector<int64_t>& state) override {
     ONESTEP_CHECK(state.size() == 4 && state[0] == kToyStateTag,
                   "restore: not the state of a toy dataset ({} values)", state.size());
-    ONESTEP_CHECK(state[1] == index_, "restore: the state is for toy #{}, this stream is '{}'",
-                  state[1], info_.name);
+    ONESTEP_CHECK(state[1] == index_, "restore: the state is for {}, this stream is '{}'",
+                  state[1] >= 0 && state[1] < static_cast<int64_t>(std::size(kToys))
+                      ? fmt::format("'toy:{}'", kToys[state[1]].name)
+                      : fmt::format("toy #{}", state[1]),
+                  info_.name);
     ONESTEP_CHECK(state[3] >= 0, "restore: negative generator offset {}", state[3]);
     gen_.set_state(static_cast<uint64_t>(state[2]), static_cast<uint64_t>(state[3]));
   }

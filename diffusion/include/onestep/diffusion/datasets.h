@@ -69,9 +69,9 @@ inline constexpr const char* kDefaultFashionMnistDir = "/usr/share/datasets/fash
 // --- Lower level: a whole image set in memory, as loaded from disk (used by open_dataset;
 // exposed for evaluation tools that want the raw pixels, and for tests).
 struct ImageSet {
-  DatasetInfo info;              // size = number of images; spec left for the caller
-  std::vector<uint8_t> pixels;   // uint8 [size, C, H, W]
-  std::vector<int64_t> labels;   // [size], or empty when unlabeled
+  DatasetInfo info;             // size = number of images; spec left for the caller
+  std::vector<uint8_t> pixels;  // uint8 [size, C, H, W]
+  std::vector<int64_t> labels;  // [size], or empty when unlabeled
 };
 
 ImageSet load_fashion_mnist(const std::string& dir, bool test_split = false);

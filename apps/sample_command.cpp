@@ -1,0 +1,140 @@
+// `onestep sample`: generate with a saved model (EDM Heun/Euler for teachers).
+
+#include <chrono>
+#include <filesystem>
+
+#include "commands.h"
+#include "onestep/diffusion/datasets.h"
+#include "onestep/diffusion/edm.h"
+#include "onestep/diffusion/image_io.h"
+#include "onestep/diffusion/metrics2d.h"
+#include "onestep/diffusion/model_config.h"
+#include "onestep/diffusion/npy.h"
+#include "onestep/diffusion/run.h"
+#include "onestep/diffusion/sampler.h"
+#include "onestep/engine.h"
+#include "onestep/nn/atomic_file.h"
+
+namespace onestep::app {
+
+namespace {
+
+struct SampleFlags {
+  std::string model, out, noise, sampler = "heun", data;
+  int64_t n = 64, batch = 256, label = -1, columns = 0, projections = 256;
+  uint64_t seed = 0;
+  diffusion::SamplerOptions options;
+};
+
+int run_sample(const CLI::App& cmd, SampleFlags& f) {
+  f.options.method = diffusion::parse_sampler_method(f.sampler);
+  f.options.validate();
+  const diffusion::LoadedDenoiser loaded = diffusion::load_denoiser(f.model);
+  const diffusion::ModelConfig& config = loaded.config;
+  const int64_t label_dim = config.label_dim();
+  ONESTEP_CHECK(!config.data_shape.empty(), "{}: the model config has no data shape", f.model);
+  ONESTEP_CHECK(f.label < label_dim, "--class {} is out of range: the model has {} classes", f.label, label_dim);
+  if (cmd.count("--class")) ONESTEP_CHECK(label_dim > 0, "--class given, but the model is unconditional");
+  if (f.out.empty()) f.out = diffusion::join_path(std::filesystem::path(f.model).parent_path().string(), "samples");
+
+  Generator gen(f.seed);
+  Shape shape = {f.n};
+  shape.insert(shape.end(), config.data_shape.begin(), config.data_shape.end());
+  Tensor latents;
+  if (!f.noise.empty()) {
+    latents = diffusion::npy_to_tensor(diffusion::read_npy(f.noise)).to(DType::f32);
+    Shape expected = latents.shape();
+    ONESTEP_CHECK(latents.dim() == static_cast<int64_t>(shape.size()) &&
+                      Shape(expected.begin() + 1, expected.end()) == config.data_shape,
+                  "--noise {}: shape {} does not match the model's samples [N, {}]", f.noise,
+                  shape_str(latents.shape()), fmt::join(config.data_shape, ", "));
+    f.n = latents.size(0);
+  } else {
+    latents = randn(shape, gen);
+  }
+  Tensor labels;
+  if (label_dim > 0) {
+    const Tensor classes = f.label >= 0 ? full({f.n}, static_cast<double>(f.label), DType::i64)
+                                        : randint(0, label_dim, {f.n}, gen);
+    labels = diffusion::one_hot(classes, label_dim);
+  }
+
+  fmt::print("onestep sample: {} ({}), {} samples, {} {} steps ({} network evaluations each)\n",
+             f.model, config.arch, f.n, f.sampler, f.options.steps, diffusion::sampler_nfe(f.options));
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<Tensor> pieces;
+  for (int64_t begin = 0; begin < f.n; begin += f.batch) {
+    const int64_t end = std::min(f.n, begin + f.batch);
+    const Tensor batch_labels = labels.defined() ? labels.slice(0, begin, end) : Tensor();
+    const auto denoise = [&](const Tensor& x, double sigma) {
+      return loaded.net->forward(x, sigma, batch_labels);
+    };
+    pieces.push_back(diffusion::edm_sample(denoise, latents.slice(0, begin, end), f.options));
+  }
+  const Tensor samples = concat(pieces, 0);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  diffusion::ensure_directory(f.out);
+  const std::string npy = diffusion::join_path(f.out, "samples.npy");
+  const std::string png = diffusion::join_path(f.out, "samples.png");
+  const bool points = config.data_shape.size() == 1;
+  fmt::print("generated in {:.2f} s ({:.1f} samples/s)\n", seconds, static_cast<double>(f.n) / seconds);
+  if (points) {
+    diffusion::write_npy(npy, samples.to(DType::f32));
+    const std::string spec = f.data.empty() ? config.data_spec : f.data;
+    Tensor reference;
+    if (!spec.empty()) {
+      auto data = diffusion::open_dataset(spec);
+      Generator data_gen(f.seed + 1);
+      reference = data->reference_sample(f.n, data_gen).x;
+      const Tensor second = data->reference_sample(f.n, data_gen).x;
+      Generator projection_gen(f.seed + 2);
+      const double swd = diffusion::sliced_wasserstein(samples, reference, f.projections, projection_gen);
+      Generator floor_gen(f.seed + 2);
+      const double floor = diffusion::sliced_wasserstein(second, reference, f.projections, floor_gen);
+      fmt::print("sliced Wasserstein distance to {} ({} points, {} projections): {:.5f}; "
+                 "data-vs-data noise floor {:.5f} (ratio {:.2f})\n",
+                 spec, f.n, f.projections, swd, floor, swd / floor);
+      const std::string json = fmt::format(
+          "{{\"data\": \"{}\", \"n\": {}, \"sliced_wasserstein\": {:.9g}, \"noise_floor\": {:.9g}, "
+          "\"nfe\": {}, \"seconds\": {:.6g}}}\n",
+          spec, f.n, swd, floor, diffusion::sampler_nfe(f.options), seconds);
+      nn::write_file_atomically(diffusion::join_path(f.out, "metrics.json"), json.data(), json.size());
+    }
+    diffusion::write_scatter_png(png, samples, reference);
+  } else {
+    const std::vector<uint8_t> pixels = diffusion::to_uint8_nhwc(samples);
+    const Shape nhwc = {f.n, config.data_shape[1], config.data_shape[2], config.data_shape[0]};
+    diffusion::write_npy(npy, "|u1", nhwc, pixels.data());
+    diffusion::write_image_grid(png, samples, f.columns);
+  }
+  fmt::print("wrote {} and {}\n", npy, png);
+  return 0;
+}
+
+}  // namespace
+
+Run add_sample_command(CLI::App& app) {
+  auto f = std::make_shared<SampleFlags>();
+  CLI::App* cmd = app.add_subcommand("sample", "Generate samples from a saved model");
+  cmd->add_option("--model", f->model, "Model checkpoint (.safetensors)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--out", f->out, "Output directory (default: samples/ beside the model)");
+  cmd->add_option("--n", f->n, "Number of samples")->check(CLI::Range(int64_t{1}, int64_t{100000000}))->capture_default_str();
+  cmd->add_option("--batch", f->batch, "Samples per network call")->check(CLI::Range(int64_t{1}, int64_t{1} << 20))->capture_default_str();
+  cmd->add_option("--steps", f->options.steps, "Sampler steps")->check(CLI::Range(int64_t{1}, int64_t{100000}))->capture_default_str();
+  cmd->add_option("--sampler", f->sampler, "heun or euler")->check(CLI::IsMember({"heun", "euler"}))->capture_default_str();
+  cmd->add_option("--sigma-min", f->options.sigma_min, "Smallest noise level")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--sigma-max", f->options.sigma_max, "Largest noise level")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--rho", f->options.rho, "Noise-level schedule exponent")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--seed", f->seed, "Random seed")->capture_default_str();
+  cmd->add_option("--class", f->label, "Class label for conditional models (-1: random per sample)")
+      ->check(CLI::Range(int64_t{-1}, int64_t{1000000}));
+  cmd->add_option("--noise", f->noise, "Start from these latents (.npy, [N, ...] unit-variance)")->check(CLI::ExistingFile);
+  cmd->add_option("--data", f->data, "Reference data for 2-D metrics (default: the model's)");
+  cmd->add_option("--grid-columns", f->columns, "Columns of the PNG grid (0: square)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--projections", f->projections, "Projections of the sliced Wasserstein distance")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  return [cmd, f] { return run_sample(*cmd, *f); };
+}
+
+}  // namespace onestep::app

@@ -1,0 +1,64 @@
+#pragma once
+// What every long-running job shares: a run directory, metrics.jsonl, stop requests from
+// SIGINT/SIGTERM, and a progress line.
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace onestep::diffusion {
+
+// SIGINT and SIGTERM set a flag that training loops poll, so they can write a checkpoint and
+// exit; a second signal terminates at once.
+class StopSignal {
+ public:
+  static void install();
+  static bool requested();
+  static int signal_number();  // the signal received, 0 if none
+  static void clear();         // for tests and for sequential runs in one process
+  static void request(int signal_number);  // as if the signal had arrived (tests)
+};
+
+using MetricValues = std::vector<std::pair<std::string, double>>;
+
+// Appends one JSON object per line to <run>/metrics.jsonl.
+class MetricsLog {
+ public:
+  explicit MetricsLog(const std::string& path);
+  ~MetricsLog();
+  MetricsLog(const MetricsLog&) = delete;
+  MetricsLog& operator=(const MetricsLog&) = delete;
+  void write(const MetricValues& values);
+
+ private:
+  std::string path_;
+  std::FILE* file_ = nullptr;
+};
+
+// A one-line status on stderr: rewritten in place on a terminal, one plain line per call
+// otherwise.
+class Progress {
+ public:
+  explicit Progress(std::string label);
+  // fraction in [0, 1]; `text` is appended after the elapsed time and ETA.
+  void update(double fraction, const std::string& text);
+  void finish();
+  double elapsed_seconds() const;
+
+ private:
+  std::string label_;
+  std::chrono::steady_clock::time_point start_;
+  bool terminal_;
+  bool open_line_ = false;
+};
+
+// Creates `dir` (and parents); throws onestep::Error if it cannot.
+void ensure_directory(const std::string& dir);
+std::string join_path(const std::string& dir, const std::string& name);
+bool file_exists(const std::string& path);
+// Seconds as "1h02m03s" / "2m03s" / "4.5s".
+std::string format_duration(double seconds);
+
+}  // namespace onestep::diffusion

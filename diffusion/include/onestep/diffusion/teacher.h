@@ -1,0 +1,76 @@
+#pragma once
+// Training an EDM teacher (`onestep teacher`): EDM loss, Adam with learning-rate warm-up, EMA
+// with EDM's half-life and ramp-up, gradient clipping, non-finite steps skipped and counted,
+// checkpoints every N images and at the end (atomic), exact resume, metrics.jsonl, a progress
+// line, and a checkpoint on SIGINT/SIGTERM.
+//
+// Run directory:
+//   config.json          every setting, resolved (resume reads it back)
+//   metrics.jsonl        one object per log interval
+//   teacher.safetensors  the EMA network with its model config: what `onestep sample` and
+//                        `onestep distill` load
+//   state.safetensors    raw weights, Adam and EMA state, random-stream and data positions
+//   samples.png          a preview grid (images) or scatter plot (2-D) of the final EMA network
+
+#include <string>
+#include <vector>
+
+#include "onestep/diffusion/edm.h"
+#include "onestep/diffusion/model_config.h"
+
+namespace onestep::diffusion {
+
+struct TeacherOptions {
+  std::string preset;        // name of the preset the options started from, if any
+  std::string data = "toy:25gaussians";
+  bool hflip = false;
+  bool cond = false;         // class-conditional (needs labelled data)
+  ModelConfig model;         // data-dependent fields are filled in from the dataset
+
+  int64_t batch = 256;
+  int64_t total_images = 1000000;
+  double lr = 1e-3;
+  int64_t lr_warmup_images = 0;  // linear warm-up from 0
+  double beta1 = 0.9, beta2 = 0.999, adam_eps = 1e-8;
+  double ema_halflife_images = 500000;
+  double ema_rampup = 0.05;  // half-life capped at images_seen * ema_rampup (0: off)
+  double grad_clip = 0;      // clip the global gradient norm (0: off)
+  EdmLossOptions loss;
+
+  int64_t log_every_images = 10000;
+  int64_t checkpoint_every_images = 0;  // 0: only at the end (and on a stop signal)
+  int64_t max_consecutive_skips = 50;   // non-finite steps in a row before giving up
+  int64_t preview_samples = 64;         // 0: no preview
+  int64_t preview_steps = 18;           // Heun steps for the preview
+  uint64_t seed = 0;
+  std::string out = "runs/teacher";
+
+  void validate() const;
+  std::string to_json() const;
+  static TeacherOptions from_json(const std::string& text);
+};
+
+const std::vector<std::string>& teacher_preset_names();
+// "toy" (MLP on 2-D data, seconds), "fmnist-cpu" (small SongUNet, ~30 min on 2 cores),
+// "fmnist" (the GPU-size model), "cifar10" (EDM's DDPM++ exactly).
+TeacherOptions teacher_preset(const std::string& name);
+
+struct TeacherResult {
+  int64_t steps = 0;
+  int64_t images = 0;
+  int64_t skipped_steps = 0;
+  double seconds = 0;          // this invocation only
+  double images_per_second = 0;
+  double last_loss = 0;
+  int stop_signal = 0;         // the signal that interrupted the run, 0 when it completed
+};
+
+// Trains from scratch into options.out (which must not already hold a run), or with `resume`
+// continues the run in options.out, reading its config.json; options.total_images and the
+// logging/checkpoint intervals may be changed on resume.
+TeacherResult train_teacher(const TeacherOptions& options, bool resume);
+
+// Reads <run>/config.json.
+TeacherOptions read_teacher_config(const std::string& run_dir);
+
+}  // namespace onestep::diffusion

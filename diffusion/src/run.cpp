@@ -1,0 +1,115 @@
+#include "onestep/diffusion/run.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+
+#include "onestep/engine/error.h"
+
+namespace onestep::diffusion {
+
+namespace {
+std::atomic<int> received_signal{0};
+
+extern "C" void on_stop_signal(int number) {
+  if (received_signal.exchange(number) != 0) {
+    // Second signal: the user insists. Restore the default action and re-raise.
+    std::signal(number, SIG_DFL);
+    std::raise(number);
+  }
+}
+}  // namespace
+
+void StopSignal::install() {
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+}
+bool StopSignal::requested() { return received_signal.load() != 0; }
+int StopSignal::signal_number() { return received_signal.load(); }
+void StopSignal::clear() { received_signal.store(0); }
+void StopSignal::request(int number) { received_signal.store(number); }
+
+MetricsLog::MetricsLog(const std::string& path) : path_(path) {
+  file_ = std::fopen(path.c_str(), "a");
+  ONESTEP_CHECK(file_ != nullptr, "cannot open {} for appending: {}", path, std::strerror(errno));
+}
+
+MetricsLog::~MetricsLog() {
+  if (file_) std::fclose(file_);
+}
+
+void MetricsLog::write(const MetricValues& values) {
+  std::string line = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    const double v = values[i].second;
+    std::string number;
+    if (!std::isfinite(v)) {
+      number = "null";  // JSON has no NaN or infinity
+    } else if (v == std::floor(v) && std::abs(v) < 9e15) {
+      number = fmt::format("{}", static_cast<int64_t>(v));
+    } else {
+      number = fmt::format("{:.9g}", v);
+    }
+    line += fmt::format("{}\"{}\": {}", i ? ", " : "", values[i].first, number);
+  }
+  line += "}\n";
+  ONESTEP_CHECK(std::fputs(line.c_str(), file_) >= 0 && std::fflush(file_) == 0,
+                "cannot write to {}: {}", path_, std::strerror(errno));
+}
+
+Progress::Progress(std::string label)
+    : label_(std::move(label)), start_(std::chrono::steady_clock::now()), terminal_(isatty(STDERR_FILENO) != 0) {}
+
+double Progress::elapsed_seconds() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+}
+
+void Progress::update(double fraction, const std::string& text) {
+  const double elapsed = elapsed_seconds();
+  const std::string eta = fraction > 0 && fraction < 1 ? format_duration(elapsed * (1 - fraction) / fraction) : "-";
+  const std::string line = fmt::format("{} {:5.1f}% | {} elapsed, ETA {} | {}", label_, 100 * fraction,
+                                       format_duration(elapsed), eta, text);
+  if (terminal_) {
+    fmt::print(stderr, "\r\033[K{}", line);
+    open_line_ = true;
+  } else {
+    fmt::print(stderr, "{}\n", line);
+  }
+  std::fflush(stderr);
+}
+
+void Progress::finish() {
+  if (open_line_) fmt::print(stderr, "\n");
+  open_line_ = false;
+}
+
+void ensure_directory(const std::string& dir) {
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  ONESTEP_CHECK(!error && std::filesystem::is_directory(dir), "cannot create directory {}: {}", dir,
+                error ? error.message() : "exists and is not a directory");
+}
+
+std::string join_path(const std::string& dir, const std::string& name) {
+  return (std::filesystem::path(dir) / name).string();
+}
+
+bool file_exists(const std::string& path) {
+  std::error_code error;
+  return std::filesystem::exists(path, error);
+}
+
+std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  if (seconds < 60) return fmt::format("{:.1f}s", seconds);
+  const int64_t s = static_cast<int64_t>(seconds);
+  if (s < 3600) return fmt::format("{}m{:02d}s", s / 60, s % 60);
+  return fmt::format("{}h{:02d}m{:02d}s", s / 3600, (s % 3600) / 60, s % 60);
+}
+
+}  // namespace onestep::diffusion

@@ -1,0 +1,290 @@
+// The teacher training loop.
+
+#include "onestep/diffusion/teacher.h"
+
+#include <cmath>
+
+#include "onestep/diffusion/datasets.h"
+#include "onestep/diffusion/image_io.h"
+#include "onestep/diffusion/run.h"
+#include "onestep/diffusion/sampler.h"
+#include "onestep/engine.h"
+#include "onestep/nn/atomic_file.h"
+#include "onestep/nn/ema.h"
+#include "onestep/nn/grad_utils.h"
+#include "onestep/nn/optimizer.h"
+#include "onestep/nn/safetensors.h"
+
+namespace onestep::diffusion {
+
+namespace {
+
+// Independent streams from one seed (splitmix64 of the seed and a stream number).
+uint64_t stream_seed(uint64_t seed, uint64_t stream) {
+  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (stream + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+Tensor i64_vector(const std::vector<int64_t>& values) {
+  return from_vector<int64_t>(values, {static_cast<int64_t>(values.size())});
+}
+
+std::vector<int64_t> generator_state(const Generator& g) {
+  return {static_cast<int64_t>(g.seed()), static_cast<int64_t>(g.offset())};
+}
+
+void restore_generator(Generator& g, const Tensor& state, const char* name) {
+  ONESTEP_CHECK(state.dtype() == DType::i64 && state.numel() == 2, "training state: bad '{}'", name);
+  const auto v = state.to_vector<int64_t>();
+  g.set_state(static_cast<uint64_t>(v[0]), static_cast<uint64_t>(v[1]));
+}
+
+// Splits "prefix.rest" entries of a checkpoint by prefix.
+nn::NamedTensors with_prefix(const nn::NamedTensors& all, const std::string& prefix) {
+  nn::NamedTensors out;
+  for (const auto& [name, t] : all)
+    if (name.rfind(prefix, 0) == 0) out.emplace_back(name.substr(prefix.size()), t);
+  return out;
+}
+
+// Fills the model fields that depend on the data.
+ModelConfig resolve_model(const TeacherOptions& o, const DatasetInfo& info) {
+  ModelConfig m = o.model;
+  ONESTEP_CHECK(!o.cond || info.num_classes > 0,
+                "teacher: --cond needs labelled data, and {} has no labels", o.data);
+  const int64_t label_dim = o.cond ? info.num_classes : 0;
+  m.data_spec = o.data;
+  if (info.is_2d) {
+    ONESTEP_CHECK(m.arch == "mlp", "teacher: 2-D data ({}) needs the MLP network (--preset toy or --arch mlp)", o.data);
+    m.mlp.dim = 2;
+    m.mlp.label_dim = label_dim;
+    m.data_shape = {2};
+  } else {
+    ONESTEP_CHECK(m.arch == "songunet", "teacher: image data ({}) needs the SongUNet network", o.data);
+    ONESTEP_CHECK(info.height == info.width, "teacher: SongUNet needs square images, {} has {}x{}",
+                  o.data, info.height, info.width);
+    m.unet.img_resolution = info.height;
+    m.unet.in_channels = m.unet.out_channels = info.channels;
+    m.unet.label_dim = label_dim;
+    m.data_shape = {info.channels, info.height, info.width};
+  }
+  m.source = fmt::format("onestep teacher, preset '{}', data {}", o.preset, o.data);
+  return m;
+}
+
+class TeacherRun {
+ public:
+  TeacherRun(const TeacherOptions& options, bool resume)
+      : o_(options),
+        data_(open_dataset(o_.data, DataOptions{stream_seed(o_.seed, 0), o_.hflip, false})),
+        model_config_(resolve_model(o_, data_->info())),
+        loss_gen_(stream_seed(o_.seed, 1)),
+        dropout_gen_(stream_seed(o_.seed, 2)) {
+    Generator init_gen(stream_seed(o_.seed, 3));
+    net_ = build_denoiser(model_config_, init_gen);
+    ema_net_ = build_denoiser(model_config_, init_gen);
+    ema_net_->copy_state_from(*net_);
+    ema_net_->set_requires_grad(false);
+    ema_net_->eval();
+    params_ = net_->parameters();
+    adam_ = std::make_unique<nn::Adam>(params_, nn::AdamOptions{o_.lr, o_.beta1, o_.beta2, o_.adam_eps, 0.0});
+    ema_ = std::make_unique<nn::ExponentialMovingAverage>(params_);
+    if (resume) load_state();
+  }
+
+  TeacherResult run() {
+    TeacherResult result;
+    StopSignal::install();
+    MetricsLog metrics(join_path(o_.out, "metrics.jsonl"));
+    Progress progress("teacher");
+    const double start_images = static_cast<double>(images_);
+    double interval_loss = 0;
+    int64_t interval_steps = 0, next_log = next_multiple(images_, o_.log_every_images);
+    int64_t next_checkpoint = o_.checkpoint_every_images > 0 ? next_multiple(images_, o_.checkpoint_every_images) : -1;
+    reset_peak_memory();
+    net_->train();
+
+    while (images_ < o_.total_images && !StopSignal::requested()) {
+      const double loss = step();
+      if (std::isfinite(loss)) {
+        interval_loss += loss;
+        ++interval_steps;
+        result.last_loss = loss;
+      }
+      if (images_ >= next_log || images_ >= o_.total_images) {
+        const double elapsed = progress.elapsed_seconds();
+        const double rate = (static_cast<double>(images_) - start_images) / std::max(elapsed, 1e-9);
+        const double mean_loss = interval_steps ? interval_loss / static_cast<double>(interval_steps) : NAN;
+        metrics.write({{"step", static_cast<double>(step_)},
+                       {"images", static_cast<double>(images_)},
+                       {"loss", mean_loss},
+                       {"lr", adam_->learning_rate()},
+                       {"images_per_s", rate},
+                       {"skipped_steps", static_cast<double>(skipped_total_)},
+                       {"peak_memory_bytes", static_cast<double>(memory_stats(Device::cpu()).peak_allocated_bytes)},
+                       {"wall_s", elapsed}});
+        progress.update(static_cast<double>(images_) / static_cast<double>(o_.total_images),
+                        fmt::format("step {} | {} images | loss {:.4f} | {:.1f} img/s", step_, images_, mean_loss, rate));
+        interval_loss = 0;
+        interval_steps = 0;
+        next_log = next_multiple(images_, o_.log_every_images);
+      }
+      if (next_checkpoint > 0 && images_ >= next_checkpoint && images_ < o_.total_images) {
+        save_checkpoint();
+        next_checkpoint = next_multiple(images_, o_.checkpoint_every_images);
+      }
+    }
+    progress.finish();
+    save_checkpoint();
+    result.stop_signal = StopSignal::signal_number();
+    result.steps = step_;
+    result.images = images_;
+    result.skipped_steps = skipped_total_;
+    result.seconds = progress.elapsed_seconds();
+    result.images_per_second = (static_cast<double>(images_) - start_images) / std::max(result.seconds, 1e-9);
+    if (result.stop_signal == 0 && o_.preview_samples > 0) write_preview();
+    return result;
+  }
+
+ private:
+  static int64_t next_multiple(int64_t value, int64_t every) { return (value / every + 1) * every; }
+
+  double step() {
+    const Batch batch = data_->next_batch(o_.batch);
+    const Tensor labels = o_.cond ? one_hot(batch.labels, data_->info().num_classes) : Tensor();
+    if (o_.lr_warmup_images > 0)
+      adam_->set_learning_rate(o_.lr * std::min(static_cast<double>(images_) / static_cast<double>(o_.lr_warmup_images), 1.0));
+    adam_->zero_grad();
+    const Tensor loss = mean(edm_loss(*net_, batch.x, labels, loss_gen_, o_.loss, &dropout_gen_));
+    const double value = loss.item();
+    bool skip = !std::isfinite(value);
+    if (!skip) {
+      loss.backward();
+      // A gradient with NaN or inf would poison Adam's moments for good: drop the step.
+      skip = nn::zero_nonfinite_grads(params_) > 0;
+    }
+    const int64_t seen_before = images_;
+    images_ += o_.batch;
+    ++step_;
+    if (skip) {
+      ++skipped_total_;
+      ++consecutive_skips_;
+      adam_->zero_grad();
+      ONESTEP_CHECK(consecutive_skips_ < o_.max_consecutive_skips,
+                    "teacher: {} steps in a row had a non-finite loss or gradient; stopping. The "
+                    "last checkpoint in {} is intact; try a lower --lr or --grad-clip",
+                    consecutive_skips_, o_.out);
+      return NAN;
+    }
+    consecutive_skips_ = 0;
+    if (o_.grad_clip > 0) nn::clip_grad_norm(params_, o_.grad_clip);
+    adam_->step();
+    ema_->update(nn::ExponentialMovingAverage::decay_for_half_life(
+        o_.ema_halflife_images, static_cast<double>(o_.batch), static_cast<double>(seen_before), o_.ema_rampup));
+    return value;
+  }
+
+  void save_checkpoint() {
+    ema_->copy_to(ema_net_->parameters());
+    save_denoiser(join_path(o_.out, "teacher.safetensors"), *ema_net_, model_config_,
+                  {{"images", std::to_string(images_)}, {"steps", std::to_string(step_)}});
+    nn::NamedTensors state;
+    for (const auto& [name, t] : net_->state_dict()) state.emplace_back("net." + name, t);
+    for (const auto& [name, t] : adam_->state()) state.emplace_back("adam." + name, t);
+    for (const auto& [name, t] : ema_->state()) state.emplace_back("ema." + name, t);
+    state.emplace_back("progress", i64_vector({step_, images_, skipped_total_, consecutive_skips_}));
+    state.emplace_back("rng.loss", i64_vector(generator_state(loss_gen_)));
+    state.emplace_back("rng.dropout", i64_vector(generator_state(dropout_gen_)));
+    state.emplace_back("data", i64_vector(data_->state()));
+    nn::save_safetensors(join_path(o_.out, "state.safetensors"), state,
+                         {{"kind", "onestep-teacher-state"}, {"config", o_.to_json()}});
+  }
+
+  void load_state() {
+    const std::string path = join_path(o_.out, "state.safetensors");
+    ONESTEP_CHECK(file_exists(path), "teacher: cannot resume: {} does not exist", path);
+    const nn::SafetensorsContent content = nn::load_safetensors(path);
+    auto kind = content.metadata.find("kind");
+    ONESTEP_CHECK(kind != content.metadata.end() && kind->second == "onestep-teacher-state",
+                  "teacher: {} is not a teacher training state", path);
+    try {
+      net_->load_state_dict(with_prefix(content.tensors, "net."));
+      adam_->load_state(with_prefix(content.tensors, "adam."));
+      ema_->load_state(with_prefix(content.tensors, "ema."));
+      const auto progress = content.at("progress").to_vector<int64_t>();
+      ONESTEP_CHECK(progress.size() == 4, "bad 'progress' entry");
+      step_ = progress[0];
+      images_ = progress[1];
+      skipped_total_ = progress[2];
+      consecutive_skips_ = progress[3];
+      restore_generator(loss_gen_, content.at("rng.loss"), "rng.loss");
+      restore_generator(dropout_gen_, content.at("rng.dropout"), "rng.dropout");
+      data_->restore(content.at("data").to_vector<int64_t>());
+    } catch (const Error& e) {
+      ONESTEP_FAIL("teacher: cannot resume from {}: {}", path, e.what());
+    }
+  }
+
+  void write_preview() {
+    ema_->copy_to(ema_net_->parameters());
+    Generator gen(stream_seed(o_.seed, 4));
+    const DatasetInfo& info = data_->info();
+    const int64_t n = o_.preview_samples;
+    Shape shape = {n};
+    for (int64_t s : model_config_.data_shape) shape.push_back(s);
+    const Tensor latents = randn(shape, gen);
+    const Tensor labels = o_.cond ? one_hot(randint(0, info.num_classes, {n}, gen), info.num_classes) : Tensor();
+    SamplerOptions sampler;
+    sampler.steps = o_.preview_steps;
+    const auto denoise = [&](const Tensor& x, double sigma) { return ema_net_->forward(x, sigma, labels); };
+    const Tensor samples = edm_sample(denoise, latents, sampler);
+    const std::string path = join_path(o_.out, "samples.png");
+    if (info.is_2d) {
+      write_scatter_png(path, samples, data_->reference_sample(n, gen).x);
+    } else {
+      write_image_grid(path, samples);
+    }
+  }
+
+  TeacherOptions o_;
+  std::unique_ptr<DataSource> data_;
+  ModelConfig model_config_;
+  Generator loss_gen_, dropout_gen_;
+  std::shared_ptr<EDMPrecond> net_, ema_net_;
+  std::vector<Tensor> params_;
+  std::unique_ptr<nn::Adam> adam_;
+  std::unique_ptr<nn::ExponentialMovingAverage> ema_;
+  int64_t step_ = 0, images_ = 0, skipped_total_ = 0, consecutive_skips_ = 0;
+};
+
+}  // namespace
+
+TeacherOptions read_teacher_config(const std::string& run_dir) {
+  const std::string path = join_path(run_dir, "config.json");
+  ONESTEP_CHECK(file_exists(path), "no run to resume in {}: {} does not exist", run_dir, path);
+  const std::vector<uint8_t> bytes = nn::read_file(path);
+  try {
+    return TeacherOptions::from_json(std::string(bytes.begin(), bytes.end()));
+  } catch (const Error& e) {
+    ONESTEP_FAIL("{}: {}", path, e.what());
+  }
+}
+
+TeacherResult train_teacher(const TeacherOptions& options, bool resume) {
+  options.validate();
+  ensure_directory(options.out);
+  const std::string config_path = join_path(options.out, "config.json");
+  if (!resume) {
+    ONESTEP_CHECK(!file_exists(join_path(options.out, "state.safetensors")),
+                  "teacher: {} already holds a run; pass --resume to continue it or choose another --out",
+                  options.out);
+  }
+  TeacherRun run(options, resume);
+  const std::string text = options.to_json();
+  nn::write_file_atomically(config_path, text.data(), text.size());
+  return run.run();
+}
+
+}  // namespace onestep::diffusion

@@ -5,12 +5,26 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 
+#include "onestep/engine/error.h"
+
 namespace onestep::app {
+
+// A bad combination of flags: reported in one line with exit code 2, like CLI11's own errors.
+class UsageError : public Error {
+ public:
+  using Error::Error;
+};
+
+#define ONESTEP_USAGE_CHECK(cond, ...)                                       \
+  do {                                                                       \
+    if (!(cond)) throw ::onestep::app::UsageError(fmt::format(__VA_ARGS__)); \
+  } while (0)
 
 using Run = std::function<int()>;
 
 Run add_demo_command(CLI::App& app);
 Run add_teacher_command(CLI::App& app);
 Run add_sample_command(CLI::App& app);
+Run add_distill_command(CLI::App& app);
 
 }  // namespace onestep::app

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   const std::map<std::string, onestep::app::Run> commands = {
       {"teacher", onestep::app::add_teacher_command(app)},
       {"sample", onestep::app::add_sample_command(app)},
+      {"distill", onestep::app::add_distill_command(app)},
       {"demo", onestep::app::add_demo_command(app)},
   };
   try {
@@ -35,7 +36,14 @@ int main(int argc, char** argv) {
   }
   try {
     return commands.at(app.get_subcommands().front()->get_name())();
+  } catch (const onestep::app::UsageError& e) {
+    std::fprintf(stderr, "onestep: %s\nRun with --help for more information.\n", e.what());
+    return 2;
   } catch (const onestep::Error& e) {
+    std::fprintf(stderr, "onestep: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    // Anything else (out of memory, a filesystem error) is still one line, never a crash.
     std::fprintf(stderr, "onestep: error: %s\n", e.what());
     return 1;
   }

@@ -33,9 +33,12 @@ int run_sample(const CLI::App& cmd, SampleFlags& f) {
   const diffusion::ModelConfig& config = loaded.config;
   const int64_t label_dim = config.label_dim();
   ONESTEP_CHECK(!config.data_shape.empty(), "{}: the model config has no data shape", f.model);
-  ONESTEP_CHECK(f.label < label_dim, "--class {} is out of range: the model has {} classes", f.label, label_dim);
-  if (cmd.count("--class")) ONESTEP_CHECK(label_dim > 0, "--class given, but the model is unconditional");
-  if (f.out.empty()) f.out = diffusion::join_path(std::filesystem::path(f.model).parent_path().string(), "samples");
+  ONESTEP_USAGE_CHECK(cmd.count("--class") == 0 || label_dim > 0,
+                      "--class given, but {} is unconditional", f.model);
+  ONESTEP_USAGE_CHECK(f.label < label_dim || label_dim == 0,
+                      "--class {} is out of range: the model has {} classes", f.label, label_dim);
+  if (f.out.empty())
+    f.out = diffusion::join_path(std::filesystem::path(f.model).parent_path().string(), "samples");
 
   Generator gen(f.seed);
   Shape shape = {f.n};
@@ -59,8 +62,16 @@ int run_sample(const CLI::App& cmd, SampleFlags& f) {
     labels = diffusion::one_hot(classes, label_dim);
   }
 
-  fmt::print("onestep sample: {} ({}), {} samples, {} {} steps ({} network evaluations each)\n",
-             f.model, config.arch, f.n, f.sampler, f.options.steps, diffusion::sampler_nfe(f.options));
+  const bool one_step = config.one_step_sigma > 0;
+  if (one_step) {
+    fmt::print(
+        "onestep sample: {} ({} one-step generator), {} samples, 1 network evaluation each\n",
+        f.model, config.arch, f.n);
+  } else {
+    fmt::print("onestep sample: {} ({}), {} samples, {} {} steps ({} network evaluations each)\n",
+               f.model, config.arch, f.n, f.sampler, f.options.steps,
+               diffusion::sampler_nfe(f.options));
+  }
   const auto start = std::chrono::steady_clock::now();
   std::vector<Tensor> pieces;
   for (int64_t begin = 0; begin < f.n; begin += f.batch) {
@@ -69,16 +80,24 @@ int run_sample(const CLI::App& cmd, SampleFlags& f) {
     const auto denoise = [&](const Tensor& x, double sigma) {
       return loaded.net->forward(x, sigma, batch_labels);
     };
-    pieces.push_back(diffusion::edm_sample(denoise, latents.slice(0, begin, end), f.options));
+    const Tensor z = latents.slice(0, begin, end);
+    if (one_step) {
+      NoGradGuard no_grad;  // x = D(sigma z; sigma): one network evaluation
+      pieces.push_back(denoise(z * config.one_step_sigma, config.one_step_sigma));
+    } else {
+      pieces.push_back(diffusion::edm_sample(denoise, z, f.options));
+    }
   }
   const Tensor samples = concat(pieces, 0);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   diffusion::ensure_directory(f.out);
   const std::string npy = diffusion::join_path(f.out, "samples.npy");
   const std::string png = diffusion::join_path(f.out, "samples.png");
   const bool points = config.data_shape.size() == 1;
-  fmt::print("generated in {:.2f} s ({:.1f} samples/s)\n", seconds, static_cast<double>(f.n) / seconds);
+  fmt::print("generated in {:.2f} s ({:.1f} samples/s)\n", seconds,
+             static_cast<double>(f.n) / seconds);
   if (points) {
     diffusion::write_npy(npy, samples.to(DType::f32));
     const std::string spec = f.data.empty() ? config.data_spec : f.data;
@@ -89,17 +108,21 @@ int run_sample(const CLI::App& cmd, SampleFlags& f) {
       reference = data->reference_sample(f.n, data_gen).x;
       const Tensor second = data->reference_sample(f.n, data_gen).x;
       Generator projection_gen(f.seed + 2);
-      const double swd = diffusion::sliced_wasserstein(samples, reference, f.projections, projection_gen);
+      const double swd =
+          diffusion::sliced_wasserstein(samples, reference, f.projections, projection_gen);
       Generator floor_gen(f.seed + 2);
-      const double floor = diffusion::sliced_wasserstein(second, reference, f.projections, floor_gen);
-      fmt::print("sliced Wasserstein distance to {} ({} points, {} projections): {:.5f}; "
-                 "data-vs-data noise floor {:.5f} (ratio {:.2f})\n",
-                 spec, f.n, f.projections, swd, floor, swd / floor);
+      const double floor =
+          diffusion::sliced_wasserstein(second, reference, f.projections, floor_gen);
+      fmt::print(
+          "sliced Wasserstein distance to {} ({} points, {} projections): {:.5f}; "
+          "data-vs-data noise floor {:.5f} (ratio {:.2f})\n",
+          spec, f.n, f.projections, swd, floor, swd / floor);
       const std::string json = fmt::format(
           "{{\"data\": \"{}\", \"n\": {}, \"sliced_wasserstein\": {:.9g}, \"noise_floor\": {:.9g}, "
           "\"nfe\": {}, \"seconds\": {:.6g}}}\n",
-          spec, f.n, swd, floor, diffusion::sampler_nfe(f.options), seconds);
-      nn::write_file_atomically(diffusion::join_path(f.out, "metrics.json"), json.data(), json.size());
+          spec, f.n, swd, floor, one_step ? 1 : diffusion::sampler_nfe(f.options), seconds);
+      nn::write_file_atomically(diffusion::join_path(f.out, "metrics.json"), json.data(),
+                                json.size());
     }
     diffusion::write_scatter_png(png, samples, reference);
   } else {
@@ -117,21 +140,39 @@ int run_sample(const CLI::App& cmd, SampleFlags& f) {
 Run add_sample_command(CLI::App& app) {
   auto f = std::make_shared<SampleFlags>();
   CLI::App* cmd = app.add_subcommand("sample", "Generate samples from a saved model");
-  cmd->add_option("--model", f->model, "Model checkpoint (.safetensors)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--model", f->model, "Model checkpoint (.safetensors)")
+      ->required()
+      ->check(CLI::ExistingFile);
   cmd->add_option("--out", f->out, "Output directory (default: samples/ beside the model)");
-  cmd->add_option("--n", f->n, "Number of samples")->check(CLI::Range(int64_t{1}, int64_t{100000000}))->capture_default_str();
-  cmd->add_option("--batch", f->batch, "Samples per network call")->check(CLI::Range(int64_t{1}, int64_t{1} << 20))->capture_default_str();
-  cmd->add_option("--steps", f->options.steps, "Sampler steps")->check(CLI::Range(int64_t{1}, int64_t{100000}))->capture_default_str();
-  cmd->add_option("--sampler", f->sampler, "heun or euler")->check(CLI::IsMember({"heun", "euler"}))->capture_default_str();
-  cmd->add_option("--sigma-min", f->options.sigma_min, "Smallest noise level")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--sigma-max", f->options.sigma_max, "Largest noise level")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--rho", f->options.rho, "Noise-level schedule exponent")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--n", f->n, "Number of samples")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000000}))
+      ->capture_default_str();
+  cmd->add_option("--batch", f->batch, "Samples per network call")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
+      ->capture_default_str();
+  cmd->add_option("--steps", f->options.steps, "Sampler steps")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}))
+      ->capture_default_str();
+  cmd->add_option("--sampler", f->sampler, "heun or euler")
+      ->check(CLI::IsMember({"heun", "euler"}))
+      ->capture_default_str();
+  cmd->add_option("--sigma-min", f->options.sigma_min, "Smallest noise level")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--sigma-max", f->options.sigma_max, "Largest noise level")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--rho", f->options.rho, "Noise-level schedule exponent")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_option("--seed", f->seed, "Random seed")->capture_default_str();
   cmd->add_option("--class", f->label, "Class label for conditional models (-1: random per sample)")
       ->check(CLI::Range(int64_t{-1}, int64_t{1000000}));
-  cmd->add_option("--noise", f->noise, "Start from these latents (.npy, [N, ...] unit-variance)")->check(CLI::ExistingFile);
+  cmd->add_option("--noise", f->noise, "Start from these latents (.npy, [N, ...] unit-variance)")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--data", f->data, "Reference data for 2-D metrics (default: the model's)");
-  cmd->add_option("--grid-columns", f->columns, "Columns of the PNG grid (0: square)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--grid-columns", f->columns, "Columns of the PNG grid (0: square)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--projections", f->projections, "Projections of the sliced Wasserstein distance")
       ->check(CLI::Range(int64_t{1}, int64_t{100000}));
   return [cmd, f] { return run_sample(*cmd, *f); };

@@ -21,19 +21,20 @@ struct TeacherFlags {
 };
 
 // Flags that change what is trained; refused with --resume (the run's config.json decides).
-const char* const kTrainingFlags[] = {"--preset", "--data", "--cond", "--hflip", "--batch", "--lr",
-                                      "--lr-warmup", "--ema-halflife", "--ema-rampup", "--grad-clip",
-                                      "--seed", "--arch", "--channels", "--channel-mult", "--blocks",
-                                      "--attn", "--dropout", "--hidden", "--p-mean", "--p-std",
-                                      "--sigma-data", "--preview"};
+const char* const kTrainingFlags[] = {
+    "--preset",    "--data",         "--cond",       "--hflip",     "--batch",   "--lr",
+    "--lr-warmup", "--ema-halflife", "--ema-rampup", "--grad-clip", "--seed",    "--arch",
+    "--channels",  "--channel-mult", "--blocks",     "--attn",      "--dropout", "--hidden",
+    "--p-mean",    "--p-std",        "--sigma-data", "--preview"};
 
 int run_teacher(CLI::App& cmd, TeacherFlags& f) {
   diffusion::TeacherOptions o;
   if (f.resume) {
     for (const char* flag : kTrainingFlags)
-      ONESTEP_CHECK(cmd.count(flag) == 0,
-                    "{} cannot be combined with --resume: the settings come from {}/config.json",
-                    flag, f.o.out);
+      ONESTEP_USAGE_CHECK(
+          cmd.count(flag) == 0,
+          "{} cannot be combined with --resume: the settings come from {}/config.json", flag,
+          f.o.out);
     o = diffusion::read_teacher_config(f.o.out);
     o.out = f.o.out;
   } else {
@@ -67,12 +68,12 @@ int run_teacher(CLI::App& cmd, TeacherFlags& f) {
   if (cmd.count("--checkpoint-every")) o.checkpoint_every_images = f.o.checkpoint_every_images;
   o.validate();
 
-  fmt::print("onestep teacher: {} on {} -> {} ({} images, batch {}, {} threads{})\n",
-             o.model.arch, o.data, o.out, o.total_images, o.batch, num_threads(),
-             f.resume ? ", resuming" : "");
+  fmt::print("onestep teacher: {} on {} -> {} ({} images, batch {}, {} threads{})\n", o.model.arch,
+             o.data, o.out, o.total_images, o.batch, num_threads(), f.resume ? ", resuming" : "");
   const diffusion::TeacherResult r = diffusion::train_teacher(o, f.resume);
-  fmt::print("{} steps, {} images ({} skipped steps) in {:.1f} s: {:.1f} images/s, last loss {:.4f}\n",
-             r.steps, r.images, r.skipped_steps, r.seconds, r.images_per_second, r.last_loss);
+  fmt::print(
+      "{} steps, {} images ({} skipped steps) in {:.1f} s: {:.1f} images/s, last loss {:.4f}\n",
+      r.steps, r.images, r.skipped_steps, r.seconds, r.images_per_second, r.last_loss);
   if (r.stop_signal != 0) {
     fmt::print("stopped by signal {}; checkpoint written, continue with --resume --out {}\n",
                r.stop_signal, o.out);
@@ -90,35 +91,52 @@ Run add_teacher_command(CLI::App& app) {
   cmd->add_option("--preset", f->preset, "Starting settings: toy, fmnist-cpu, fmnist, cifar10")
       ->check(CLI::IsMember(diffusion::teacher_preset_names()))
       ->capture_default_str();
-  cmd->add_option("--data", f->o.data,
-                  "Dataset: toy:25gaussians|toy:8gaussians|toy:swissroll|toy:checkerboard|toy:moons, "
-                  "fashion-mnist[:DIR], cifar10:DIR, png:DIR");
+  cmd->add_option(
+      "--data", f->o.data,
+      "Dataset: toy:25gaussians|toy:8gaussians|toy:swissroll|toy:checkerboard|toy:moons, "
+      "fashion-mnist[:DIR], cifar10:DIR, png:DIR");
   cmd->add_option("--out", f->o.out, "Run directory (default from the preset)");
   cmd->add_flag("--resume", f->resume, "Continue the run in --out");
   cmd->add_flag("--cond", f->o.cond, "Class-conditional (labelled data)");
   cmd->add_flag("--hflip", f->o.hflip, "Random horizontal flips");
-  cmd->add_option("--images", f->o.total_images, "Training length in images")->check(CLI::PositiveNumber);
-  cmd->add_option("--batch", f->o.batch, "Batch size")->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  cmd->add_option("--images", f->o.total_images, "Training length in images")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", f->o.batch, "Batch size")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   cmd->add_option("--lr", f->o.lr, "Adam learning rate")->check(CLI::Range(1e-12, 10.0));
-  cmd->add_option("--lr-warmup", f->o.lr_warmup_images, "Linear lr warm-up, images")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--ema-halflife", f->o.ema_halflife_images, "EMA half-life, images")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--ema-rampup", f->o.ema_rampup, "EMA ramp-up ratio (0: off)")->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--grad-clip", f->o.grad_clip, "Clip the gradient norm (0: off)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--p-mean", f->o.loss.p_mean, "Mean of ln(sigma) in training");
-  cmd->add_option("--p-std", f->o.loss.p_std, "Std of ln(sigma) in training")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--sigma-data", f->o.model.sigma_data, "EDM sigma_data")->check(CLI::PositiveNumber);
-  cmd->add_option("--seed", f->o.seed, "Random seed");
-  cmd->add_option("--log-every", f->o.log_every_images, "Log interval, images")->check(CLI::PositiveNumber);
-  cmd->add_option("--checkpoint-every", f->o.checkpoint_every_images, "Checkpoint interval, images (0: end only)")
+  cmd->add_option("--lr-warmup", f->o.lr_warmup_images, "Linear lr warm-up, images")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--preview", f->o.preview_samples, "Samples in the final preview (0: none)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--arch", f->arch, "Network: songunet or mlp")->check(CLI::IsMember({"songunet", "mlp"}));
-  cmd->add_option("--channels", f->channels, "SongUNet model_channels")->check(CLI::Range(int64_t{4}, int64_t{4096}));
-  cmd->add_option("--channel-mult", f->channel_mult, "SongUNet channel_mult, e.g. 1,2,2")->delimiter(',');
-  cmd->add_option("--blocks", f->blocks, "Residual blocks per resolution")->check(CLI::Range(int64_t{1}, int64_t{64}));
+  cmd->add_option("--ema-halflife", f->o.ema_halflife_images, "EMA half-life, images")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--ema-rampup", f->o.ema_rampup, "EMA ramp-up ratio (0: off)")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--grad-clip", f->o.grad_clip, "Clip the gradient norm (0: off)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--p-mean", f->o.loss.p_mean, "Mean of ln(sigma) in training");
+  cmd->add_option("--p-std", f->o.loss.p_std, "Std of ln(sigma) in training")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--sigma-data", f->o.model.sigma_data, "EDM sigma_data")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--seed", f->o.seed, "Random seed");
+  cmd->add_option("--log-every", f->o.log_every_images, "Log interval, images")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--checkpoint-every", f->o.checkpoint_every_images,
+                  "Checkpoint interval, images (0: end only)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--preview", f->o.preview_samples, "Samples in the final preview (0: none)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--arch", f->arch, "Network: songunet or mlp")
+      ->check(CLI::IsMember({"songunet", "mlp"}));
+  cmd->add_option("--channels", f->channels, "SongUNet model_channels")
+      ->check(CLI::Range(int64_t{4}, int64_t{4096}));
+  cmd->add_option("--channel-mult", f->channel_mult, "SongUNet channel_mult, e.g. 1,2,2")
+      ->delimiter(',');
+  cmd->add_option("--blocks", f->blocks, "Residual blocks per resolution")
+      ->check(CLI::Range(int64_t{1}, int64_t{64}));
   cmd->add_option("--attn", f->attn, "Resolutions with self-attention, e.g. 16")->delimiter(',');
   cmd->add_option("--dropout", f->dropout, "SongUNet dropout")->check(CLI::Range(0.0, 0.99));
-  cmd->add_option("--hidden", f->hidden, "MLP width")->check(CLI::Range(int64_t{1}, int64_t{65536}));
+  cmd->add_option("--hidden", f->hidden, "MLP width")
+      ->check(CLI::Range(int64_t{1}, int64_t{65536}));
   return [cmd, f] { return run_teacher(*cmd, *f); };
 }
 

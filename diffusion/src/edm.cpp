@@ -8,7 +8,8 @@ namespace onestep::diffusion {
 
 EdmCoefficients edm_coefficients(double sigma, double sd) {
   const double total = sigma * sigma + sd * sd;
-  return {sd * sd / total, sigma * sd / std::sqrt(total), 1.0 / std::sqrt(total), std::log(sigma) / 4.0};
+  return {sd * sd / total, sigma * sd / std::sqrt(total), 1.0 / std::sqrt(total),
+          std::log(sigma) / 4.0};
 }
 
 double edm_loss_weight(double sigma, double sd) {
@@ -40,15 +41,36 @@ Tensor EDMPrecond::forward(const Tensor& x, const Tensor& sigma, const Tensor& c
   return c_skip * x + c_out * F.to(x.dtype());
 }
 
+Tensor EDMPrecond::encode(const Tensor& x, const Tensor& sigma, const Tensor& class_labels,
+                          Generator* gen) const {
+  const int64_t batch = x.size(0);
+  ONESTEP_CHECK(sigma.numel() == batch || sigma.numel() == 1,
+                "EDMPrecond: {} noise levels for a batch of {}", sigma.numel(), batch);
+  Shape per_sample(x.dim(), 1);
+  per_sample[0] = batch;
+  const Tensor s = sigma.to(x.dtype()).reshape({-1}).expand({batch});
+  const Tensor c_in = rsqrt(square(s) + sigma_data_ * sigma_data_).reshape(per_sample);
+  return model_->encode(x * c_in, log(s) * 0.25, class_labels, gen);
+}
+
 Tensor EDMPrecond::forward(const Tensor& x, double sigma, const Tensor& class_labels,
                            Generator* gen) const {
   return forward(x, full({1}, sigma, x.dtype(), x.device()), class_labels, gen);
 }
 
-Tensor edm_loss(const EDMPrecond& net, const Tensor& x0, const Tensor& class_labels,
-                Generator& gen, const EdmLossOptions& options, Generator* dropout_gen) {
+Tensor edm_loss(const EDMPrecond& net, const Tensor& x0, const Tensor& class_labels, Generator& gen,
+                const EdmLossOptions& options, Generator* dropout_gen) {
   const int64_t batch = x0.size(0);
-  const Tensor sigma = exp(randn({batch}, gen, x0.dtype(), x0.device()) * options.p_std + options.p_mean);
+  const Tensor sigma =
+      exp(randn({batch}, gen, x0.dtype(), x0.device()) * options.p_std + options.p_mean);
+  return edm_loss_at(net, x0, class_labels, sigma, gen, dropout_gen);
+}
+
+Tensor edm_loss_at(const EDMPrecond& net, const Tensor& x0, const Tensor& class_labels,
+                   const Tensor& sigma, Generator& gen, Generator* dropout_gen) {
+  const int64_t batch = x0.size(0);
+  ONESTEP_CHECK(sigma.numel() == batch, "edm_loss: {} noise levels for a batch of {}",
+                sigma.numel(), batch);
   Shape per_sample(x0.dim(), 1);
   per_sample[0] = batch;
   const Tensor s = sigma.reshape(per_sample);

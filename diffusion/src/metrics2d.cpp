@@ -17,8 +17,10 @@ double sliced_wasserstein(const Tensor& a, const Tensor& b, int64_t projections,
   Tensor directions = randn({dims, projections}, gen, DType::f64);
   directions = directions / sqrt(sum(directions * directions, {0}, true));
   // [N, K] projections, sorted per direction on the host.
-  const auto pa = matmul(a.to(DType::f64), directions).transpose(0, 1).contiguous().to_vector<double>();
-  const auto pb = matmul(b.to(DType::f64), directions).transpose(0, 1).contiguous().to_vector<double>();
+  const auto pa =
+      matmul(a.to(DType::f64), directions).transpose(0, 1).contiguous().to_vector<double>();
+  const auto pb =
+      matmul(b.to(DType::f64), directions).transpose(0, 1).contiguous().to_vector<double>();
   double total = 0;
   std::vector<double> x(n), y(n);
   for (int64_t k = 0; k < projections; ++k) {

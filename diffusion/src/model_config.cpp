@@ -1,5 +1,6 @@
 #include "onestep/diffusion/model_config.h"
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "onestep/engine.h"
@@ -69,9 +70,12 @@ nn::SongUNetConfig unet_from_json(const json& j) {
 }
 
 json mlp_to_json(const nn::ToyMLPConfig& c) {
-  return {{"arch", "mlp"},          {"dim", c.dim},
-          {"hidden", c.hidden},     {"num_blocks", c.num_blocks},
-          {"noise_channels", c.noise_channels}, {"label_dim", c.label_dim}};
+  return {{"arch", "mlp"},
+          {"dim", c.dim},
+          {"hidden", c.hidden},
+          {"num_blocks", c.num_blocks},
+          {"noise_channels", c.noise_channels},
+          {"label_dim", c.label_dim}};
 }
 
 nn::ToyMLPConfig mlp_from_json(const json& j) {
@@ -88,7 +92,9 @@ nn::ToyMLPConfig mlp_from_json(const json& j) {
 
 }  // namespace
 
-int64_t ModelConfig::label_dim() const { return arch == "mlp" ? mlp.label_dim : unet.label_dim; }
+int64_t ModelConfig::label_dim() const {
+  return arch == "mlp" ? mlp.label_dim : unet.label_dim;
+}
 
 std::string ModelConfig::to_json() const {
   json j = {{"kind", "edm-denoiser"},
@@ -97,6 +103,7 @@ std::string ModelConfig::to_json() const {
             {"network", arch == "mlp" ? mlp_to_json(mlp) : unet_to_json(unet)},
             {"data", {{"spec", data_spec}, {"shape", data_shape}}},
             {"source", source}};
+  if (one_step_sigma > 0) j["one_step_sigma"] = one_step_sigma;
   return j.dump();
 }
 
@@ -111,7 +118,8 @@ ModelConfig ModelConfig::from_json(const std::string& text) {
   std::string kind;
   read_field(j, "kind", kind, "config");
   ONESTEP_CHECK(kind == "edm-denoiser", "model config: kind '{}' is not 'edm-denoiser'", kind);
-  ONESTEP_CHECK(j.contains("network") && j["network"].is_object(), "model config: no 'network' object");
+  ONESTEP_CHECK(j.contains("network") && j["network"].is_object(),
+                "model config: no 'network' object");
   ModelConfig c;
   read_field(j, "sigma_data", c.sigma_data, "config");
   ONESTEP_CHECK(c.sigma_data > 0, "model config: sigma_data must be positive");
@@ -126,14 +134,18 @@ ModelConfig ModelConfig::from_json(const std::string& text) {
   if (j.contains("label_dim")) {
     int64_t label_dim = 0;
     read_field(j, "label_dim", label_dim, "config");
-    ONESTEP_CHECK(label_dim == c.label_dim(), "model config: label_dim {} disagrees with the network's {}",
-                  label_dim, c.label_dim());
+    ONESTEP_CHECK(label_dim == c.label_dim(),
+                  "model config: label_dim {} disagrees with the network's {}", label_dim,
+                  c.label_dim());
   }
   if (j.contains("data") && j["data"].is_object()) {
     read_field(j["data"], "spec", c.data_spec, "data");
     read_field(j["data"], "shape", c.data_shape, "data");
   }
   read_field(j, "source", c.source, "config");
+  read_field(j, "one_step_sigma", c.one_step_sigma, "config");
+  ONESTEP_CHECK(c.one_step_sigma >= 0 && std::isfinite(c.one_step_sigma),
+                "model config: one_step_sigma must be >= 0, got {}", c.one_step_sigma);
   return c;
 }
 

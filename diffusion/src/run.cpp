@@ -29,10 +29,18 @@ void StopSignal::install() {
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
 }
-bool StopSignal::requested() { return received_signal.load() != 0; }
-int StopSignal::signal_number() { return received_signal.load(); }
-void StopSignal::clear() { received_signal.store(0); }
-void StopSignal::request(int number) { received_signal.store(number); }
+bool StopSignal::requested() {
+  return received_signal.load() != 0;
+}
+int StopSignal::signal_number() {
+  return received_signal.load();
+}
+void StopSignal::clear() {
+  received_signal.store(0);
+}
+void StopSignal::request(int number) {
+  received_signal.store(number);
+}
 
 MetricsLog::MetricsLog(const std::string& path) : path_(path) {
   file_ = std::fopen(path.c_str(), "a");
@@ -63,7 +71,9 @@ void MetricsLog::write(const MetricValues& values) {
 }
 
 Progress::Progress(std::string label)
-    : label_(std::move(label)), start_(std::chrono::steady_clock::now()), terminal_(isatty(STDERR_FILENO) != 0) {}
+    : label_(std::move(label)),
+      start_(std::chrono::steady_clock::now()),
+      terminal_(isatty(STDERR_FILENO) != 0) {}
 
 double Progress::elapsed_seconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
@@ -71,9 +81,10 @@ double Progress::elapsed_seconds() const {
 
 void Progress::update(double fraction, const std::string& text) {
   const double elapsed = elapsed_seconds();
-  const std::string eta = fraction > 0 && fraction < 1 ? format_duration(elapsed * (1 - fraction) / fraction) : "-";
-  const std::string line = fmt::format("{} {:5.1f}% | {} elapsed, ETA {} | {}", label_, 100 * fraction,
-                                       format_duration(elapsed), eta, text);
+  const std::string eta =
+      fraction > 0 && fraction < 1 ? format_duration(elapsed * (1 - fraction) / fraction) : "-";
+  const std::string line = fmt::format("{} {:5.1f}% | {} elapsed, ETA {} | {}", label_,
+                                       100 * fraction, format_duration(elapsed), eta, text);
   if (terminal_) {
     fmt::print(stderr, "\r\033[K{}", line);
     open_line_ = true;

@@ -15,7 +15,8 @@ SamplerMethod parse_sampler_method(const std::string& name) {
 void SamplerOptions::validate() const {
   ONESTEP_CHECK(steps >= 1, "sampler: steps must be >= 1, got {}", steps);
   ONESTEP_CHECK(sigma_min > 0 && sigma_max > sigma_min && std::isfinite(sigma_max),
-                "sampler: need 0 < sigma_min < sigma_max < inf, got {} and {}", sigma_min, sigma_max);
+                "sampler: need 0 < sigma_min < sigma_max < inf, got {} and {}", sigma_min,
+                sigma_max);
   ONESTEP_CHECK(rho > 0 && std::isfinite(rho), "sampler: rho must be positive, got {}", rho);
 }
 
@@ -24,7 +25,8 @@ std::vector<double> karras_sigmas(const SamplerOptions& o) {
   std::vector<double> t;
   const double hi = std::pow(o.sigma_max, 1.0 / o.rho), lo = std::pow(o.sigma_min, 1.0 / o.rho);
   for (int64_t i = 0; i < o.steps; ++i) {
-    const double fraction = o.steps == 1 ? 0.0 : static_cast<double>(i) / static_cast<double>(o.steps - 1);
+    const double fraction =
+        o.steps == 1 ? 0.0 : static_cast<double>(i) / static_cast<double>(o.steps - 1);
     t.push_back(std::pow(hi + fraction * (lo - hi), o.rho));
   }
   t.push_back(0.0);

@@ -8,6 +8,7 @@
 #include "onestep/diffusion/image_io.h"
 #include "onestep/diffusion/run.h"
 #include "onestep/diffusion/sampler.h"
+#include "onestep/diffusion/training_state.h"
 #include "onestep/engine.h"
 #include "onestep/nn/atomic_file.h"
 #include "onestep/nn/ema.h"
@@ -19,36 +20,6 @@ namespace onestep::diffusion {
 
 namespace {
 
-// Independent streams from one seed (splitmix64 of the seed and a stream number).
-uint64_t stream_seed(uint64_t seed, uint64_t stream) {
-  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (stream + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-Tensor i64_vector(const std::vector<int64_t>& values) {
-  return from_vector<int64_t>(values, {static_cast<int64_t>(values.size())});
-}
-
-std::vector<int64_t> generator_state(const Generator& g) {
-  return {static_cast<int64_t>(g.seed()), static_cast<int64_t>(g.offset())};
-}
-
-void restore_generator(Generator& g, const Tensor& state, const char* name) {
-  ONESTEP_CHECK(state.dtype() == DType::i64 && state.numel() == 2, "training state: bad '{}'", name);
-  const auto v = state.to_vector<int64_t>();
-  g.set_state(static_cast<uint64_t>(v[0]), static_cast<uint64_t>(v[1]));
-}
-
-// Splits "prefix.rest" entries of a checkpoint by prefix.
-nn::NamedTensors with_prefix(const nn::NamedTensors& all, const std::string& prefix) {
-  nn::NamedTensors out;
-  for (const auto& [name, t] : all)
-    if (name.rfind(prefix, 0) == 0) out.emplace_back(name.substr(prefix.size()), t);
-  return out;
-}
-
 // Fills the model fields that depend on the data.
 ModelConfig resolve_model(const TeacherOptions& o, const DatasetInfo& info) {
   ModelConfig m = o.model;
@@ -57,12 +28,15 @@ ModelConfig resolve_model(const TeacherOptions& o, const DatasetInfo& info) {
   const int64_t label_dim = o.cond ? info.num_classes : 0;
   m.data_spec = o.data;
   if (info.is_2d) {
-    ONESTEP_CHECK(m.arch == "mlp", "teacher: 2-D data ({}) needs the MLP network (--preset toy or --arch mlp)", o.data);
+    ONESTEP_CHECK(m.arch == "mlp",
+                  "teacher: 2-D data ({}) needs the MLP network (--preset toy or --arch mlp)",
+                  o.data);
     m.mlp.dim = 2;
     m.mlp.label_dim = label_dim;
     m.data_shape = {2};
   } else {
-    ONESTEP_CHECK(m.arch == "songunet", "teacher: image data ({}) needs the SongUNet network", o.data);
+    ONESTEP_CHECK(m.arch == "songunet", "teacher: image data ({}) needs the SongUNet network",
+                  o.data);
     ONESTEP_CHECK(info.height == info.width, "teacher: SongUNet needs square images, {} has {}x{}",
                   o.data, info.height, info.width);
     m.unet.img_resolution = info.height;
@@ -88,11 +62,15 @@ class TeacherRun {
     ema_net_->copy_state_from(*net_);
     ema_net_->set_requires_grad(false);
     ema_net_->eval();
+    o_.model = model_config_;  // config.json records the network as built
     params_ = net_->parameters();
-    adam_ = std::make_unique<nn::Adam>(params_, nn::AdamOptions{o_.lr, o_.beta1, o_.beta2, o_.adam_eps, 0.0});
+    adam_ = std::make_unique<nn::Adam>(
+        params_, nn::AdamOptions{o_.lr, o_.beta1, o_.beta2, o_.adam_eps, 0.0});
     ema_ = std::make_unique<nn::ExponentialMovingAverage>(params_);
     if (resume) load_state();
   }
+
+  const TeacherOptions& options() const { return o_; }
 
   TeacherResult run() {
     TeacherResult result;
@@ -102,7 +80,8 @@ class TeacherRun {
     const double start_images = static_cast<double>(images_);
     double interval_loss = 0;
     int64_t interval_steps = 0, next_log = next_multiple(images_, o_.log_every_images);
-    int64_t next_checkpoint = o_.checkpoint_every_images > 0 ? next_multiple(images_, o_.checkpoint_every_images) : -1;
+    int64_t next_checkpoint =
+        o_.checkpoint_every_images > 0 ? next_multiple(images_, o_.checkpoint_every_images) : -1;
     reset_peak_memory();
     net_->train();
 
@@ -116,17 +95,20 @@ class TeacherRun {
       if (images_ >= next_log || images_ >= o_.total_images) {
         const double elapsed = progress.elapsed_seconds();
         const double rate = (static_cast<double>(images_) - start_images) / std::max(elapsed, 1e-9);
-        const double mean_loss = interval_steps ? interval_loss / static_cast<double>(interval_steps) : NAN;
+        const double mean_loss =
+            interval_steps ? interval_loss / static_cast<double>(interval_steps) : NAN;
         metrics.write({{"step", static_cast<double>(step_)},
                        {"images", static_cast<double>(images_)},
                        {"loss", mean_loss},
                        {"lr", adam_->learning_rate()},
                        {"images_per_s", rate},
                        {"skipped_steps", static_cast<double>(skipped_total_)},
-                       {"peak_memory_bytes", static_cast<double>(memory_stats(Device::cpu()).peak_allocated_bytes)},
+                       {"peak_memory_bytes",
+                        static_cast<double>(memory_stats(Device::cpu()).peak_allocated_bytes)},
                        {"wall_s", elapsed}});
         progress.update(static_cast<double>(images_) / static_cast<double>(o_.total_images),
-                        fmt::format("step {} | {} images | loss {:.4f} | {:.1f} img/s", step_, images_, mean_loss, rate));
+                        fmt::format("step {} | {} images | loss {:.4f} | {:.1f} img/s", step_,
+                                    images_, mean_loss, rate));
         interval_loss = 0;
         interval_steps = 0;
         next_log = next_multiple(images_, o_.log_every_images);
@@ -143,7 +125,8 @@ class TeacherRun {
     result.images = images_;
     result.skipped_steps = skipped_total_;
     result.seconds = progress.elapsed_seconds();
-    result.images_per_second = (static_cast<double>(images_) - start_images) / std::max(result.seconds, 1e-9);
+    result.images_per_second =
+        (static_cast<double>(images_) - start_images) / std::max(result.seconds, 1e-9);
     if (result.stop_signal == 0 && o_.preview_samples > 0) write_preview();
     return result;
   }
@@ -155,7 +138,9 @@ class TeacherRun {
     const Batch batch = data_->next_batch(o_.batch);
     const Tensor labels = o_.cond ? one_hot(batch.labels, data_->info().num_classes) : Tensor();
     if (o_.lr_warmup_images > 0)
-      adam_->set_learning_rate(o_.lr * std::min(static_cast<double>(images_) / static_cast<double>(o_.lr_warmup_images), 1.0));
+      adam_->set_learning_rate(
+          o_.lr *
+          std::min(static_cast<double>(images_) / static_cast<double>(o_.lr_warmup_images), 1.0));
     adam_->zero_grad();
     const Tensor loss = mean(edm_loss(*net_, batch.x, labels, loss_gen_, o_.loss, &dropout_gen_));
     const double value = loss.item();
@@ -182,7 +167,8 @@ class TeacherRun {
     if (o_.grad_clip > 0) nn::clip_grad_norm(params_, o_.grad_clip);
     adam_->step();
     ema_->update(nn::ExponentialMovingAverage::decay_for_half_life(
-        o_.ema_halflife_images, static_cast<double>(o_.batch), static_cast<double>(seen_before), o_.ema_rampup));
+        o_.ema_halflife_images, static_cast<double>(o_.batch), static_cast<double>(seen_before),
+        o_.ema_rampup));
     return value;
   }
 
@@ -194,9 +180,10 @@ class TeacherRun {
     for (const auto& [name, t] : net_->state_dict()) state.emplace_back("net." + name, t);
     for (const auto& [name, t] : adam_->state()) state.emplace_back("adam." + name, t);
     for (const auto& [name, t] : ema_->state()) state.emplace_back("ema." + name, t);
-    state.emplace_back("progress", i64_vector({step_, images_, skipped_total_, consecutive_skips_}));
-    state.emplace_back("rng.loss", i64_vector(generator_state(loss_gen_)));
-    state.emplace_back("rng.dropout", i64_vector(generator_state(dropout_gen_)));
+    state.emplace_back("progress",
+                       i64_vector({step_, images_, skipped_total_, consecutive_skips_}));
+    state.emplace_back("rng.loss", generator_state(loss_gen_));
+    state.emplace_back("rng.dropout", generator_state(dropout_gen_));
     state.emplace_back("data", i64_vector(data_->state()));
     nn::save_safetensors(join_path(o_.out, "state.safetensors"), state,
                          {{"kind", "onestep-teacher-state"}, {"config", o_.to_json()}});
@@ -235,10 +222,13 @@ class TeacherRun {
     Shape shape = {n};
     for (int64_t s : model_config_.data_shape) shape.push_back(s);
     const Tensor latents = randn(shape, gen);
-    const Tensor labels = o_.cond ? one_hot(randint(0, info.num_classes, {n}, gen), info.num_classes) : Tensor();
+    const Tensor labels =
+        o_.cond ? one_hot(randint(0, info.num_classes, {n}, gen), info.num_classes) : Tensor();
     SamplerOptions sampler;
     sampler.steps = o_.preview_steps;
-    const auto denoise = [&](const Tensor& x, double sigma) { return ema_net_->forward(x, sigma, labels); };
+    const auto denoise = [&](const Tensor& x, double sigma) {
+      return ema_net_->forward(x, sigma, labels);
+    };
     const Tensor samples = edm_sample(denoise, latents, sampler);
     const std::string path = join_path(o_.out, "samples.png");
     if (info.is_2d) {
@@ -277,12 +267,13 @@ TeacherResult train_teacher(const TeacherOptions& options, bool resume) {
   ensure_directory(options.out);
   const std::string config_path = join_path(options.out, "config.json");
   if (!resume) {
-    ONESTEP_CHECK(!file_exists(join_path(options.out, "state.safetensors")),
-                  "teacher: {} already holds a run; pass --resume to continue it or choose another --out",
-                  options.out);
+    ONESTEP_CHECK(
+        !file_exists(join_path(options.out, "state.safetensors")),
+        "teacher: {} already holds a run; pass --resume to continue it or choose another --out",
+        options.out);
   }
   TeacherRun run(options, resume);
-  const std::string text = options.to_json();
+  const std::string text = run.options().to_json();
   nn::write_file_atomically(config_path, text.data(), text.size());
   return run.run();
 }

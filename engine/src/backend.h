@@ -81,7 +81,8 @@ class Backend {
   // A batch stride of 0 broadcasts that operand.
   virtual void matmul(const Tensor& a, const Tensor& bm, const Tensor& out) = 0;
 
-  // Convolution on contiguous NCHW tensors (weight [O, C, kh, kw]).
+  // Convolution on NCHW tensors whose samples are each contiguous (any batch stride); weight
+  // [O, C, kh, kw] contiguous.
   virtual void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& out,
                               ConvGeometry g) = 0;
   virtual void conv2d_backward_input(const Tensor& grad_out, const Tensor& weight,

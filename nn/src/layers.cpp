@@ -26,12 +26,15 @@ Tensor weight_init(const Shape& shape, InitMode mode, int64_t fan_in, int64_t fa
 
 Linear::Linear(int64_t in, int64_t out, bool with_bias, const Init& init, Generator& gen)
     : in_features(in), out_features(out) {
-  weight = register_parameter("weight", weight_init({out, in}, init.mode, in, out, gen) * init.weight);
+  weight =
+      register_parameter("weight", weight_init({out, in}, init.mode, in, out, gen) * init.weight);
   if (with_bias)
     bias = register_parameter("bias", weight_init({out}, init.mode, in, out, gen) * init.bias);
 }
 
-Tensor Linear::forward(const Tensor& x) const { return linear(x, weight, bias); }
+Tensor Linear::forward(const Tensor& x) const {
+  return linear(x, weight, bias);
+}
 
 Conv2d::Conv2d(int64_t in, int64_t out, const Options& o, const Init& init, Generator& gen)
     : in_channels(in), out_channels(out), kernel(o.kernel), up(o.up), down(o.down) {
@@ -43,9 +46,11 @@ Conv2d::Conv2d(int64_t in, int64_t out, const Options& o, const Init& init, Gene
   if (kernel > 0) {
     const int64_t fan_in = in * kernel * kernel, fan_out = out * kernel * kernel;
     weight = register_parameter(
-        "weight", weight_init({out, in, kernel, kernel}, init.mode, fan_in, fan_out, gen) * init.weight);
+        "weight",
+        weight_init({out, in, kernel, kernel}, init.mode, fan_in, fan_out, gen) * init.weight);
     if (o.bias)
-      bias = register_parameter("bias", weight_init({out}, init.mode, fan_in, fan_out, gen) * init.bias);
+      bias = register_parameter("bias",
+                                weight_init({out}, init.mode, fan_in, fan_out, gen) * init.bias);
   }
   // EDM stores outer(f, f) / sum(f)^2 as a buffer whenever the layer resamples.
   if (up || down) resample_filter = register_buffer("resample_filter", full({1, 1, 2, 2}, 0.25));
@@ -55,11 +60,13 @@ Tensor Conv2d::forward(const Tensor& x) const {
   Tensor h = x;
   if (up) h = upsample_nearest2d(h);
   if (down) h = avg_pool2d(h);
-  if (weight.defined()) h = conv2d(h, weight.to(h.dtype()), bias.defined() ? bias.to(h.dtype()) : bias, 1, kernel / 2);
+  if (weight.defined())
+    h = conv2d(h, weight.to(h.dtype()), bias.defined() ? bias.to(h.dtype()) : bias, 1, kernel / 2);
   return h;
 }
 
-GroupNorm::GroupNorm(int64_t channels, int64_t num_groups, int64_t min_channels_per_group, double eps_)
+GroupNorm::GroupNorm(int64_t channels, int64_t num_groups, int64_t min_channels_per_group,
+                     double eps_)
     : groups(std::min(num_groups, channels / min_channels_per_group)), eps(eps_) {
   ONESTEP_CHECK(groups >= 1 && channels % groups == 0,
                 "GroupNorm: {} channels cannot form min({}, {}/{}) groups", channels, num_groups,

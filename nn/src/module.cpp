@@ -46,7 +46,8 @@ void Module::collect(const std::string& prefix, bool parameters, bool buffers,
     for (const auto& [name, t] : parameters_) out.emplace_back(prefix + name, t);
   if (buffers)
     for (const auto& [name, t] : buffers_) out.emplace_back(prefix + name, t);
-  for (const auto& [name, child] : children_) child->collect(prefix + name + ".", parameters, buffers, out);
+  for (const auto& [name, child] : children_)
+    child->collect(prefix + name + ".", parameters, buffers, out);
 }
 
 NamedTensors Module::named_parameters() const {
@@ -85,14 +86,15 @@ void Module::load_state_dict(const NamedTensors& state, const std::string& ignor
   std::vector<std::string> problems;
   for (const auto& [name, t] : state) {
     if (!ignore_prefix.empty() && name.rfind(ignore_prefix, 0) == 0) continue;
-    if (!given.emplace(name, &t).second) problems.push_back(fmt::format("duplicate key '{}'", name));
+    if (!given.emplace(name, &t).second)
+      problems.push_back(fmt::format("duplicate key '{}'", name));
   }
   std::vector<std::pair<Tensor, const Tensor*>> copies;
   for (const auto& [name, target] : own) {
     auto it = given.find(name);
     if (it == given.end()) {
-      problems.push_back(fmt::format("missing key '{}' (expected shape {})", name,
-                                     shape_str(target.shape())));
+      problems.push_back(
+          fmt::format("missing key '{}' (expected shape {})", name, shape_str(target.shape())));
       continue;
     }
     const Tensor& source = *it->second;
@@ -113,14 +115,17 @@ void Module::load_state_dict(const NamedTensors& state, const std::string& ignor
     const size_t shown = std::min<size_t>(problems.size(), 20);
     std::string message = fmt::format("load_state_dict: {} problem(s):", problems.size());
     for (size_t i = 0; i < shown; ++i) message += "\n  " + problems[i];
-    if (shown < problems.size()) message += fmt::format("\n  ... and {} more", problems.size() - shown);
+    if (shown < problems.size())
+      message += fmt::format("\n  ... and {} more", problems.size() - shown);
     ONESTEP_FAIL("{}", message);
   }
   NoGradGuard no_grad;
   for (auto& [target, source] : copies) target.copy_(*source);
 }
 
-void Module::copy_state_from(const Module& other) { load_state_dict(other.state_dict()); }
+void Module::copy_state_from(const Module& other) {
+  load_state_dict(other.state_dict());
+}
 
 void Module::to(DType dtype) {
   NoGradGuard no_grad;

@@ -22,7 +22,8 @@ UNetBlock::UNetBlock(int64_t in, int64_t out, const UNetBlockOptions& o, Generat
   resampling.up = o.up;
   resampling.down = o.down;
   conv0 = register_module("conv0", std::make_shared<Conv2d>(in, out, resampling, o.init, gen));
-  affine = register_module("affine", std::make_shared<Linear>(o.emb_channels, out, true, o.init, gen));
+  affine =
+      register_module("affine", std::make_shared<Linear>(o.emb_channels, out, true, o.init, gen));
   norm1 = register_module("norm1", std::make_shared<GroupNorm>(out, 32, 4, o.eps));
   conv1 = register_module("conv1", std::make_shared<Conv2d>(out, out, conv3, o.init_zero, gen));
   if (out != in || o.up || o.down) {
@@ -54,10 +55,12 @@ Tensor UNetBlock::forward(const Tensor& input, const Tensor& emb, Generator* gen
     const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
     const int64_t head_channels = C / num_heads;
     // EDM's layout: qkv channels grouped as (head, channel, {q, k, v}), q/k/v fastest.
-    const Tensor qkv_out = qkv->forward(norm2->forward(x)).reshape({N * num_heads, head_channels, 3, H * W});
+    const Tensor qkv_out =
+        qkv->forward(norm2->forward(x)).reshape({N * num_heads, head_channels, 3, H * W});
     const Tensor q = qkv_out.select(2, 0), k = qkv_out.select(2, 1), v = qkv_out.select(2, 2);
     // w[n, i, j] = softmax_j(q[:, i] . k[:, j] / sqrt(c)): [N*heads, HW, HW]
-    const Tensor w = softmax(matmul(q.transpose(1, 2), k) * (1.0 / std::sqrt(static_cast<double>(head_channels))), 2);
+    const Tensor w = softmax(
+        matmul(q.transpose(1, 2), k) * (1.0 / std::sqrt(static_cast<double>(head_channels))), 2);
     // a[n, c, i] = sum_j w[n, i, j] v[n, c, j]
     const Tensor a = matmul(v, w.transpose(1, 2));
     x = (proj->forward(a.reshape({N, C, H, W})) + x) * skip_scale;
@@ -68,9 +71,11 @@ Tensor UNetBlock::forward(const Tensor& input, const Tensor& emb, Generator* gen
 void SongUNetConfig::validate() const {
   ONESTEP_CHECK(img_resolution >= 1 && in_channels >= 1 && out_channels >= 1 && model_channels >= 1,
                 "SongUNet: resolution, channels and model_channels must be positive");
-  ONESTEP_CHECK(label_dim >= 0 && augment_dim >= 0, "SongUNet: label_dim and augment_dim must be >= 0");
+  ONESTEP_CHECK(label_dim >= 0 && augment_dim >= 0,
+                "SongUNet: label_dim and augment_dim must be >= 0");
   ONESTEP_CHECK(!channel_mult.empty(), "SongUNet: channel_mult is empty");
-  for (int64_t m : channel_mult) ONESTEP_CHECK(m >= 1, "SongUNet: channel_mult entries must be >= 1");
+  for (int64_t m : channel_mult)
+    ONESTEP_CHECK(m >= 1, "SongUNet: channel_mult entries must be >= 1");
   ONESTEP_CHECK(img_resolution % (int64_t{1} << (channel_mult.size() - 1)) == 0,
                 "SongUNet: resolution {} does not halve {} times", img_resolution,
                 channel_mult.size() - 1);
@@ -81,9 +86,11 @@ void SongUNetConfig::validate() const {
   ONESTEP_CHECK(embedding_type == "positional" || embedding_type == "fourier",
                 "SongUNet: embedding_type must be positional or fourier, got '{}'", embedding_type);
   ONESTEP_CHECK(encoder_type == "standard",
-                "SongUNet: encoder_type '{}' is not supported (only 'standard', DDPM++)", encoder_type);
+                "SongUNet: encoder_type '{}' is not supported (only 'standard', DDPM++)",
+                encoder_type);
   ONESTEP_CHECK(decoder_type == "standard",
-                "SongUNet: decoder_type '{}' is not supported (only 'standard', DDPM++)", decoder_type);
+                "SongUNet: decoder_type '{}' is not supported (only 'standard', DDPM++)",
+                decoder_type);
   ONESTEP_CHECK(resample_filter == std::vector<double>({1, 1}),
                 "SongUNet: resample_filter [{}] is not supported (only [1,1], DDPM++)",
                 fmt::join(resample_filter, ","));
@@ -103,25 +110,33 @@ SongUNet::SongUNet(const SongUNetConfig& config, Generator& gen) : config_(confi
   const Init init = block.init, init_zero = block.init_zero;
 
   if (c.embedding_type == "positional") {
-    positional_ = register_module("map_noise", std::make_shared<PositionalEmbedding>(noise_channels, 10000, true));
+    positional_ = register_module(
+        "map_noise", std::make_shared<PositionalEmbedding>(noise_channels, 10000, true));
   } else {
-    fourier_ = register_module("map_noise", std::make_shared<FourierEmbedding>(noise_channels, 16.0, gen));
+    fourier_ =
+        register_module("map_noise", std::make_shared<FourierEmbedding>(noise_channels, 16.0, gen));
   }
   if (c.label_dim > 0)
-    map_label_ = register_module("map_label", std::make_shared<Linear>(c.label_dim, noise_channels, true, init, gen));
+    map_label_ = register_module(
+        "map_label", std::make_shared<Linear>(c.label_dim, noise_channels, true, init, gen));
   if (c.augment_dim > 0)
-    map_augment_ = register_module("map_augment", std::make_shared<Linear>(c.augment_dim, noise_channels, false, init, gen));
-  map_layer0_ = register_module("map_layer0", std::make_shared<Linear>(noise_channels, emb_channels, true, init, gen));
-  map_layer1_ = register_module("map_layer1", std::make_shared<Linear>(emb_channels, emb_channels, true, init, gen));
+    map_augment_ = register_module(
+        "map_augment", std::make_shared<Linear>(c.augment_dim, noise_channels, false, init, gen));
+  map_layer0_ = register_module(
+      "map_layer0", std::make_shared<Linear>(noise_channels, emb_channels, true, init, gen));
+  map_layer1_ = register_module(
+      "map_layer1", std::make_shared<Linear>(emb_channels, emb_channels, true, init, gen));
 
   auto enc = register_module("enc", std::make_shared<ModuleDict>());
   auto dec = register_module("dec", std::make_shared<ModuleDict>());
   auto has_attention = [&](int64_t res) {
-    return std::find(c.attn_resolutions.begin(), c.attn_resolutions.end(), res) != c.attn_resolutions.end();
+    return std::find(c.attn_resolutions.begin(), c.attn_resolutions.end(), res) !=
+           c.attn_resolutions.end();
   };
   auto add_block = [&](std::vector<Stage>& stages, ModuleDict& dict, const std::string& name,
                        int64_t cin, int64_t cout, UNetBlockOptions options) {
-    stages.push_back({name, dict.add(name, std::make_shared<UNetBlock>(cin, cout, options, gen)), nullptr, nullptr});
+    stages.push_back({name, dict.add(name, std::make_shared<UNetBlock>(cin, cout, options, gen)),
+                      nullptr, nullptr});
   };
 
   const int64_t levels = static_cast<int64_t>(c.channel_mult.size());
@@ -134,7 +149,10 @@ SongUNet::SongUNet(const SongUNetConfig& config, Generator& gen) : config_(confi
       const int64_t cin = cout;
       cout = c.model_channels;
       Conv2d::Options conv3;
-      encoder_.push_back({prefix + "_conv", nullptr, enc->add(prefix + "_conv", std::make_shared<Conv2d>(cin, cout, conv3, init, gen)), nullptr});
+      encoder_.push_back(
+          {prefix + "_conv", nullptr,
+           enc->add(prefix + "_conv", std::make_shared<Conv2d>(cin, cout, conv3, init, gen)),
+           nullptr});
     } else {
       UNetBlockOptions down = block;
       down.down = true;
@@ -172,12 +190,15 @@ SongUNet::SongUNet(const SongUNetConfig& config, Generator& gen) : config_(confi
       add_block(decoder_, *dec, fmt::format("{}_block{}", prefix, idx), cin, cout, options);
     }
     if (level == 0) {
-      decoder_.push_back({prefix + "_aux_norm", nullptr, nullptr,
-                          dec->add(prefix + "_aux_norm", std::make_shared<GroupNorm>(cout, 32, 4, 1e-6))});
+      decoder_.push_back(
+          {prefix + "_aux_norm", nullptr, nullptr,
+           dec->add(prefix + "_aux_norm", std::make_shared<GroupNorm>(cout, 32, 4, 1e-6))});
       Conv2d::Options conv3;
-      decoder_.push_back({prefix + "_aux_conv", nullptr,
-                          dec->add(prefix + "_aux_conv", std::make_shared<Conv2d>(cout, c.out_channels, conv3, init_zero, gen)),
-                          nullptr});
+      decoder_.push_back(
+          {prefix + "_aux_conv", nullptr,
+           dec->add(prefix + "_aux_conv",
+                    std::make_shared<Conv2d>(cout, c.out_channels, conv3, init_zero, gen)),
+           nullptr});
     }
   }
 }
@@ -189,14 +210,17 @@ Tensor SongUNet::embed(const Tensor& noise_labels, const Tensor& class_labels, i
   const int64_t half = emb.size(1) / 2;
   emb = concat({emb.slice(1, half, 2 * half), emb.slice(1, 0, half)}, 1);
   if (map_label_) {
-    Tensor labels = class_labels.defined() ? class_labels.to(emb.dtype())
-                                           : zeros({batch, config_.label_dim}, emb.dtype(), emb.device());
-    ONESTEP_CHECK(labels.dim() == 2 && labels.size(0) == batch && labels.size(1) == config_.label_dim,
-                  "SongUNet: class labels must be [{}, {}], got {}", batch, config_.label_dim,
-                  shape_str(labels.shape()));
+    Tensor labels = class_labels.defined()
+                        ? class_labels.to(emb.dtype())
+                        : zeros({batch, config_.label_dim}, emb.dtype(), emb.device());
+    ONESTEP_CHECK(
+        labels.dim() == 2 && labels.size(0) == batch && labels.size(1) == config_.label_dim,
+        "SongUNet: class labels must be [{}, {}], got {}", batch, config_.label_dim,
+        shape_str(labels.shape()));
     if (is_training() && config_.label_dropout > 0) {
       ONESTEP_CHECK(gen != nullptr, "SongUNet: training with label dropout needs a generator");
-      labels = labels * ge(rand({batch, 1}, *gen, labels.dtype(), labels.device()), config_.label_dropout);
+      labels = labels *
+               ge(rand({batch, 1}, *gen, labels.dtype(), labels.device()), config_.label_dropout);
     }
     emb = emb + map_label_->forward(labels * std::sqrt(static_cast<double>(config_.label_dim)));
   }
@@ -204,24 +228,38 @@ Tensor SongUNet::embed(const Tensor& noise_labels, const Tensor& class_labels, i
   return silu(map_layer1_->forward(emb));
 }
 
-Tensor SongUNet::forward(const Tensor& input, const Tensor& noise_labels,
-                         const Tensor& class_labels, Generator* gen) const {
+Tensor SongUNet::run_encoder(const Tensor& input, const Tensor& noise_labels,
+                             const Tensor& class_labels, Generator* gen,
+                             std::vector<Tensor>& skips) const {
   const SongUNetConfig& c = config_;
   ONESTEP_CHECK(input.dim() == 4 && input.size(1) == c.in_channels &&
                     input.size(2) == c.img_resolution && input.size(3) == c.img_resolution,
-                "SongUNet: input must be [N, {}, {}, {}], got {}", c.in_channels,
-                c.img_resolution, c.img_resolution, shape_str(input.shape()));
+                "SongUNet: input must be [N, {}, {}, {}], got {}", c.in_channels, c.img_resolution,
+                c.img_resolution, shape_str(input.shape()));
   const int64_t batch = input.size(0);
   ONESTEP_CHECK(noise_labels.numel() == batch, "SongUNet: {} noise labels for a batch of {}",
                 noise_labels.numel(), batch);
   const Tensor emb = embed(noise_labels.reshape({batch}), class_labels, batch, gen);
-
-  std::vector<Tensor> skips;
   Tensor x = input;
   for (const Stage& stage : encoder_) {
     x = stage.block ? stage.block->forward(x, emb, gen) : stage.conv->forward(x);
     skips.push_back(x);
   }
+  return emb;
+}
+
+Tensor SongUNet::encode(const Tensor& input, const Tensor& noise_labels, const Tensor& class_labels,
+                        Generator* gen) const {
+  std::vector<Tensor> skips;
+  run_encoder(input, noise_labels, class_labels, gen, skips);
+  return skips.back();
+}
+
+Tensor SongUNet::forward(const Tensor& input, const Tensor& noise_labels,
+                         const Tensor& class_labels, Generator* gen) const {
+  std::vector<Tensor> skips;
+  const Tensor emb = run_encoder(input, noise_labels, class_labels, gen, skips);
+  Tensor x = skips.back();
   Tensor aux, tmp;
   for (const Stage& stage : decoder_) {
     if (stage.norm) {

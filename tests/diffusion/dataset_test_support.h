@@ -75,5 +75,4 @@ inline int unscaled(float x) {
   return static_cast<int>(std::lround((x + 1.0) * 127.5));
 }
 
-
 }  // namespace onestep::diffusion::testing_support

@@ -49,7 +49,8 @@ class ExactGaussianNet : public nn::NoiseConditionedNet {
  public:
   ExactGaussianNet(double mean, double stddev, double sigma_data)
       : m_(mean), s_(stddev), sd_(sigma_data) {}
-  Tensor forward(const Tensor& x_in, const Tensor& c_noise, const Tensor&, Generator*) const override {
+  Tensor forward(const Tensor& x_in, const Tensor& c_noise, const Tensor&,
+                 Generator*) const override {
     // Undo the preconditioning: sigma = exp(4 c_noise), x = x_in / c_in.
     Shape per_sample(x_in.dim(), 1);
     per_sample[0] = x_in.size(0);
@@ -59,6 +60,10 @@ class ExactGaussianNet : public nn::NoiseConditionedNet {
     const Tensor denoised = (x - m_) * (s_ * s_ / (sigma * sigma + s_ * s_)) + m_;
     const Tensor c_skip = (sd_ * sd_) / total, c_out = sigma * sd_ / sqrt(total);
     return (denoised - c_skip * x) / c_out;
+  }
+  // No encoder: its features are the (preconditioned) input itself.
+  Tensor encode(const Tensor& x_in, const Tensor&, const Tensor&, Generator*) const override {
+    return x_in;
   }
   int64_t label_dim() const override { return 0; }
 
@@ -78,7 +83,8 @@ TEST(Edm, TheDenoisingLossOfTheExactDenoiserEqualsItsClosedForm) {
     const Tensor x0 = randn({n, dims}, gen, DType::f64) * s + m;
     const Tensor loss = edm_loss(net, x0, Tensor(), gen, o);
     // Per dimension: E (D - x0)^2 = s^2 sigma^2 / (s^2 + sigma^2), weighted by lambda(sigma).
-    const double expected = edm_loss_weight(sigma, 0.5) * dims * s * s * sigma * sigma / (s * s + sigma * sigma);
+    const double expected =
+        edm_loss_weight(sigma, 0.5) * dims * s * s * sigma * sigma / (s * s + sigma * sigma);
     const double mc_mean = mean(loss).item();
     const double standard_error = std::sqrt(var(loss).item() / n);
     EXPECT_NEAR(mc_mean, expected, 4 * standard_error) << "sigma " << sigma;
@@ -99,13 +105,15 @@ TEST(Edm, HeunConvergesAtSecondOrderToTheExactOdeSolution) {
     // Exact flow: (x - m) / sqrt(s^2 + sigma^2) is constant. Up to t_{N-1} = sigma_min, then the
     // sampler's last step is x = D(x; sigma_min), which the reference applies as well.
     const double smin = o.sigma_min, smax = o.sigma_max;
-    const Tensor at_min = (z * smax - m) * (std::sqrt(s * s + smin * smin) / std::sqrt(s * s + smax * smax)) + m;
+    const Tensor at_min =
+        (z * smax - m) * (std::sqrt(s * s + smin * smin) / std::sqrt(s * s + smax * smax)) + m;
     const Tensor reference = (at_min - m) * (s * s / (s * s + smin * smin)) + m;
     errors.push_back(testing::max_abs_diff(sample, reference));
   }
   for (size_t i = 1; i < errors.size(); ++i) {
     const double order = std::log2(errors[i - 1] / errors[i]);
-    EXPECT_GT(order, 1.8) << "steps " << (8 << i) << " errors " << errors[i - 1] << " -> " << errors[i];
+    EXPECT_GT(order, 1.8) << "steps " << (8 << i) << " errors " << errors[i - 1] << " -> "
+                          << errors[i];
     EXPECT_LT(order, 2.6);
   }
   EXPECT_LT(errors.back(), 1e-2);  // samples are O(1): 64 Heun steps are within 1%
@@ -122,11 +130,14 @@ TEST(Edm, EulerConvergesAtFirstOrder) {
   std::vector<double> errors;
   for (int64_t steps : {32, 64, 128}) {
     o.steps = steps;
-    const Tensor at_min = (z * o.sigma_max - m) * (std::sqrt(s * s + o.sigma_min * o.sigma_min) / std::sqrt(s * s + o.sigma_max * o.sigma_max)) + m;
+    const Tensor at_min = (z * o.sigma_max - m) * (std::sqrt(s * s + o.sigma_min * o.sigma_min) /
+                                                   std::sqrt(s * s + o.sigma_max * o.sigma_max)) +
+                          m;
     const Tensor reference = (at_min - m) * (s * s / (s * s + o.sigma_min * o.sigma_min)) + m;
     errors.push_back(testing::max_abs_diff(edm_sample(denoise, z, o), reference));
   }
-  for (size_t i = 1; i < errors.size(); ++i) EXPECT_NEAR(std::log2(errors[i - 1] / errors[i]), 1.0, 0.3);
+  for (size_t i = 1; i < errors.size(); ++i)
+    EXPECT_NEAR(std::log2(errors[i - 1] / errors[i]), 1.0, 0.3);
 }
 
 TEST(Edm, OneHotLabels) {

@@ -17,7 +17,8 @@ std::string golden_path(const std::string& name) {
 }
 
 double relative_error(const Tensor& actual, const Tensor& expected) {
-  return testing::max_abs_diff(actual, expected) / (1e-30 + amax(abs(expected.to(DType::f64))).item());
+  return testing::max_abs_diff(actual, expected) /
+         (1e-30 + amax(abs(expected.to(DType::f64))).item());
 }
 
 TEST_P(EdmGolden, LoadsWithEdmKeysAndMatchesEdmOutputs) {
@@ -26,7 +27,8 @@ TEST_P(EdmGolden, LoadsWithEdmKeysAndMatchesEdmOutputs) {
   LoadedDenoiser loaded = load_denoiser(path);
   const Tensor x = file.at("__input_x");
   const Tensor sigma = file.at("__input_sigma");
-  const Tensor labels = file.contains("__input_class_labels") ? file.at("__input_class_labels") : Tensor();
+  const Tensor labels =
+      file.contains("__input_class_labels") ? file.at("__input_class_labels") : Tensor();
   NoGradGuard no_grad;
 
   // EDM itself, in float32.

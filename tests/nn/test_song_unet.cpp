@@ -40,18 +40,34 @@ TEST(SongUNet, KeysFollowEdmNames) {
   std::set<std::string> keys;
   for (const auto& [name, t] : net.state_dict()) keys.insert(name);
   // A sample of EDM's names for this configuration (training/networks.py).
-  for (const char* expected :
-       {"map_label.weight", "map_label.bias", "map_layer0.weight", "map_layer1.bias",
-        "enc.8x8_conv.weight", "enc.8x8_block0.norm0.weight", "enc.8x8_block0.conv0.weight",
-        "enc.8x8_block0.affine.weight", "enc.8x8_block0.conv1.bias", "enc.4x4_down.conv0.weight",
-        "enc.4x4_down.conv0.resample_filter", "enc.4x4_down.skip.weight",
-        "enc.4x4_down.skip.resample_filter", "enc.4x4_block0.skip.weight",
-        "enc.4x4_block0.norm2.weight", "enc.4x4_block0.qkv.weight", "enc.4x4_block0.proj.bias",
-        "dec.4x4_in0.qkv.weight", "dec.4x4_in1.conv1.weight", "dec.4x4_block0.skip.weight",
-        "dec.4x4_block1.qkv.bias", "dec.8x8_up.conv0.resample_filter", "dec.8x8_block1.norm0.bias",
-        "dec.8x8_aux_norm.weight", "dec.8x8_aux_conv.weight", "dec.8x8_aux_conv.bias"})
+  for (const char* expected : {"map_label.weight",
+                               "map_label.bias",
+                               "map_layer0.weight",
+                               "map_layer1.bias",
+                               "enc.8x8_conv.weight",
+                               "enc.8x8_block0.norm0.weight",
+                               "enc.8x8_block0.conv0.weight",
+                               "enc.8x8_block0.affine.weight",
+                               "enc.8x8_block0.conv1.bias",
+                               "enc.4x4_down.conv0.weight",
+                               "enc.4x4_down.conv0.resample_filter",
+                               "enc.4x4_down.skip.weight",
+                               "enc.4x4_down.skip.resample_filter",
+                               "enc.4x4_block0.skip.weight",
+                               "enc.4x4_block0.norm2.weight",
+                               "enc.4x4_block0.qkv.weight",
+                               "enc.4x4_block0.proj.bias",
+                               "dec.4x4_in0.qkv.weight",
+                               "dec.4x4_in1.conv1.weight",
+                               "dec.4x4_block0.skip.weight",
+                               "dec.4x4_block1.qkv.bias",
+                               "dec.8x8_up.conv0.resample_filter",
+                               "dec.8x8_block1.norm0.bias",
+                               "dec.8x8_aux_norm.weight",
+                               "dec.8x8_aux_conv.weight",
+                               "dec.8x8_aux_conv.bias"})
     EXPECT_TRUE(keys.count(expected)) << expected;
-  EXPECT_FALSE(keys.count("dec.8x8_block1.qkv.weight"));  // attention only at 4x4
+  EXPECT_FALSE(keys.count("dec.8x8_block1.qkv.weight"));   // attention only at 4x4
   EXPECT_FALSE(keys.count("enc.8x8_block0.skip.weight"));  // 8 -> 8 channels: no skip conv
   EXPECT_EQ(net.state_dict().size(), keys.size());
 }
@@ -128,8 +144,9 @@ TEST(StateDict, ProblemsAreAllReportedByName) {
     const std::string m = e.what();
     EXPECT_NE(m.find("missing key 'map_label.weight'"), std::string::npos) << m;
     EXPECT_NE(m.find("unexpected key 'extra.weight'"), std::string::npos) << m;
-    EXPECT_NE(m.find("'enc.8x8_conv.weight' has shape [8, 2, 1, 1], the model expects [8, 2, 3, 3]"),
-              std::string::npos)
+    EXPECT_NE(
+        m.find("'enc.8x8_conv.weight' has shape [8, 2, 1, 1], the model expects [8, 2, 3, 3]"),
+        std::string::npos)
         << m;
   }
 }
@@ -180,7 +197,9 @@ TEST(SongUNetGradients, EveryBlockKindPassesGradcheck) {
     const Tensor emb = randn({2, 6}, gen, DType::f64).set_requires_grad(true);
     std::vector<Tensor> inputs = {x, emb};
     for (const Tensor& p : block.parameters()) inputs.push_back(p);
-    const auto f = [&](const std::vector<Tensor>& in) { return block.forward(in[0], in[1], nullptr); };
+    const auto f = [&](const std::vector<Tensor>& in) {
+      return block.forward(in[0], in[1], nullptr);
+    };
     EXPECT_EQ(testing::gradcheck(f, inputs), "") << c.name;
   }
 }
@@ -198,7 +217,9 @@ TEST(SongUNetGradients, AWholeTinyNetworkPassesGradcheck) {
   for (const Tensor& p : net.parameters()) inputs.push_back(p);
   testing::GradcheckOptions options;
   options.directions = 3;
-  const auto f = [&](const std::vector<Tensor>& in) { return net.forward(in[0], noise, labels, nullptr); };
+  const auto f = [&](const std::vector<Tensor>& in) {
+    return net.forward(in[0], noise, labels, nullptr);
+  };
   EXPECT_EQ(testing::gradcheck(f, inputs, options), "");
 }
 
@@ -216,7 +237,9 @@ TEST(ToyMLP, GradientsAndShapes) {
   const Tensor labels = from_vector<double>(std::vector<double>(20, 0.25), {5, 4});
   std::vector<Tensor> inputs = {x};
   for (const Tensor& p : mlp.parameters()) inputs.push_back(p);
-  const auto f = [&](const std::vector<Tensor>& in) { return mlp.forward(in[0], noise, labels, nullptr); };
+  const auto f = [&](const std::vector<Tensor>& in) {
+    return mlp.forward(in[0], noise, labels, nullptr);
+  };
   EXPECT_EQ(testing::gradcheck(f, inputs), "");
   EXPECT_EQ(mlp.forward(x, noise, labels, nullptr).shape(), (Shape{5, 2}));
 }

@@ -18,16 +18,19 @@ using MatrixMap = Eigen::Map<Matrix<T>>;
 template <class T>
 using ConstMatrixMap = Eigen::Map<const Matrix<T>>;
 
+// Each sample's [C, H, W] (and [O, Ho, Wo]) block is contiguous; samples may be apart by any
+// stride, so channel slices of a larger tensor (a concat's gradient) need no copy.
 struct ConvShape {
   int64_t N, C, H, W, O, kh, kw, Ho, Wo, stride, pad;
+  int64_t x_batch_stride, y_batch_stride;
   int64_t patch() const { return C * kh * kw; }  // rows of the column matrix
   int64_t pixels() const { return Ho * Wo; }     // its columns
   bool is_pointwise() const { return kh == 1 && kw == 1 && stride == 1 && pad == 0; }
 };
 
 ConvShape conv_shape(const Tensor& x, const Tensor& w, const Tensor& y, backend::ConvGeometry g) {
-  return {x.size(0), x.size(1), x.size(2), x.size(3), w.size(0), w.size(2),
-          w.size(3), y.size(2), y.size(3), g.stride,  g.padding};
+  return {x.size(0), x.size(1), x.size(2), x.size(3), w.size(0),      w.size(2),     w.size(3),
+          y.size(2), y.size(3), g.stride,  g.padding, x.strides()[0], y.strides()[0]};
 }
 
 // col: [C*kh*kw, Ho*Wo] <- x: [C, H, W]
@@ -79,7 +82,11 @@ void col2im_add(const T* col, T* x, const ConvShape& s) {
           if (ih < 0 || ih >= s.H) continue;
           const T* src = row + oh * s.Wo;
           T* dst = x + (c * s.H + ih) * s.W + shift;
-          for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow * s.stride] += src[ow];
+          if (s.stride == 1) {
+            for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow] += src[ow];  // vectorised
+          } else {
+            for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow * s.stride] += src[ow];
+          }
         }
       }
 }
@@ -139,13 +146,13 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& weight, const Ten
     Scratch scratch(allocator_, s.is_pointwise() ? 0 : s.patch() * s.pixels() * sizeof(T),
                     sample_workers(s.N));
     for_each_sample(s.N, [&](int64_t n, int worker) {
-      const T* x_n = px + n * s.C * s.H * s.W;
+      const T* x_n = px + n * s.x_batch_stride;
       const T* col = x_n;
       if (!s.is_pointwise()) {
         im2col(x_n, scratch.get<T>(worker), s);
         col = scratch.get<T>(worker);
       }
-      MatrixMap<T>(py + n * s.O * s.pixels(), s.O, s.pixels()).noalias() =
+      MatrixMap<T>(py + n * s.y_batch_stride, s.O, s.pixels()).noalias() =
           w * ConstMatrixMap<T>(col, s.patch(), s.pixels());
     });
   });
@@ -162,8 +169,8 @@ void CpuBackend::conv2d_backward_input(const Tensor& grad_out, const Tensor& wei
     Scratch scratch(allocator_, s.is_pointwise() ? 0 : s.patch() * s.pixels() * sizeof(T),
                     sample_workers(s.N));
     for_each_sample(s.N, [&](int64_t n, int worker) {
-      const ConstMatrixMap<T> g_n(pg + n * s.O * s.pixels(), s.O, s.pixels());
-      T* gx_n = pgx + n * s.C * s.H * s.W;
+      const ConstMatrixMap<T> g_n(pg + n * s.y_batch_stride, s.O, s.pixels());
+      T* gx_n = pgx + n * s.x_batch_stride;
       if (s.is_pointwise()) {
         MatrixMap<T>(gx_n, s.patch(), s.pixels()).noalias() = w.transpose() * g_n;
         return;
@@ -190,14 +197,14 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_out, const Tensor& x,
     Scratch partials(allocator_, s.O * s.patch() * sizeof(T), workers);
     for (int i = 0; i < workers; ++i) MatrixMap<T>(partials.get<T>(i), s.O, s.patch()).setZero();
     for_each_sample(s.N, [&](int64_t n, int worker) {
-      const T* x_n = px + n * s.C * s.H * s.W;
+      const T* x_n = px + n * s.x_batch_stride;
       const T* col = x_n;
       if (!s.is_pointwise()) {
         im2col(x_n, columns.get<T>(worker), s);
         col = columns.get<T>(worker);
       }
       MatrixMap<T>(partials.get<T>(worker), s.O, s.patch()).noalias() +=
-          ConstMatrixMap<T>(pg + n * s.O * s.pixels(), s.O, s.pixels()) *
+          ConstMatrixMap<T>(pg + n * s.y_batch_stride, s.O, s.pixels()) *
           ConstMatrixMap<T>(col, s.patch(), s.pixels()).transpose();
     });
     MatrixMap<T> gw(typed<T>(grad_w), s.O, s.patch());

@@ -124,6 +124,20 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>
   int64_t O = 1, R = 1, I = 1;
   const bool adjacent =
       !dims.empty() && dims.back() - dims.front() + 1 == static_cast<int64_t>(dims.size());
+  if (x.is_contiguous() && !adjacent && dims.size() > 1) {
+    // Separate blocks of dims (a conv bias gradient sums dims 0, 2, 3): reduce the last block,
+    // then the rest of the now smaller result, instead of copying x into a permuted layout.
+    size_t first = dims.size() - 1;
+    while (first > 0 && dims[first - 1] + 1 == dims[first]) --first;
+    const std::vector<int64_t> last_block(dims.begin() + static_cast<int64_t>(first), dims.end());
+    const std::vector<int64_t> rest(dims.begin(), dims.begin() + static_cast<int64_t>(first));
+    Shape partial_shape = x.shape();
+    for (int64_t d : last_block) partial_shape[d] = 1;
+    const Tensor partial = empty(partial_shape, x.dtype(), x.device());
+    reduce(op, x, last_block, partial);
+    reduce(op, partial, rest, out);
+    return;
+  }
   if (x.is_contiguous() && adjacent) {
     for (int64_t d = 0; d < dims.front(); ++d) O *= x.size(d);
     for (int64_t d : dims) R *= x.size(d);

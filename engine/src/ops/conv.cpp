@@ -11,6 +11,17 @@ namespace onestep {
 using detail::SavedTensor;
 using Grads = std::vector<Tensor>;
 
+namespace {
+// t itself when each sample's [C, H, W] block is contiguous (what the backend needs), else a copy.
+Tensor samples_contiguous(const Tensor& t) {
+  const int64_t C = t.size(1), H = t.size(2), W = t.size(3);
+  const auto& s = t.strides();
+  const bool ok = (W == 1 || s[3] == 1) && (H == 1 || s[2] == W) && (C == 1 || s[1] == H * W) &&
+                  (t.size(0) == 1 || s[0] >= C * H * W);
+  return ok ? t : t.contiguous();
+}
+}  // namespace
+
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride,
               int64_t padding) {
   detail::check_defined("conv2d", x, "input");
@@ -38,7 +49,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
                   "conv2d: bias {} does not match {} output channels", shape_str(bias.shape()), O);
   }
   const backend::ConvGeometry geometry{stride, padding};
-  const Tensor xc = x.detach().contiguous(), wc = weight.detach().contiguous();
+  const Tensor xc = samples_contiguous(x.detach()), wc = weight.detach().contiguous();
   Tensor out = empty({N, O, Ho, Wo}, x.dtype(), x.device());
   auto& be = detail::backend_of(out);
   be.conv2d_forward(xc, wc, out, geometry);
@@ -49,7 +60,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
       "conv2d", {x, weight, bias}, out,
       [sx = SavedTensor(xc), sw = SavedTensor(wc), geometry, nx = x.requires_grad(),
        nw = weight.requires_grad(), nb = bias.defined() && bias.requires_grad()](const Tensor& g) {
-        const Tensor gc = g.contiguous();
+        const Tensor gc = samples_contiguous(g);
         const Tensor& x = sx.get();
         const Tensor& w = sw.get();
         Tensor gx, gw, gb;

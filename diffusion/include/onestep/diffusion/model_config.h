@@ -3,7 +3,8 @@
 // model's configuration as JSON (docs/EDM_CHECKPOINTS.md):
 //   {"kind": "edm-denoiser", "sigma_data": 0.5, "label_dim": L,
 //    "network": {"arch": "songunet", <EDM's SongUNet kwargs>} | {"arch": "mlp", ...},
-//    "data": {"spec": "fashion-mnist", "shape": [1, 32, 32]}, "source": "..."}
+//    "data": {"spec": "fashion-mnist", "shape": [1, 32, 32]}, "source": "...",
+//    "one_step_sigma": 2.5 (one-step generators only)}
 
 #include <map>
 #include <memory>
@@ -23,6 +24,9 @@ struct ModelConfig {
   std::string data_spec;  // the dataset the model was trained on, if known
   Shape data_shape;       // one sample: [C, H, W] or [2]
   std::string source;     // free text: how the checkpoint was made
+  // > 0 for a one-step generator: samples are D(sigma z; sigma) at this sigma (METHOD.md §2);
+  // 0 for a denoiser that is sampled with an ODE solver.
+  double one_step_sigma = 0;
 
   int64_t label_dim() const;
   std::string to_json() const;

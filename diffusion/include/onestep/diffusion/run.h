@@ -16,8 +16,8 @@ class StopSignal {
  public:
   static void install();
   static bool requested();
-  static int signal_number();  // the signal received, 0 if none
-  static void clear();         // for tests and for sequential runs in one process
+  static int signal_number();              // the signal received, 0 if none
+  static void clear();                     // for tests and for sequential runs in one process
   static void request(int signal_number);  // as if the signal had arrived (tests)
 };
 

@@ -21,11 +21,11 @@
 namespace onestep::diffusion {
 
 struct TeacherOptions {
-  std::string preset;        // name of the preset the options started from, if any
+  std::string preset;  // name of the preset the options started from, if any
   std::string data = "toy:25gaussians";
   bool hflip = false;
-  bool cond = false;         // class-conditional (needs labelled data)
-  ModelConfig model;         // data-dependent fields are filled in from the dataset
+  bool cond = false;  // class-conditional (needs labelled data)
+  ModelConfig model;  // data-dependent fields are filled in from the dataset
 
   int64_t batch = 256;
   int64_t total_images = 1000000;
@@ -59,10 +59,10 @@ struct TeacherResult {
   int64_t steps = 0;
   int64_t images = 0;
   int64_t skipped_steps = 0;
-  double seconds = 0;          // this invocation only
+  double seconds = 0;  // this invocation only
   double images_per_second = 0;
   double last_loss = 0;
-  int stop_signal = 0;         // the signal that interrupted the run, 0 when it completed
+  int stop_signal = 0;  // the signal that interrupted the run, 0 when it completed
 };
 
 // Trains from scratch into options.out (which must not already hold a run), or with `resume`

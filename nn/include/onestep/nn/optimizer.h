@@ -20,7 +20,6 @@
 
 namespace onestep::nn {
 
-
 class Optimizer {
  public:
   virtual ~Optimizer() = default;

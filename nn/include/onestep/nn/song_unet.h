@@ -73,6 +73,8 @@ class SongUNet : public NoiseConditionedNet {
   SongUNet(const SongUNetConfig& config, Generator& gen);
   Tensor forward(const Tensor& x, const Tensor& noise_labels, const Tensor& class_labels,
                  Generator* gen) const override;
+  Tensor encode(const Tensor& x, const Tensor& noise_labels, const Tensor& class_labels,
+                Generator* gen) const override;
   int64_t label_dim() const override { return config_.label_dim; }
   const SongUNetConfig& config() const { return config_; }
 
@@ -86,6 +88,10 @@ class SongUNet : public NoiseConditionedNet {
   };
   Tensor embed(const Tensor& noise_labels, const Tensor& class_labels, int64_t batch,
                Generator* gen) const;
+  // Checks the input, embeds the noise and class labels, and runs the encoder; `skips` receives
+  // every encoder output. Returns the embedding.
+  Tensor run_encoder(const Tensor& input, const Tensor& noise_labels, const Tensor& class_labels,
+                     Generator* gen, std::vector<Tensor>& skips) const;
 
   SongUNetConfig config_;
   std::shared_ptr<Module> map_noise_;

@@ -26,6 +26,8 @@ class ToyMLP : public NoiseConditionedNet {
   ToyMLP(const ToyMLPConfig& config, Generator& gen);
   Tensor forward(const Tensor& x, const Tensor& noise_labels, const Tensor& class_labels,
                  Generator* gen) const override;
+  Tensor encode(const Tensor& x, const Tensor& noise_labels, const Tensor& class_labels,
+                Generator* gen) const override;
   int64_t label_dim() const override { return config_.label_dim; }
   const ToyMLPConfig& config() const { return config_; }
 

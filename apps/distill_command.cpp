@@ -1,0 +1,180 @@
+// `onestep distill`: distil a teacher into a one-step generator (distill/distill.h).
+
+#include "commands.h"
+#include "onestep/distill/distill.h"
+#include "onestep/engine.h"
+
+namespace onestep::app {
+
+namespace {
+
+struct DistillFlags {
+  std::string preset = "toy";
+  bool resume = false;
+  double lr = 0;
+  distill::DistillOptions o;
+};
+
+const char* const kTrainingFlags[] = {"--preset",
+                                      "--teacher",
+                                      "--data",
+                                      "--method",
+                                      "--divergence",
+                                      "--alpha",
+                                      "--sid-alpha",
+                                      "--sim-c",
+                                      "--ratio-gradient",
+                                      "--gan-weight",
+                                      "--fake-steps",
+                                      "--regression-weight",
+                                      "--normalise-ratio",
+                                      "--sigma-init",
+                                      "--batch",
+                                      "--lr",
+                                      "--lr-generator",
+                                      "--lr-fake",
+                                      "--ema-halflife",
+                                      "--generator-warmup",
+                                      "--sim-only",
+                                      "--seed",
+                                      "--preview",
+                                      "--fake-sigma",
+                                      "--beta1"};
+
+int run_distill(CLI::App& cmd, DistillFlags& f) {
+  distill::DistillOptions o;
+  if (f.resume) {
+    for (const char* flag : kTrainingFlags)
+      ONESTEP_USAGE_CHECK(
+          cmd.count(flag) == 0,
+          "{} cannot be combined with --resume: the settings come from {}/config.json", flag,
+          f.o.out);
+    o = distill::read_distill_config(f.o.out);
+    o.out = f.o.out;
+  } else {
+    o = distill::distill_preset(f.preset);
+    const distill::DistillOptions& g = f.o;
+    o.out = cmd.count("--out") ? g.out : o.out;
+    if (cmd.count("--teacher")) o.teacher = g.teacher;
+    if (cmd.count("--data")) o.data = g.data;
+    if (cmd.count("--method")) o.method = g.method;
+    if (cmd.count("--divergence")) o.method_options.divergence = g.method_options.divergence;
+    if (cmd.count("--alpha")) o.method_options.alpha = g.method_options.alpha;
+    if (cmd.count("--sid-alpha")) o.method_options.sid_alpha = g.method_options.sid_alpha;
+    if (cmd.count("--sim-c")) o.method_options.sim_c = g.method_options.sim_c;
+    if (cmd.count("--ratio-gradient"))
+      o.method_options.ratio_gradient = g.method_options.ratio_gradient;
+    if (cmd.count("--gan-weight")) o.method_options.gan_weight = g.method_options.gan_weight;
+    if (cmd.count("--fake-steps")) o.method_options.fake_steps = g.method_options.fake_steps;
+    if (cmd.count("--regression-weight"))
+      o.method_options.regression_weight = g.method_options.regression_weight;
+    if (cmd.count("--normalise-ratio")) o.method_options.normalise_ratio = true;
+    if (cmd.count("--sigma-init")) o.sigma_init = g.sigma_init;
+    if (cmd.count("--batch")) o.batch = g.batch;
+    if (cmd.count("--lr")) o.lr_generator = o.lr_fake = f.lr;
+    if (cmd.count("--lr-generator")) o.lr_generator = g.lr_generator;
+    if (cmd.count("--lr-fake")) o.lr_fake = g.lr_fake;
+    if (cmd.count("--ema-halflife")) o.ema_halflife_images = g.ema_halflife_images;
+    if (cmd.count("--generator-warmup")) o.generator_warmup_images = g.generator_warmup_images;
+    if (cmd.count("--sim-only")) o.sim_only_images = g.sim_only_images;
+    if (cmd.count("--seed")) o.seed = g.seed;
+    if (cmd.count("--fake-sigma")) o.fake_sigma = g.fake_sigma;
+    if (cmd.count("--beta1")) o.beta1 = g.beta1;
+    if (cmd.count("--preview")) o.preview_samples = g.preview_samples;
+  }
+  if (cmd.count("--images")) o.total_images = f.o.total_images;
+  if (cmd.count("--log-every")) o.log_every_images = f.o.log_every_images;
+  if (cmd.count("--checkpoint-every")) o.checkpoint_every_images = f.o.checkpoint_every_images;
+  o.validate();
+  const distill::Method method = distill::make_method(o.method, o.method_options);
+  fmt::print("onestep distill: {} -> {} with {} ({} images, batch {}, {} threads{})\n", o.teacher,
+             o.out, method.describe(), o.total_images, o.batch, num_threads(),
+             f.resume ? ", resuming" : "");
+  const distill::DistillResult r = distill::distill(o, f.resume);
+  fmt::print(
+      "{} iterations, {} images ({} skipped steps) in {:.1f} s: {:.1f} images/s; last "
+      "generator loss {:.4f}, fake loss {:.4f}\n",
+      r.iterations, r.images, r.skipped_steps, r.seconds, r.images_per_second,
+      r.last_generator_loss, r.last_fake_loss);
+  if (r.stop_signal != 0) {
+    fmt::print("stopped by signal {}; checkpoint written, continue with --resume --out {}\n",
+               r.stop_signal, o.out);
+    return 128 + r.stop_signal;
+  }
+  fmt::print("generator: {}/generator.safetensors (sample it with onestep sample --model)\n",
+             o.out);
+  return 0;
+}
+
+}  // namespace
+
+Run add_distill_command(CLI::App& app) {
+  auto f = std::make_shared<DistillFlags>();
+  distill::DistillOptions& o = f->o;
+  CLI::App* cmd = app.add_subcommand("distill", "Distil a teacher into a one-step generator");
+  cmd->add_option("--preset", f->preset, "Starting settings: toy, fmnist-cpu, fmnist, cifar10")
+      ->check(CLI::IsMember(distill::distill_preset_names()))
+      ->capture_default_str();
+  cmd->add_option("--teacher", o.teacher, "Teacher checkpoint (default from the preset)");
+  cmd->add_option("--data", o.data, "Real data for the discriminator (default: the teacher's)");
+  cmd->add_option(
+         "--method", o.method,
+         "uni-instruct, uni-instruct-official, sid, sida, sim, diff-instruct, dmd, dmd2, f-distill")
+      ->check(CLI::IsMember(distill::method_names()));
+  cmd->add_option("--divergence", o.method_options.divergence,
+                  "reverse-kl, forward-kl, jeffreys, js, chi2, hellinger, alpha, softened-rkl, "
+                  "jeffreys-official");
+  cmd->add_option("--alpha", o.method_options.alpha, "alpha of the alpha-divergence");
+  cmd->add_option("--sid-alpha", o.method_options.sid_alpha, "SiD's alpha (1.2)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--sim-c", o.method_options.sim_c, "SIM pseudo-Huber c")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--ratio-gradient", o.method_options.ratio_gradient,
+                  "Uni-Instruct ratio gradient: discriminator or closed-form")
+      ->check(CLI::IsMember({"discriminator", "closed-form"}));
+  cmd->add_option("--gan-weight", o.method_options.gan_weight,
+                  "GAN weight (method default when omitted)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--fake-steps", o.method_options.fake_steps, "Fake updates per generator update")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000}));
+  cmd->add_option("--regression-weight", o.method_options.regression_weight,
+                  "DMD regression weight")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--normalise-ratio", o.method_options.normalise_ratio,
+                "Divide r by its batch mean");
+  cmd->add_option("--sigma-init", o.sigma_init, "Generator noise level (2.5)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", o.batch, "Batch size")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  cmd->add_option("--images", o.total_images, "Length in generator images")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--lr", f->lr, "Learning rate of both networks")->check(CLI::Range(1e-12, 1.0));
+  cmd->add_option("--lr-generator", o.lr_generator, "Generator learning rate")
+      ->check(CLI::Range(1e-12, 1.0));
+  cmd->add_option("--lr-fake", o.lr_fake, "Fake-score learning rate")
+      ->check(CLI::Range(1e-12, 1.0));
+  cmd->add_option("--ema-halflife", o.ema_halflife_images, "Generator EMA half-life, images")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--generator-warmup", o.generator_warmup_images,
+                  "Images before the generator trains")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--sim-only", o.sim_only_images, "Images of SIM-term-only training")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--seed", o.seed, "Random seed");
+  cmd->add_option("--beta1", o.beta1, "Adam beta1 of both networks (0)")
+      ->check(CLI::Range(0.0, 0.999));
+  cmd->add_option("--fake-sigma", o.fake_sigma, "Fake-score noise levels: grid or lognormal")
+      ->check(CLI::IsMember({"grid", "lognormal"}));
+  cmd->add_option("--out", o.out, "Run directory (default from the preset)");
+  cmd->add_flag("--resume", f->resume, "Continue the run in --out");
+  cmd->add_option("--log-every", o.log_every_images, "Log interval, images")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--checkpoint-every", o.checkpoint_every_images,
+                  "Checkpoint interval, images (0: end only)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--preview", o.preview_samples, "Samples in the final preview (0: none)")
+      ->check(CLI::NonNegativeNumber);
+  return [cmd, f] { return run_distill(*cmd, *f); };
+}
+
+}  // namespace onestep::app

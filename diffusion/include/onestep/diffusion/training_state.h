@@ -1,0 +1,31 @@
+#pragma once
+// Pieces of resumable training state shared by the teacher and distillation loops.
+
+#include <string>
+#include <vector>
+
+#include "onestep/engine/random.h"
+#include "onestep/nn/named_tensors.h"
+
+namespace onestep::diffusion {
+
+// Independent random streams from one seed (splitmix64 of the seed and a stream number).
+uint64_t stream_seed(uint64_t seed, uint64_t stream);
+
+Tensor i64_vector(const std::vector<int64_t>& values);
+// A generator's (seed, offset) as an i64 [2] tensor, and back (checked).
+Tensor generator_state(const Generator& generator);
+void restore_generator(Generator& generator, const Tensor& state, const std::string& name);
+
+// The entries named "<prefix>rest", renamed "rest".
+nn::NamedTensors with_prefix(const nn::NamedTensors& all, const std::string& prefix);
+// Appends `entries` to `out` with "<prefix>" before each name.
+void append_with_prefix(nn::NamedTensors& out, const nn::NamedTensors& entries,
+                        const std::string& prefix);
+
+// Noise levels of the Karras grid (METHOD.md §4.3): sigma = (smax^(1/rho) + (1 - u)(smin^(1/rho)
+// - smax^(1/rho)))^rho with u ~ U[0, u_max]; u_max 0.8 gives sigma in [0.002, 24.4].
+Tensor karras_grid_sigmas(int64_t n, double sigma_min, double sigma_max, double rho, double u_max,
+                          Generator& gen, DType dtype = DType::f32);
+
+}  // namespace onestep::diffusion

@@ -1,0 +1,91 @@
+#pragma once
+// Distilling a teacher into a one-step generator (`onestep distill`, METHOD.md §4.3). Each
+// iteration: `fake_steps` updates of the fake score network (EDM loss on detached generator
+// samples) and, when the method needs one, of the discriminator head on its encoder bottleneck;
+// then one generator update. Adam with beta1 = 0 for both, an EMA of the generator, warm-up
+// phases (generator frozen, then the SIM term alone), non-finite steps skipped and counted,
+// atomic checkpoints, exact resume, metrics.jsonl, a checkpoint on SIGINT/SIGTERM.
+//
+// Run directory: config.json, metrics.jsonl, generator.safetensors (the EMA generator: a
+// denoiser config with one_step_sigma, sampled with one network evaluation), state.safetensors,
+// samples.png.
+
+#include <string>
+#include <vector>
+
+#include "onestep/diffusion/edm.h"
+#include "onestep/distill/methods.h"
+
+namespace onestep::distill {
+
+struct DistillOptions {
+  std::string preset;
+  std::string teacher;  // teacher checkpoint
+  std::string data;     // real data for the discriminator; empty: the teacher's dataset
+  std::string method = "uni-instruct";
+  MethodOptions method_options;
+  double sigma_init = 2.5;
+
+  int64_t batch = 256;
+  int64_t total_images = 1000000;  // generator samples drawn in generator updates
+  double lr_generator = 1e-5;
+  double lr_fake = 1e-5;
+  double beta1 = 0.0, beta2 = 0.999, adam_eps = 1e-8;
+  double ema_halflife_images = 500000;
+  double ema_rampup = 0.05;
+  double fake_grad_clip = 1.0;          // on the fake network when a GAN term is on (0: off)
+  int64_t generator_warmup_images = 0;  // generator frozen while the fake network catches up
+  int64_t sim_only_images = 0;          // then the SIM term alone (h = 1, no GAN)
+  double sigma_min = 0.002, sigma_max = 80.0, rho = 7.0, u_max = 0.8;  // generator noise levels
+  // Noise levels of the fake network's EDM loss: "grid" (the generator's Karras grid, as SiD
+  // trains its fake score) or "lognormal" (EDM's ln sigma ~ N(p_mean, p_std^2), fake_loss).
+  std::string fake_sigma = "grid";
+  diffusion::EdmLossOptions fake_loss;
+  double score_scale = 100.0;  // the score loss's scale (the GAN weight is relative to it)
+  double discriminator_weight = 1.0;
+  int64_t regression_pairs = 256;  // DMD: teacher ODE pairs from fixed noise
+  int64_t regression_steps = 18;   // DMD: Heun steps for the pairs
+
+  int64_t log_every_images = 10000;
+  int64_t checkpoint_every_images = 0;
+  int64_t max_consecutive_skips = 50;
+  int64_t preview_samples = 64;
+  uint64_t seed = 0;
+  std::string out = "runs/distill";
+
+  void validate() const;
+  std::string to_json() const;
+  static DistillOptions from_json(const std::string& text);
+};
+
+const std::vector<std::string>& distill_preset_names();
+// "toy", "fmnist-cpu", "fmnist", "cifar10" (the official CIFAR-10 settings).
+DistillOptions distill_preset(const std::string& name);
+
+struct DistillResult {
+  int64_t iterations = 0;
+  int64_t images = 0;
+  int64_t skipped_steps = 0;
+  double seconds = 0;
+  double images_per_second = 0;
+  double last_generator_loss = 0;
+  double last_fake_loss = 0;
+  int stop_signal = 0;
+};
+
+DistillResult distill(const DistillOptions& options, bool resume);
+DistillOptions read_distill_config(const std::string& run_dir);
+
+// x_g = D_theta(sigma_init z; sigma_init): one network evaluation.
+Tensor generate(const diffusion::EDMPrecond& generator, const Tensor& z, double sigma_init,
+                const Tensor& class_labels = Tensor());
+// The discriminator logit l(x; sigma) [N]: the mean of the fake network's encoder bottleneck.
+Tensor discriminator_logit(const diffusion::EDMPrecond& fake, const Tensor& x, const Tensor& sigma,
+                           const Tensor& class_labels = Tensor());
+// lambda(sigma) 1/2 [BCE(l(x_real + s e), 1) + BCE(l(x_fake + s e), 0)] per sample, with the
+// weights divided by their batch mean.
+Tensor discriminator_loss(const diffusion::EDMPrecond& fake, const Tensor& real,
+                          const Tensor& real_labels, const Tensor& fake_samples,
+                          const Tensor& fake_labels, const Tensor& sigma, const Tensor& noise);
+
+}  // namespace onestep::distill

@@ -1,0 +1,62 @@
+#pragma once
+// The methods Uni-Instruct contains (METHOD.md §4.2), each a configuration of one machinery:
+// which generator loss, which divergence, whether a discriminator (density ratio and/or GAN)
+// is trained, and how noise levels are drawn.
+
+#include <string>
+#include <vector>
+
+#include "onestep/distill/divergence.h"
+#include "onestep/distill/uni_instruct.h"
+
+namespace onestep::distill {
+
+enum class MethodKind {
+  uni_instruct,           // the exact estimator (default)
+  uni_instruct_official,  // h stop-gradient, no path term, official "Jeffreys"; correct ratio
+  sid,                    // [(1 - a)|Delta|^2 + <Delta, D_q - x_g>] / nu
+  sida,                   // SiD + GAN
+  sim,                    // SIM with the pseudo-Huber distance
+  diff_instruct,          // sg(D_q - D_p) . x_g, log-normal sigma
+  dmd,                    // (D_q - D_p) / nu on x_g + MSE regression to teacher ODE pairs
+  dmd2,                   // DMD without regression + GAN, several fake updates per generator update
+  f_distill,              // h(r) / mean h(r) times the DMD direction
+};
+
+struct MethodOptions {
+  std::string divergence = "jeffreys";
+  double alpha = 1.5;                            // alpha-divergence
+  double sid_alpha = 1.2;                        // SiD's alpha
+  double sim_c = 1.0;                            // SIM pseudo-Huber constant
+  std::string ratio_gradient = "discriminator";  // or "closed-form"
+  double gan_weight = -1;                        // < 0: the method's default
+  int64_t fake_steps = 0;           // fake updates per generator update; 0: the method's default
+  double regression_weight = 0.25;  // DMD
+  bool normalise_ratio = false;     // divide r by its batch mean
+};
+
+struct Method {
+  MethodKind kind = MethodKind::uni_instruct;
+  std::string name;
+  Divergence divergence{DivergenceKind::jeffreys};
+  RatioGradient ratio_gradient = RatioGradient::through_discriminator;
+  bool path_term = true;
+  double sid_alpha = 1.2;
+  double sim_c = 1.0;
+  double gan_weight = 0;   // weight of the non-saturating GAN term in the generator loss
+  int64_t fake_steps = 1;  // fake/discriminator updates per generator update
+  double regression_weight = 0;
+  bool normalise_ratio = false;
+  bool uses_ratio = false;       // the generator loss reads the density ratio
+  bool lognormal_sigma = false;  // generator sigma ~ EDM log-normal instead of the Karras grid
+
+  bool needs_discriminator() const { return uses_ratio || gan_weight > 0; }
+  std::string describe() const;
+};
+
+const std::vector<std::string>& method_names();
+// "uni-instruct", "uni-instruct-official", "sid", "sida", "sim", "diff-instruct", "dmd", "dmd2",
+// "f-distill". Throws onestep::Error on an unknown name or option.
+Method make_method(const std::string& name, const MethodOptions& options = {});
+
+}  // namespace onestep::distill

@@ -1,0 +1,48 @@
+#pragma once
+// The Uni-Instruct estimator (METHOD.md §4, Theorem 3.2). For generator samples x_g, noisy
+// x_t = x_g + sigma eps, teacher and fake denoisers D_p = D_p(x_t), D_q = D_psi(x_t) (frozen
+// parameters, gradients through x_t), Delta = D_p - D_q and the density ratio r = r(x_t):
+//
+//   l_UI = h(r) <Delta, D_q - x_g>                                   (SIM term)
+//        + sg(h(r) - r h'(r)) 1/2 |Delta|^2                           (path term)
+//        + < sg(r^2 h''(r) / (2 sigma^2) |Delta|^2 (D_q - D_p)), x_g > (DI term)
+//
+// and grad_theta J_f(theta; sigma) = (2 / sigma^4) E[grad_theta l_UI], provided h(r) in the SIM
+// term keeps its gradient through x_t (through the discriminator's input). The DI term is the
+// gradient of the path term's coefficient through r (using grad_x r = r (s_p - s_q)), so that
+// coefficient is stop-gradient. Equivalently, h(r) may be stop-gradient if the ratio term
+//   < sg(r h'(r) / sigma^2 <Delta, D_q - x_g> Delta), x_t >
+// is added (RatioGradient::closed_form). Every term is per sample: [N].
+
+#include "onestep/distill/divergence.h"
+#include "onestep/engine/tensor.h"
+
+namespace onestep::distill {
+
+enum class RatioGradient {
+  through_discriminator,  // h(r) keeps its gradient (r is a function of x_t with a graph)
+  closed_form,            // h(r) stop-gradient plus the closed-form ratio term
+  none,                   // h(r) stop-gradient, no ratio term (biased; the official code)
+};
+
+struct UniInstructInputs {
+  Tensor x_g;    // [N, ...] generator samples, with their graph to theta
+  Tensor x_t;    // [N, ...] x_g + sigma * eps
+  Tensor d_p;    // [N, ...] teacher denoiser at x_t
+  Tensor d_q;    // [N, ...] fake-score denoiser at x_t
+  Tensor r;      // [N] density ratio at x_t
+  Tensor sigma;  // [N] noise levels
+};
+
+struct UniInstructTerms {
+  Tensor sim, path, di, ratio;  // [N] each (ratio undefined unless closed_form)
+  Tensor total() const;
+};
+
+UniInstructTerms uni_instruct_terms(const UniInstructInputs& in, const Divergence& divergence,
+                                    RatioGradient ratio_gradient, bool path_term = true);
+
+// <a, b> over every dim but the first: [N].
+Tensor per_sample_dot(const Tensor& a, const Tensor& b);
+
+}  // namespace onestep::distill

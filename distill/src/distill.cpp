@@ -1,0 +1,438 @@
+// The distillation loop.
+
+#include "onestep/distill/distill.h"
+
+#include <cmath>
+
+#include "onestep/diffusion/datasets.h"
+#include "onestep/diffusion/image_io.h"
+#include "onestep/diffusion/model_config.h"
+#include "onestep/diffusion/run.h"
+#include "onestep/diffusion/sampler.h"
+#include "onestep/diffusion/training_state.h"
+#include "onestep/distill/generator_loss.h"
+#include "onestep/engine.h"
+#include "onestep/nn/atomic_file.h"
+#include "onestep/nn/ema.h"
+#include "onestep/nn/grad_utils.h"
+#include "onestep/nn/optimizer.h"
+#include "onestep/nn/safetensors.h"
+
+namespace onestep::distill {
+
+using namespace diffusion;
+
+namespace {
+
+Shape per_sample_shape(const Tensor& x) {
+  Shape s(x.dim(), 1);
+  s[0] = x.size(0);
+  return s;
+}
+
+}  // namespace
+
+Tensor generate(const EDMPrecond& generator, const Tensor& z, double sigma_init,
+                const Tensor& class_labels) {
+  return generator.forward(z * sigma_init, sigma_init, class_labels);
+}
+
+Tensor discriminator_logit(const EDMPrecond& fake, const Tensor& x, const Tensor& sigma,
+                           const Tensor& class_labels) {
+  const Tensor features = fake.encode(x, sigma, class_labels);
+  return mean(features.reshape({x.size(0), -1}), {1});
+}
+
+Tensor discriminator_loss(const EDMPrecond& fake, const Tensor& real, const Tensor& real_labels,
+                          const Tensor& fake_samples, const Tensor& fake_labels,
+                          const Tensor& sigma, const Tensor& noise) {
+  const Tensor s = sigma.reshape(per_sample_shape(real));
+  const Tensor logit_real = discriminator_logit(fake, real + noise * s, sigma, real_labels);
+  const Tensor logit_fake = discriminator_logit(fake, fake_samples + noise * s, sigma, fake_labels);
+  // BCE(l, 1) = softplus(-l), BCE(l, 0) = softplus(l).
+  const Tensor bce = (softplus(neg(logit_real)) + softplus(logit_fake)) * 0.5;
+  Tensor weight;
+  {
+    NoGradGuard no_grad;
+    const double sd2 = fake.sigma_data() * fake.sigma_data();
+    const Tensor s2 = square(sigma.reshape({-1}));
+    weight = (s2 + sd2) / (s2 * sd2);
+    weight = weight / mean(weight);
+  }
+  return weight * bce;
+}
+
+namespace {
+
+class DistillRun {
+ public:
+  DistillRun(const DistillOptions& options, bool resume)
+      : o_(options),
+        method_(make_method(o_.method, o_.method_options)),
+        teacher_(load_denoiser(o_.teacher)),
+        model_config_(teacher_.config),
+        gen_(stream_seed(o_.seed, 1)) {
+    ONESTEP_CHECK(teacher_.config.one_step_sigma == 0,
+                  "distill: {} is already a one-step generator, not a teacher", o_.teacher);
+    teacher_.net->set_requires_grad(false);
+    teacher_.net->eval();
+    Generator unused(0);  // weights come from the teacher
+    generator_ = build_denoiser(model_config_, unused);
+    fake_ = build_denoiser(model_config_, unused);
+    ema_net_ = build_denoiser(model_config_, unused);
+    for (const auto& net : {generator_, fake_, ema_net_}) {
+      net->copy_state_from(*teacher_.net);
+      net->eval();  // no dropout in distillation
+    }
+    ema_net_->set_requires_grad(false);
+    label_dim_ = model_config_.label_dim();
+    model_config_.one_step_sigma = o_.sigma_init;
+    model_config_.source =
+        fmt::format("onestep distill {} from {}", method_.describe(), o_.teacher);
+    const std::string spec = o_.data.empty() ? teacher_.config.data_spec : o_.data;
+    if (method_.needs_discriminator() || o_.preview_samples > 0) {
+      ONESTEP_CHECK(!spec.empty(),
+                    "distill: {} needs real data; the teacher names none, pass --data",
+                    method_.name);
+      data_ = open_dataset(spec, DataOptions{stream_seed(o_.seed, 0), false, false});
+      ONESTEP_CHECK(label_dim_ == 0 || data_->info().num_classes == label_dim_,
+                    "distill: the teacher has {} classes, {} has {}", label_dim_, spec,
+                    data_->info().num_classes);
+    }
+    generator_params_ = generator_->parameters();
+    fake_params_ = fake_->parameters();
+    adam_g_ = std::make_unique<nn::Adam>(
+        generator_params_, nn::AdamOptions{o_.lr_generator, o_.beta1, o_.beta2, o_.adam_eps, 0.0});
+    adam_f_ = std::make_unique<nn::Adam>(
+        fake_params_, nn::AdamOptions{o_.lr_fake, o_.beta1, o_.beta2, o_.adam_eps, 0.0});
+    ema_ = std::make_unique<nn::ExponentialMovingAverage>(generator_params_);
+    if (method_.regression_weight > 0) make_regression_pairs();
+    if (resume) load_state();
+  }
+
+  const DistillOptions& options() const { return o_; }
+  const Method& method() const { return method_; }
+
+  DistillResult run() {
+    DistillResult result;
+    StopSignal::install();
+    MetricsLog metrics(join_path(o_.out, "metrics.jsonl"));
+    Progress progress("distill");
+    const double start_images = static_cast<double>(images_);
+    Sums sums;
+    int64_t next_log = next_multiple(images_, o_.log_every_images);
+    int64_t next_checkpoint =
+        o_.checkpoint_every_images > 0 ? next_multiple(images_, o_.checkpoint_every_images) : -1;
+    reset_peak_memory();
+    while (images_ < o_.total_images && !StopSignal::requested()) {
+      iteration(sums);
+      if (images_ >= next_log || images_ >= o_.total_images) {
+        const double elapsed = progress.elapsed_seconds();
+        const double rate = (static_cast<double>(images_) - start_images) / std::max(elapsed, 1e-9);
+        metrics.write({{"iteration", static_cast<double>(iteration_)},
+                       {"images", static_cast<double>(images_)},
+                       {"fake_loss", sums.mean(sums.fake, sums.fake_count)},
+                       {"discriminator_loss", sums.mean(sums.disc, sums.fake_count)},
+                       {"generator_loss", sums.mean(sums.score, sums.gen_count)},
+                       {"gan_loss", sums.mean(sums.gan, sums.gen_count)},
+                       {"mean_ratio", sums.mean(sums.ratio, sums.gen_count)},
+                       {"regression_loss", sums.mean(sums.regression, sums.gen_count)},
+                       {"images_per_s", rate},
+                       {"skipped_steps", static_cast<double>(skipped_total_)},
+                       {"peak_memory_bytes",
+                        static_cast<double>(memory_stats(Device::cpu()).peak_allocated_bytes)},
+                       {"wall_s", elapsed}});
+        progress.update(
+            static_cast<double>(images_) / static_cast<double>(o_.total_images),
+            fmt::format("iteration {} | {} images | fake {:.4f} | generator {:.4f} | {:.1f} img/s",
+                        iteration_, images_, sums.mean(sums.fake, sums.fake_count),
+                        sums.mean(sums.score, sums.gen_count), rate));
+        result.last_generator_loss = sums.mean(sums.score, sums.gen_count);
+        result.last_fake_loss = sums.mean(sums.fake, sums.fake_count);
+        sums = Sums();
+        next_log = next_multiple(images_, o_.log_every_images);
+      }
+      if (next_checkpoint > 0 && images_ >= next_checkpoint && images_ < o_.total_images) {
+        save_checkpoint();
+        next_checkpoint = next_multiple(images_, o_.checkpoint_every_images);
+      }
+    }
+    progress.finish();
+    save_checkpoint();
+    result.stop_signal = StopSignal::signal_number();
+    result.iterations = iteration_;
+    result.images = images_;
+    result.skipped_steps = skipped_total_;
+    result.seconds = progress.elapsed_seconds();
+    result.images_per_second =
+        (static_cast<double>(images_) - start_images) / std::max(result.seconds, 1e-9);
+    if (result.stop_signal == 0 && o_.preview_samples > 0) write_preview();
+    return result;
+  }
+
+ private:
+  struct Sums {
+    double fake = 0, disc = 0, score = 0, gan = 0, ratio = 0, regression = 0;
+    int64_t fake_count = 0, gen_count = 0;
+    static double mean(double total, int64_t count) {
+      return count ? total / static_cast<double>(count) : NAN;
+    }
+  };
+
+  static int64_t next_multiple(int64_t value, int64_t every) { return (value / every + 1) * every; }
+
+  Shape sample_shape(int64_t n) const {
+    Shape s = {n};
+    s.insert(s.end(), model_config_.data_shape.begin(), model_config_.data_shape.end());
+    return s;
+  }
+
+  Tensor random_labels(int64_t n) {
+    return label_dim_ > 0 ? one_hot(randint(0, label_dim_, {n}, gen_), label_dim_) : Tensor();
+  }
+
+  Tensor generator_sigmas(int64_t n) {
+    if (method_.lognormal_sigma)
+      return exp(randn({n}, gen_) * o_.fake_loss.p_std + o_.fake_loss.p_mean);
+    return karras_grid_sigmas(n, o_.sigma_min, o_.sigma_max, o_.rho, o_.u_max, gen_);
+  }
+
+  // A step counts as failed (skipped) when its loss or any gradient is not finite.
+  bool finish_step(const Tensor& loss, const std::vector<Tensor>& params) {
+    const double value = loss.item();
+    bool skip = !std::isfinite(value);
+    if (!skip) {
+      loss.backward();
+      skip = nn::zero_nonfinite_grads(params) > 0;
+    }
+    if (skip) {
+      for (const Tensor& p : params) p.zero_grad();
+      ++skipped_total_;
+      ++consecutive_skips_;
+      ONESTEP_CHECK(consecutive_skips_ < o_.max_consecutive_skips,
+                    "distill: {} steps in a row had a non-finite loss or gradient; stopping. The "
+                    "last checkpoint in {} is intact; try lower learning rates",
+                    consecutive_skips_, o_.out);
+      return false;
+    }
+    consecutive_skips_ = 0;
+    return true;
+  }
+
+  bool gan_active() const { return method_.gan_weight > 0 && images_ >= o_.sim_only_images; }
+
+  void fake_step(Sums& sums) {
+    const int64_t n = o_.batch;
+    const Tensor labels = random_labels(n);
+    Tensor x_g;
+    {
+      NoGradGuard no_grad;
+      x_g = generate(*generator_, randn(sample_shape(n), gen_), o_.sigma_init, labels);
+    }
+    adam_f_->zero_grad();
+    const Tensor fake_sigma =
+        o_.fake_sigma == "grid"
+            ? karras_grid_sigmas(n, o_.sigma_min, o_.sigma_max, o_.rho, o_.u_max, gen_)
+            : exp(randn({n}, gen_) * o_.fake_loss.p_std + o_.fake_loss.p_mean);
+    Tensor loss = mean(edm_loss_at(*fake_, x_g, labels, fake_sigma, gen_));
+    sums.fake += loss.item();
+    if (method_.needs_discriminator()) {
+      const Batch real = data_->next_batch(n);
+      const Tensor real_labels = label_dim_ > 0 ? one_hot(real.labels, label_dim_) : Tensor();
+      const Tensor sigma =
+          karras_grid_sigmas(n, o_.sigma_min, o_.sigma_max, o_.rho, o_.u_max, gen_);
+      const Tensor noise = randn(sample_shape(n), gen_);
+      const Tensor disc =
+          mean(discriminator_loss(*fake_, real.x, real_labels, x_g, labels, sigma, noise));
+      sums.disc += disc.item();
+      loss = loss + disc * o_.discriminator_weight;
+    }
+    ++sums.fake_count;
+    if (!finish_step(loss, fake_params_)) return;
+    if (gan_active() && o_.fake_grad_clip > 0) nn::clip_grad_norm(fake_params_, o_.fake_grad_clip);
+    adam_f_->step();
+  }
+
+  void generator_step(Sums& sums) {
+    const int64_t n = o_.batch;
+    const bool sim_only = images_ < o_.sim_only_images;
+    const Tensor labels = random_labels(n);
+    fake_->set_requires_grad(false);  // frozen here: gradients flow through its input only
+    const Tensor x_g = generate(*generator_, randn(sample_shape(n), gen_), o_.sigma_init, labels);
+    const Tensor sigma = generator_sigmas(n);
+    const Tensor x_t = x_g + randn(sample_shape(n), gen_) * sigma.reshape(per_sample_shape(x_g));
+    GeneratorStep step{x_g,
+                       x_t,
+                       teacher_.net->forward(x_t, sigma, labels),
+                       fake_->forward(x_t, sigma, labels),
+                       Tensor(),
+                       sigma};
+    if ((method_.uses_ratio && !sim_only) || gan_active())
+      step.logit = discriminator_logit(*fake_, x_t, sigma, labels);
+    const GeneratorLoss parts = generator_loss(method_, step, sim_only);
+    Tensor loss = mean(parts.score) * o_.score_scale;
+    sums.score += mean(parts.score).item();
+    sums.ratio += parts.mean_ratio;
+    if (parts.gan.defined()) {
+      const Tensor gan = mean(parts.gan);
+      sums.gan += gan.item();
+      loss = loss + gan * method_.gan_weight;
+    }
+    if (method_.regression_weight > 0) {
+      const Tensor pick = randint(0, regression_noise_.size(0), {n}, gen_);
+      const Tensor prediction = generate(
+          *generator_, index_select(regression_noise_, 0, pick), o_.sigma_init,
+          regression_labels_.defined() ? index_select(regression_labels_, 0, pick) : Tensor());
+      const Tensor regression = mse_loss(prediction, index_select(regression_targets_, 0, pick));
+      sums.regression += regression.item();
+      loss = loss + regression * (method_.regression_weight * o_.score_scale);
+    }
+    ++sums.gen_count;
+    adam_g_->zero_grad();
+    const bool ok = finish_step(loss, generator_params_);
+    fake_->set_requires_grad(true);
+    if (!ok) return;
+    adam_g_->step();
+    ema_->update(nn::ExponentialMovingAverage::decay_for_half_life(
+        o_.ema_halflife_images, static_cast<double>(n), static_cast<double>(images_),
+        o_.ema_rampup));
+  }
+
+  void iteration(Sums& sums) {
+    for (int64_t k = 0; k < method_.fake_steps; ++k) fake_step(sums);
+    if (images_ >= o_.generator_warmup_images) generator_step(sums);
+    images_ += o_.batch;
+    ++iteration_;
+  }
+
+  // DMD's regression targets: teacher ODE solutions (Heun) from fixed noise, deterministic in
+  // the seed, so a resumed run rebuilds the same pairs.
+  void make_regression_pairs() {
+    Generator pair_gen(stream_seed(o_.seed, 5));
+    const int64_t n = o_.regression_pairs;
+    regression_noise_ = randn(sample_shape(n), pair_gen);
+    regression_labels_ =
+        label_dim_ > 0 ? one_hot(randint(0, label_dim_, {n}, pair_gen), label_dim_) : Tensor();
+    SamplerOptions sampler;
+    sampler.steps = o_.regression_steps;
+    std::vector<Tensor> pieces;
+    for (int64_t begin = 0; begin < n; begin += 256) {
+      const int64_t end = std::min(n, begin + 256);
+      const Tensor labels =
+          regression_labels_.defined() ? regression_labels_.slice(0, begin, end) : Tensor();
+      const auto denoise = [&](const Tensor& x, double s) {
+        return teacher_.net->forward(x, s, labels);
+      };
+      pieces.push_back(edm_sample(denoise, regression_noise_.slice(0, begin, end), sampler));
+    }
+    regression_targets_ = concat(pieces, 0);
+  }
+
+  void save_checkpoint() {
+    ema_->copy_to(ema_net_->parameters());
+    save_denoiser(join_path(o_.out, "generator.safetensors"), *ema_net_, model_config_,
+                  {{"images", std::to_string(images_)}, {"method", method_.describe()}});
+    nn::NamedTensors state;
+    append_with_prefix(state, generator_->state_dict(), "generator.");
+    append_with_prefix(state, fake_->state_dict(), "fake.");
+    append_with_prefix(state, adam_g_->state(), "adam_generator.");
+    append_with_prefix(state, adam_f_->state(), "adam_fake.");
+    append_with_prefix(state, ema_->state(), "ema.");
+    state.emplace_back("progress",
+                       i64_vector({iteration_, images_, skipped_total_, consecutive_skips_}));
+    state.emplace_back("rng", generator_state(gen_));
+    if (data_) state.emplace_back("data", i64_vector(data_->state()));
+    nn::save_safetensors(join_path(o_.out, "state.safetensors"), state,
+                         {{"kind", "onestep-distill-state"}, {"config", o_.to_json()}});
+  }
+
+  void load_state() {
+    const std::string path = join_path(o_.out, "state.safetensors");
+    ONESTEP_CHECK(file_exists(path), "distill: cannot resume: {} does not exist", path);
+    const nn::SafetensorsContent content = nn::load_safetensors(path);
+    auto kind = content.metadata.find("kind");
+    ONESTEP_CHECK(kind != content.metadata.end() && kind->second == "onestep-distill-state",
+                  "distill: {} is not a distillation state", path);
+    try {
+      generator_->load_state_dict(with_prefix(content.tensors, "generator."));
+      fake_->load_state_dict(with_prefix(content.tensors, "fake."));
+      adam_g_->load_state(with_prefix(content.tensors, "adam_generator."));
+      adam_f_->load_state(with_prefix(content.tensors, "adam_fake."));
+      ema_->load_state(with_prefix(content.tensors, "ema."));
+      const auto progress = content.at("progress").to_vector<int64_t>();
+      ONESTEP_CHECK(progress.size() == 4, "bad 'progress' entry");
+      iteration_ = progress[0];
+      images_ = progress[1];
+      skipped_total_ = progress[2];
+      consecutive_skips_ = progress[3];
+      restore_generator(gen_, content.at("rng"), "rng");
+      if (data_) data_->restore(content.at("data").to_vector<int64_t>());
+    } catch (const Error& e) {
+      ONESTEP_FAIL("distill: cannot resume from {}: {}", path, e.what());
+    }
+  }
+
+  void write_preview() {
+    ema_->copy_to(ema_net_->parameters());
+    Generator preview_gen(stream_seed(o_.seed, 4));
+    const int64_t n = o_.preview_samples;
+    const Tensor labels =
+        label_dim_ > 0 ? one_hot(randint(0, label_dim_, {n}, preview_gen), label_dim_) : Tensor();
+    Tensor samples;
+    {
+      NoGradGuard no_grad;
+      samples = generate(*ema_net_, randn(sample_shape(n), preview_gen), o_.sigma_init, labels);
+    }
+    const std::string path = join_path(o_.out, "samples.png");
+    if (model_config_.data_shape.size() == 1) {
+      write_scatter_png(path, samples,
+                        data_ ? data_->reference_sample(n, preview_gen).x : Tensor());
+    } else {
+      write_image_grid(path, samples);
+    }
+  }
+
+  DistillOptions o_;
+  Method method_;
+  LoadedDenoiser teacher_;
+  ModelConfig model_config_;
+  Generator gen_;
+  int64_t label_dim_ = 0;
+  std::shared_ptr<EDMPrecond> generator_, fake_, ema_net_;
+  std::unique_ptr<DataSource> data_;
+  std::vector<Tensor> generator_params_, fake_params_;
+  std::unique_ptr<nn::Adam> adam_g_, adam_f_;
+  std::unique_ptr<nn::ExponentialMovingAverage> ema_;
+  Tensor regression_noise_, regression_labels_, regression_targets_;
+  int64_t iteration_ = 0, images_ = 0, skipped_total_ = 0, consecutive_skips_ = 0;
+};
+
+}  // namespace
+
+DistillOptions read_distill_config(const std::string& run_dir) {
+  const std::string path = join_path(run_dir, "config.json");
+  ONESTEP_CHECK(file_exists(path), "no run to resume in {}: {} does not exist", run_dir, path);
+  const std::vector<uint8_t> bytes = nn::read_file(path);
+  try {
+    return DistillOptions::from_json(std::string(bytes.begin(), bytes.end()));
+  } catch (const Error& e) {
+    ONESTEP_FAIL("{}: {}", path, e.what());
+  }
+}
+
+DistillResult distill(const DistillOptions& options, bool resume) {
+  options.validate();
+  ensure_directory(options.out);
+  if (!resume) {
+    ONESTEP_CHECK(
+        !file_exists(join_path(options.out, "state.safetensors")),
+        "distill: {} already holds a run; pass --resume to continue it or choose another --out",
+        options.out);
+  }
+  DistillRun run(options, resume);
+  const std::string text = run.options().to_json();
+  nn::write_file_atomically(join_path(options.out, "config.json"), text.data(), text.size());
+  return run.run();
+}
+
+}  // namespace onestep::distill

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The onestep command end to end: version, flag validation (exit 2, one line), clear errors for
+# bad data, a small teacher run and sampling, and SIGINT -> checkpoint -> --resume.
+# Usage: cli_test.sh /path/to/onestep
+set -uo pipefail
+onestep="$1"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+# expect CODE CMD...: runs CMD, checks its exit code, keeps stdout+stderr in $out.
+expect() {
+  local code="$1"; shift
+  out="$("$@" 2>&1)"; local got=$?
+  [ "$got" -eq "$code" ] || fail "expected exit $code, got $got: $* -> $out"
+}
+
+expect 0 "$onestep" --version
+grep -q "^onestep [0-9]" <<<"$out" || fail "--version printed: $out"
+
+# Bad flags: exit 2 and a short message, before any work.
+expect 2 "$onestep" teacher --batch 0
+expect 2 "$onestep" teacher --preset nope
+expect 2 "$onestep" sample
+expect 2 "$onestep" sample --model "$work/missing.safetensors"
+expect 2 "$onestep" frobnicate
+[ "$(wc -l <<<"$out")" -le 3 ] || fail "usage error is not short: $out"
+
+# Bad data: exit 1 and one line naming the problem.
+expect 1 "$onestep" teacher --preset fmnist-cpu --data "fashion-mnist:$work/nowhere" --out "$work/x"
+grep -q "nowhere" <<<"$out" || fail "missing-path error does not name the path: $out"
+[ "$(grep -c 'onestep: error' <<<"$out")" -eq 1 ] || fail "expected one error line: $out"
+mkdir -p "$work/truncated"
+printf '\x1f\x8b\x08\x00' > "$work/truncated/train-images-idx3-ubyte.gz"
+printf '\x1f\x8b\x08\x00' > "$work/truncated/train-labels-idx1-ubyte.gz"
+expect 1 "$onestep" teacher --preset fmnist-cpu --data "fashion-mnist:$work/truncated" --out "$work/y"
+grep -q "train-images-idx3-ubyte.gz" <<<"$out" || fail "truncated-file error does not name the file: $out"
+
+# A small teacher and sampling from it.
+run="$work/toy"
+expect 0 "$onestep" teacher --preset toy --hidden 32 --images 40960 --log-every 10240 --preview 200 --out "$run"
+for f in config.json metrics.jsonl teacher.safetensors state.safetensors samples.png; do
+  [ -s "$run/$f" ] || fail "teacher did not write $f"
+done
+[ "$(wc -l < "$run/metrics.jsonl")" -eq 4 ] || fail "expected 4 metrics lines: $(cat "$run/metrics.jsonl")"
+expect 2 "$onestep" teacher --resume --out "$run" --lr 0.1   # settings come from config.json
+expect 0 "$onestep" sample --model "$run/teacher.safetensors" --n 300 --steps 6 --out "$run/samples"
+grep -q "sliced Wasserstein" <<<"$out" || fail "sample did not report the 2-D distance: $out"
+for f in samples.npy samples.png metrics.json; do [ -s "$run/samples/$f" ] || fail "sample did not write $f"; done
+expect 2 "$onestep" sample --model "$run/teacher.safetensors" --class 3
+
+# SIGINT writes a checkpoint; --resume continues from it.
+long="$work/long"
+"$onestep" teacher --preset toy --hidden 32 --images 100000000 --log-every 5120 --out "$long" > "$work/long.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 300); do [ -s "$long/metrics.jsonl" ] && break; sleep 0.1; done
+kill -INT "$pid"
+wait "$pid"; code=$?
+[ "$code" -eq 130 ] || fail "SIGINT exit code $code (expected 130): $(cat "$work/long.log")"
+stopped=$(grep -oE '^[0-9]+ steps, [0-9]+ images' "$work/long.log" | grep -oE '[0-9]+ images' | grep -oE '[0-9]+')
+[ -n "$stopped" ] || fail "no summary after SIGINT: $(cat "$work/long.log")"
+expect 0 "$onestep" teacher --resume --out "$long" --images $((stopped + 5120)) --log-every 5120
+grep -q "$((stopped + 5120)) images" <<<"$out" || fail "resume did not reach $((stopped + 5120)) images: $out"
+
+if [ "$failures" -ne 0 ]; then echo "$failures failure(s)"; exit 1; fi
+echo "cli_test: all checks passed"

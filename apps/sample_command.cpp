@@ -117,10 +117,21 @@ int run_sample(const CLI::App& cmd, SampleFlags& f) {
           "sliced Wasserstein distance to {} ({} points, {} projections): {:.5f}; "
           "data-vs-data noise floor {:.5f} (ratio {:.2f})\n",
           spec, f.n, f.projections, swd, floor, swd / floor);
+      std::string mode_json;
+      double stddev = 0;
+      const Tensor means = diffusion::toy_mixture_means(spec, &stddev);
+      if (means.defined()) {
+        const diffusion::ModeStats stats = diffusion::mixture_mode_stats(samples, means, stddev);
+        fmt::print("modes covered {}/{}, high-quality samples {:.1f}% (within 3 std of a mode)\n",
+                   stats.modes_covered, stats.modes, 100 * stats.high_quality_fraction);
+        mode_json = fmt::format(", \"modes\": {}, \"modes_covered\": {}, \"high_quality\": {:.6g}",
+                                stats.modes, stats.modes_covered, stats.high_quality_fraction);
+      }
       const std::string json = fmt::format(
           "{{\"data\": \"{}\", \"n\": {}, \"sliced_wasserstein\": {:.9g}, \"noise_floor\": {:.9g}, "
-          "\"nfe\": {}, \"seconds\": {:.6g}}}\n",
-          spec, f.n, swd, floor, one_step ? 1 : diffusion::sampler_nfe(f.options), seconds);
+          "\"nfe\": {}, \"seconds\": {:.6g}{}}}\n",
+          spec, f.n, swd, floor, one_step ? 1 : diffusion::sampler_nfe(f.options), seconds,
+          mode_json);
       nn::write_file_atomically(diffusion::join_path(f.out, "metrics.json"), json.data(),
                                 json.size());
     }

@@ -35,4 +35,63 @@ double sliced_wasserstein(const Tensor& a, const Tensor& b, int64_t projections,
   return total / static_cast<double>(projections);
 }
 
+ModeStats mixture_mode_stats(const Tensor& samples, const Tensor& means, double stddev) {
+  ONESTEP_CHECK(samples.dim() == 2 && means.dim() == 2 && samples.size(1) == means.size(1) &&
+                    samples.size(0) > 0 && stddev > 0,
+                "mixture_mode_stats: need samples [N, D], means [K, D] and a positive std, got {} "
+                "and {}",
+                shape_str(samples.shape()), shape_str(means.shape()));
+  NoGradGuard no_grad;
+  const auto x = samples.to(DType::f64).contiguous().to_vector<double>();
+  const auto m = means.to(DType::f64).contiguous().to_vector<double>();
+  const int64_t n = samples.size(0), k = means.size(0), d = samples.size(1);
+  std::vector<int64_t> counts(k, 0);
+  int64_t high_quality = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t best = 0;
+    double best_distance = INFINITY;
+    for (int64_t j = 0; j < k; ++j) {
+      double distance = 0;
+      for (int64_t c = 0; c < d; ++c)
+        distance += (x[i * d + c] - m[j * d + c]) * (x[i * d + c] - m[j * d + c]);
+      if (distance < best_distance) {
+        best_distance = distance;
+        best = j;
+      }
+    }
+    if (std::sqrt(best_distance) <= 3 * stddev) {
+      ++high_quality;
+      ++counts[best];
+    }
+  }
+  ModeStats stats;
+  stats.modes = k;
+  const double threshold = 10.0 * static_cast<double>(n) / 2500.0;
+  for (int64_t c : counts) stats.modes_covered += static_cast<double>(c) >= threshold;
+  stats.high_quality_fraction = static_cast<double>(high_quality) / static_cast<double>(n);
+  return stats;
+}
+
+Tensor toy_mixture_means(const std::string& name, double* stddev) {
+  const std::string bare = name.rfind("toy:", 0) == 0 ? name.substr(4) : name;
+  std::vector<float> means;
+  if (bare == "8gaussians") {
+    for (int k = 0; k < 8; ++k) {
+      const double angle = 2 * M_PI * k / 8;
+      means.push_back(static_cast<float>(2 * std::cos(angle)));
+      means.push_back(static_cast<float>(2 * std::sin(angle)));
+    }
+  } else if (bare == "25gaussians") {
+    for (int i = -2; i <= 2; ++i)
+      for (int j = -2; j <= 2; ++j) {
+        means.push_back(static_cast<float>(i));
+        means.push_back(static_cast<float>(j));
+      }
+  } else {
+    return Tensor();
+  }
+  if (stddev) *stddev = 0.05;
+  return from_vector<float>(means, {static_cast<int64_t>(means.size() / 2), 2});
+}
+
 }  // namespace onestep::diffusion

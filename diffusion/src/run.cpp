@@ -79,10 +79,9 @@ double Progress::elapsed_seconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
 }
 
-void Progress::update(double fraction, const std::string& text) {
+void Progress::update(double fraction, double eta_seconds, const std::string& text) {
   const double elapsed = elapsed_seconds();
-  const std::string eta =
-      fraction > 0 && fraction < 1 ? format_duration(elapsed * (1 - fraction) / fraction) : "-";
+  const std::string eta = eta_seconds >= 0 && fraction < 1 ? format_duration(eta_seconds) : "-";
   const std::string line = fmt::format("{} {:5.1f}% | {} elapsed, ETA {} | {}", label_,
                                        100 * fraction, format_duration(elapsed), eta, text);
   if (terminal_) {

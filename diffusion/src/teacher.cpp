@@ -107,6 +107,7 @@ class TeacherRun {
                         static_cast<double>(memory_stats(Device::cpu()).peak_allocated_bytes)},
                        {"wall_s", elapsed}});
         progress.update(static_cast<double>(images_) / static_cast<double>(o_.total_images),
+                        static_cast<double>(o_.total_images - images_) / std::max(rate, 1e-9),
                         fmt::format("step {} | {} images | loss {:.4f} | {:.1f} img/s", step_,
                                     images_, mean_loss, rate));
         interval_loss = 0;

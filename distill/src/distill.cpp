@@ -144,6 +144,7 @@ class DistillRun {
                        {"wall_s", elapsed}});
         progress.update(
             static_cast<double>(images_) / static_cast<double>(o_.total_images),
+            static_cast<double>(o_.total_images - images_) / std::max(rate, 1e-9),
             fmt::format("iteration {} | {} images | fake {:.4f} | generator {:.4f} | {:.1f} img/s",
                         iteration_, images_, sums.mean(sums.fake, sums.fake_count),
                         sums.mean(sums.score, sums.gen_count), rate));

@@ -42,8 +42,9 @@ class MetricsLog {
 class Progress {
  public:
   explicit Progress(std::string label);
-  // fraction in [0, 1]; `text` is appended after the elapsed time and ETA.
-  void update(double fraction, const std::string& text);
+  // fraction of the whole run done, in [0, 1]; eta_seconds < 0 when unknown; `text` follows the
+  // elapsed time and ETA.
+  void update(double fraction, double eta_seconds, const std::string& text);
   void finish();
   double elapsed_seconds() const;
 

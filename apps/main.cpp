@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
       {"teacher", onestep::app::add_teacher_command(app)},
       {"sample", onestep::app::add_sample_command(app)},
       {"distill", onestep::app::add_distill_command(app)},
+      {"eval", onestep::app::add_eval_command(app)},
       {"demo", onestep::app::add_demo_command(app)},
   };
   try {

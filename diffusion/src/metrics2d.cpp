@@ -35,6 +35,35 @@ double sliced_wasserstein(const Tensor& a, const Tensor& b, int64_t projections,
   return total / static_cast<double>(projections);
 }
 
+double mmd_rbf(const Tensor& a, const Tensor& b) {
+  ONESTEP_CHECK(
+      a.dim() == 2 && b.dim() == 2 && a.size(1) == b.size(1) && a.size(0) >= 2 && b.size(0) >= 2,
+      "mmd_rbf: need two [N, D] samples of at least 2 points, got {} and {}", shape_str(a.shape()),
+      shape_str(b.shape()));
+  NoGradGuard no_grad;
+  const Tensor x = a.to(DType::f64), y = b.to(DType::f64);
+  auto squared_distances = [](const Tensor& p, const Tensor& q) {
+    return clamp(sum(square(p), {1}, true) + sum(square(q), {1}).reshape({1, -1}) -
+                     matmul(p, q.transpose(0, 1)) * 2.0,
+                 0.0, 1e300);
+  };
+  // Median heuristic on a subset of the pooled points.
+  const Tensor pooled = concat({x.slice(0, 0, std::min<int64_t>(1000, x.size(0))),
+                                y.slice(0, 0, std::min<int64_t>(1000, y.size(0)))},
+                               0);
+  std::vector<double> distances = squared_distances(pooled, pooled).to_vector<double>();
+  std::nth_element(distances.begin(), distances.begin() + distances.size() / 2, distances.end());
+  const double h2 = std::max(distances[distances.size() / 2], 1e-12);
+  auto mean_kernel = [&](const Tensor& p, const Tensor& q, bool same) {
+    const Tensor k = exp(squared_distances(p, q) * (-0.5 / h2));
+    const double total = sum(k).item() - (same ? static_cast<double>(p.size(0)) : 0.0);
+    const double count =
+        static_cast<double>(p.size(0)) * (static_cast<double>(q.size(0)) - (same ? 1.0 : 0.0));
+    return total / count;
+  };
+  return mean_kernel(x, x, true) + mean_kernel(y, y, true) - 2.0 * mean_kernel(x, y, false);
+}
+
 ModeStats mixture_mode_stats(const Tensor& samples, const Tensor& means, double stddev) {
   ONESTEP_CHECK(samples.dim() == 2 && means.dim() == 2 && samples.size(1) == means.size(1) &&
                     samples.size(0) > 0 && stddev > 0,

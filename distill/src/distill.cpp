@@ -188,6 +188,8 @@ class DistillRun {
     return s;
   }
 
+  int64_t elements_per_sample() const { return shape_numel(model_config_.data_shape); }
+
   Tensor random_labels(int64_t n) {
     return label_dim_ > 0 ? one_hot(randint(0, label_dim_, {n}, gen_), label_dim_) : Tensor();
   }
@@ -246,11 +248,17 @@ class DistillRun {
       const Tensor disc =
           mean(discriminator_loss(*fake_, real.x, real_labels, x_g, labels, sigma, noise));
       sums.disc += disc.item();
-      loss = loss + disc * o_.discriminator_weight;
+      // The EDM loss sums over each sample's elements; the BCE is per sample. Scaled by the
+      // element count the two compete (unscaled, Adam all but ignores the discriminator on images).
+      loss = loss + disc * (o_.discriminator_weight * elements_per_sample());
     }
     ++sums.fake_count;
     if (!finish_step(loss, fake_params_)) return;
-    if (gan_active() && o_.fake_grad_clip > 0) nn::clip_grad_norm(fake_params_, o_.fake_grad_clip);
+    // From the first step, not only once the GAN term starts: switching clipping on mid-run
+    // leaves Adam's second moment scaled to the unclipped gradients, which shrinks the fake
+    // network's steps by orders of magnitude (it then stops tracking the generator).
+    if (method_.gan_weight > 0 && o_.fake_grad_clip > 0)
+      nn::clip_grad_norm(fake_params_, o_.fake_grad_clip);
     adam_f_->step();
   }
 
@@ -271,8 +279,11 @@ class DistillRun {
     if ((method_.uses_ratio && !sim_only) || gan_active())
       step.logit = discriminator_logit(*fake_, x_t, sigma, labels);
     const GeneratorLoss parts = generator_loss(method_, step, sim_only);
-    Tensor loss = mean(parts.score) * o_.score_scale;
-    sums.score += mean(parts.score).item();
+    // Per element, so that score_scale = 100 and the GAN weight 0.01 relate as in the official
+    // code.
+    const Tensor score = mean(parts.score) * (1.0 / static_cast<double>(elements_per_sample()));
+    Tensor loss = score * o_.score_scale;
+    sums.score += score.item();
     sums.ratio += parts.mean_ratio;
     if (parts.gan.defined()) {
       const Tensor gan = mean(parts.gan);

@@ -49,6 +49,16 @@ expect 0 "$onestep" sample --model "$run/teacher.safetensors" --n 300 --steps 6 
 grep -q "sliced Wasserstein" <<<"$out" || fail "sample did not report the 2-D distance: $out"
 for f in samples.npy samples.png metrics.json; do [ -s "$run/samples/$f" ] || fail "sample did not write $f"; done
 expect 2 "$onestep" sample --model "$run/teacher.safetensors" --class 3
+# Latents from a file (here the float32 [300, 2] samples just written).
+expect 0 "$onestep" sample --model "$run/teacher.safetensors" --noise "$run/samples/samples.npy" --steps 4 --out "$run/from-noise"
+grep -q "300 samples" <<<"$out" || fail "--noise did not set the sample count: $out"
+printf 'not a npy file' > "$work/bad.npy"
+expect 1 "$onestep" sample --model "$run/teacher.safetensors" --noise "$work/bad.npy" --out "$run/bad-noise"
+# A one-step generator from the teacher, sampled with one evaluation.
+expect 0 "$onestep" distill --preset toy --teacher "$run/teacher.safetensors" --method sid --images 5120 --log-every 2560 --preview 0 --out "$run/sid"
+expect 0 "$onestep" sample --model "$run/sid/generator.safetensors" --n 200 --out "$run/sid/samples"
+grep -q "1 network evaluation" <<<"$out" || fail "a generator was not sampled in one step: $out"
+expect 2 "$onestep" distill --preset toy --teacher "$run/teacher.safetensors" --method gan
 
 # SIGINT writes a checkpoint; --resume continues from it.
 long="$work/long"

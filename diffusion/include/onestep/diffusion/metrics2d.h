@@ -13,6 +13,11 @@ namespace onestep::diffusion {
 // a, b: [N, D] with the same N.
 double sliced_wasserstein(const Tensor& a, const Tensor& b, int64_t projections, Generator& gen);
 
+// Unbiased MMD^2 with the RBF kernel exp(-|x - y|^2 / (2 h^2)), h the median distance between
+// points of the pooled sample (the median heuristic, on at most 1000 points of each). a, b:
+// [N, D] and [M, D].
+double mmd_rbf(const Tensor& a, const Tensor& b);
+
 // Mode statistics of samples from a Gaussian mixture with equal isotropic components
 // (VEEGAN's protocol, Srivastava et al. 2017): a sample is high-quality when it lies within
 // 3 standard deviations of a component mean; a mode is covered when it has at least 10

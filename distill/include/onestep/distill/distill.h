@@ -33,7 +33,7 @@ struct DistillOptions {
   double beta1 = 0.0, beta2 = 0.999, adam_eps = 1e-8;
   double ema_halflife_images = 500000;
   double ema_rampup = 0.05;
-  double fake_grad_clip = 1.0;          // on the fake network when a GAN term is on (0: off)
+  double fake_grad_clip = 1.0;          // on the fake network of methods with a GAN term (0: off)
   int64_t generator_warmup_images = 0;  // generator frozen while the fake network catches up
   int64_t sim_only_images = 0;          // then the SIM term alone (h = 1, no GAN)
   double sigma_min = 0.002, sigma_max = 80.0, rho = 7.0, u_max = 0.8;  // generator noise levels
@@ -41,7 +41,11 @@ struct DistillOptions {
   // trains its fake score) or "lognormal" (EDM's ln sigma ~ N(p_mean, p_std^2), fake_loss).
   std::string fake_sigma = "grid";
   diffusion::EdmLossOptions fake_loss;
-  double score_scale = 100.0;  // the score loss's scale (the GAN weight is relative to it)
+  // The generator's score loss is averaged over each sample's elements and scaled by this (the
+  // GAN weight is relative to it, as in the official code).
+  double score_scale = 100.0;
+  // The discriminator's BCE is multiplied by this times the elements per sample, to weigh as
+  // much as the fake network's EDM loss, which sums over them.
   double discriminator_weight = 1.0;
   int64_t regression_pairs = 256;  // DMD: teacher ODE pairs from fixed noise
   int64_t regression_steps = 18;   // DMD: Heun steps for the pairs

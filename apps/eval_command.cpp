@@ -1,0 +1,249 @@
+// `onestep eval`: metrics of generated samples, and training the feature network they use.
+
+#include <chrono>
+#include <filesystem>
+
+#include "commands.h"
+#include "onestep/diffusion/datasets.h"
+#include "onestep/diffusion/feature_net.h"
+#include "onestep/diffusion/image_metrics.h"
+#include "onestep/diffusion/metrics2d.h"
+#include "onestep/diffusion/npy.h"
+#include "onestep/diffusion/run.h"
+#include "onestep/engine.h"
+#include "onestep/nn/atomic_file.h"
+#include "onestep/nn/safetensors.h"
+
+namespace onestep::app {
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace diffusion;
+
+struct EvalFlags {
+  bool train_features = false;
+  std::string data = "fashion-mnist";
+  std::string features = ONESTEP_DEFAULT_FEATURES;
+  std::string samples, labels, out;
+  FeatureTraining training;
+  int64_t kid_subsets = 100, kid_size = 1000, projections = 256;
+  uint64_t seed = 0;
+};
+
+// Samples as f32 [N, 1, 32, 32] in [-1, 1]: a uint8 NHWC .npy (28x28 or 32x32, one channel) or a
+// folder of PNGs; 28x28 images are padded with background like the dataset.
+Tensor load_image_samples(const std::string& path) {
+  int64_t n = 0, h = 0, w = 0, c = 0;
+  std::vector<uint8_t> nchw;
+  if (fs::is_directory(path)) {
+    ImageSet set = load_png_folder(path);
+    n = set.info.size, c = set.info.channels, h = set.info.height, w = set.info.width;
+    nchw = std::move(set.pixels);
+  } else {
+    const NpyArray array = read_npy(path);
+    ONESTEP_USAGE_CHECK(
+        array.descr == "|u1" && array.shape.size() == 4,
+        "{}: expected uint8 images [N, H, W, C] (what onestep sample writes), got {} {}", path,
+        array.descr, shape_str(array.shape));
+    n = array.shape[0], h = array.shape[1], w = array.shape[2], c = array.shape[3];
+    nchw.resize(array.data.size());
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t y = 0; y < h; ++y)
+        for (int64_t x = 0; x < w; ++x)
+          for (int64_t k = 0; k < c; ++k)
+            nchw[((i * c + k) * h + y) * w + x] = array.data[((i * h + y) * w + x) * c + k];
+  }
+  ONESTEP_USAGE_CHECK(n >= 2, "{}: need at least 2 images, found {}", path, n);
+  ONESTEP_USAGE_CHECK(
+      c == 1 && h == w && (h == 28 || h == 32),
+      "{}: Fashion-MNIST metrics need one-channel 28x28 or 32x32 images, got {}x{}x{}", path, c, h,
+      w);
+  const int64_t pad = (32 - h) / 2;
+  std::vector<float> values(static_cast<size_t>(n) * 32 * 32, -1.0f);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t y = 0; y < h; ++y)
+      for (int64_t x = 0; x < w; ++x)
+        values[(i * 32 + y + pad) * 32 + x + pad] = nchw[(i * h + y) * w + x] / 127.5f - 1.0f;
+  return from_vector<float>(values, {n, 1, 32, 32});
+}
+
+// Test-split features, cached beside the feature network (recomputed when that is not possible).
+Tensor reference_features(const FeatureNet& net, const std::string& features_path,
+                          const std::string& spec) {
+  const std::string cache = features_path + ".test-features.safetensors";
+  if (file_exists(cache)) {
+    const auto content = nn::load_safetensors(cache);
+    auto it = content.metadata.find("data");
+    if (it != content.metadata.end() && it->second == spec && content.contains("features"))
+      return content.at("features");
+  }
+  auto test = open_dataset(spec, DataOptions{0, false, true});
+  Generator gen(0);
+  const Tensor features = compute_features(net, test->reference_sample(test->info().size, gen).x);
+  try {
+    nn::save_safetensors(cache, {{"features", features}}, {{"data", spec}});
+  } catch (const Error&) {
+    // A read-only install: recompute next time.
+  }
+  return features;
+}
+
+int evaluate_images(EvalFlags& f) {
+  std::map<std::string, std::string> meta;
+  const auto net = load_feature_net(f.features, &meta);
+  const Tensor images = load_image_samples(f.samples);
+  const int64_t n = images.size(0);
+  const Tensor fake = compute_features(*net, images);
+  const Tensor real = reference_features(*net, f.features, f.data);
+  Generator gen(f.seed);
+  const double fid = frechet_distance(gaussian_stats(real), gaussian_stats(fake));
+  const int64_t subset = std::min({f.kid_size, n, real.size(0)});
+  const KernelDistance kid = kernel_distance(real, fake, f.kid_subsets, subset, gen);
+  // Precision/recall on sets of equal size.
+  const Tensor real_subset = real.slice(0, 0, std::min(n, real.size(0)));
+  const PrecisionRecall pr =
+      precision_recall(real_subset, fake.slice(0, 0, real_subset.size(0)), 3);
+  std::string json = fmt::format(
+      "{{\"samples\": \"{}\", \"n\": {}, \"reference\": \"{} test split ({} images)\", \"fid\": "
+      "{:.6g}, "
+      "\"kid\": {:.6g}, \"kid_se\": {:.6g}, \"precision\": {:.6g}, \"recall\": {:.6g}",
+      f.samples, n, f.data, real.size(0), fid, kid.mean, kid.standard_error, pr.precision,
+      pr.recall);
+  fmt::print(
+      "{} images from {}: FID {:.3f}, KID {:.5f} +- {:.5f}, precision {:.3f}, recall {:.3f} "
+      "(features: {}, test accuracy {})\n",
+      n, f.samples, fid, kid.mean, kid.standard_error, pr.precision, pr.recall, f.features,
+      meta.count("accuracy") ? meta.at("accuracy") : "?");
+  if (!f.labels.empty()) {
+    const Tensor labels = npy_to_tensor(read_npy(f.labels));
+    ONESTEP_USAGE_CHECK(labels.dtype() == DType::i64 && labels.dim() == 1 && labels.size(0) == n,
+                        "--labels {}: expected int64 [{}], got {} {}", f.labels, n,
+                        dtype_name(labels.dtype()), shape_str(labels.shape()));
+    NoGradGuard no_grad;
+    int64_t correct = 0;
+    for (int64_t begin = 0; begin < n; begin += 500) {
+      const int64_t end = std::min(n, begin + 500);
+      const Tensor logits = net->logits(images.slice(0, begin, end));
+      const Tensor predicted = sum(ge(logits, amax(logits, {1}, true)) * arange(0, 10, 1), {1});
+      correct += static_cast<int64_t>(
+          sum(eq(predicted.to(DType::i64), labels.slice(0, begin, end))).item());
+    }
+    const double accuracy = static_cast<double>(correct) / static_cast<double>(n);
+    fmt::print("classifier accuracy on the requested classes: {:.4f}\n", accuracy);
+    json += fmt::format(", \"class_accuracy\": {:.6g}", accuracy);
+  }
+  json += "}\n";
+  nn::write_file_atomically(f.out, json.data(), json.size());
+  return 0;
+}
+
+int evaluate_points(EvalFlags& f) {
+  const Tensor samples = npy_to_tensor(read_npy(f.samples)).to(DType::f64);
+  ONESTEP_USAGE_CHECK(samples.dim() == 2 && samples.size(1) == 2 && samples.size(0) >= 2,
+                      "{}: 2-D metrics need points [N, 2], got {}", f.samples,
+                      shape_str(samples.shape()));
+  const int64_t n = samples.size(0);
+  auto data = open_dataset(f.data);
+  Generator gen(f.seed);
+  const Tensor reference = data->reference_sample(n, gen).x,
+               second = data->reference_sample(n, gen).x;
+  Generator projections(f.seed + 1), projections_floor(f.seed + 1);
+  const double swd = sliced_wasserstein(samples, reference, f.projections, projections);
+  const double swd_floor = sliced_wasserstein(second, reference, f.projections, projections_floor);
+  const double mmd = mmd_rbf(samples, reference), mmd_floor = mmd_rbf(second, reference);
+  fmt::print(
+      "{} points from {} vs {}: sliced Wasserstein {:.5f} (data-vs-data {:.5f}), MMD^2 {:.6f} "
+      "(data-vs-data {:.6f})\n",
+      n, f.samples, f.data, swd, swd_floor, mmd, mmd_floor);
+  std::string json = fmt::format(
+      "{{\"samples\": \"{}\", \"n\": {}, \"data\": \"{}\", \"sliced_wasserstein\": {:.6g}, "
+      "\"sliced_wasserstein_floor\": {:.6g}, \"mmd\": {:.6g}, \"mmd_floor\": {:.6g}",
+      f.samples, n, f.data, swd, swd_floor, mmd, mmd_floor);
+  double stddev = 0;
+  const Tensor means = toy_mixture_means(f.data, &stddev);
+  if (means.defined()) {
+    const ModeStats s = mixture_mode_stats(samples, means, stddev);
+    const ModeStats floor = mixture_mode_stats(second, means, stddev);
+    fmt::print("modes covered {}/{} (data {}/{}), high-quality samples {:.1f}% (data {:.1f}%)\n",
+               s.modes_covered, s.modes, floor.modes_covered, floor.modes,
+               100 * s.high_quality_fraction, 100 * floor.high_quality_fraction);
+    json += fmt::format(
+        ", \"modes\": {}, \"modes_covered\": {}, \"high_quality\": {:.6g}, "
+        "\"high_quality_data\": {:.6g}",
+        s.modes, s.modes_covered, s.high_quality_fraction, floor.high_quality_fraction);
+  }
+  json += "}\n";
+  nn::write_file_atomically(f.out, json.data(), json.size());
+  return 0;
+}
+
+int train_features(EvalFlags& f) {
+  fmt::print("training the feature network on {} ({} epochs, seed {}, {} threads)\n", f.data,
+             f.training.epochs, f.training.seed, num_threads());
+  const auto start = std::chrono::steady_clock::now();
+  const auto net = train_feature_net(f.data, f.training);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double accuracy = feature_net_accuracy(*net, f.data);
+  fmt::print("test accuracy {:.4f} after {:.0f} s\n", accuracy, seconds);
+  ONESTEP_CHECK(accuracy >= 0.91,
+                "the feature network reached only {:.4f} test accuracy (need 0.91); "
+                "not saved",
+                accuracy);
+  save_feature_net(
+      f.features, *net,
+      {{"accuracy", fmt::format("{:.4f}", accuracy)},
+       {"data", f.data},
+       {"command", fmt::format("onestep eval --train-features --data {} --epochs {} --seed {}",
+                               f.data, f.training.epochs, f.training.seed)},
+       {"train_seconds", fmt::format("{:.0f}", seconds)}});
+  fmt::print("saved {}\n", f.features);
+  return 0;
+}
+
+int run_eval(const CLI::App& cmd, EvalFlags& f) {
+  if (f.train_features) {
+    ONESTEP_USAGE_CHECK(f.samples.empty(), "--train-features and --samples are separate jobs");
+    return train_features(f);
+  }
+  ONESTEP_USAGE_CHECK(!f.samples.empty(), "nothing to do: pass --samples (or --train-features)");
+  ONESTEP_USAGE_CHECK(file_exists(f.samples), "--samples {}: no such file or folder", f.samples);
+  if (f.out.empty()) {
+    const fs::path p(f.samples);
+    f.out = (fs::is_directory(p) ? p / "metrics-eval.json" : p.parent_path() / "metrics-eval.json")
+                .string();
+  }
+  const bool points = f.data.rfind("toy:", 0) == 0;
+  return points ? evaluate_points(f) : evaluate_images(f);
+}
+
+}  // namespace
+
+Run add_eval_command(CLI::App& app) {
+  auto f = std::make_shared<EvalFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "eval", "Score generated samples (FID, KID, precision/recall; 2-D metrics)");
+  cmd->add_option("--samples", f->samples,
+                  "samples.npy (uint8 NHWC images or float [N, 2] points) or a PNG folder");
+  cmd->add_option("--data", f->data, "Reference data: fashion-mnist[:DIR] or a toy:NAME")
+      ->capture_default_str();
+  cmd->add_option("--features", f->features, "Feature network (safetensors)")
+      ->capture_default_str();
+  cmd->add_option("--labels", f->labels, "int64 .npy of the classes the samples were asked for");
+  cmd->add_option("--out", f->out, "Metrics JSON (default: metrics-eval.json beside the samples)");
+  cmd->add_option("--kid-subsets", f->kid_subsets, "KID subsets")
+      ->check(CLI::Range(int64_t{2}, int64_t{100000}));
+  cmd->add_option("--kid-size", f->kid_size, "KID subset size")
+      ->check(CLI::Range(int64_t{2}, int64_t{100000}));
+  cmd->add_option("--projections", f->projections, "Sliced Wasserstein projections")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  cmd->add_option("--seed", f->seed, "Random seed of the metrics");
+  cmd->add_flag("--train-features", f->train_features,
+                "Train the feature network and save it to --features");
+  cmd->add_option("--epochs", f->training.epochs, "Feature-network epochs")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000}));
+  return [cmd, f] { return run_eval(*cmd, *f); };
+}
+
+}  // namespace onestep::app

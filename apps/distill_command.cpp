@@ -39,6 +39,7 @@ const char* const kTrainingFlags[] = {"--preset",
                                       "--seed",
                                       "--preview",
                                       "--fake-sigma",
+                                      "--disc-weighting",
                                       "--beta1"};
 
 int run_distill(CLI::App& cmd, DistillFlags& f) {
@@ -80,6 +81,7 @@ int run_distill(CLI::App& cmd, DistillFlags& f) {
     if (cmd.count("--seed")) o.seed = g.seed;
     if (cmd.count("--fake-sigma")) o.fake_sigma = g.fake_sigma;
     if (cmd.count("--beta1")) o.beta1 = g.beta1;
+    if (cmd.count("--disc-weighting")) o.discriminator_sigma_weighting = g.discriminator_sigma_weighting;
     if (cmd.count("--preview")) o.preview_samples = g.preview_samples;
   }
   if (cmd.count("--images")) o.total_images = f.o.total_images;
@@ -163,6 +165,9 @@ Run add_distill_command(CLI::App& app) {
   cmd->add_option("--seed", o.seed, "Random seed");
   cmd->add_option("--beta1", o.beta1, "Adam beta1 of both networks (0)")
       ->check(CLI::Range(0.0, 0.999));
+  cmd->add_option("--disc-weighting", o.discriminator_sigma_weighting,
+                  "Discriminator BCE over noise levels: uniform or lambda (METHOD.md)")
+      ->check(CLI::IsMember({"uniform", "lambda"}));
   cmd->add_option("--fake-sigma", o.fake_sigma, "Fake-score noise levels: grid or lognormal")
       ->check(CLI::IsMember({"grid", "lognormal"}));
   cmd->add_option("--out", o.out, "Run directory (default from the preset)");

@@ -90,9 +90,9 @@ Tensor reference_features(const FeatureNet& net, const std::string& features_pat
 }
 
 int evaluate_images(EvalFlags& f) {
+  const Tensor images = load_image_samples(f.samples);  // bad samples are reported first
   std::map<std::string, std::string> meta;
   const auto net = load_feature_net(f.features, &meta);
-  const Tensor images = load_image_samples(f.samples);
   const int64_t n = images.size(0);
   const Tensor fake = compute_features(*net, images);
   const Tensor real = reference_features(*net, f.features, f.data);

@@ -55,10 +55,10 @@ int run_sample(const CLI::App& cmd, SampleFlags& f) {
   } else {
     latents = randn(shape, gen);
   }
-  Tensor labels;
+  Tensor labels, classes;
   if (label_dim > 0) {
-    const Tensor classes = f.label >= 0 ? full({f.n}, static_cast<double>(f.label), DType::i64)
-                                        : randint(0, label_dim, {f.n}, gen);
+    classes = f.label >= 0 ? full({f.n}, static_cast<double>(f.label), DType::i64)
+                           : randint(0, label_dim, {f.n}, gen);
     labels = diffusion::one_hot(classes, label_dim);
   }
 
@@ -140,6 +140,8 @@ int run_sample(const CLI::App& cmd, SampleFlags& f) {
     const std::vector<uint8_t> pixels = diffusion::to_uint8_nhwc(samples);
     const Shape nhwc = {f.n, config.data_shape[1], config.data_shape[2], config.data_shape[0]};
     diffusion::write_npy(npy, "|u1", nhwc, pixels.data());
+    // The requested classes, for `onestep eval --labels`.
+    if (classes.defined()) diffusion::write_npy(diffusion::join_path(f.out, "labels.npy"), classes);
     diffusion::write_image_grid(png, samples, f.columns);
   }
   fmt::print("wrote {} and {}\n", npy, png);

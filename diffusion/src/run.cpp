@@ -6,10 +6,12 @@
 #include <cerrno>
 #include <cmath>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
 #include "onestep/engine/error.h"
+#include "onestep/nn/atomic_file.h"
 
 namespace onestep::diffusion {
 
@@ -96,6 +98,25 @@ void Progress::update(double fraction, double eta_seconds, const std::string& te
 void Progress::finish() {
   if (open_line_) fmt::print(stderr, "\n");
   open_line_ = false;
+}
+
+void truncate_metrics(const std::string& path, int64_t images) {
+  if (!file_exists(path)) return;
+  const std::vector<uint8_t> bytes = nn::read_file(path);
+  std::string kept, line;
+  for (size_t i = 0; i <= bytes.size(); ++i) {
+    if (i < bytes.size() && bytes[i] != '\n') {
+      line.push_back(static_cast<char>(bytes[i]));
+      continue;
+    }
+    if (line.empty()) continue;
+    const size_t key = line.find("\"images\": ");
+    const bool keep =
+        key == std::string::npos || std::strtoll(line.c_str() + key + 10, nullptr, 10) <= images;
+    if (keep) kept += line + "\n";
+    line.clear();
+  }
+  nn::write_file_atomically(path, kept.data(), kept.size());
 }
 
 void ensure_directory(const std::string& dir) {

@@ -210,6 +210,7 @@ class TeacherRun {
       restore_generator(loss_gen_, content.at("rng.loss"), "rng.loss");
       restore_generator(dropout_gen_, content.at("rng.dropout"), "rng.dropout");
       data_->restore(content.at("data").to_vector<int64_t>());
+      truncate_metrics(join_path(o_.out, "metrics.jsonl"), images_);
     } catch (const Error& e) {
       ONESTEP_FAIL("teacher: cannot resume from {}: {}", path, e.what());
     }

@@ -58,30 +58,35 @@ TeacherOptions TeacherOptions::from_json(const std::string& text) {
   TeacherOptions o;
   try {
     const json j = json::parse(text);
-    o.preset = j.at("preset").get<std::string>();
-    o.data = j.at("data").get<std::string>();
-    o.hflip = j.at("hflip").get<bool>();
-    o.cond = j.at("cond").get<bool>();
-    o.model = ModelConfig::from_json(j.at("model").dump());
-    o.batch = j.at("batch").get<int64_t>();
-    o.total_images = j.at("total_images").get<int64_t>();
-    o.lr = j.at("lr").get<double>();
-    o.lr_warmup_images = j.at("lr_warmup_images").get<int64_t>();
-    o.beta1 = j.at("beta1").get<double>();
-    o.beta2 = j.at("beta2").get<double>();
-    o.adam_eps = j.at("adam_eps").get<double>();
-    o.ema_halflife_images = j.at("ema_halflife_images").get<double>();
-    o.ema_rampup = j.at("ema_rampup").get<double>();
-    o.grad_clip = j.at("grad_clip").get<double>();
-    o.loss.p_mean = j.at("p_mean").get<double>();
-    o.loss.p_std = j.at("p_std").get<double>();
-    o.log_every_images = j.at("log_every_images").get<int64_t>();
-    o.checkpoint_every_images = j.at("checkpoint_every_images").get<int64_t>();
-    o.max_consecutive_skips = j.at("max_consecutive_skips").get<int64_t>();
-    o.preview_samples = j.at("preview_samples").get<int64_t>();
-    o.preview_steps = j.at("preview_steps").get<int64_t>();
-    o.seed = j.at("seed").get<uint64_t>();
-    o.out = j.at("out").get<std::string>();
+    ONESTEP_CHECK(j.is_object(), "teacher config: expected a JSON object");
+    // Missing keys keep their defaults, so configs written before an option existed still load.
+    const auto read = [&](const char* key, auto& value) {
+      if (j.contains(key)) j.at(key).get_to(value);
+    };
+    read("preset", o.preset);
+    read("data", o.data);
+    read("hflip", o.hflip);
+    read("cond", o.cond);
+    if (j.contains("model")) o.model = ModelConfig::from_json(j.at("model").dump());
+    read("batch", o.batch);
+    read("total_images", o.total_images);
+    read("lr", o.lr);
+    read("lr_warmup_images", o.lr_warmup_images);
+    read("beta1", o.beta1);
+    read("beta2", o.beta2);
+    read("adam_eps", o.adam_eps);
+    read("ema_halflife_images", o.ema_halflife_images);
+    read("ema_rampup", o.ema_rampup);
+    read("grad_clip", o.grad_clip);
+    read("p_mean", o.loss.p_mean);
+    read("p_std", o.loss.p_std);
+    read("log_every_images", o.log_every_images);
+    read("checkpoint_every_images", o.checkpoint_every_images);
+    read("max_consecutive_skips", o.max_consecutive_skips);
+    read("preview_samples", o.preview_samples);
+    read("preview_steps", o.preview_steps);
+    read("seed", o.seed);
+    read("out", o.out);
   } catch (const json::exception& e) {
     ONESTEP_FAIL("teacher config: {}", e.what());
   }

@@ -45,12 +45,13 @@ Tensor discriminator_logit(const EDMPrecond& fake, const Tensor& x, const Tensor
 
 Tensor discriminator_loss(const EDMPrecond& fake, const Tensor& real, const Tensor& real_labels,
                           const Tensor& fake_samples, const Tensor& fake_labels,
-                          const Tensor& sigma, const Tensor& noise) {
+                          const Tensor& sigma, const Tensor& noise, bool lambda_weighting) {
   const Tensor s = sigma.reshape(per_sample_shape(real));
   const Tensor logit_real = discriminator_logit(fake, real + noise * s, sigma, real_labels);
   const Tensor logit_fake = discriminator_logit(fake, fake_samples + noise * s, sigma, fake_labels);
   // BCE(l, 1) = softplus(-l), BCE(l, 0) = softplus(l).
   const Tensor bce = (softplus(neg(logit_real)) + softplus(logit_fake)) * 0.5;
+  if (!lambda_weighting) return bce;
   Tensor weight;
   {
     NoGradGuard no_grad;
@@ -233,8 +234,9 @@ class DistillRun {
       x_g = generate(*generator_, randn(sample_shape(n), gen_), o_.sigma_init, labels);
     }
     adam_f_->zero_grad();
+    // Diff-Instruct queries the fake score at log-normal noise levels: train it there too.
     const Tensor fake_sigma =
-        o_.fake_sigma == "grid"
+        o_.fake_sigma == "grid" && !method_.lognormal_sigma
             ? karras_grid_sigmas(n, o_.sigma_min, o_.sigma_max, o_.rho, o_.u_max, gen_)
             : exp(randn({n}, gen_) * o_.fake_loss.p_std + o_.fake_loss.p_mean);
     Tensor loss = mean(edm_loss_at(*fake_, x_g, labels, fake_sigma, gen_));
@@ -246,7 +248,8 @@ class DistillRun {
           karras_grid_sigmas(n, o_.sigma_min, o_.sigma_max, o_.rho, o_.u_max, gen_);
       const Tensor noise = randn(sample_shape(n), gen_);
       const Tensor disc =
-          mean(discriminator_loss(*fake_, real.x, real_labels, x_g, labels, sigma, noise));
+          mean(discriminator_loss(*fake_, real.x, real_labels, x_g, labels, sigma, noise,
+                                  o_.discriminator_sigma_weighting == "lambda"));
       sums.disc += disc.item();
       // The EDM loss sums over each sample's elements; the BCE is per sample. Scaled by the
       // element count the two compete (unscaled, Adam all but ignores the discriminator on images).
@@ -379,6 +382,7 @@ class DistillRun {
       consecutive_skips_ = progress[3];
       restore_generator(gen_, content.at("rng"), "rng");
       if (data_) data_->restore(content.at("data").to_vector<int64_t>());
+      truncate_metrics(join_path(o_.out, "metrics.jsonl"), images_);
     } catch (const Error& e) {
       ONESTEP_FAIL("distill: cannot resume from {}: {}", path, e.what());
     }

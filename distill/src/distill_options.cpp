@@ -25,6 +25,11 @@ void DistillOptions::validate() const {
                 "distill: warm-ups must be >= 0");
   ONESTEP_CHECK(sigma_min > 0 && sigma_max > sigma_min && rho > 0 && u_max > 0 && u_max <= 1,
                 "distill: need 0 < sigma_min < sigma_max, rho > 0 and 0 < u_max <= 1");
+  ONESTEP_CHECK(discriminator_sigma_weighting == "uniform" || discriminator_sigma_weighting == "lambda",
+                "distill: --disc-weighting must be uniform or lambda, got '{}'",
+                discriminator_sigma_weighting);
+  ONESTEP_CHECK(fake_loss.p_std >= 0 && std::isfinite(fake_loss.p_mean),
+                "distill: bad fake noise-level distribution");
   ONESTEP_CHECK(fake_sigma == "grid" || fake_sigma == "lognormal",
                 "distill: --fake-sigma must be grid or lognormal, got '{}'", fake_sigma);
   ONESTEP_CHECK(score_scale > 0 && discriminator_weight >= 0, "distill: bad loss weights");
@@ -72,6 +77,7 @@ std::string DistillOptions::to_json() const {
             {"fake_p_std", fake_loss.p_std},
             {"score_scale", score_scale},
             {"discriminator_weight", discriminator_weight},
+            {"discriminator_sigma_weighting", discriminator_sigma_weighting},
             {"regression_pairs", regression_pairs},
             {"regression_steps", regression_steps},
             {"log_every_images", log_every_images},
@@ -87,50 +93,56 @@ DistillOptions DistillOptions::from_json(const std::string& text) {
   DistillOptions o;
   try {
     const json j = json::parse(text);
+    ONESTEP_CHECK(j.is_object(), "distill config: expected a JSON object");
+    // Missing keys keep their defaults, so configs written before an option existed still load.
+    const auto read = [&](const char* key, auto& value) {
+      if (j.contains(key)) j.at(key).get_to(value);
+    };
     MethodOptions& m = o.method_options;
-    j.at("preset").get_to(o.preset);
-    j.at("teacher").get_to(o.teacher);
-    j.at("data").get_to(o.data);
-    j.at("method").get_to(o.method);
-    j.at("divergence").get_to(m.divergence);
-    j.at("alpha").get_to(m.alpha);
-    j.at("sid_alpha").get_to(m.sid_alpha);
-    j.at("sim_c").get_to(m.sim_c);
-    j.at("ratio_gradient").get_to(m.ratio_gradient);
-    j.at("gan_weight").get_to(m.gan_weight);
-    j.at("fake_steps").get_to(m.fake_steps);
-    j.at("regression_weight").get_to(m.regression_weight);
-    j.at("normalise_ratio").get_to(m.normalise_ratio);
-    j.at("sigma_init").get_to(o.sigma_init);
-    j.at("batch").get_to(o.batch);
-    j.at("total_images").get_to(o.total_images);
-    j.at("lr_generator").get_to(o.lr_generator);
-    j.at("lr_fake").get_to(o.lr_fake);
-    j.at("beta1").get_to(o.beta1);
-    j.at("beta2").get_to(o.beta2);
-    j.at("adam_eps").get_to(o.adam_eps);
-    j.at("ema_halflife_images").get_to(o.ema_halflife_images);
-    j.at("ema_rampup").get_to(o.ema_rampup);
-    j.at("fake_grad_clip").get_to(o.fake_grad_clip);
-    j.at("generator_warmup_images").get_to(o.generator_warmup_images);
-    j.at("sim_only_images").get_to(o.sim_only_images);
-    j.at("sigma_min").get_to(o.sigma_min);
-    j.at("sigma_max").get_to(o.sigma_max);
-    j.at("rho").get_to(o.rho);
-    j.at("u_max").get_to(o.u_max);
-    j.at("fake_sigma").get_to(o.fake_sigma);
-    j.at("fake_p_mean").get_to(o.fake_loss.p_mean);
-    j.at("fake_p_std").get_to(o.fake_loss.p_std);
-    j.at("score_scale").get_to(o.score_scale);
-    j.at("discriminator_weight").get_to(o.discriminator_weight);
-    j.at("regression_pairs").get_to(o.regression_pairs);
-    j.at("regression_steps").get_to(o.regression_steps);
-    j.at("log_every_images").get_to(o.log_every_images);
-    j.at("checkpoint_every_images").get_to(o.checkpoint_every_images);
-    j.at("max_consecutive_skips").get_to(o.max_consecutive_skips);
-    j.at("preview_samples").get_to(o.preview_samples);
-    j.at("seed").get_to(o.seed);
-    j.at("out").get_to(o.out);
+    read("preset", o.preset);
+    read("teacher", o.teacher);
+    read("data", o.data);
+    read("method", o.method);
+    read("divergence", m.divergence);
+    read("alpha", m.alpha);
+    read("sid_alpha", m.sid_alpha);
+    read("sim_c", m.sim_c);
+    read("ratio_gradient", m.ratio_gradient);
+    read("gan_weight", m.gan_weight);
+    read("fake_steps", m.fake_steps);
+    read("regression_weight", m.regression_weight);
+    read("normalise_ratio", m.normalise_ratio);
+    read("sigma_init", o.sigma_init);
+    read("batch", o.batch);
+    read("total_images", o.total_images);
+    read("lr_generator", o.lr_generator);
+    read("lr_fake", o.lr_fake);
+    read("beta1", o.beta1);
+    read("beta2", o.beta2);
+    read("adam_eps", o.adam_eps);
+    read("ema_halflife_images", o.ema_halflife_images);
+    read("ema_rampup", o.ema_rampup);
+    read("fake_grad_clip", o.fake_grad_clip);
+    read("generator_warmup_images", o.generator_warmup_images);
+    read("sim_only_images", o.sim_only_images);
+    read("sigma_min", o.sigma_min);
+    read("sigma_max", o.sigma_max);
+    read("rho", o.rho);
+    read("u_max", o.u_max);
+    read("fake_sigma", o.fake_sigma);
+    read("fake_p_mean", o.fake_loss.p_mean);
+    read("discriminator_sigma_weighting", o.discriminator_sigma_weighting);
+    read("fake_p_std", o.fake_loss.p_std);
+    read("score_scale", o.score_scale);
+    read("discriminator_weight", o.discriminator_weight);
+    read("regression_pairs", o.regression_pairs);
+    read("regression_steps", o.regression_steps);
+    read("log_every_images", o.log_every_images);
+    read("checkpoint_every_images", o.checkpoint_every_images);
+    read("max_consecutive_skips", o.max_consecutive_skips);
+    read("preview_samples", o.preview_samples);
+    read("seed", o.seed);
+    read("out", o.out);
   } catch (const json::exception& e) {
     ONESTEP_FAIL("distill config: {}", e.what());
   }

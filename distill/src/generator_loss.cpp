@@ -22,7 +22,7 @@ Tensor per_sample_mean(const Tensor& x) {
 }  // namespace
 
 Tensor density_ratio(const Tensor& logit, bool normalise) {
-  // Clamp the logit, not the ratio, so that the gradient survives inside the range.
+  // r in [1e-3, 1e3]; outside that range it is constant (no gradient).
   Tensor r = exp(clamp(logit, std::log(1e-3), std::log(1e3)));
   if (normalise) r = r / mean(r.detach());
   return r;
@@ -74,11 +74,13 @@ GeneratorLoss generator_loss(const Method& m, const GeneratorStep& s, bool sim_o
                   nu;
       break;
     case MethodKind::sim: {
-      Tensor weight;
-      {
-        NoGradGuard no_grad;  // d'(y) of the pseudo-Huber distance, per sample
-        weight = rsqrt(per_sample_mean(square(delta)) + m.sim_c * m.sim_c);
-      }
+      // The pseudo-Huber distance d(y) = sqrt(|y|^2 + c^2) - c of the score difference
+      // y = s_p - s_q = Delta / sigma^2 (summed over the sample's elements) turns SiD's direction
+      // Delta into d'(y) = y / sqrt(|y|^2 + c^2): the weight c / sqrt(|y|^2 + c^2) (1 in the L2
+      // limit), which keeps its gradient through x_t as Delta does.
+      const Tensor sigma2 = square(s.sigma.reshape({n}).detach());
+      const Tensor y_norm2 = per_sample_dot(delta, delta) / square(sigma2);
+      const Tensor weight = rsqrt(y_norm2 + m.sim_c * m.sim_c) * m.sim_c;
       out.score = weight * per_sample_dot(delta, s.d_q - s.x_g) / nu;
       break;
     }

@@ -1,5 +1,7 @@
 #include "onestep/distill/methods.h"
 
+#include <cmath>
+
 #include "onestep/engine/error.h"
 
 namespace onestep::distill {

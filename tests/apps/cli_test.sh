@@ -73,5 +73,21 @@ stopped=$(grep -oE '^[0-9]+ steps, [0-9]+ images' "$work/long.log" | grep -oE '[
 expect 0 "$onestep" teacher --resume --out "$long" --images $((stopped + 5120)) --log-every 5120
 grep -q "$((stopped + 5120)) images" <<<"$out" || fail "resume did not reach $((stopped + 5120)) images: $out"
 
+# onestep eval: 2-D metrics, and one clear error for malformed samples.
+expect 0 "$onestep" eval --samples "$run/samples/samples.npy" --data toy:25gaussians
+grep -q "modes covered" <<<"$out" || fail "eval printed no mode statistics: $out"
+[ -s "$run/samples/metrics-eval.json" ] || fail "eval wrote no metrics-eval.json"
+expect 2 "$onestep" eval --samples "$run/samples/samples.npy" --data fashion-mnist   # float points, not images
+grep -q "uint8" <<<"$out" || fail "wrong-dtype error does not say what was expected: $out"
+# A uint8 npy of 5x5 images: NumPy's v1.0 header padded to 128 bytes, then 50 zero bytes.
+header="{'descr': '|u1', 'fortran_order': False, 'shape': (2, 5, 5, 1), }"
+{ printf '\x93NUMPY\x01\x00\x76\x00'; printf '%-117s\n' "$header"; head -c 50 /dev/zero; } > "$work/small.npy"
+expect 2 "$onestep" eval --samples "$work/small.npy" --data fashion-mnist
+grep -q "28x28 or 32x32" <<<"$out" || fail "wrong-shape error does not say what was expected: $out"
+mkdir -p "$work/empty"
+expect 1 "$onestep" eval --samples "$work/empty" --data fashion-mnist
+[ "$(grep -c 'onestep: error' <<<"$out")" -eq 1 ] || fail "empty folder: expected one error line: $out"
+expect 2 "$onestep" eval --data fashion-mnist
+
 if [ "$failures" -ne 0 ]; then echo "$failures failure(s)"; exit 1; fi
 echo "cli_test: all checks passed"

@@ -55,6 +55,10 @@ class Progress {
   bool open_line_ = false;
 };
 
+// Drops the lines of a metrics.jsonl whose "images" exceed `images`: what a run logged after its
+// last checkpoint, which a resumed run logs again.
+void truncate_metrics(const std::string& path, int64_t images);
+
 // Creates `dir` (and parents); throws onestep::Error if it cannot.
 void ensure_directory(const std::string& dir);
 std::string join_path(const std::string& dir, const std::string& name);

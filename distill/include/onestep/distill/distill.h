@@ -47,6 +47,9 @@ struct DistillOptions {
   // The discriminator's BCE is multiplied by this times the elements per sample, to weigh as
   // much as the fake network's EDM loss, which sums over them.
   double discriminator_weight = 1.0;
+  // "uniform" (every noise level counts alike) or "lambda" (METHOD.md's lambda(sigma) weights,
+  // which put nearly all of the weight on sigma < 0.1 while r is used at every sigma).
+  std::string discriminator_sigma_weighting = "uniform";
   int64_t regression_pairs = 256;  // DMD: teacher ODE pairs from fixed noise
   int64_t regression_steps = 18;   // DMD: Heun steps for the pairs
 
@@ -86,10 +89,11 @@ Tensor generate(const diffusion::EDMPrecond& generator, const Tensor& z, double 
 // The discriminator logit l(x; sigma) [N]: the mean of the fake network's encoder bottleneck.
 Tensor discriminator_logit(const diffusion::EDMPrecond& fake, const Tensor& x, const Tensor& sigma,
                            const Tensor& class_labels = Tensor());
-// lambda(sigma) 1/2 [BCE(l(x_real + s e), 1) + BCE(l(x_fake + s e), 0)] per sample, with the
-// weights divided by their batch mean.
+// 1/2 [BCE(l(x_real + s e), 1) + BCE(l(x_fake + s e), 0)] per sample; with lambda_weighting
+// multiplied by lambda(sigma) divided by its batch mean (METHOD.md §2).
 Tensor discriminator_loss(const diffusion::EDMPrecond& fake, const Tensor& real,
                           const Tensor& real_labels, const Tensor& fake_samples,
-                          const Tensor& fake_labels, const Tensor& sigma, const Tensor& noise);
+                          const Tensor& fake_labels, const Tensor& sigma, const Tensor& noise,
+                          bool lambda_weighting = false);
 
 }  // namespace onestep::distill

@@ -1,0 +1,73 @@
+// index_select and its adjoint index_add (labels, embeddings). x is viewed as contiguous
+// [outer, n, inner] and index as contiguous i64 [k]; ops/shape_ops.cpp checks every index
+// against [0, n) on the host before either kernel runs.
+
+#include "cuda_backend.h"
+#include "strided_indexer.cuh"
+
+namespace onestep::cuda_backend {
+
+namespace {
+
+// out [outer, k, inner] = x[:, index[j], :]
+template <class T>
+__global__ void index_select_kernel(const T* x, const int64_t* index, T* out, int64_t outer,
+                                    int64_t n, int64_t k, int64_t inner) {
+  ONESTEP_GRID_STRIDE_LOOP(i, outer * k * inner) {
+    const int64_t in = i % inner, j = (i / inner) % k, o = i / (inner * k);
+    out[i] = x[(o * n + index[j]) * inner + in];
+  }
+}
+
+__device__ __forceinline__ void atomic_add(float* p, float v) {
+  atomicAdd(p, v);
+}
+__device__ __forceinline__ void atomic_add(double* p, double v) {
+  atomicAdd(p, v);  // native on sm_60 and later
+}
+__device__ __forceinline__ void atomic_add(int64_t* p, int64_t v) {
+  // Two's complement: an unsigned 64-bit add is the signed add.
+  atomicAdd(reinterpret_cast<unsigned long long*>(p), static_cast<unsigned long long>(v));
+}
+
+// out[:, index[j], :] += src[:, j, :]. Repeated indices add into one row from several threads,
+// hence the atomics; their order varies, so float sums with repeated indices may differ from
+// run to run in the last bits.
+template <class T>
+__global__ void index_add_kernel(const T* src, const int64_t* index, T* out, int64_t outer,
+                                 int64_t n, int64_t k, int64_t inner) {
+  ONESTEP_GRID_STRIDE_LOOP(i, outer * k * inner) {
+    const int64_t in = i % inner, j = (i / inner) % k, o = i / (inner * k);
+    atomic_add(out + (o * n + index[j]) * inner + in, src[i]);
+  }
+}
+
+}  // namespace
+
+void CudaBackend::index_select(const Tensor& x, const Tensor& index, const Tensor& out,
+                               int64_t outer, int64_t n, int64_t inner) {
+  const int64_t k = index.numel();
+  if (outer * k * inner == 0) return;
+  activate();
+  dispatch_dtype(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    index_select_kernel<<<blocks_for(outer * k * inner, sm_count_), kThreads, 0, stream_>>>(
+        typed<T>(x), typed<int64_t>(index), typed<T>(out), outer, n, k, inner);
+    check_launch("index_select_kernel");
+  });
+}
+
+void CudaBackend::index_add(const Tensor& src, const Tensor& index, const Tensor& out,
+                            int64_t outer, int64_t n, int64_t inner) {
+  const int64_t k = index.numel();
+  if (outer * k * inner == 0) return;
+  activate();
+  dispatch_dtype(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    index_add_kernel<<<blocks_for(outer * k * inner, sm_count_), kThreads, 0, stream_>>>(
+        typed<T>(src), typed<int64_t>(index), typed<T>(out), outer, n, k, inner);
+    check_launch("index_add_kernel");
+  });
+}
+
+}  // namespace onestep::cuda_backend

@@ -1,0 +1,98 @@
+// Philox fills with the CPU backend's layout (engine/src/philox.h, shared with it): one thread
+// per counter, its lanes written to consecutive elements. Uniforms and integers are bit-identical
+// to the CPU's; normals go through Box-Muller in double, whose log/sin/cos on the GPU may differ
+// from the host's libm in the last bit of the double (so f32 normals almost always match exactly
+// and f64 normals agree to a few ulp).
+
+#include "../../src/philox.h"
+#include "cuda_backend.h"
+#include "strided_indexer.cuh"
+
+namespace onestep::cuda_backend {
+
+namespace {
+
+struct UniformF32 {
+  __device__ float operator()(const philox::Block& b, int lane) const {
+    return philox::uniform_f32_lane(b, lane);
+  }
+};
+struct UniformF64 {
+  __device__ double operator()(const philox::Block& b, int lane) const {
+    return philox::uniform_f64_lane(b, lane);
+  }
+};
+struct NormalF32 {
+  __device__ float operator()(const philox::Block& b, int lane) const {
+    return philox::normal_f32_lane(b, lane);
+  }
+};
+struct NormalF64 {
+  __device__ double operator()(const philox::Block& b, int lane) const {
+    return philox::normal_f64_lane(b, lane);
+  }
+};
+struct RandInt {
+  int64_t low;
+  uint64_t range;
+  __device__ int64_t operator()(const philox::Block& b, int lane) const {
+    return philox::randint_lane(b, lane, low, range);
+  }
+};
+
+// out[c * lanes + lane] = f(block(seed, counter + c), lane) for every element below n.
+template <class T, class F>
+__global__ void philox_kernel(T* out, int64_t n, int lanes, uint64_t seed, uint64_t counter,
+                              int64_t counters, F f) {
+  ONESTEP_GRID_STRIDE_LOOP(c, counters) {
+    const philox::Block block = philox::block(seed, counter + static_cast<uint64_t>(c));
+    const int64_t first = c * lanes;
+    for (int lane = 0; lane < lanes && first + lane < n; ++lane) out[first + lane] = f(block, lane);
+  }
+}
+
+template <class T, class F>
+void fill_lanes(const CudaBackend& be, const Tensor& out, int lanes, uint64_t seed,
+                uint64_t counter, F f) {
+  const int64_t n = out.numel();
+  const int64_t counters = static_cast<int64_t>(philox::counters_needed(lanes, n));
+  philox_kernel<<<blocks_for(counters, be.sm_count()), kThreads, 0, be.stream()>>>(
+      typed<T>(out), n, lanes, seed, counter, counters, f);
+  check_launch("philox_kernel");
+}
+
+}  // namespace
+
+void CudaBackend::random(backend::RandomKind kind, const Tensor& out, uint64_t seed,
+                         uint64_t counter, double p0, double p1) {
+  const bool f32 = out.dtype() == DType::f32;
+  switch (kind) {
+    case backend::RandomKind::uniform:
+    case backend::RandomKind::normal:
+      ONESTEP_CHECK(is_floating(out.dtype()),
+                    "random on cuda: uniform and normal fill f32 or f64 tensors, got {}",
+                    dtype_name(out.dtype()));
+      break;
+    case backend::RandomKind::randint:
+      ONESTEP_CHECK(out.dtype() == DType::i64, "random on cuda: randint fills i64 tensors, got {}",
+                    dtype_name(out.dtype()));
+      break;
+  }
+  if (out.numel() == 0) return;
+  activate();
+  switch (kind) {
+    case backend::RandomKind::uniform:
+      if (f32) return fill_lanes<float>(*this, out, 4, seed, counter, UniformF32{});
+      return fill_lanes<double>(*this, out, 2, seed, counter, UniformF64{});
+    case backend::RandomKind::normal:
+      if (f32) return fill_lanes<float>(*this, out, 4, seed, counter, NormalF32{});
+      return fill_lanes<double>(*this, out, 2, seed, counter, NormalF64{});
+    case backend::RandomKind::randint: {
+      const int64_t low = static_cast<int64_t>(p0);
+      const uint64_t range = static_cast<uint64_t>(static_cast<int64_t>(p1) - low);
+      return fill_lanes<int64_t>(*this, out, 2, seed, counter, RandInt{low, range});
+    }
+  }
+}
+
+}  // namespace onestep::cuda_backend

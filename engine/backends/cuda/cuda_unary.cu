@@ -1,0 +1,304 @@
+// Unary elementwise ops: one functor per UnaryOp, the same formulas as the CPU backend's scalar
+// loops (cpu_elementwise.cpp), including its NaN behaviour (clamp and relu as written there).
+
+#include "cuda_backend.h"
+#include "device_math.cuh"
+#include "strided_indexer.cuh"
+
+namespace onestep::cuda_backend {
+
+using backend::UnaryOp;
+
+namespace {
+
+// out[i] = f(x[i]); operand 0 is out, 1 is x (out may alias x: in-place ops).
+template <class T, class F, class Indexer>
+__global__ void unary_kernel(T* out, const T* x, F f, Indexer ix, int64_t n) {
+  ONESTEP_GRID_STRIDE_LOOP(i, n) {
+    typename Indexer::index_type o[2];
+    ix.offsets(static_cast<typename Indexer::index_type>(i), o);
+    out[o[0]] = f(x[o[1]]);
+  }
+}
+
+template <class T, class F>
+void launch_unary(const CudaBackend& be, const Tensor& x, const Tensor& out, F f) {
+  const int64_t n = out.numel();
+  if (n == 0) return;
+  const auto plan = make_plan<2>(out.shape(), {&out.strides(), &x.strides()}, "unary op");
+  with_indexer(plan, [&](auto ix) {
+    unary_kernel<<<blocks_for(n, be.sm_count()), kThreads, 0, be.stream()>>>(typed<T>(out),
+                                                                             typed<T>(x), f, ix, n);
+    check_launch("unary_kernel");
+  });
+}
+
+// --- functors; T is float, double or int64_t
+
+template <class T>
+__device__ __forceinline__ T sigmoid(T v) {
+  return v >= 0 ? T(1) / (T(1) + dmath::exp(-v)) : dmath::exp(v) / (T(1) + dmath::exp(v));
+}
+
+template <class T>
+struct Affine {
+  T scale, shift;
+  __device__ T operator()(T v) const { return v * scale + shift; }
+};
+template <class T>
+struct Pow {
+  T p;
+  __device__ T operator()(T v) const { return dmath::pow(v, p); }
+};
+struct Square {
+  template <class T>
+  __device__ T operator()(T v) const {
+    return v * v;
+  }
+};
+template <class T>
+struct Clamp {
+  T lo, hi;
+  // std::min(std::max(v, lo), hi): a NaN input stays NaN.
+  __device__ T operator()(T v) const {
+    const T m = v < lo ? lo : v;
+    return hi < m ? hi : m;
+  }
+};
+struct Exp {
+  template <class T>
+  __device__ T operator()(T v) const {
+    return dmath::exp(v);
+  }
+};
+struct Log {
+  template <class T>
+  __device__ T operator()(T v) const {
+    return dmath::log(v);
+  }
+};
+struct Sin {
+  template <class T>
+  __device__ T operator()(T v) const {
+    return dmath::sin(v);
+  }
+};
+struct Cos {
+  template <class T>
+  __device__ T operator()(T v) const {
+    return dmath::cos(v);
+  }
+};
+struct Sqrt {
+  template <class T>
+  __device__ T operator()(T v) const {
+    return dmath::sqrt(v);
+  }
+};
+struct Rsqrt {
+  // 1 / sqrt, both correctly rounded, rather than the approximate rsqrt instruction.
+  template <class T>
+  __device__ T operator()(T v) const {
+    return T(1) / dmath::sqrt(v);
+  }
+};
+struct Abs {
+  template <class T>
+  __device__ T operator()(T v) const {
+    return v < 0 ? -v : v;
+  }
+  __device__ float operator()(float v) const { return dmath::fabs(v); }
+  __device__ double operator()(double v) const { return dmath::fabs(v); }
+};
+struct Sign {
+  template <class T>
+  __device__ T operator()(T v) const {
+    return T((v > 0) - (v < 0));
+  }
+};
+struct Sigmoid {
+  template <class T>
+  __device__ T operator()(T v) const {
+    return sigmoid(v);
+  }
+};
+struct Softplus {
+  // std::max(v, 0) + log1p(exp(-|v|)): no overflow for large v, no cancellation for very
+  // negative v.
+  template <class T>
+  __device__ T operator()(T v) const {
+    return (v < T(0) ? T(0) : v) + dmath::log1p(dmath::exp(-dmath::fabs(v)));
+  }
+};
+struct Tanh {
+  template <class T>
+  __device__ T operator()(T v) const {
+    return dmath::tanh(v);
+  }
+};
+struct Silu {
+  template <class T>
+  __device__ T operator()(T v) const {
+    return v * sigmoid(v);
+  }
+};
+struct Relu {
+  template <class T>
+  __device__ T operator()(T v) const {
+    return v > 0 ? v : T(0);
+  }
+};
+struct Reciprocal {
+  template <class T>
+  __device__ T operator()(T v) const {
+    return T(1) / v;
+  }
+};
+struct IsFinite {
+  template <class T>
+  __device__ T operator()(T v) const {
+    return T(dmath::isfinite(v));
+  }
+};
+
+enum class Cmp { gt, lt, ge, le, eq };
+
+// x <op> p as 1 or 0. P is T for floating x (the CPU compares in the tensor's precision) and
+// double for i64 (the CPU compares the integer with the double threshold).
+template <class T, class P, Cmp kCmp>
+struct CompareScalar {
+  P p;
+  __device__ T operator()(T v) const {
+    const P value = static_cast<P>(v);
+    switch (kCmp) {
+      case Cmp::gt:
+        return T(value > p);
+      case Cmp::lt:
+        return T(value < p);
+      case Cmp::ge:
+        return T(value >= p);
+      case Cmp::le:
+        return T(value <= p);
+      case Cmp::eq:
+        return T(value == p);
+    }
+    return T(0);
+  }
+};
+
+template <class T, class P>
+bool launch_compare(const CudaBackend& be, UnaryOp op, const Tensor& x, const Tensor& out, P p) {
+  switch (op) {
+    case UnaryOp::gt_scalar:
+      launch_unary<T>(be, x, out, CompareScalar<T, P, Cmp::gt>{p});
+      return true;
+    case UnaryOp::lt_scalar:
+      launch_unary<T>(be, x, out, CompareScalar<T, P, Cmp::lt>{p});
+      return true;
+    case UnaryOp::ge_scalar:
+      launch_unary<T>(be, x, out, CompareScalar<T, P, Cmp::ge>{p});
+      return true;
+    case UnaryOp::le_scalar:
+      launch_unary<T>(be, x, out, CompareScalar<T, P, Cmp::le>{p});
+      return true;
+    case UnaryOp::eq_scalar:
+      launch_unary<T>(be, x, out, CompareScalar<T, P, Cmp::eq>{p});
+      return true;
+    default:
+      return false;
+  }
+}
+
+template <class T>
+void unary_floating(const CudaBackend& be, UnaryOp op, const Tensor& x, const Tensor& out, T p0,
+                    T p1) {
+  switch (op) {
+    case UnaryOp::affine:
+      return launch_unary<T>(be, x, out, Affine<T>{p0, p1});
+    case UnaryOp::pow:
+      // The CPU's special cases, so that square, sqrt and reciprocal through pow round alike.
+      if (p0 == T(2)) return launch_unary<T>(be, x, out, Square{});
+      if (p0 == T(0.5)) return launch_unary<T>(be, x, out, Sqrt{});
+      if (p0 == T(-1)) return launch_unary<T>(be, x, out, Reciprocal{});
+      return launch_unary<T>(be, x, out, Pow<T>{p0});
+    case UnaryOp::clamp:
+      return launch_unary<T>(be, x, out, Clamp<T>{p0, p1});
+    case UnaryOp::exp:
+      return launch_unary<T>(be, x, out, Exp{});
+    case UnaryOp::log:
+      return launch_unary<T>(be, x, out, Log{});
+    case UnaryOp::sin:
+      return launch_unary<T>(be, x, out, Sin{});
+    case UnaryOp::cos:
+      return launch_unary<T>(be, x, out, Cos{});
+    case UnaryOp::sqrt:
+      return launch_unary<T>(be, x, out, Sqrt{});
+    case UnaryOp::rsqrt:
+      return launch_unary<T>(be, x, out, Rsqrt{});
+    case UnaryOp::abs:
+      return launch_unary<T>(be, x, out, Abs{});
+    case UnaryOp::sign:
+      return launch_unary<T>(be, x, out, Sign{});
+    case UnaryOp::sigmoid:
+      return launch_unary<T>(be, x, out, Sigmoid{});
+    case UnaryOp::softplus:
+      return launch_unary<T>(be, x, out, Softplus{});
+    case UnaryOp::tanh:
+      return launch_unary<T>(be, x, out, Tanh{});
+    case UnaryOp::silu:
+      return launch_unary<T>(be, x, out, Silu{});
+    case UnaryOp::relu:
+      return launch_unary<T>(be, x, out, Relu{});
+    case UnaryOp::reciprocal:
+      return launch_unary<T>(be, x, out, Reciprocal{});
+    case UnaryOp::isfinite:
+      return launch_unary<T>(be, x, out, IsFinite{});
+    case UnaryOp::gt_scalar:
+    case UnaryOp::lt_scalar:
+    case UnaryOp::ge_scalar:
+    case UnaryOp::le_scalar:
+    case UnaryOp::eq_scalar:
+      launch_compare<T, T>(be, op, x, out, p0);
+      return;
+  }
+  ONESTEP_FAIL("unary op {} is not implemented on cuda", static_cast<int>(op));
+}
+
+// Integers support the ops that are exact on them, as on the CPU.
+void unary_integer(const CudaBackend& be, UnaryOp op, const Tensor& x, const Tensor& out, double p0,
+                   double p1) {
+  using T = int64_t;
+  const T a = static_cast<T>(p0), b = static_cast<T>(p1);
+  switch (op) {
+    case UnaryOp::affine:
+      ONESTEP_CHECK(p0 == static_cast<double>(a) && p1 == static_cast<double>(b),
+                    "affine on i64 needs integer scale and shift, got {} and {}", p0, p1);
+      return launch_unary<T>(be, x, out, Affine<T>{a, b});
+    case UnaryOp::abs:
+      return launch_unary<T>(be, x, out, Abs{});
+    case UnaryOp::sign:
+      return launch_unary<T>(be, x, out, Sign{});
+    case UnaryOp::clamp:
+      return launch_unary<T>(be, x, out, Clamp<T>{a, b});
+    default:
+      if (launch_compare<T, double>(be, op, x, out, p0)) return;
+      ONESTEP_FAIL("this elementwise op expects a floating-point tensor (f32 or f64), got i64");
+  }
+}
+
+}  // namespace
+
+void CudaBackend::unary(UnaryOp op, const Tensor& x, const Tensor& out, double p0, double p1) {
+  activate();
+  switch (x.dtype()) {
+    case DType::f32:
+      return unary_floating<float>(*this, op, x, out, static_cast<float>(p0),
+                                   static_cast<float>(p1));
+    case DType::f64:
+      return unary_floating<double>(*this, op, x, out, p0, p1);
+    case DType::i64:
+      return unary_integer(*this, op, x, out, p0, p1);
+  }
+}
+
+}  // namespace onestep::cuda_backend

@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "onestep/engine/error.h"
+#include "onestep/engine/threading.h"
 
 namespace onestep::app {
 
@@ -19,6 +20,11 @@ class UsageError : public Error {
   do {                                                                       \
     if (!(cond)) throw ::onestep::app::UsageError(fmt::format(__VA_ARGS__)); \
   } while (0)
+
+// The header line's "where": the CPU thread count, or the CUDA device.
+inline std::string device_description(const std::string& device) {
+  return device == "cpu" ? fmt::format("{} threads", num_threads()) : device;
+}
 
 using Run = std::function<int()>;
 

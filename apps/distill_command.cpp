@@ -15,32 +15,14 @@ struct DistillFlags {
   distill::DistillOptions o;
 };
 
-const char* const kTrainingFlags[] = {"--preset",
-                                      "--teacher",
-                                      "--data",
-                                      "--method",
-                                      "--divergence",
-                                      "--alpha",
-                                      "--sid-alpha",
-                                      "--sim-c",
-                                      "--ratio-gradient",
-                                      "--gan-weight",
-                                      "--fake-steps",
-                                      "--regression-weight",
-                                      "--normalise-ratio",
-                                      "--sigma-init",
-                                      "--batch",
-                                      "--lr",
-                                      "--lr-generator",
-                                      "--lr-fake",
-                                      "--ema-halflife",
-                                      "--generator-warmup",
-                                      "--sim-only",
-                                      "--seed",
-                                      "--preview",
-                                      "--fake-sigma",
-                                      "--disc-weighting",
-                                      "--beta1"};
+const char* const kTrainingFlags[] = {
+    "--preset",          "--teacher",    "--data",         "--method",
+    "--divergence",      "--alpha",      "--sid-alpha",    "--sim-c",
+    "--ratio-gradient",  "--gan-weight", "--fake-steps",   "--regression-weight",
+    "--normalise-ratio", "--sigma-init", "--batch",        "--lr",
+    "--lr-generator",    "--lr-fake",    "--ema-halflife", "--generator-warmup",
+    "--sim-only",        "--seed",       "--preview",      "--fake-sigma",
+    "--disc-weighting",  "--beta1"};
 
 int run_distill(CLI::App& cmd, DistillFlags& f) {
   distill::DistillOptions o;
@@ -81,16 +63,18 @@ int run_distill(CLI::App& cmd, DistillFlags& f) {
     if (cmd.count("--seed")) o.seed = g.seed;
     if (cmd.count("--fake-sigma")) o.fake_sigma = g.fake_sigma;
     if (cmd.count("--beta1")) o.beta1 = g.beta1;
-    if (cmd.count("--disc-weighting")) o.discriminator_sigma_weighting = g.discriminator_sigma_weighting;
+    if (cmd.count("--disc-weighting"))
+      o.discriminator_sigma_weighting = g.discriminator_sigma_weighting;
     if (cmd.count("--preview")) o.preview_samples = g.preview_samples;
   }
   if (cmd.count("--images")) o.total_images = f.o.total_images;
+  if (cmd.count("--device")) o.device = f.o.device;
   if (cmd.count("--log-every")) o.log_every_images = f.o.log_every_images;
   if (cmd.count("--checkpoint-every")) o.checkpoint_every_images = f.o.checkpoint_every_images;
   o.validate();
   const distill::Method method = distill::make_method(o.method, o.method_options);
-  fmt::print("onestep distill: {} -> {} with {} ({} images, batch {}, {} threads{})\n", o.teacher,
-             o.out, method.describe(), o.total_images, o.batch, num_threads(),
+  fmt::print("onestep distill: {} -> {} with {} ({} images, batch {}, {}{})\n", o.teacher, o.out,
+             method.describe(), o.total_images, o.batch, device_description(o.device),
              f.resume ? ", resuming" : "");
   const distill::DistillResult r = distill::distill(o, f.resume);
   fmt::print(
@@ -163,6 +147,7 @@ Run add_distill_command(CLI::App& app) {
   cmd->add_option("--sim-only", o.sim_only_images, "Images of SIM-term-only training")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--seed", o.seed, "Random seed");
+  cmd->add_option("--device", o.device, "Where the networks run: cpu, cuda or cuda:N");
   cmd->add_option("--beta1", o.beta1, "Adam beta1 of both networks (0)")
       ->check(CLI::Range(0.0, 0.999));
   cmd->add_option("--disc-weighting", o.discriminator_sigma_weighting,

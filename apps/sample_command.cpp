@@ -20,7 +20,7 @@ namespace onestep::app {
 namespace {
 
 struct SampleFlags {
-  std::string model, out, noise, sampler = "heun", data;
+  std::string model, out, noise, sampler = "heun", data, device = "cpu";
   int64_t n = 64, batch = 256, label = -1, columns = 0, projections = 256;
   uint64_t seed = 0;
   diffusion::SamplerOptions options;
@@ -29,7 +29,9 @@ struct SampleFlags {
 int run_sample(const CLI::App& cmd, SampleFlags& f) {
   f.options.method = diffusion::parse_sampler_method(f.sampler);
   f.options.validate();
+  const Device device = usable_device(f.device);
   const diffusion::LoadedDenoiser loaded = diffusion::load_denoiser(f.model);
+  loaded.net->to(device);
   const diffusion::ModelConfig& config = loaded.config;
   const int64_t label_dim = config.label_dim();
   ONESTEP_CHECK(!config.data_shape.empty(), "{}: the model config has no data shape", f.model);
@@ -76,16 +78,18 @@ int run_sample(const CLI::App& cmd, SampleFlags& f) {
   std::vector<Tensor> pieces;
   for (int64_t begin = 0; begin < f.n; begin += f.batch) {
     const int64_t end = std::min(f.n, begin + f.batch);
-    const Tensor batch_labels = labels.defined() ? labels.slice(0, begin, end) : Tensor();
+    // Latents and labels are drawn on the host, so a seed gives the same samples on any device.
+    const Tensor batch_labels =
+        labels.defined() ? labels.slice(0, begin, end).to(device) : Tensor();
     const auto denoise = [&](const Tensor& x, double sigma) {
       return loaded.net->forward(x, sigma, batch_labels);
     };
-    const Tensor z = latents.slice(0, begin, end);
+    const Tensor z = latents.slice(0, begin, end).to(device);
     if (one_step) {
       NoGradGuard no_grad;  // x = D(sigma z; sigma): one network evaluation
-      pieces.push_back(denoise(z * config.one_step_sigma, config.one_step_sigma));
+      pieces.push_back(denoise(z * config.one_step_sigma, config.one_step_sigma).to(Device::cpu()));
     } else {
-      pieces.push_back(diffusion::edm_sample(denoise, z, f.options));
+      pieces.push_back(diffusion::edm_sample(denoise, z, f.options).to(Device::cpu()));
     }
   }
   const Tensor samples = concat(pieces, 0);
@@ -179,6 +183,8 @@ Run add_sample_command(CLI::App& app) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--seed", f->seed, "Random seed")->capture_default_str();
+  cmd->add_option("--device", f->device, "Where the network runs: cpu, cuda or cuda:N")
+      ->capture_default_str();
   cmd->add_option("--class", f->label, "Class label for conditional models (-1: random per sample)")
       ->check(CLI::Range(int64_t{-1}, int64_t{1000000}));
   cmd->add_option("--noise", f->noise, "Start from these latents (.npy, [N, ...] unit-variance)")

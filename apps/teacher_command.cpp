@@ -64,12 +64,14 @@ int run_teacher(CLI::App& cmd, TeacherFlags& f) {
     if (cmd.count("--hidden")) o.model.mlp.hidden = f.hidden;
   }
   if (cmd.count("--images")) o.total_images = f.o.total_images;
+  if (cmd.count("--device")) o.device = f.o.device;
   if (cmd.count("--log-every")) o.log_every_images = f.o.log_every_images;
   if (cmd.count("--checkpoint-every")) o.checkpoint_every_images = f.o.checkpoint_every_images;
   o.validate();
 
-  fmt::print("onestep teacher: {} on {} -> {} ({} images, batch {}, {} threads{})\n", o.model.arch,
-             o.data, o.out, o.total_images, o.batch, num_threads(), f.resume ? ", resuming" : "");
+  fmt::print("onestep teacher: {} on {} -> {} ({} images, batch {}, {}{})\n", o.model.arch, o.data,
+             o.out, o.total_images, o.batch, device_description(o.device),
+             f.resume ? ", resuming" : "");
   const diffusion::TeacherResult r = diffusion::train_teacher(o, f.resume);
   fmt::print(
       "{} steps, {} images ({} skipped steps) in {:.1f} s: {:.1f} images/s, last loss {:.4f}\n",
@@ -118,6 +120,7 @@ Run add_teacher_command(CLI::App& app) {
   cmd->add_option("--sigma-data", f->o.model.sigma_data, "EDM sigma_data")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--seed", f->o.seed, "Random seed");
+  cmd->add_option("--device", f->o.device, "Where the networks run: cpu, cuda or cuda:N");
   cmd->add_option("--log-every", f->o.log_every_images, "Log interval, images")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--checkpoint-every", f->o.checkpoint_every_images,

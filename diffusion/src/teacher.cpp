@@ -54,11 +54,14 @@ class TeacherRun {
       : o_(options),
         data_(open_dataset(o_.data, DataOptions{stream_seed(o_.seed, 0), o_.hflip, false})),
         model_config_(resolve_model(o_, data_->info())),
+        device_(usable_device(o_.device)),
         loss_gen_(stream_seed(o_.seed, 1)),
         dropout_gen_(stream_seed(o_.seed, 2)) {
     Generator init_gen(stream_seed(o_.seed, 3));
     net_ = build_denoiser(model_config_, init_gen);
     ema_net_ = build_denoiser(model_config_, init_gen);
+    net_->to(device_);
+    ema_net_->to(device_);
     ema_net_->copy_state_from(*net_);
     ema_net_->set_requires_grad(false);
     ema_net_->eval();
@@ -82,7 +85,7 @@ class TeacherRun {
     int64_t interval_steps = 0, next_log = next_multiple(images_, o_.log_every_images);
     int64_t next_checkpoint =
         o_.checkpoint_every_images > 0 ? next_multiple(images_, o_.checkpoint_every_images) : -1;
-    reset_peak_memory();
+    reset_peak_memory(device_);
     net_->train();
 
     while (images_ < o_.total_images && !StopSignal::requested()) {
@@ -97,15 +100,15 @@ class TeacherRun {
         const double rate = (static_cast<double>(images_) - start_images) / std::max(elapsed, 1e-9);
         const double mean_loss =
             interval_steps ? interval_loss / static_cast<double>(interval_steps) : NAN;
-        metrics.write({{"step", static_cast<double>(step_)},
-                       {"images", static_cast<double>(images_)},
-                       {"loss", mean_loss},
-                       {"lr", adam_->learning_rate()},
-                       {"images_per_s", rate},
-                       {"skipped_steps", static_cast<double>(skipped_total_)},
-                       {"peak_memory_bytes",
-                        static_cast<double>(memory_stats(Device::cpu()).peak_allocated_bytes)},
-                       {"wall_s", elapsed}});
+        metrics.write(
+            {{"step", static_cast<double>(step_)},
+             {"images", static_cast<double>(images_)},
+             {"loss", mean_loss},
+             {"lr", adam_->learning_rate()},
+             {"images_per_s", rate},
+             {"skipped_steps", static_cast<double>(skipped_total_)},
+             {"peak_memory_bytes", static_cast<double>(memory_stats(device_).peak_allocated_bytes)},
+             {"wall_s", elapsed}});
         progress.update(static_cast<double>(images_) / static_cast<double>(o_.total_images),
                         static_cast<double>(o_.total_images - images_) / std::max(rate, 1e-9),
                         fmt::format("step {} | {} images | loss {:.4f} | {:.1f} img/s", step_,
@@ -137,13 +140,15 @@ class TeacherRun {
 
   double step() {
     const Batch batch = data_->next_batch(o_.batch);
-    const Tensor labels = o_.cond ? one_hot(batch.labels, data_->info().num_classes) : Tensor();
+    const Tensor x = batch.x.to(device_);
+    const Tensor labels =
+        o_.cond ? one_hot(batch.labels.to(device_), data_->info().num_classes) : Tensor();
     if (o_.lr_warmup_images > 0)
       adam_->set_learning_rate(
           o_.lr *
           std::min(static_cast<double>(images_) / static_cast<double>(o_.lr_warmup_images), 1.0));
     adam_->zero_grad();
-    const Tensor loss = mean(edm_loss(*net_, batch.x, labels, loss_gen_, o_.loss, &dropout_gen_));
+    const Tensor loss = mean(edm_loss(*net_, x, labels, loss_gen_, o_.loss, &dropout_gen_));
     const double value = loss.item();
     bool skip = !std::isfinite(value);
     if (!skip) {
@@ -223,9 +228,10 @@ class TeacherRun {
     const int64_t n = o_.preview_samples;
     Shape shape = {n};
     for (int64_t s : model_config_.data_shape) shape.push_back(s);
-    const Tensor latents = randn(shape, gen);
+    const Tensor latents = randn(shape, gen, DType::f32, device_);
     const Tensor labels =
-        o_.cond ? one_hot(randint(0, info.num_classes, {n}, gen), info.num_classes) : Tensor();
+        o_.cond ? one_hot(randint(0, info.num_classes, {n}, gen).to(device_), info.num_classes)
+                : Tensor();
     SamplerOptions sampler;
     sampler.steps = o_.preview_steps;
     const auto denoise = [&](const Tensor& x, double sigma) {
@@ -243,6 +249,7 @@ class TeacherRun {
   TeacherOptions o_;
   std::unique_ptr<DataSource> data_;
   ModelConfig model_config_;
+  Device device_;
   Generator loss_gen_, dropout_gen_;
   std::shared_ptr<EDMPrecond> net_, ema_net_;
   std::vector<Tensor> params_;

@@ -24,6 +24,7 @@ void TeacherOptions::validate() const {
                 "teacher: --log-every must be >= 1, --checkpoint-every >= 0");
   ONESTEP_CHECK(preview_samples >= 0 && preview_steps >= 1, "teacher: bad preview settings");
   ONESTEP_CHECK(!out.empty(), "teacher: --out is empty");
+  parse_device(device);
 }
 
 std::string TeacherOptions::to_json() const {
@@ -50,6 +51,7 @@ std::string TeacherOptions::to_json() const {
             {"preview_samples", preview_samples},
             {"preview_steps", preview_steps},
             {"seed", seed},
+            {"device", device},
             {"out", out}};
   return j.dump(2);
 }
@@ -86,6 +88,7 @@ TeacherOptions TeacherOptions::from_json(const std::string& text) {
     read("preview_samples", o.preview_samples);
     read("preview_steps", o.preview_steps);
     read("seed", o.seed);
+    read("device", o.device);
     read("out", o.out);
   } catch (const json::exception& e) {
     ONESTEP_FAIL("teacher config: {}", e.what());

@@ -72,9 +72,11 @@ class DistillRun {
         method_(make_method(o_.method, o_.method_options)),
         teacher_(load_denoiser(o_.teacher)),
         model_config_(teacher_.config),
+        device_(usable_device(o_.device)),
         gen_(stream_seed(o_.seed, 1)) {
     ONESTEP_CHECK(teacher_.config.one_step_sigma == 0,
                   "distill: {} is already a one-step generator, not a teacher", o_.teacher);
+    teacher_.net->to(device_);
     teacher_.net->set_requires_grad(false);
     teacher_.net->eval();
     Generator unused(0);  // weights come from the teacher
@@ -85,6 +87,7 @@ class DistillRun {
       net->copy_state_from(*teacher_.net);
       net->eval();  // no dropout in distillation
     }
+    for (const auto& net : {generator_, fake_, ema_net_}) net->to(device_);
     ema_net_->set_requires_grad(false);
     label_dim_ = model_config_.label_dim();
     model_config_.one_step_sigma = o_.sigma_init;
@@ -124,25 +127,25 @@ class DistillRun {
     int64_t next_log = next_multiple(images_, o_.log_every_images);
     int64_t next_checkpoint =
         o_.checkpoint_every_images > 0 ? next_multiple(images_, o_.checkpoint_every_images) : -1;
-    reset_peak_memory();
+    reset_peak_memory(device_);
     while (images_ < o_.total_images && !StopSignal::requested()) {
       iteration(sums);
       if (images_ >= next_log || images_ >= o_.total_images) {
         const double elapsed = progress.elapsed_seconds();
         const double rate = (static_cast<double>(images_) - start_images) / std::max(elapsed, 1e-9);
-        metrics.write({{"iteration", static_cast<double>(iteration_)},
-                       {"images", static_cast<double>(images_)},
-                       {"fake_loss", sums.mean(sums.fake, sums.fake_count)},
-                       {"discriminator_loss", sums.mean(sums.disc, sums.fake_count)},
-                       {"generator_loss", sums.mean(sums.score, sums.gen_count)},
-                       {"gan_loss", sums.mean(sums.gan, sums.gen_count)},
-                       {"mean_ratio", sums.mean(sums.ratio, sums.gen_count)},
-                       {"regression_loss", sums.mean(sums.regression, sums.gen_count)},
-                       {"images_per_s", rate},
-                       {"skipped_steps", static_cast<double>(skipped_total_)},
-                       {"peak_memory_bytes",
-                        static_cast<double>(memory_stats(Device::cpu()).peak_allocated_bytes)},
-                       {"wall_s", elapsed}});
+        metrics.write(
+            {{"iteration", static_cast<double>(iteration_)},
+             {"images", static_cast<double>(images_)},
+             {"fake_loss", sums.mean(sums.fake, sums.fake_count)},
+             {"discriminator_loss", sums.mean(sums.disc, sums.fake_count)},
+             {"generator_loss", sums.mean(sums.score, sums.gen_count)},
+             {"gan_loss", sums.mean(sums.gan, sums.gen_count)},
+             {"mean_ratio", sums.mean(sums.ratio, sums.gen_count)},
+             {"regression_loss", sums.mean(sums.regression, sums.gen_count)},
+             {"images_per_s", rate},
+             {"skipped_steps", static_cast<double>(skipped_total_)},
+             {"peak_memory_bytes", static_cast<double>(memory_stats(device_).peak_allocated_bytes)},
+             {"wall_s", elapsed}});
         progress.update(
             static_cast<double>(images_) / static_cast<double>(o_.total_images),
             static_cast<double>(o_.total_images - images_) / std::max(rate, 1e-9),
@@ -192,12 +195,13 @@ class DistillRun {
   int64_t elements_per_sample() const { return shape_numel(model_config_.data_shape); }
 
   Tensor random_labels(int64_t n) {
-    return label_dim_ > 0 ? one_hot(randint(0, label_dim_, {n}, gen_), label_dim_) : Tensor();
+    return label_dim_ > 0 ? one_hot(randint(0, label_dim_, {n}, gen_).to(device_), label_dim_)
+                          : Tensor();
   }
 
   Tensor generator_sigmas(int64_t n) {
     if (method_.lognormal_sigma)
-      return exp(randn({n}, gen_) * o_.fake_loss.p_std + o_.fake_loss.p_mean);
+      return exp(randn({n}, gen_, DType::f32, device_) * o_.fake_loss.p_std + o_.fake_loss.p_mean);
     return karras_grid_sigmas(n, o_.sigma_min, o_.sigma_max, o_.rho, o_.u_max, gen_);
   }
 
@@ -231,25 +235,27 @@ class DistillRun {
     Tensor x_g;
     {
       NoGradGuard no_grad;
-      x_g = generate(*generator_, randn(sample_shape(n), gen_), o_.sigma_init, labels);
+      x_g = generate(*generator_, randn(sample_shape(n), gen_, DType::f32, device_), o_.sigma_init,
+                     labels);
     }
     adam_f_->zero_grad();
     // Diff-Instruct queries the fake score at log-normal noise levels: train it there too.
     const Tensor fake_sigma =
         o_.fake_sigma == "grid" && !method_.lognormal_sigma
             ? karras_grid_sigmas(n, o_.sigma_min, o_.sigma_max, o_.rho, o_.u_max, gen_)
-            : exp(randn({n}, gen_) * o_.fake_loss.p_std + o_.fake_loss.p_mean);
+            : exp(randn({n}, gen_, DType::f32, device_) * o_.fake_loss.p_std + o_.fake_loss.p_mean);
     Tensor loss = mean(edm_loss_at(*fake_, x_g, labels, fake_sigma, gen_));
     sums.fake += loss.item();
     if (method_.needs_discriminator()) {
       const Batch real = data_->next_batch(n);
-      const Tensor real_labels = label_dim_ > 0 ? one_hot(real.labels, label_dim_) : Tensor();
+      const Tensor real_labels =
+          label_dim_ > 0 ? one_hot(real.labels.to(device_), label_dim_) : Tensor();
       const Tensor sigma =
           karras_grid_sigmas(n, o_.sigma_min, o_.sigma_max, o_.rho, o_.u_max, gen_);
-      const Tensor noise = randn(sample_shape(n), gen_);
+      const Tensor noise = randn(sample_shape(n), gen_, DType::f32, device_);
       const Tensor disc =
-          mean(discriminator_loss(*fake_, real.x, real_labels, x_g, labels, sigma, noise,
-                                  o_.discriminator_sigma_weighting == "lambda"));
+          mean(discriminator_loss(*fake_, real.x.to(device_), real_labels, x_g, labels, sigma,
+                                  noise, o_.discriminator_sigma_weighting == "lambda"));
       sums.disc += disc.item();
       // The EDM loss sums over each sample's elements; the BCE is per sample. Scaled by the
       // element count the two compete (unscaled, Adam all but ignores the discriminator on images).
@@ -270,9 +276,11 @@ class DistillRun {
     const bool sim_only = images_ < o_.sim_only_images;
     const Tensor labels = random_labels(n);
     fake_->set_requires_grad(false);  // frozen here: gradients flow through its input only
-    const Tensor x_g = generate(*generator_, randn(sample_shape(n), gen_), o_.sigma_init, labels);
+    const Tensor x_g = generate(*generator_, randn(sample_shape(n), gen_, DType::f32, device_),
+                                o_.sigma_init, labels);
     const Tensor sigma = generator_sigmas(n);
-    const Tensor x_t = x_g + randn(sample_shape(n), gen_) * sigma.reshape(per_sample_shape(x_g));
+    const Tensor x_t = x_g + randn(sample_shape(n), gen_, DType::f32, device_) *
+                                 sigma.reshape(per_sample_shape(x_g));
     GeneratorStep step{x_g,
                        x_t,
                        teacher_.net->forward(x_t, sigma, labels),
@@ -294,7 +302,7 @@ class DistillRun {
       loss = loss + gan * method_.gan_weight;
     }
     if (method_.regression_weight > 0) {
-      const Tensor pick = randint(0, regression_noise_.size(0), {n}, gen_);
+      const Tensor pick = randint(0, regression_noise_.size(0), {n}, gen_).to(device_);
       const Tensor prediction = generate(
           *generator_, index_select(regression_noise_, 0, pick), o_.sigma_init,
           regression_labels_.defined() ? index_select(regression_labels_, 0, pick) : Tensor());
@@ -325,9 +333,10 @@ class DistillRun {
   void make_regression_pairs() {
     Generator pair_gen(stream_seed(o_.seed, 5));
     const int64_t n = o_.regression_pairs;
-    regression_noise_ = randn(sample_shape(n), pair_gen);
+    regression_noise_ = randn(sample_shape(n), pair_gen, DType::f32, device_);
     regression_labels_ =
-        label_dim_ > 0 ? one_hot(randint(0, label_dim_, {n}, pair_gen), label_dim_) : Tensor();
+        label_dim_ > 0 ? one_hot(randint(0, label_dim_, {n}, pair_gen).to(device_), label_dim_)
+                       : Tensor();
     SamplerOptions sampler;
     sampler.steps = o_.regression_steps;
     std::vector<Tensor> pieces;
@@ -393,11 +402,13 @@ class DistillRun {
     Generator preview_gen(stream_seed(o_.seed, 4));
     const int64_t n = o_.preview_samples;
     const Tensor labels =
-        label_dim_ > 0 ? one_hot(randint(0, label_dim_, {n}, preview_gen), label_dim_) : Tensor();
+        label_dim_ > 0 ? one_hot(randint(0, label_dim_, {n}, preview_gen).to(device_), label_dim_)
+                       : Tensor();
     Tensor samples;
     {
       NoGradGuard no_grad;
-      samples = generate(*ema_net_, randn(sample_shape(n), preview_gen), o_.sigma_init, labels);
+      samples = generate(*ema_net_, randn(sample_shape(n), preview_gen, DType::f32, device_),
+                         o_.sigma_init, labels);
     }
     const std::string path = join_path(o_.out, "samples.png");
     if (model_config_.data_shape.size() == 1) {
@@ -412,6 +423,7 @@ class DistillRun {
   Method method_;
   LoadedDenoiser teacher_;
   ModelConfig model_config_;
+  Device device_;
   Generator gen_;
   int64_t label_dim_ = 0;
   std::shared_ptr<EDMPrecond> generator_, fake_, ema_net_;

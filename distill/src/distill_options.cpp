@@ -25,9 +25,10 @@ void DistillOptions::validate() const {
                 "distill: warm-ups must be >= 0");
   ONESTEP_CHECK(sigma_min > 0 && sigma_max > sigma_min && rho > 0 && u_max > 0 && u_max <= 1,
                 "distill: need 0 < sigma_min < sigma_max, rho > 0 and 0 < u_max <= 1");
-  ONESTEP_CHECK(discriminator_sigma_weighting == "uniform" || discriminator_sigma_weighting == "lambda",
-                "distill: --disc-weighting must be uniform or lambda, got '{}'",
-                discriminator_sigma_weighting);
+  ONESTEP_CHECK(
+      discriminator_sigma_weighting == "uniform" || discriminator_sigma_weighting == "lambda",
+      "distill: --disc-weighting must be uniform or lambda, got '{}'",
+      discriminator_sigma_weighting);
   ONESTEP_CHECK(fake_loss.p_std >= 0 && std::isfinite(fake_loss.p_mean),
                 "distill: bad fake noise-level distribution");
   ONESTEP_CHECK(fake_sigma == "grid" || fake_sigma == "lognormal",
@@ -38,6 +39,7 @@ void DistillOptions::validate() const {
                     max_consecutive_skips >= 1 && preview_samples >= 0,
                 "distill: bad logging settings");
   ONESTEP_CHECK(!out.empty(), "distill: --out is empty");
+  parse_device(device);
 }
 
 std::string DistillOptions::to_json() const {
@@ -85,6 +87,7 @@ std::string DistillOptions::to_json() const {
             {"max_consecutive_skips", max_consecutive_skips},
             {"preview_samples", preview_samples},
             {"seed", seed},
+            {"device", device},
             {"out", out}};
   return j.dump(2);
 }
@@ -142,6 +145,7 @@ DistillOptions DistillOptions::from_json(const std::string& text) {
     read("max_consecutive_skips", o.max_consecutive_skips);
     read("preview_samples", o.preview_samples);
     read("seed", o.seed);
+    read("device", o.device);
     read("out", o.out);
   } catch (const json::exception& e) {
     ONESTEP_FAIL("distill config: {}", e.what());

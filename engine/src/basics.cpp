@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "onestep/engine/cuda.h"
 #include "onestep/engine/device.h"
 #include "onestep/engine/dtype.h"
 #include "onestep/engine/error.h"
@@ -51,6 +52,20 @@ Device parse_device(const std::string& text) {
     return Device::cuda(std::stoi(text.substr(5)));
   }
   ONESTEP_FAIL("unknown device '{}': expected cpu, cuda or cuda:N", text);
+}
+
+Device usable_device(const std::string& text) {
+  const Device device = parse_device(text);
+  if (device.is_cuda()) {
+    ONESTEP_CHECK(cuda::compiled(),
+                  "device {}: this onestep was built without CUDA; rebuild with -DONESTEP_CUDA=ON "
+                  "or use --device cpu",
+                  text);
+    ONESTEP_CHECK(cuda::available(),
+                  "device {}: no usable CUDA device here (no GPU, or no driver); use --device cpu",
+                  text);
+  }
+  return device;
 }
 
 int64_t shape_numel(const Shape& shape) {

@@ -36,6 +36,10 @@ printf '\x1f\x8b\x08\x00' > "$work/truncated/train-images-idx3-ubyte.gz"
 printf '\x1f\x8b\x08\x00' > "$work/truncated/train-labels-idx1-ubyte.gz"
 expect 1 "$onestep" teacher --preset fmnist-cpu --data "fashion-mnist:$work/truncated" --out "$work/y"
 grep -q "train-images-idx3-ubyte.gz" <<<"$out" || fail "truncated-file error does not name the file: $out"
+# A misspelt device: one line that says what is accepted, before any work.
+expect 1 "$onestep" teacher --preset toy --device gpu --out "$work/device"
+grep -q "unknown device 'gpu': expected cpu, cuda or cuda:N" <<<"$out" || fail "bad --device error: $out"
+[ "$(grep -c 'onestep: error' <<<"$out")" -eq 1 ] || fail "bad --device: expected one error line: $out"
 
 # A small teacher and sampling from it.
 run="$work/toy"

@@ -43,6 +43,9 @@ struct TeacherOptions {
   int64_t preview_samples = 64;         // 0: no preview
   int64_t preview_steps = 18;           // Heun steps for the preview
   uint64_t seed = 0;
+  // Where the networks run (cpu, cuda, cuda:N). Not a training setting: a run may resume on
+  // another device.
+  std::string device = "cpu";
   std::string out = "runs/teacher";
 
   void validate() const;

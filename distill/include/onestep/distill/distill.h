@@ -58,6 +58,8 @@ struct DistillOptions {
   int64_t max_consecutive_skips = 50;
   int64_t preview_samples = 64;
   uint64_t seed = 0;
+  // Where the networks run (cpu, cuda, cuda:N); a run may resume on another device.
+  std::string device = "cpu";
   std::string out = "runs/distill";
 
   void validate() const;

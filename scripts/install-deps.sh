@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages onestep builds with (idempotent; skips apt when all are present).
+# Installs the Debian packages onestep builds with, plus any named as arguments (idempotent; skips
+# apt when all are present).
 set -euo pipefail
 
 packages=(
@@ -8,6 +9,7 @@ packages=(
   libgtest-dev zlib1g-dev libpng-dev
   dataset-fashion-mnist
 )
+packages+=("$@")
 
 missing=()
 for p in "${packages[@]}"; do

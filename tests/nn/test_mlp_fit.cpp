@@ -94,7 +94,9 @@ FitResult fit(uint64_t seed, int steps) {
   return result;
 }
 
-TEST(MlpFit, AdamFitsA2DRegressionQuicklyAndDeterministically) {
+// The time is printed, not asserted: a loaded 2-core machine takes 30x longer, and speed is the
+// benchmarks' business.
+TEST(MlpFit, AdamFitsA2DRegressionDeterministically) {
   const auto start = std::chrono::steady_clock::now();
   const FitResult a = fit(1234, 400);
   const FitResult b = fit(1234, 400);
@@ -107,7 +109,6 @@ TEST(MlpFit, AdamFitsA2DRegressionQuicklyAndDeterministically) {
   EXPECT_EQ(a.initial_loss, b.initial_loss);
   EXPECT_EQ(a.final_loss, b.final_loss);
   EXPECT_EQ(a.ema_loss, b.ema_loss);
-  EXPECT_LT(seconds, 10.0) << "two fits took " << seconds << " s";
   RecordProperty("initial_loss", std::to_string(a.initial_loss));
   RecordProperty("final_loss", std::to_string(a.final_loss));
   std::printf("initial loss %.5f, final %.6f (EMA %.6f), two fits in %.2f s\n", a.initial_loss,

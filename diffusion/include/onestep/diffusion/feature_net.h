@@ -29,7 +29,7 @@ class FeatureNet : public nn::Module {
 };
 
 struct FeatureTraining {
-  int64_t epochs = 6;
+  int64_t epochs = 12;
   int64_t batch = 128;
   double lr = 2e-3;
   uint64_t seed = 0;

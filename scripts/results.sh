@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# The results study behind docs/RESULTS.md: the teacher (Heun, 35 network evaluations) and every
+# distillation method and Uni-Instruct divergence, each sampled with fixed seeds and scored by
+# `onestep eval`, on toy:25gaussians, toy:8gaussians and Fashion-MNIST.
+#   scripts/results.sh [--gpu] [--only toy|fmnist] [--toys "25gaussians 8gaussians"]
+#                      [--toy-images N] [--fmnist-images N] [--samples N] [--teacher PATH]
+# CPU budgets (default): toy teacher --preset toy, 1M generator images per toy run; Fashion-MNIST
+# teacher --preset fmnist-cpu (reused from runs/teacher-fmnist-cpu when present), 2,560 generator
+# images per run with --preset fmnist-cpu, 1,000 samples per row. --gpu: presets fmnist, 200,000
+# generator images, 10,000 samples (needs a CUDA build). Finished runs are kept and not redone;
+# delete runs/results/<dataset>/<run> to redo one.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$root/scripts/install-deps.sh" python3-matplotlib python3-numpy
+onestep="${ONESTEP:-$root/build/apps/onestep}"
+[ -x "$onestep" ] || "$root/scripts/build.sh"
+out="${OUT:-$root/runs/results}"
+# Debian's interpreter, which sees the python3-matplotlib installed above (not a pyenv one).
+python="${PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}"
+
+gpu=0 only="" toys="25gaussians 8gaussians" toy_images=1000000 fmnist_images="" samples="" teacher=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --gpu) gpu=1 ;;
+    --only) only="$2"; shift ;;
+    --toys) toys="$2"; shift ;;
+    --toy-images) toy_images="$2"; shift ;;
+    --fmnist-images) fmnist_images="$2"; shift ;;
+    --samples) samples="$2"; shift ;;
+    --teacher) teacher="$2"; shift ;;
+    *) echo "results.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ "$gpu" = 1 ]; then
+  preset=fmnist; fmnist_images="${fmnist_images:-200000}"; samples="${samples:-10000}"
+else
+  preset=fmnist-cpu; fmnist_images="${fmnist_images:-2560}"; samples="${samples:-1000}"
+fi
+teacher="${teacher:-$root/runs/teacher-$preset/teacher.safetensors}"
+
+runs=(
+  "uni-instruct forward-kl" "uni-instruct jeffreys" "sid -" "uni-instruct reverse-kl"
+  "uni-instruct js" "uni-instruct chi2" "uni-instruct hellinger" "uni-instruct softened-rkl"
+  "uni-instruct alpha" "uni-instruct-official jeffreys" "sida -" "sim -" "diff-instruct -" "dmd -"
+  "dmd2 -" "f-distill jeffreys"
+)
+
+timed() {  # timed SECONDS_FILE LOG_FILE command...
+  local seconds="$1" log="$2"; shift 2
+  local start end
+  start=$(date +%s.%N)
+  "$@" > "$log" 2>&1 || { echo "results.sh: failed, see $log" >&2; tail -3 "$log" >&2; return 1; }
+  end=$(date +%s.%N)
+  awk "BEGIN { printf \"%.1f\\n\", $end - $start }" > "$seconds"
+}
+
+# distill_all DIR TEACHER PRESET IMAGES SAMPLES EVAL_DATA: every method, one-step samples, metrics.
+distill_all() {
+  local dir="$1" teacher="$2" preset="$3" images="$4" n="$5" data="$6"
+  for run in "${runs[@]}"; do
+    read -r method divergence <<<"$run"
+    local name="$method${divergence:+-$divergence}"; name="${name%--}"
+    local args=(--preset "$preset" --teacher "$teacher" --method "$method" --images "$images"
+                --seed 0)
+    [ "$preset" = toy ] && args+=(--preview 0)
+    [ "$divergence" != "-" ] && args+=(--divergence "$divergence")
+    if [ ! -s "$dir/$name/generator.safetensors" ]; then
+      rm -rf "$dir/$name"
+      timed "$dir/$name.seconds" "$dir/$name.log" "$onestep" distill "${args[@]}" --out "$dir/$name" || continue
+    fi
+    "$onestep" sample --model "$dir/$name/generator.safetensors" --n "$n" --seed 1 \
+      --out "$dir/$name/samples" > /dev/null
+    "$onestep" eval --samples "$dir/$name/samples/samples.npy" --data "$data" \
+      --out "$dir/$name/eval.json" | tail -1
+  done
+}
+
+if [ "$only" != fmnist ]; then
+  for toy in $toys; do
+    dir="$out/$toy"
+    mkdir -p "$dir"
+    if [ ! -s "$dir/teacher/teacher.safetensors" ]; then
+      timed "$dir/teacher.seconds" "$dir/teacher.log" \
+        "$onestep" teacher --preset toy --data "toy:$toy" --seed 0 --out "$dir/teacher" --preview 0
+    fi
+    "$onestep" sample --model "$dir/teacher/teacher.safetensors" --n 4000 --seed 1 \
+      --out "$dir/teacher/samples" > /dev/null
+    "$onestep" eval --samples "$dir/teacher/samples/samples.npy" --data "toy:$toy" \
+      --out "$dir/teacher/eval.json" | tail -1
+    distill_all "$dir" "$dir/teacher/teacher.safetensors" toy "$toy_images" 4000 "toy:$toy"
+    "$python" "$root/scripts/plot.py" scatter "$dir" --out "$dir/scatter.png"
+  done
+fi
+
+if [ "$only" != toy ]; then
+  dir="$out/fashion-mnist"
+  mkdir -p "$dir/teacher"
+  if [ ! -s "$teacher" ]; then
+    echo "results.sh: training the Fashion-MNIST teacher ($preset) into $(dirname "$teacher")"
+    "$onestep" teacher --preset "$preset" --seed 0 --out "$(dirname "$teacher")"
+  fi
+  features="$root/assets/fmnist-features.safetensors"
+  [ -s "$features" ] || "$onestep" eval --train-features --data fashion-mnist --features "$features"
+  # The floor: real training images scored like samples.
+  "$python" "$root/scripts/fmnist_npy.py" train "$samples" "$dir/real-train/samples/samples.npy"
+  "$onestep" eval --samples "$dir/real-train/samples/samples.npy" --out "$dir/real-train/eval.json" | tail -1
+  if [ ! -s "$dir/teacher/samples/samples.npy" ] || [ ! -s "$dir/teacher.seconds" ]; then
+    timed "$dir/teacher.seconds" "$dir/teacher.log" "$onestep" sample --model "$teacher" \
+      --n "$samples" --steps 18 --seed 1 --out "$dir/teacher/samples"
+  fi
+  cp "$(dirname "$teacher")/metrics.jsonl" "$dir/teacher/metrics.jsonl"
+  [ -s "$(dirname "$teacher")/samples.png" ] && cp "$(dirname "$teacher")/samples.png" "$dir/teacher/samples.png"
+  "$onestep" eval --samples "$dir/teacher/samples/samples.npy" --out "$dir/teacher/eval.json" | tail -1
+  distill_all "$dir" "$teacher" "$preset" "$fmnist_images" "$samples" fashion-mnist
+  "$python" "$root/scripts/plot.py" curves "$dir"/uni-instruct-forward-kl "$dir"/sid "$dir"/dmd2 \
+    "$dir"/diff-instruct --out "$dir/curves.png"
+fi
+
+"$python" "$root/scripts/results_table.py" "$out" --toy-images "$toy_images" \
+  --fmnist-images "$fmnist_images" --samples "$samples" --preset "$preset" > "$root/docs/RESULTS.md"
+mkdir -p "$root/docs/figures/results"
+for toy in $toys; do
+  [ -s "$out/$toy/scatter.png" ] && cp "$out/$toy/scatter.png" "$root/docs/figures/results/$toy.png"
+done
+if [ -d "$out/fashion-mnist" ]; then
+  for d in "$out/fashion-mnist"/*/samples.png; do
+    [ -s "$d" ] || continue
+    run="$(basename "$(dirname "$d")")"
+    cp "$d" "$root/docs/figures/results/fmnist-$run.png"
+  done
+  [ -s "$out/fashion-mnist/curves.png" ] && cp "$out/fashion-mnist/curves.png" "$root/docs/figures/results/fmnist-curves.png"
+fi
+echo "wrote docs/RESULTS.md and docs/figures/results/"

@@ -1,0 +1,197 @@
+"""Writes docs/RESULTS.md (Markdown, to stdout) from the run directories of scripts/results.sh."""
+import argparse
+import json
+import os
+
+parser = argparse.ArgumentParser()
+parser.add_argument("out")
+parser.add_argument("--toy-images", type=int, required=True)
+parser.add_argument("--fmnist-images", type=int, required=True)
+parser.add_argument("--samples", type=int, required=True)
+parser.add_argument("--preset", required=True)
+args = parser.parse_args()
+FMNIST = "fashion-mnist"
+
+
+def load_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def seconds(path):
+    try:
+        return float(open(path).read().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def training_record(run_dir):
+    """(wall seconds summed over resumed segments, images seen) from a run's metrics.jsonl."""
+    try:
+        rows = [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl")) if line.strip()]
+    except (OSError, ValueError):
+        return None, None
+    wall, segment = 0.0, 0.0
+    for r in rows:
+        w = r.get("wall_s")
+        if w is None:
+            continue
+        if w < segment:  # a resumed run restarts its clock
+            wall += segment
+        segment = w
+    images = rows[-1].get("images") if rows else None
+    return (wall + segment if segment else None), images
+
+
+def fmt_time(s):
+    if s is None:
+        return "–"
+    return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min"
+
+
+def fmt_images(n):
+    return "–" if n is None else f"{n:,}"
+
+
+def failure(base, run):
+    """The error line of a run that stopped without a generator, or None."""
+    try:
+        lines = open(os.path.join(base, run + ".log")).read().splitlines()
+    except OSError:
+        return None
+    errors = [l for l in lines if l.startswith("onestep: error:")]
+    return errors[-1][len("onestep: error: "):] if errors else None
+
+
+def failed_runs(base):
+    return sorted(f[:-4] for f in os.listdir(base) if f.endswith(".log") and f != "teacher.log"
+                  and not os.path.exists(os.path.join(base, f[:-4], "generator.safetensors"))
+                  and failure(base, f[:-4]))
+
+
+def runs_in(base):
+    names = sorted(d for d in os.listdir(base) if os.path.isdir(os.path.join(base, d))
+                   and d not in ("teacher", "real-train"))
+    return ["teacher"] + names
+
+
+def verdict(rows, key, teacher_value, lower_is_better=True, label="FID"):
+    """One plain sentence per run class: which one-step runs beat the teacher and which trail it."""
+    scored = [(n, m[key]) for n, m in rows if m and key in m]
+    if teacher_value is None or not scored:
+        return ""
+    better = [(n, v) for n, v in scored if (v < teacher_value) == lower_is_better]
+    best = min(scored, key=lambda t: t[1] if lower_is_better else -t[1])
+    text = (f"Best one-step run: **{best[0]}** with {label} {best[1]:.4g} against the teacher's "
+            f"{teacher_value:.4g} at 35 network evaluations. ")
+    if better:
+        text += (f"{len(better)} of {len(scored)} one-step runs beat the teacher on {label}: "
+                 + ", ".join(n for n, _ in better) + ". ")
+    else:
+        text += f"All {len(scored)} one-step runs trail the teacher on {label}. "
+    return text
+
+
+print("# Results\n")
+print("Made by `scripts/results.sh` (fixed seeds: training seed 0, sampling seed 1) on the 2-core")
+print("development machine, CPU backend, 2 threads. Every number below comes from the run")
+print("directories the script leaves under `runs/results/`; rerunning the script reproduces them up")
+print("to thread-scheduling noise in the wall times. Wall times are training times on a shared,")
+print("noisy machine: compare them as ratios.\n")
+
+for toy in ("25gaussians", "8gaussians"):
+    base = os.path.join(args.out, toy)
+    if not os.path.isdir(base):
+        continue
+    print(f"## toy:{toy}\n")
+    print(f"Teacher: `onestep teacher --preset toy` (MLP 64 wide). Each distillation: `onestep distill")
+    print(f"--preset toy` with {args.toy_images:,} generator images (batch 512, Adam lr 1e-4, beta1 = 0).")
+    print("4000 samples per row. Modes: VEEGAN's protocol (a sample is high-quality within 3 std of a")
+    print("mode; a mode is covered with >= 10 high-quality samples per 2500). SWD: sliced Wasserstein-1")
+    print("distance (256 projections) to 4000 fresh data points; MMD²: RBF kernel, median bandwidth. The")
+    print("data-vs-data floor (two fresh data samples) is given beside each.\n")
+    print("| run | NFE | modes covered | high-quality | SWD (floor) | MMD² (floor) | train time | images seen |")
+    print("|---|---|---|---|---|---|---|---|")
+    scored = []
+    teacher_hq = None
+    for run in runs_in(base):
+        m = load_json(os.path.join(base, run, "eval.json"))
+        if m is None:
+            continue
+        nfe = 35 if run == "teacher" else 1
+        _, images = training_record(os.path.join(base, run))
+        t = seconds(os.path.join(base, run + ".seconds"))
+        name = "teacher (Heun, 18 steps)" if run == "teacher" else run
+        print(f"| {name} | {nfe} | {m.get('modes_covered', '–')}/{m.get('modes', '–')} | "
+              f"{100 * m.get('high_quality', float('nan')):.1f}% (data {100 * m.get('high_quality_data', float('nan')):.1f}%) | "
+              f"{m['sliced_wasserstein']:.4f} ({m['sliced_wasserstein_floor']:.4f}) | "
+              f"{m['mmd']:.2e} ({m['mmd_floor']:.2e}) | {fmt_time(t)} | {fmt_images(images)} |")
+        if run == "teacher":
+            teacher_swd, teacher_hq = m["sliced_wasserstein"], m.get("high_quality")
+        else:
+            scored.append((run, m))
+    for run in failed_runs(base):
+        print(f"| {run} | 1 | failed | | | | | |")
+    print()
+    for run in failed_runs(base):
+        print(f"**{run} failed**: {failure(base, run)}\n")
+    print(verdict(scored, "sliced_wasserstein", teacher_swd, True, "SWD"))
+    if teacher_hq is not None:
+        print(verdict(scored, "high_quality", teacher_hq, False, "high-quality fraction"))
+    print(f"\n![toy:{toy} one-step samples](figures/results/{toy}.png)\n")
+
+base = os.path.join(args.out, FMNIST)
+if os.path.isdir(base):
+    print("## Fashion-MNIST\n")
+    print(f"Teacher: `onestep teacher --preset {args.preset}`, sampled with Heun, 18 steps (35 network")
+    print(f"evaluations). Each distillation: `onestep distill --preset {args.preset} --images "
+          f"{args.fmnist_images}`")
+    print(f"(generator images seen). {args.samples:,} samples per row, scored by `onestep eval` against")
+    print("the 10,000 test images in the feature space of the committed classifier")
+    print("(`assets/fmnist-features.safetensors`). FID is biased upwards at small sample sizes, the")
+    print("same way for every row; KID is unbiased (± its standard error). Precision/recall: k-NN")
+    print("manifolds, k = 3. The first row scores real training images the same way: the floor.\n")
+    print("| run | NFE | FID | KID ×10³ | precision | recall | train time | images seen |")
+    print("|---|---|---|---|---|---|---|---|")
+    scored = []
+    teacher_fid = None
+    for run in ["real-train"] + runs_in(base):
+        m = load_json(os.path.join(base, run, "eval.json"))
+        if m is None:
+            continue
+        if run == "real-train":
+            name, nfe, t, images = f"training images ({m['n']:,} real)", "–", None, None
+        elif run == "teacher":
+            name, nfe = "teacher (Heun, 18 steps)", 35
+            t, images = training_record(os.path.join(base, run))
+        else:
+            name, nfe = run, 1
+            _, images = training_record(os.path.join(base, run))
+            t = seconds(os.path.join(base, run + ".seconds"))
+        print(f"| {name} | {nfe} | {m['fid']:.2f} | {1e3 * m['kid']:.2f} ± {1e3 * m['kid_se']:.2f} | "
+              f"{m['precision']:.3f} | {m['recall']:.3f} | {fmt_time(t)} | {fmt_images(images)} |")
+        if run == "teacher":
+            teacher_fid = m["fid"]
+            sample_t = seconds(os.path.join(base, "teacher.seconds"))
+        elif run != "real-train":
+            scored.append((run, m))
+    for run in failed_runs(base):
+        print(f"| {run} | 1 | failed | | | | | |")
+    print()
+    for run in failed_runs(base):
+        print(f"**{run} failed**: {failure(base, run)}\n")
+    print(verdict(scored, "fid", teacher_fid, True, "FID"))
+    if teacher_fid is not None and sample_t:
+        print(f"Sampling the teacher's {args.samples:,} images took {fmt_time(sample_t)}; a one-step")
+        print("generator needs one network evaluation instead of 35.")
+    print()
+    print("Samples (64 per run, from the run's final preview):\n")
+    for run in runs_in(base):
+        if os.path.exists(os.path.join(base, run, "samples.png")):
+            print(f"- {run}: ![{run}](figures/results/fmnist-{run}.png)")
+    if os.path.exists(os.path.join(base, "curves.png")):
+        print("\nLoss curves of four runs: ![curves](figures/results/fmnist-curves.png)")
+    print()

@@ -65,7 +65,8 @@ distill_all() {
                 --seed 0)
     [ "$preset" = toy ] && args+=(--preview 0)
     [ "$divergence" != "-" ] && args+=(--divergence "$divergence")
-    if [ ! -s "$dir/$name/generator.safetensors" ]; then
+    # Finished means timed to the end: a run stopped by a signal also leaves a generator.
+    if [ ! -s "$dir/$name/generator.safetensors" ] || [ ! -s "$dir/$name.seconds" ]; then
       rm -rf "$dir/$name"
       timed "$dir/$name.seconds" "$dir/$name.log" "$onestep" distill "${args[@]}" --out "$dir/$name" || continue
     fi

@@ -63,7 +63,8 @@ def failure(base, run):
     except OSError:
         return None
     errors = [l for l in lines if l.startswith("onestep: error:")]
-    return errors[-1][len("onestep: error: "):] if errors else None
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    return errors[-1][len("onestep: error: "):].replace(root, "") if errors else None
 
 
 def failed_runs(base):
@@ -184,6 +185,12 @@ if os.path.isdir(base):
     for run in failed_runs(base):
         print(f"**{run} failed**: {failure(base, run)}\n")
     print(verdict(scored, "fid", teacher_fid, True, "FID"))
+    if scored:
+        best = min(m["fid"] for _, m in scored)
+        collapsed = [n for n, m in scored if m["fid"] > 3 * best]
+        if collapsed:
+            print(f"Collapsed (FID more than 3x the best one-step run): {', '.join(collapsed)}; "
+                  "see the known failures in [DISTILL.md](DISTILL.md).")
     if teacher_fid is not None and sample_t:
         print(f"Sampling the teacher's {args.samples:,} images took {fmt_time(sample_t)}; a one-step")
         print("generator needs one network evaluation instead of 35.")

@@ -101,7 +101,12 @@ print("Made by `scripts/results.sh` (fixed seeds: training seed 0, sampling seed
 print("development machine, CPU backend, 2 threads. Every number below comes from the run")
 print("directories the script leaves under `runs/results/`; rerunning the script reproduces them up")
 print("to thread-scheduling noise in the wall times. Wall times are training times on a shared,")
-print("noisy machine: compare them as ratios.\n")
+print("noisy machine: compare them as ratios.", end=" ")
+if args.preset == "fmnist-cpu":
+    print("These are CPU budgets; `scripts/results.sh --gpu` (preset fmnist, 200k generator")
+    print("images, 10k samples) is the GPU variant.\n")
+else:
+    print("GPU budgets (`--gpu`).\n")
 
 for toy in ("25gaussians", "8gaussians"):
     base = os.path.join(args.out, toy)

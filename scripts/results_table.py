@@ -73,6 +73,16 @@ def failed_runs(base):
                   and failure(base, f[:-4]))
 
 
+def print_failures(base):
+    """Closes a table with a row per failed run, then each run's error line below the table."""
+    failed = [(run, failure(base, run)) for run in failed_runs(base)]
+    for run, _ in failed:
+        print(f"| {run} | 1 | failed | | | | | |")
+    print()
+    for run, error in failed:
+        print(f"**{run} failed**: {error}\n")
+
+
 def runs_in(base):
     names = sorted(d for d in os.listdir(base) if os.path.isdir(os.path.join(base, d))
                    and d not in ("teacher", "real-train"))
@@ -139,11 +149,7 @@ for toy in ("25gaussians", "8gaussians"):
             teacher_swd, teacher_hq = m["sliced_wasserstein"], m.get("high_quality")
         else:
             scored.append((run, m))
-    for run in failed_runs(base):
-        print(f"| {run} | 1 | failed | | | | | |")
-    print()
-    for run in failed_runs(base):
-        print(f"**{run} failed**: {failure(base, run)}\n")
+    print_failures(base)
     print(verdict(scored, "sliced_wasserstein", teacher_swd, True, "SWD"))
     if teacher_hq is not None:
         print(verdict(scored, "high_quality", teacher_hq, False, "high-quality fraction"))
@@ -184,11 +190,7 @@ if os.path.isdir(base):
             sample_t = seconds(os.path.join(base, "teacher.seconds"))
         elif run != "real-train":
             scored.append((run, m))
-    for run in failed_runs(base):
-        print(f"| {run} | 1 | failed | | | | | |")
-    print()
-    for run in failed_runs(base):
-        print(f"**{run} failed**: {failure(base, run)}\n")
+    print_failures(base)
     print(verdict(scored, "fid", teacher_fid, True, "FID"))
     if scored:
         best = min(m["fid"] for _, m in scored)

@@ -1,6 +1,7 @@
 #include <cstdlib>
 #include <new>
 
+#include "../../src/block_size.h"
 #include "cpu_backend.h"
 
 namespace onestep::cpu {
@@ -10,13 +11,7 @@ constexpr size_t kAlignment = 64;  // a cache line, and full AVX-512 vectors
 }
 
 size_t CachingAllocator::round_size(size_t bytes) {
-  // Small blocks to 512 B, larger to 1/8 of their power of two: at most 12.5% slack, and few
-  // distinct classes so that blocks are found again.
-  if (bytes <= 512) return 512;
-  size_t power = 1;
-  while (power < bytes) power <<= 1;
-  const size_t step = std::max<size_t>(512, power / 8);
-  return (bytes + step - 1) / step * step;
+  return detail::caching_block_size(bytes);
 }
 
 CachingAllocator::~CachingAllocator() {

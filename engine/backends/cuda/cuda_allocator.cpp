@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "../../src/block_size.h"
 #include "cuda_backend.h"
 
 namespace onestep::cuda_backend {
@@ -11,13 +12,7 @@ CachingAllocator::CachingAllocator(cudaStream_t stream, bool poison)
     : stream_(stream), poison_(poison) {}
 
 size_t CachingAllocator::round_size(size_t bytes) {
-  // As on the CPU: small blocks to 512 B, larger ones to 1/8 of their power of two, so that at
-  // most 12.5% is wasted and the few distinct sizes are found again.
-  if (bytes <= 512) return 512;
-  size_t power = 1;
-  while (power < bytes) power <<= 1;
-  const size_t step = std::max<size_t>(512, power / 8);
-  return (bytes + step - 1) / step * step;
+  return detail::caching_block_size(bytes);
 }
 
 void* CachingAllocator::allocate(size_t bytes) {

@@ -7,9 +7,9 @@
 
 #include <gtest/gtest.h>
 
-#include <Eigen/Eigenvalues>
 #include <cmath>
 
+#include "gauss_hermite.h"
 #include "onestep/distill/uni_instruct.h"
 #include "onestep/engine.h"
 
@@ -19,24 +19,8 @@ namespace {
 constexpr double kTeacherMean = 0.5;    // p = N(0.5, 1)
 constexpr double kMu = 0.1, kS = 1.25;  // q wider than p: r is bounded, chi^2 has finite variance
 
-// Gauss-Hermite rule for E over a standard normal (Golub-Welsch on the probabilists' Jacobi
-// matrix).
-struct Quadrature {
-  std::vector<double> nodes, weights;
-};
-
-Quadrature gauss_hermite(int n) {
-  Eigen::MatrixXd jacobi = Eigen::MatrixXd::Zero(n, n);
-  for (int k = 1; k < n; ++k)
-    jacobi(k, k - 1) = jacobi(k - 1, k) = std::sqrt(static_cast<double>(k));
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(jacobi);
-  Quadrature q;
-  for (int i = 0; i < n; ++i) {
-    q.nodes.push_back(solver.eigenvalues()(i));
-    q.weights.push_back(solver.eigenvectors()(0, i) * solver.eigenvectors()(0, i));
-  }
-  return q;
-}
+using quadrature::gauss_hermite;
+using quadrature::Quadrature;
 
 double log_normal_pdf(double x, double mean, double variance) {
   return -0.5 * std::log(2 * M_PI * variance) - 0.5 * (x - mean) * (x - mean) / variance;

@@ -36,23 +36,31 @@ UniInstructTerms uni_instruct_terms(const UniInstructInputs& in, const Divergenc
   Shape per_sample(in.x_g.dim(), 1);
   per_sample[0] = n;
 
+  const bool through_discriminator = ratio_gradient == RatioGradient::through_discriminator;
   UniInstructTerms t;
-  t.sim = divergence.h(ratio_gradient == RatioGradient::through_discriminator ? r : r_stopped) *
-          sim_direction;
-  t.path = path_term ? divergence.h_minus_r_hprime(r_stopped) * delta_sq * 0.5
-                     : zeros({n}, in.x_g.dtype(), in.x_g.device());
+  t.sim = divergence.h(through_discriminator ? r : r_stopped) * sim_direction;
+  // Through the discriminator, the path coefficient's dependence on x_t is differentiated like
+  // h(r) in the SIM term, and that gradient *is* the DI term. Otherwise the coefficient is
+  // stop-gradient and the DI term supplies its gradient in closed form, grad_x r = r Delta /
+  // sigma^2, which multiplies the denoisers' errors by |Delta|^2 / sigma^2.
+  t.path = path_term
+               ? divergence.h_minus_r_hprime(through_discriminator ? r : r_stopped) * delta_sq * 0.5
+               : zeros({n}, in.x_g.dtype(), in.x_g.device());
   Tensor di_direction, ratio_direction;
   {
     NoGradGuard no_grad;
-    const Tensor coefficient = divergence.r2_hsecond(r_stopped) / (sigma2 * 2.0) * delta_sq;
-    di_direction = coefficient.reshape(per_sample) * (in.d_q - in.d_p);
+    if (!through_discriminator || !path_term) {
+      const Tensor coefficient = divergence.r2_hsecond(r_stopped) / (sigma2 * 2.0) * delta_sq;
+      di_direction = coefficient.reshape(per_sample) * (in.d_q - in.d_p);
+    }
     if (ratio_gradient == RatioGradient::closed_form) {
       // grad_x h(r(x)) = h'(r) r (s_p - s_q) = r h'(r) Delta / sigma^2
       const Tensor r_hprime = divergence.h(r_stopped) - divergence.h_minus_r_hprime(r_stopped);
       ratio_direction = (r_hprime / sigma2 * sim_direction).reshape(per_sample) * delta;
     }
   }
-  t.di = per_sample_dot(di_direction, in.x_g);
+  t.di = di_direction.defined() ? per_sample_dot(di_direction, in.x_g)
+                                : zeros({n}, in.x_g.dtype(), in.x_g.device());
   if (ratio_direction.defined()) t.ratio = per_sample_dot(ratio_direction, in.x_t);
   return t;
 }

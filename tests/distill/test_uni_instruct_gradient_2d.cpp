@@ -94,20 +94,21 @@ std::array<Estimate, 4> monte_carlo(const Divergence& f, double sigma, RatioGrad
   const double sigma2 = sigma * sigma;
   const Pair vp = {kTeacherVariance[0] + sigma2, kTeacherVariance[1] + sigma2};
   const Pair vq = {kS[0] * kS[0] + sigma2, kS[1] * kS[1] + sigma2};
-  const Tensor teacher_mean = per_coordinate(kTeacherMean, 1), generator_mean = per_coordinate(kMu, 1);
+  const Tensor teacher_mean = per_coordinate(kTeacherMean, 1),
+               generator_mean = per_coordinate(kMu, 1);
   const Tensor inv_vp = per_coordinate({1 / vp[0], 1 / vp[1]}, 1);
   const Tensor inv_vq = per_coordinate({1 / vq[0], 1 / vq[1]}, 1);
-  const Tensor shrink_p = per_coordinate(
-      {kTeacherVariance[0] / vp[0], kTeacherVariance[1] / vp[1]}, 1);
+  const Tensor shrink_p =
+      per_coordinate({kTeacherVariance[0] / vp[0], kTeacherVariance[1] / vp[1]}, 1);
   const Tensor shrink_q = per_coordinate({kS[0] * kS[0] / vq[0], kS[1] * kS[1] / vq[1]}, 1);
   // Exact denoisers; the fake one and the ratio use theta's values (frozen networks).
   const Tensor d_p = (x_t - teacher_mean) * shrink_p + teacher_mean;
   const Tensor d_q = (x_t - generator_mean) * shrink_q + generator_mean;
   const double log_normaliser = -0.5 * std::log(vp[0] * vp[1]) + 0.5 * std::log(vq[0] * vq[1]);
-  const Tensor log_r = sum(square(x_t - teacher_mean) * inv_vp * -0.5 +
-                               square(x_t - generator_mean) * inv_vq * 0.5,
-                           {1}) +
-                       log_normaliser;
+  const Tensor log_r =
+      sum(square(x_t - teacher_mean) * inv_vp * -0.5 + square(x_t - generator_mean) * inv_vq * 0.5,
+          {1}) +
+      log_normaliser;
   UniInstructInputs in{x_g, x_t, d_p, d_q, exp(log_r), full({n}, sigma, DType::f64)};
   const Tensor loss = uni_instruct_terms(in, f, mode).total();
   const auto grads = autograd::grad({sum(loss)}, {mu, s});
@@ -152,8 +153,8 @@ TEST(UniInstructGradient2d, MatchesTheQuadratureGradientForEveryDivergence) {
         for (int k = 0; k < 4; ++k) {
           EXPECT_LE(std::abs(mc[k].mean - exact[k]), 4 * mc[k].standard_error + 1e-7)
               << f.name() << " sigma " << sigma << " mode " << static_cast<int>(mode) << ": "
-              << kParameterNames[k] << "-gradient " << mc[k].mean << " +- "
-              << mc[k].standard_error << " vs " << exact[k];
+              << kParameterNames[k] << "-gradient " << mc[k].mean << " +- " << mc[k].standard_error
+              << " vs " << exact[k];
         }
       }
     }

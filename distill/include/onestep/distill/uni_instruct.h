@@ -4,15 +4,21 @@
 // parameters, gradients through x_t), Delta = D_p - D_q and the density ratio r = r(x_t):
 //
 //   l_UI = h(r) <Delta, D_q - x_g>                                   (SIM term)
-//        + sg(h(r) - r h'(r)) 1/2 |Delta|^2                           (path term)
+//        + (h(r) - r h'(r)) 1/2 |Delta|^2                             (path term)
 //        + < sg(r^2 h''(r) / (2 sigma^2) |Delta|^2 (D_q - D_p)), x_g > (DI term)
 //
-// and grad_theta J_f(theta; sigma) = (2 / sigma^4) E[grad_theta l_UI], provided h(r) in the SIM
-// term keeps its gradient through x_t (through the discriminator's input). The DI term is the
-// gradient of the path term's coefficient through r (using grad_x r = r (s_p - s_q)), so that
-// coefficient is stop-gradient. Equivalently, h(r) may be stop-gradient if the ratio term
-//   < sg(r h'(r) / sigma^2 <Delta, D_q - x_g> Delta), x_t >
-// is added (RatioGradient::closed_form). Every term is per sample: [N].
+// and grad_theta J_f(theta; sigma) = (2 / sigma^4) E[grad_theta l_UI]. The DI term is the
+// gradient of the path term's coefficient through r (using grad_x r = r (s_p - s_q)), so the
+// two must not both be counted; every dependence on r is differentiated one way or the other:
+// - RatioGradient::through_discriminator: h(r) and the path coefficient keep their gradient
+//   through x_t (r is the discriminator's output, with its graph); the DI term is then zero.
+//   With a learned r this avoids the closed forms' factor |Delta|^2 / sigma^2, which at small
+//   sigma multiplies the denoisers' errors (on Fashion-MNIST it made every divergence with
+//   r^2 h'' != 0 collapse).
+// - RatioGradient::closed_form: both stop-gradient; the DI term and the ratio term
+//   < sg(r h'(r) / sigma^2 <Delta, D_q - x_g> Delta), x_t > supply their gradients.
+// - RatioGradient::none: both stop-gradient, DI term, no ratio term (biased; the official code).
+// Every term is per sample: [N].
 
 #include "onestep/distill/divergence.h"
 #include "onestep/engine/tensor.h"
@@ -20,8 +26,8 @@
 namespace onestep::distill {
 
 enum class RatioGradient {
-  through_discriminator,  // h(r) keeps its gradient (r is a function of x_t with a graph)
-  closed_form,            // h(r) stop-gradient plus the closed-form ratio term
+  through_discriminator,  // h(r) and the path coefficient keep their gradient (r has a graph)
+  closed_form,            // stop-gradient r plus the closed-form ratio and DI terms
   none,                   // h(r) stop-gradient, no ratio term (biased; the official code)
 };
 
@@ -35,7 +41,8 @@ struct UniInstructInputs {
 };
 
 struct UniInstructTerms {
-  Tensor sim, path, di, ratio;  // [N] each (ratio undefined unless closed_form)
+  Tensor sim, path, di, ratio;  // [N] each (ratio undefined unless closed_form; di zero when
+                                // through_discriminator with the path term)
   Tensor total() const;
 };
 

@@ -100,6 +100,26 @@ class Backend {
   // Fills contiguous `out` from Philox(seed) starting at `counter`; see random_layout.h.
   virtual void random(RandomKind kind, const Tensor& out, uint64_t seed, uint64_t counter,
                       double p0, double p1) = 0;
+
+  // Fused group normalisation, optionally followed by SiLU. A backend without these kernels
+  // returns false and the op runs its composite of elementwise ops and reductions instead.
+  // x, out: contiguous [N, C, S]; weight, bias: contiguous [C] or undefined; mean, rstd:
+  // contiguous [N, groups], written by the forward pass (statistics of x per sample and group).
+  virtual bool group_norm_forward(const Tensor& /*x*/, const Tensor& /*weight*/,
+                                  const Tensor& /*bias*/, int64_t /*groups*/, double /*eps*/,
+                                  bool /*silu*/, const Tensor& /*out*/, const Tensor& /*mean*/,
+                                  const Tensor& /*rstd*/) {
+    return false;
+  }
+  // Gradients from grad_out [N, C, S] (contiguous) and the forward's x, mean, rstd: grad_x
+  // [N, C, S], and grad_weight, grad_bias [C] where defined.
+  virtual bool group_norm_backward(const Tensor& /*grad_out*/, const Tensor& /*x*/,
+                                   const Tensor& /*weight*/, const Tensor& /*bias*/,
+                                   const Tensor& /*mean*/, const Tensor& /*rstd*/,
+                                   int64_t /*groups*/, bool /*silu*/, const Tensor& /*grad_x*/,
+                                   const Tensor& /*grad_weight*/, const Tensor& /*grad_bias*/) {
+    return false;
+  }
 };
 
 Backend& get(Device device);

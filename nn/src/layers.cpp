@@ -79,6 +79,10 @@ Tensor GroupNorm::forward(const Tensor& x) const {
   return group_norm(x, groups, weight.to(x.dtype()), bias.to(x.dtype()), eps);
 }
 
+Tensor GroupNorm::forward_silu(const Tensor& x) const {
+  return group_norm_silu(x, groups, weight.to(x.dtype()), bias.to(x.dtype()), eps);
+}
+
 PositionalEmbedding::PositionalEmbedding(int64_t channels, int64_t max_pos, bool endpoint_)
     : num_channels(channels), max_positions(max_pos), endpoint(endpoint_) {
   ONESTEP_CHECK(channels >= 2 && channels % 2 == 0 && channels / 2 - (endpoint ? 1 : 0) > 0,

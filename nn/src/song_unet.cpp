@@ -41,9 +41,9 @@ UNetBlock::UNetBlock(int64_t in, int64_t out, const UNetBlockOptions& o, Generat
 }
 
 Tensor UNetBlock::forward(const Tensor& input, const Tensor& emb, Generator* gen) const {
-  Tensor x = conv0->forward(silu(norm0->forward(input)));
+  Tensor x = conv0->forward(norm0->forward_silu(input));
   const Tensor params = affine->forward(emb).unsqueeze(2).unsqueeze(3);
-  x = silu(norm1->forward(x + params));
+  x = norm1->forward_silu(x + params);
   if (is_training() && dropout > 0) {
     ONESTEP_CHECK(gen != nullptr, "UNetBlock: training with dropout needs a generator");
     x = onestep::dropout(x, dropout, true, *gen);
@@ -263,9 +263,9 @@ Tensor SongUNet::forward(const Tensor& input, const Tensor& noise_labels,
   Tensor aux, tmp;
   for (const Stage& stage : decoder_) {
     if (stage.norm) {
-      tmp = stage.norm->forward(x);
+      tmp = stage.norm->forward_silu(x);  // aux_norm, then SiLU before aux_conv (EDM)
     } else if (stage.conv) {
-      tmp = stage.conv->forward(silu(tmp));
+      tmp = stage.conv->forward(tmp);
       aux = aux.defined() ? tmp + aux : tmp;
     } else {
       if (x.size(1) != stage.block->in_channels) {

@@ -211,6 +211,16 @@ std::vector<OpCase> op_cases() {
                  return Inputs{normal({2, 3, 2, 2}, g)};
                },
                [](const Inputs& in) { return group_norm(in[0], 1); }});
+  c.push_back({"group_norm_silu", "affine, 2 groups",
+               [](Generator& g) {
+                 return Inputs{normal({2, 4, 3, 3}, g), normal({4}, g), normal({4}, g)};
+               },
+               [](const Inputs& in) { return group_norm_silu(in[0], 2, in[1], in[2], 1e-6); }});
+  c.push_back({"group_norm_silu", "no affine, 1 group, [N, C]",
+               [](Generator& g) {
+                 return Inputs{normal({3, 4}, g)};
+               },
+               [](const Inputs& in) { return group_norm_silu(in[0], 1); }});
   c.push_back({"softmax", "dim 1",
                [](Generator& g) {
                  return Inputs{normal({3, 5}, g)};

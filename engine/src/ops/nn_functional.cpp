@@ -9,8 +9,8 @@
 
 namespace onestep {
 
-Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias,
-                  double eps) {
+Tensor reference::group_norm(const Tensor& x, int64_t groups, const Tensor& weight,
+                             const Tensor& bias, double eps) {
   detail::check_defined("group_norm", x, "input");
   detail::check_floating("group_norm", x);
   ONESTEP_CHECK(x.dim() >= 2, "group_norm: input must be [N, C, ...], got {}",

@@ -13,7 +13,7 @@ const std::vector<std::string>& differentiable_ops() {
       // linear algebra and convolution
       "matmul", "linear", "conv2d", "avg_pool2d", "upsample_nearest2d",
       // normalisation and softmax
-      "group_norm", "softmax", "log_softmax",
+      "group_norm", "group_norm_silu", "softmax", "log_softmax",
       // shape
       "concat", "split", "stack", "reshape", "permute", "transpose", "slice", "select", "expand",
       "unsqueeze", "squeeze", "flatten", "index_select", "contiguous", "clone", "to_dtype",

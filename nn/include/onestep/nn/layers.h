@@ -57,6 +57,8 @@ class GroupNorm : public Module {
   GroupNorm(int64_t channels, int64_t num_groups = 32, int64_t min_channels_per_group = 4,
             double eps = 1e-5);
   Tensor forward(const Tensor& x) const;
+  // silu(forward(x)) in one fused kernel each way.
+  Tensor forward_silu(const Tensor& x) const;
   int64_t groups;
   double eps;
   Tensor weight, bias;

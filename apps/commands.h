@@ -33,5 +33,6 @@ Run add_teacher_command(CLI::App& app);
 Run add_sample_command(CLI::App& app);
 Run add_distill_command(CLI::App& app);
 Run add_eval_command(CLI::App& app);
+Run add_bench_command(CLI::App& app);
 
 }  // namespace onestep::app

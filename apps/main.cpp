@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
       {"sample", onestep::app::add_sample_command(app)},
       {"distill", onestep::app::add_distill_command(app)},
       {"eval", onestep::app::add_eval_command(app)},
+      {"bench", onestep::app::add_bench_command(app)},
       {"demo", onestep::app::add_demo_command(app)},
   };
   try {

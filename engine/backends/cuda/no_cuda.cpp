@@ -13,6 +13,15 @@ bool available() {
 bool compiled() {
   return false;
 }
+EventTimer::EventTimer(Device device) : device_(device) {
+  ONESTEP_FAIL(
+      "cuda::EventTimer: this onestep was built without CUDA; rebuild with -DONESTEP_CUDA=ON");
+}
+EventTimer::~EventTimer() = default;
+void EventTimer::start() {}
+double EventTimer::stop_ms() {
+  return 0;
+}
 }  // namespace cuda
 
 namespace backend {

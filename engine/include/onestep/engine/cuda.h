@@ -2,11 +2,31 @@
 // The CUDA seam. In a build without -DONESTEP_CUDA=ON, available() is false and CUDA tensors
 // cannot be created.
 
+#include "onestep/engine/device.h"
+
 namespace onestep::cuda {
 
 // True when the build has CUDA and a usable device and driver are present; any CUDA error
 // (no driver, no device) maps to false.
 bool available();
 bool compiled();  // true in a -DONESTEP_CUDA=ON build
+
+// Device time of the work queued on a device's stream between start() and stop_ms(), measured
+// with CUDA events (as torch.cuda.Event does); stop_ms() waits for that work. Throws without
+// CUDA.
+class EventTimer {
+ public:
+  explicit EventTimer(Device device);
+  ~EventTimer();
+  EventTimer(const EventTimer&) = delete;
+  EventTimer& operator=(const EventTimer&) = delete;
+  void start();
+  double stop_ms();
+
+ private:
+  Device device_;
+  void* start_ = nullptr;  // cudaEvent_t
+  void* stop_ = nullptr;
+};
 
 }  // namespace onestep::cuda

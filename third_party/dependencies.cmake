@@ -12,3 +12,5 @@ endif()
 if(ONESTEP_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()
+# Static archives instead of shared libraries when ONESTEP_STATIC is on.
+include(${CMAKE_CURRENT_LIST_DIR}/static_archives.cmake)

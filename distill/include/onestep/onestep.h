@@ -1,0 +1,7 @@
+#pragma once
+// Everything of onestep: engine, nn, diffusion and distill (link onestep::distill).
+
+#include "onestep/diffusion.h"
+#include "onestep/distill.h"
+#include "onestep/engine.h"
+#include "onestep/nn.h"

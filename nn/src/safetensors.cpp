@@ -13,6 +13,7 @@
 #include "onestep/engine/autograd.h"
 #include "onestep/engine/creation.h"
 #include "onestep/nn/atomic_file.h"
+#include "safetensors_checksum.h"
 
 // The format is little-endian and tensor bytes are copied as they are.
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors I/O assumes little-endian");
@@ -293,6 +294,26 @@ Tensor make_tensor(const Entry& entry, const uint8_t* bytes) {
   ONESTEP_FAIL("safetensors: unknown file dtype {}", static_cast<int>(entry.dtype));
 }
 
+// Checks the content checksum when the file has one (onestep's checkpoints do; files from
+// other writers do not) and removes it from the metadata, so that metadata copied into a new file
+// never carries a stale one.
+void verify_checksum(const std::string& source, std::map<std::string, std::string>& metadata,
+                     const std::vector<Entry>& entries, const uint8_t* buffer, uint64_t data_size) {
+  const auto it = metadata.find(detail::kChecksumKey);
+  if (it == metadata.end()) return;
+  detail::ContentChecksum checksum;
+  checksum.add_metadata(metadata);
+  for (const Entry& e : entries) checksum.add_entry(e.name, file_dtype_info(e.dtype).name, e.shape);
+  checksum.add_data(buffer, static_cast<size_t>(data_size));
+  if (checksum.hex() != it->second) {
+    fail(source,
+         "content checksum mismatch (CRC-32 {}, the header says '{}'): the file is corrupt; "
+         "use an earlier copy",
+         checksum.hex(), it->second);
+  }
+  metadata.erase(it);
+}
+
 }  // namespace
 
 bool SafetensorsContent::contains(const std::string& name) const {
@@ -347,7 +368,9 @@ SafetensorsContent parse_safetensors(const uint8_t* data, size_t size,
   }
 
   const uint8_t* buffer = data + 8 + header_size;
-  check_layout(source, entries, size - 8 - header_size);
+  const uint64_t data_size = size - 8 - header_size;
+  check_layout(source, entries, data_size);
+  verify_checksum(source, content.metadata, entries, buffer, data_size);
 
   // Everything is checked, so every allocation below is bounded by the file size.
   content.tensors.reserve(entries.size());
@@ -404,12 +427,13 @@ FileDType storage_dtype(DType dtype, StorageDType float_storage) {
 
 void save_safetensors(const std::string& path,
                       const std::vector<std::pair<std::string, Tensor>>& tensors,
-                      const std::map<std::string, std::string>& metadata,
-                      StorageDType float_storage) {
+                      const std::map<std::string, std::string>& user_metadata,
+                      StorageDType float_storage, SafetensorsChecksum checksum) {
+  std::map<std::string, std::string> metadata = user_metadata;
+  metadata.erase(detail::kChecksumKey);  // only ever the one computed here
   // ordered_json keeps "__metadata__" first and the tensors in data order, as the reference
   // writer does, so files match it byte for byte when tensors come in its order.
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  if (!metadata.empty()) header[kMetadataKey] = metadata;
   std::set<std::string> seen;
   std::vector<FileDType> stored;
   uint64_t offset = 0;
@@ -430,21 +454,8 @@ void save_safetensors(const std::string& path,
     stored.push_back(dtype);
   }
 
-  std::string header_text;
-  try {
-    header_text = header.dump();
-  } catch (const nlohmann::json::exception& e) {
-    // Names and metadata must be valid UTF-8 to be JSON strings.
-    ONESTEP_FAIL("save_safetensors '{}': cannot encode the header: {}", path, e.what());
-  }
-  // Padding with spaces keeps the data buffer 8-byte aligned, as the reference writer does.
-  header_text.append((8 - header_text.size() % 8) % 8, ' ');
-  uint8_t length[8];
-  for (int i = 0; i < 8; ++i) length[i] = static_cast<uint8_t>(header_text.size() >> (8 * i));
-
-  write_file_atomically(path, [&](const WriteChunk& write) {
-    write(length, sizeof(length));
-    write(header_text.data(), header_text.size());
+  // The tensors' stored bytes, in order, to `write`: once for the checksum, once for the file.
+  const auto write_data = [&](const WriteChunk& write) {
     NoGradGuard no_grad;
     // One host copy at a time, so saving from a GPU needs only one tensor's worth of RAM.
     for (size_t i = 0; i < tensors.size(); ++i) {
@@ -462,6 +473,39 @@ void save_safetensors(const std::string& path,
           break;
       }
     }
+  };
+  if (checksum == SafetensorsChecksum::crc32) {
+    detail::ContentChecksum crc;
+    crc.add_metadata(metadata);
+    for (size_t i = 0; i < tensors.size(); ++i)
+      crc.add_entry(tensors[i].first, file_dtype_info(stored[i]).name, tensors[i].second.shape());
+    write_data([&crc](const void* data, size_t size) { crc.add_data(data, size); });
+    metadata[detail::kChecksumKey] = crc.hex();
+  }
+  if (!metadata.empty()) {
+    // "__metadata__" goes first, as the reference writer puts it.
+    nlohmann::ordered_json with_metadata = nlohmann::ordered_json::object();
+    with_metadata[kMetadataKey] = metadata;
+    for (auto& item : header.items()) with_metadata[item.key()] = std::move(item.value());
+    header = std::move(with_metadata);
+  }
+
+  std::string header_text;
+  try {
+    header_text = header.dump();
+  } catch (const nlohmann::json::exception& e) {
+    // Names and metadata must be valid UTF-8 to be JSON strings.
+    ONESTEP_FAIL("save_safetensors '{}': cannot encode the header: {}", path, e.what());
+  }
+  // Padding with spaces keeps the data buffer 8-byte aligned, as the reference writer does.
+  header_text.append((8 - header_text.size() % 8) % 8, ' ');
+  uint8_t length[8];
+  for (int i = 0; i < 8; ++i) length[i] = static_cast<uint8_t>(header_text.size() >> (8 * i));
+
+  write_file_atomically(path, [&](const WriteChunk& write) {
+    write(length, sizeof(length));
+    write(header_text.data(), header_text.size());
+    write_data(write);
   });
 }
 

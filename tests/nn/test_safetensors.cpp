@@ -567,6 +567,46 @@ TEST(SafetensorsRobustness, ByteCorruptionGivesErrorsOrValidContent) {
   }
 }
 
+// --- the content checksum
+
+TEST_F(SafetensorsFiles, TheChecksumTurnsAnyFlippedBitIntoAnError) {
+  const std::string p = path("ckpt.safetensors");
+  save_safetensors(p, {{"w", arange(0, 6).reshape({2, 3})}, {"n", full({2}, 7.0, DType::i64)}},
+                   {{"config", "{}"}}, StorageDType::native, SafetensorsChecksum::crc32);
+  const Bytes file = read_file(p);
+  const SafetensorsContent c = parse_safetensors(file.data(), file.size(), "ckpt");
+  EXPECT_EQ(c.metadata, (std::map<std::string, std::string>{{"config", "{}"}}));
+  EXPECT_EQ(c.at("w").to_vector<float>(), (std::vector<float>{0, 1, 2, 3, 4, 5}));
+  // Without the checksum the writer's bytes are unchanged (the reference tests above), and a
+  // checksum passed in as metadata is never written as given.
+  save_safetensors(path("plain"), {{"w", arange(0, 6).reshape({2, 3})}},
+                   {{"onestep.crc32", "00000000"}});
+  EXPECT_TRUE(load_safetensors(path("plain")).metadata.empty());
+
+  // Every bit of the data, and every bit of the header that still parses, is covered.
+  int refused = 0, accepted = 0;
+  for (size_t i = 8; i < file.size(); ++i) {
+    for (int bit = 0; bit < 8; bit += 3) {
+      Bytes corrupt = file;
+      corrupt[i] ^= static_cast<uint8_t>(1 << bit);
+      try {
+        parse_safetensors(corrupt.data(), corrupt.size(), "ckpt");
+        ++accepted;  // JSON whitespace, or the padding
+      } catch (const Error&) {
+        ++refused;
+      }
+    }
+  }
+  EXPECT_GT(refused, 0);
+  const size_t data_start = file.size() - 6 * 4 - 2 * 8;
+  for (size_t i = data_start; i < file.size(); ++i) {
+    Bytes corrupt = file;
+    corrupt[i] ^= 0x01;
+    EXPECT_NE(parse_error(corrupt).find("checksum mismatch"), std::string::npos) << i;
+  }
+  EXPECT_LT(accepted, 40) << "only insignificant header bytes may change unnoticed";
+}
+
 // --- saving: argument errors write nothing
 
 TEST_F(SafetensorsFiles, SaveRejectsBadNamesBeforeTouchingTheFile) {

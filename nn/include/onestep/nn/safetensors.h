@@ -23,6 +23,12 @@ enum class StorageDType {
   f16,     // F16, round to nearest even (overflow gives inf); loads back as f32
 };
 
+// Whether a saved file carries onestep's content checksum: a CRC-32 of the metadata, the tensor
+// names, dtypes and shapes, and the data, stored in the metadata as "onestep.crc32". Readers
+// verify it when present (any flipped bit is then an error) and drop it from the metadata they
+// return. Off by default, so that files match the reference writer byte for byte.
+enum class SafetensorsChecksum { none, crc32 };
+
 struct SafetensorsContent {
   // CPU tensors in the order of their data offsets in the file. F32/F64/I64 load as f32/f64/i64;
   // BF16 and F16 load as f32.
@@ -47,6 +53,7 @@ SafetensorsContent load_safetensors(const std::string& path);
 void save_safetensors(const std::string& path,
                       const std::vector<std::pair<std::string, Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata = {},
-                      StorageDType float_storage = StorageDType::native);
+                      StorageDType float_storage = StorageDType::native,
+                      SafetensorsChecksum checksum = SafetensorsChecksum::none);
 
 }  // namespace onestep::nn

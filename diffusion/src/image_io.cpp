@@ -20,6 +20,14 @@ namespace {
 // Larger decoded images are damaged or hostile files, not training data.
 constexpr uint64_t kMaxDecodedBytes = uint64_t{1} << 30;
 
+// The most decoded 8-bit gray/RGB bytes a PNG of `file_bytes` bytes can honestly hold: deflate
+// expands at most 1032:1, and a 1-bit palette image becomes 24 output bits per stored bit. A
+// header that claims more is lying; refusing it before allocating keeps a 60-byte file from
+// asking for a gigabyte.
+uint64_t max_honest_decoded_bytes(size_t file_bytes) {
+  return (uint64_t{file_bytes} + 64) * 1032 * 24;
+}
+
 template <class T>
 void convert_nhwc(const T* src, uint8_t* dst, int64_t n, int64_t c, int64_t hw) {
   // src: [N, C, H*W] -> dst: [N, H*W, C]
@@ -190,6 +198,11 @@ std::vector<uint8_t> decode_png(const uint8_t* data, size_t size, const std::str
   if (bytes > kMaxDecodedBytes) {
     png_image_free(&image);
     ONESTEP_FAIL("PNG file '{}': {}x{} is too large", source_name, image.height, image.width);
+  }
+  if (bytes > max_honest_decoded_bytes(size)) {
+    png_image_free(&image);
+    ONESTEP_FAIL("PNG file '{}': its header claims {}x{} pixels, more than {} bytes can hold",
+                 source_name, image.height, image.width, size);
   }
   image.format = c == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
   std::vector<uint8_t> pixels(static_cast<size_t>(bytes));

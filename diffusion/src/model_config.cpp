@@ -142,6 +142,16 @@ ModelConfig ModelConfig::from_json(const std::string& text) {
     read_field(j["data"], "spec", c.data_spec, "data");
     read_field(j["data"], "shape", c.data_shape, "data");
   }
+  if (!c.data_shape.empty()) {
+    // Samplers build latents of this shape and image writers index it as [C, H, W]: it must be
+    // what the network takes.
+    const Shape expected =
+        c.arch == "mlp" ? Shape{c.mlp.dim}
+                        : Shape{c.unet.in_channels, c.unet.img_resolution, c.unet.img_resolution};
+    ONESTEP_CHECK(c.data_shape == expected,
+                  "model config: data shape {} does not fit the network, which takes {}",
+                  shape_str(c.data_shape), shape_str(expected));
+  }
   read_field(j, "source", c.source, "config");
   read_field(j, "one_step_sigma", c.one_step_sigma, "config");
   ONESTEP_CHECK(c.one_step_sigma >= 0 && std::isfinite(c.one_step_sigma),
@@ -159,8 +169,34 @@ std::shared_ptr<EDMPrecond> build_denoiser(const ModelConfig& config, Generator&
   return std::make_shared<EDMPrecond>(net, config.sigma_data);
 }
 
+double min_parameter_count(const ModelConfig& config) {
+  // Doubles: a hostile config's products may not fit in int64 (the result is compared, not used).
+  const auto d = [](int64_t v) { return static_cast<double>(v); };
+  if (config.arch == "mlp") {
+    const nn::ToyMLPConfig& m = config.mlp;
+    // map_label, map_layer0, input, and fc0 + fc1 of every block.
+    return d(m.label_dim) * d(m.noise_channels) + d(m.noise_channels) * d(m.hidden) +
+           d(m.dim) * d(m.hidden) + 2 * d(m.num_blocks) * d(m.hidden) * d(m.hidden);
+  }
+  const nn::SongUNetConfig& u = config.unet;
+  const double emb = d(u.model_channels) * d(u.channel_mult_emb);
+  const double noise = d(u.model_channels) * d(u.channel_mult_noise);
+  // map_label, map_layer1, and the 3x3 conv1 (C x C) of each of the 2 * num_blocks + 1 blocks
+  // (encoder and decoder) at every level.
+  double total = d(u.label_dim) * noise + emb * emb;
+  for (int64_t mult : u.channel_mult) {
+    const double c = d(u.model_channels) * d(mult);
+    total += (2 * d(u.num_blocks) + 1) * 9 * c * c;
+  }
+  return total;
+}
+
 LoadedDenoiser load_denoiser(const std::string& path) {
-  const nn::SafetensorsContent content = nn::load_safetensors(path);
+  return denoiser_from_safetensors(nn::load_safetensors(path), path);
+}
+
+LoadedDenoiser denoiser_from_safetensors(const nn::SafetensorsContent& content,
+                                         const std::string& path) {
   auto it = content.metadata.find("config");
   ONESTEP_CHECK(it != content.metadata.end(),
                 "{}: not a onestep model (no 'config' in the safetensors metadata)", path);
@@ -170,6 +206,16 @@ LoadedDenoiser load_denoiser(const std::string& path) {
   } catch (const Error& e) {
     ONESTEP_FAIL("{}: {}", path, e.what());
   }
+  // The network is allocated before its weights are compared with the file's, so a config that
+  // claims more parameters than the file holds is refused first: a damaged or hostile header
+  // must not allocate beyond the file's own size.
+  double elements = 0;
+  for (const auto& [name, t] : content.tensors) elements += static_cast<double>(t.numel());
+  const double needed = min_parameter_count(loaded.config);
+  ONESTEP_CHECK(needed <= elements,
+                "{}: the config describes a network of at least {:.0f} parameters, but the file "
+                "holds only {:.0f} values",
+                path, needed, elements);
   Generator unused(0);  // the weights come from the file
   loaded.net = build_denoiser(loaded.config, unused);
   try {
@@ -186,7 +232,8 @@ void save_denoiser(const std::string& path, const EDMPrecond& net, const ModelCo
                    const std::map<std::string, std::string>& metadata) {
   std::map<std::string, std::string> all = metadata;
   all["config"] = config.to_json();
-  nn::save_safetensors(path, net.state_dict(), all);
+  nn::save_safetensors(path, net.state_dict(), all, nn::StorageDType::native,
+                       nn::SafetensorsChecksum::crc32);
 }
 
 }  // namespace onestep::diffusion

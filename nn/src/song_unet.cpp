@@ -73,9 +73,25 @@ void SongUNetConfig::validate() const {
                 "SongUNet: resolution, channels and model_channels must be positive");
   ONESTEP_CHECK(label_dim >= 0 && augment_dim >= 0,
                 "SongUNet: label_dim and augment_dim must be >= 0");
+  // Caps far above any real network (EDM's largest has 192 channels, mult 4, 256 px) keep the
+  // products of two settings inside int64 and a damaged config from asking for petabytes.
+  constexpr int64_t kMaxSize = int64_t{1} << 16, kMaxFactor = int64_t{1} << 10;
+  ONESTEP_CHECK(img_resolution <= kMaxSize && in_channels <= kMaxSize && out_channels <= kMaxSize &&
+                    model_channels <= kMaxSize && label_dim <= (int64_t{1} << 20) &&
+                    augment_dim <= kMaxSize,
+                "SongUNet: a size setting exceeds its limit (resolution, channels, "
+                "model_channels, augment_dim <= {}; label_dim <= {})",
+                kMaxSize, int64_t{1} << 20);
   ONESTEP_CHECK(!channel_mult.empty(), "SongUNet: channel_mult is empty");
+  ONESTEP_CHECK(channel_mult.size() <= 16, "SongUNet: channel_mult has {} levels (at most 16)",
+                channel_mult.size());
   for (int64_t m : channel_mult)
-    ONESTEP_CHECK(m >= 1, "SongUNet: channel_mult entries must be >= 1");
+    ONESTEP_CHECK(m >= 1 && m <= kMaxFactor, "SongUNet: channel_mult entries must be in [1, {}]",
+                  kMaxFactor);
+  ONESTEP_CHECK(num_blocks <= kMaxFactor && channel_mult_emb <= kMaxFactor &&
+                    channel_mult_noise <= kMaxFactor,
+                "SongUNet: num_blocks, channel_mult_emb and channel_mult_noise must be <= {}",
+                kMaxFactor);
   ONESTEP_CHECK(img_resolution % (int64_t{1} << (channel_mult.size() - 1)) == 0,
                 "SongUNet: resolution {} does not halve {} times", img_resolution,
                 channel_mult.size() - 1);

@@ -11,6 +11,12 @@ void ToyMLPConfig::validate() const {
                 "ToyMLP: dim, hidden must be positive and num_blocks, label_dim >= 0");
   ONESTEP_CHECK(noise_channels >= 4 && noise_channels % 2 == 0,
                 "ToyMLP: noise_channels must be even and >= 4, got {}", noise_channels);
+  // Far above any toy network; keeps hidden * hidden inside int64 for a damaged config.
+  constexpr int64_t kMax = int64_t{1} << 20;
+  ONESTEP_CHECK(dim <= kMax && hidden <= kMax && num_blocks <= kMax && label_dim <= kMax &&
+                    noise_channels <= kMax,
+                "ToyMLP: dim, hidden, num_blocks, noise_channels and label_dim must be <= {}",
+                kMax);
 }
 
 ToyMLP::ToyMLP(const ToyMLPConfig& config, Generator& gen) : config_(config) {

@@ -3,8 +3,11 @@
 // state and resume is exact.
 
 #include <algorithm>
+#include <cctype>
+#include <filesystem>
 
 #include "onestep/diffusion/datasets.h"
+#include "onestep/diffusion/image_io.h"
 #include "onestep/engine/creation.h"
 #include "sources.h"
 
@@ -173,6 +176,57 @@ std::string valid_specs() {
 
 std::unique_ptr<DataSource> make_image_source(ImageSet set, const DataOptions& options) {
   return std::make_unique<ImageSource>(std::move(set), options);
+}
+
+DatasetInfo describe_dataset(const std::string& spec) {
+  namespace fs = std::filesystem;
+  const size_t colon = spec.find(':');
+  const std::string kind = spec.substr(0, colon);
+  const bool has_arg = colon != std::string::npos;
+  const std::string arg = has_arg ? spec.substr(colon + 1) : "";
+  DatasetInfo info;
+  info.spec = spec;
+  std::error_code ec;
+  if (kind == "toy" && has_arg) {
+    const auto& names = toy_dataset_names();
+    if (std::find(names.begin(), names.end(), arg) != names.end()) {
+      info.name = spec;
+      info.is_2d = true;
+      return info;
+    }
+  } else if (kind == "fashion-mnist" && !(has_arg && arg.empty())) {
+    const std::string dir = has_arg ? arg : kDefaultFashionMnistDir;
+    ONESTEP_CHECK(
+        fs::is_directory(dir, ec), "dataset '{}': folder '{}' does not exist{}", spec, dir,
+        has_arg ? "" : " (install Debian's dataset-fashion-mnist, or pass fashion-mnist:DIR)");
+    info.name = "fashion-mnist";
+    info.channels = 1;
+    info.height = info.width = 32;
+    info.num_classes = 10;
+    return info;
+  } else if (kind == "cifar10" && !arg.empty()) {
+    ONESTEP_CHECK(fs::is_directory(arg, ec), "dataset '{}': folder '{}' does not exist", spec, arg);
+    info.name = "cifar10";
+    info.channels = 3;
+    info.height = info.width = 32;
+    info.num_classes = 10;
+    return info;
+  } else if (kind == "png" && !arg.empty()) {
+    ONESTEP_CHECK(fs::is_directory(arg, ec), "dataset '{}': folder '{}' does not exist", spec, arg);
+    // The first file in name order stands for the folder (all must have its size).
+    std::vector<fs::path> files;
+    for (fs::directory_iterator it(arg, ec), end; !ec && it != end; it.increment(ec)) {
+      std::string ext = it->path().extension().string();
+      for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (ext == ".png" && it->is_regular_file(ec)) files.push_back(it->path());
+    }
+    ONESTEP_CHECK(!files.empty(), "dataset '{}': folder '{}' holds no .png files", spec, arg);
+    const fs::path first = *std::min_element(files.begin(), files.end());
+    read_png_file(first.string(), &info.height, &info.width, &info.channels);
+    info.name = "png";
+    return info;
+  }
+  ONESTEP_FAIL("unknown dataset '{}' (valid: {})", spec, valid_specs());
 }
 
 std::unique_ptr<DataSource> open_dataset(const std::string& spec, const DataOptions& options) {

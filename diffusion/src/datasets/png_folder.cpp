@@ -7,6 +7,7 @@
 
 #include "onestep/diffusion/datasets.h"
 #include "onestep/diffusion/image_io.h"
+#include "onestep/nn/atomic_file.h"
 
 namespace onestep::diffusion {
 
@@ -21,6 +22,51 @@ bool has_png_extension(const std::filesystem::path& path) {
 
 }  // namespace
 
+PngSetBuilder::PngSetBuilder(std::string dir) : dir_(std::move(dir)) {}
+
+void PngSetBuilder::add(const std::string& path, const uint8_t* data, size_t size) {
+  int64_t h = 0, w = 0, c = 0;
+  std::vector<uint8_t> pixels = decode_png(data, size, path, &h, &w, &c);
+  const std::string name = std::filesystem::path(path).filename().string();
+  if (decoded_.empty()) {
+    first_name_ = name;
+    height_ = h;
+    width_ = w;
+  }
+  ONESTEP_CHECK(h == height_ && w == width_,
+                "PNG folder '{}': '{}' is {}x{} but '{}' is {}x{} (all images must be the same "
+                "size)",
+                dir_, first_name_, height_, width_, name, h, w);
+  decoded_.push_back(std::move(pixels));
+  file_channels_.push_back(c);
+  channels_ = std::max(channels_, c);
+}
+
+ImageSet PngSetBuilder::finish() {
+  ONESTEP_CHECK(!decoded_.empty(), "PNG folder '{}' holds no .png files", dir_);
+  ImageSet set;
+  set.info.name = "png";
+  set.info.channels = channels_;
+  set.info.height = height_;
+  set.info.width = width_;
+  set.info.size = static_cast<int64_t>(decoded_.size());
+  const int64_t plane = height_ * width_;
+  set.pixels.resize(static_cast<size_t>(set.info.size * channels_ * plane));
+  for (size_t i = 0; i < decoded_.size(); ++i) {
+    const int64_t c = file_channels_[i];
+    uint8_t* dst = set.pixels.data() + static_cast<int64_t>(i) * channels_ * plane;
+    // [H, W, c] -> [channels, H, W]; a gray image fills every channel.
+    for (int64_t ch = 0; ch < channels_; ++ch) {
+      const int64_t from = c == 1 ? 0 : ch;
+      for (int64_t p = 0; p < plane; ++p) dst[ch * plane + p] = decoded_[i][p * c + from];
+    }
+    std::vector<uint8_t>().swap(decoded_[i]);  // keeps the peak near one copy of the set
+  }
+  decoded_.clear();
+  file_channels_.clear();
+  return set;
+}
+
 ImageSet load_png_folder(const std::string& dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -31,48 +77,13 @@ ImageSet load_png_folder(const std::string& dir) {
     if (it->is_regular_file(ec) && has_png_extension(it->path())) files.push_back(it->path());
   }
   ONESTEP_CHECK(!ec, "PNG folder '{}': cannot list it: {}", dir, ec.message());
-  ONESTEP_CHECK(!files.empty(), "PNG folder '{}' holds no .png files", dir);
   std::sort(files.begin(), files.end());
-
-  // Decoded [H, W, c] per file, c its own channel count (1 or 3).
-  std::vector<std::vector<uint8_t>> decoded(files.size());
-  std::vector<int64_t> file_channels(files.size());
-  int64_t height = 0, width = 0, channels = 1;
-  for (size_t i = 0; i < files.size(); ++i) {
-    int64_t h = 0, w = 0, c = 0;
-    decoded[i] = read_png_file(files[i].string(), &h, &w, &c);
-    if (i == 0) {
-      height = h;
-      width = w;
-    }
-    ONESTEP_CHECK(h == height && w == width,
-                  "PNG folder '{}': '{}' is {}x{} but '{}' is {}x{} (all images must be the same "
-                  "size)",
-                  dir, files[0].filename().string(), height, width, files[i].filename().string(), h,
-                  w);
-    file_channels[i] = c;
-    channels = std::max(channels, c);
+  PngSetBuilder builder(dir);
+  for (const fs::path& file : files) {
+    const std::vector<uint8_t> bytes = nn::read_file(file.string());
+    builder.add(file.string(), bytes.data(), bytes.size());
   }
-
-  ImageSet set;
-  set.info.name = "png";
-  set.info.channels = channels;
-  set.info.height = height;
-  set.info.width = width;
-  set.info.size = static_cast<int64_t>(files.size());
-  const int64_t plane = height * width;
-  set.pixels.resize(static_cast<size_t>(set.info.size * channels * plane));
-  for (size_t i = 0; i < files.size(); ++i) {
-    const int64_t c = file_channels[i];
-    uint8_t* dst = set.pixels.data() + static_cast<int64_t>(i) * channels * plane;
-    // [H, W, c] -> [channels, H, W]; a gray image fills every channel.
-    for (int64_t ch = 0; ch < channels; ++ch) {
-      const int64_t from = c == 1 ? 0 : ch;
-      for (int64_t p = 0; p < plane; ++p) dst[ch * plane + p] = decoded[i][p * c + from];
-    }
-    std::vector<uint8_t>().swap(decoded[i]);
-  }
-  return set;
+  return builder.finish();
 }
 
 }  // namespace onestep::diffusion

@@ -63,6 +63,11 @@ class DataSource {
 // and on missing or malformed files (naming the file and what is wrong).
 std::unique_ptr<DataSource> open_dataset(const std::string& spec, const DataOptions& options = {});
 
+// What open_dataset(spec) would give, checked without loading the data: the spec's syntax, that
+// its folder exists, and the geometry of a sample (a PNG folder's first file stands for it).
+// For a quick, clear refusal of a bad --data before any work; throws onestep::Error.
+DatasetInfo describe_dataset(const std::string& spec);
+
 // The default Fashion-MNIST directory (Debian's dataset-fashion-mnist package).
 inline constexpr const char* kDefaultFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 
@@ -77,6 +82,30 @@ struct ImageSet {
 ImageSet load_fashion_mnist(const std::string& dir, bool test_split = false);
 ImageSet load_cifar10(const std::string& dir, bool test_split = false);
 ImageSet load_png_folder(const std::string& dir);
+
+// The same parsers on bytes already in memory (the loaders read the files, then call these; the
+// fuzz targets in fuzz/ call them directly). Paths only name the files in error messages.
+// Fashion-MNIST: the images and labels IDX files, gzip-compressed when the path ends in ".gz".
+ImageSet parse_fashion_mnist(const std::vector<uint8_t>& images_file,
+                             const std::string& images_path,
+                             const std::vector<uint8_t>& labels_file,
+                             const std::string& labels_path);
+// CIFAR-10: one binary batch file holding exactly `records` records.
+ImageSet parse_cifar10_batch(const std::vector<uint8_t>& bytes, const std::string& path,
+                             int64_t records);
+// A PNG folder: its files decoded one at a time, in order, then assembled into one set.
+class PngSetBuilder {
+ public:
+  explicit PngSetBuilder(std::string dir);
+  void add(const std::string& path, const uint8_t* data, size_t size);
+  ImageSet finish();  // throws onestep::Error when no file was added
+
+ private:
+  std::string dir_, first_name_;
+  int64_t height_ = 0, width_ = 0, channels_ = 1;
+  std::vector<std::vector<uint8_t>> decoded_;  // [H, W, c] per file
+  std::vector<int64_t> file_channels_;         // c per file: 1 or 3
+};
 
 // A training stream over an in-memory image set (validates the set's sizes).
 std::unique_ptr<DataSource> make_image_source(ImageSet set, const DataOptions& options = {});

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "onestep/diffusion/edm.h"
+#include "onestep/nn/safetensors.h"
 #include "onestep/nn/song_unet.h"
 #include "onestep/nn/toy_mlp.h"
 
@@ -46,6 +47,13 @@ struct LoadedDenoiser {
 // mis-shaped key is an error naming it. Entries whose names start with "__" are ignored (room
 // for extra data beside the weights).
 LoadedDenoiser load_denoiser(const std::string& path);
+// The same from a parsed file (`path` names it in messages). A config that implies more
+// parameters than the file holds values is refused before the network is allocated.
+LoadedDenoiser denoiser_from_safetensors(const nn::SafetensorsContent& content,
+                                         const std::string& path);
+// A lower bound on the parameter count of the network `config` describes (double: a damaged
+// config's count may not fit in an integer).
+double min_parameter_count(const ModelConfig& config);
 
 // Atomic; `metadata` is stored beside "config".
 void save_denoiser(const std::string& path, const EDMPrecond& net, const ModelConfig& config,

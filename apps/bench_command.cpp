@@ -99,7 +99,9 @@ Run add_bench_command(CLI::App& app) {
   cmd->add_option("--steps", f->steps, "Timed steps (the median is reported)")
       ->check(CLI::Range(int64_t{10}, int64_t{100000}))
       ->capture_default_str();
-  cmd->add_option("--seed", f->seed, "Seed of the weights and inputs")->capture_default_str();
+  cmd->add_option("--seed", f->seed, "Seed of the weights and inputs")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   return [f] { return run_bench(*f); };
 }
 

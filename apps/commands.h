@@ -21,6 +21,22 @@ class UsageError : public Error {
     if (!(cond)) throw ::onestep::app::UsageError(fmt::format(__VA_ARGS__)); \
   } while (0)
 
+// Runs a library check of flag values (it throws onestep::Error) and reports what it finds as a
+// usage error: exit code 2, before any work.
+template <class Check>
+void check_flags(Check&& check) {
+  try {
+    check();
+  } catch (const UsageError&) {
+    throw;
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
+}
+
+// --out of a command that writes a folder: not an existing file.
+void check_output_folder(const std::string& flag, const std::string& path);
+
 // The header line's "where": the CPU thread count, or the CUDA device.
 inline std::string device_description(const std::string& device) {
   return device == "cpu" ? fmt::format("{} threads", num_threads()) : device;

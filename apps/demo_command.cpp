@@ -141,8 +141,13 @@ Run add_demo_command(CLI::App& app) {
   cmd->add_option("--lr", options->lr, "Adam learning rate")
       ->check(CLI::Range(1e-8, 1.0))
       ->capture_default_str();
-  cmd->add_option("--seed", options->seed, "Random seed")->capture_default_str();
-  return [options] { return run_demo(*options); };
+  cmd->add_option("--seed", options->seed, "Random seed")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  return [options] {
+    check_output_folder("--out", options->out);
+    return run_demo(*options);
+  };
 }
 
 }  // namespace onestep::app

@@ -1,6 +1,7 @@
 // `onestep distill`: distil a teacher into a one-step generator (distill/distill.h).
 
 #include "commands.h"
+#include "onestep/diffusion/run.h"
 #include "onestep/distill/distill.h"
 #include "onestep/engine.h"
 
@@ -32,6 +33,8 @@ int run_distill(CLI::App& cmd, DistillFlags& f) {
           cmd.count(flag) == 0,
           "{} cannot be combined with --resume: the settings come from {}/config.json", flag,
           f.o.out);
+    ONESTEP_USAGE_CHECK(cmd.count("--out") > 0, "--resume needs --out, the run to continue");
+    check_flags([&] { diffusion::check_run_directory(f.o.out, true, "distill"); });
     o = distill::read_distill_config(f.o.out);
     o.out = f.o.out;
   } else {
@@ -71,7 +74,16 @@ int run_distill(CLI::App& cmd, DistillFlags& f) {
   if (cmd.count("--device")) o.device = f.o.device;
   if (cmd.count("--log-every")) o.log_every_images = f.o.log_every_images;
   if (cmd.count("--checkpoint-every")) o.checkpoint_every_images = f.o.checkpoint_every_images;
-  o.validate();
+  if (cmd.count("--max-consecutive-skips")) o.max_consecutive_skips = f.o.max_consecutive_skips;
+  o.inject_nan = f.o.inject_nan;
+  ONESTEP_USAGE_CHECK(
+      !(cmd.count("--lr") && (cmd.count("--lr-generator") || cmd.count("--lr-fake"))),
+      "--lr sets both learning rates; it cannot be combined with --lr-generator "
+      "or --lr-fake");
+  ONESTEP_USAGE_CHECK(cmd.count("--alpha") == 0 || o.method_options.divergence == "alpha",
+                      "--alpha applies only to --divergence alpha (got --divergence {})",
+                      o.method_options.divergence);
+  check_flags([&] { distill::check_distill_options(o, f.resume); });
   const distill::Method method = distill::make_method(o.method, o.method_options);
   fmt::print("onestep distill: {} -> {} with {} ({} images, batch {}, {}{})\n", o.teacher, o.out,
              method.describe(), o.total_images, o.batch, device_description(o.device),
@@ -146,7 +158,7 @@ Run add_distill_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--sim-only", o.sim_only_images, "Images of SIM-term-only training")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--seed", o.seed, "Random seed");
+  cmd->add_option("--seed", o.seed, "Random seed")->check(CLI::NonNegativeNumber);
   cmd->add_option("--device", o.device, "Where the networks run: cpu, cuda or cuda:N");
   cmd->add_option("--beta1", o.beta1, "Adam beta1 of both networks (0)")
       ->check(CLI::Range(0.0, 0.999));
@@ -163,7 +175,21 @@ Run add_distill_command(CLI::App& app) {
                   "Checkpoint interval, images (0: end only)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--preview", o.preview_samples, "Samples in the final preview (0: none)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(int64_t{0}, int64_t{1000000}));
+  cmd->add_option("--max-consecutive-skips", o.max_consecutive_skips,
+                  "Skipped (non-finite) updates in a row before the run stops")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000000000}))
+      ->capture_default_str();
+  cmd->add_option("--inject-nan-at", o.inject_nan.loss_steps,
+                  "Debug: treat the losses of these iterations (1, 2, ...) as NaN, e.g. 5,6")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber)
+      ->group("Debugging");
+  cmd->add_option("--inject-nan-grad-at", o.inject_nan.grad_steps,
+                  "Debug: make the gradients of these iterations NaN")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber)
+      ->group("Debugging");
   return [cmd, f] { return run_distill(*cmd, *f); };
 }
 

@@ -203,18 +203,36 @@ int train_features(EvalFlags& f) {
 }
 
 int run_eval(const CLI::App& cmd, EvalFlags& f) {
+  const bool points = f.data.rfind("toy:", 0) == 0;
+  check_flags([&] { describe_dataset(f.data); });
   if (f.train_features) {
     ONESTEP_USAGE_CHECK(f.samples.empty(), "--train-features and --samples are separate jobs");
+    for (const char* flag : {"--labels", "--out", "--kid-subsets", "--kid-size", "--projections"})
+      ONESTEP_USAGE_CHECK(cmd.count(flag) == 0,
+                          "{} applies to scoring samples, not to "
+                          "--train-features",
+                          flag);
+    ONESTEP_USAGE_CHECK(!points, "--train-features needs image data, not {}", f.data);
+    ONESTEP_USAGE_CHECK(!fs::is_directory(f.features), "--features {}: is a folder, not a file",
+                        f.features);
     return train_features(f);
   }
+  ONESTEP_USAGE_CHECK(cmd.count("--epochs") == 0, "--epochs applies only to --train-features");
   ONESTEP_USAGE_CHECK(!f.samples.empty(), "nothing to do: pass --samples (or --train-features)");
   ONESTEP_USAGE_CHECK(file_exists(f.samples), "--samples {}: no such file or folder", f.samples);
+  ONESTEP_USAGE_CHECK(f.labels.empty() || !points,
+                      "--labels applies to images; {} is 2-D point data", f.data);
+  ONESTEP_USAGE_CHECK(f.labels.empty() || fs::is_regular_file(f.labels),
+                      "--labels {}: no such file", f.labels);
+  ONESTEP_USAGE_CHECK(points || fs::is_regular_file(f.features),
+                      "--features {}: no such file (train one with --train-features)", f.features);
+  ONESTEP_USAGE_CHECK(f.out.empty() || !fs::is_directory(f.out),
+                      "--out {}: is a folder; name the JSON file to write", f.out);
   if (f.out.empty()) {
     const fs::path p(f.samples);
     f.out = (fs::is_directory(p) ? p / "metrics-eval.json" : p.parent_path() / "metrics-eval.json")
                 .string();
   }
-  const bool points = f.data.rfind("toy:", 0) == 0;
   return points ? evaluate_points(f) : evaluate_images(f);
 }
 
@@ -238,7 +256,7 @@ Run add_eval_command(CLI::App& app) {
       ->check(CLI::Range(int64_t{2}, int64_t{100000}));
   cmd->add_option("--projections", f->projections, "Sliced Wasserstein projections")
       ->check(CLI::Range(int64_t{1}, int64_t{100000}));
-  cmd->add_option("--seed", f->seed, "Random seed of the metrics");
+  cmd->add_option("--seed", f->seed, "Random seed of the metrics")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--train-features", f->train_features,
                 "Train the feature network and save it to --features");
   cmd->add_option("--epochs", f->training.epochs, "Feature-network epochs")

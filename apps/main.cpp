@@ -1,6 +1,7 @@
 // onestep: train diffusion teachers and distill them into one-step generators.
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
 #include <map>
 
@@ -18,6 +19,9 @@ std::string version_text() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A file-size limit (ulimit -f) then makes writes fail with EFBIG, reported as one clear error
+  // with the previous checkpoint kept, instead of killing the process mid-write.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"onestep: diffusion teachers and one-step generators (Uni-Instruct)"};
   app.set_version_flag("--version", version_text());
   app.require_subcommand(1);

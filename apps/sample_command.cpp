@@ -27,9 +27,17 @@ struct SampleFlags {
 };
 
 int run_sample(const CLI::App& cmd, SampleFlags& f) {
-  f.options.method = diffusion::parse_sampler_method(f.sampler);
-  f.options.validate();
-  const Device device = usable_device(f.device);
+  ONESTEP_USAGE_CHECK(f.noise.empty() || cmd.count("--n") == 0,
+                      "--n and --noise conflict: the sample count is the number of latents in {}",
+                      f.noise);
+  if (!f.out.empty()) check_output_folder("--out", f.out);
+  Device device;
+  check_flags([&] {
+    f.options.method = diffusion::parse_sampler_method(f.sampler);
+    f.options.validate();
+    device = usable_device(f.device);
+    if (!f.data.empty()) diffusion::describe_dataset(f.data);
+  });
   const diffusion::LoadedDenoiser loaded = diffusion::load_denoiser(f.model);
   loaded.net->to(device);
   const diffusion::ModelConfig& config = loaded.config;
@@ -182,7 +190,9 @@ Run add_sample_command(CLI::App& app) {
   cmd->add_option("--rho", f->options.rho, "Noise-level schedule exponent")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  cmd->add_option("--seed", f->seed, "Random seed")->capture_default_str();
+  cmd->add_option("--seed", f->seed, "Random seed")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_option("--device", f->device, "Where the network runs: cpu, cuda or cuda:N")
       ->capture_default_str();
   cmd->add_option("--class", f->label, "Class label for conditional models (-1: random per sample)")

@@ -3,6 +3,7 @@
 #include <csignal>
 
 #include "commands.h"
+#include "onestep/diffusion/run.h"
 #include "onestep/diffusion/teacher.h"
 #include "onestep/engine.h"
 
@@ -35,6 +36,8 @@ int run_teacher(CLI::App& cmd, TeacherFlags& f) {
           cmd.count(flag) == 0,
           "{} cannot be combined with --resume: the settings come from {}/config.json", flag,
           f.o.out);
+    ONESTEP_USAGE_CHECK(cmd.count("--out") > 0, "--resume needs --out, the run to continue");
+    check_flags([&] { diffusion::check_run_directory(f.o.out, true, "teacher"); });
     o = diffusion::read_teacher_config(f.o.out);
     o.out = f.o.out;
   } else {
@@ -67,7 +70,9 @@ int run_teacher(CLI::App& cmd, TeacherFlags& f) {
   if (cmd.count("--device")) o.device = f.o.device;
   if (cmd.count("--log-every")) o.log_every_images = f.o.log_every_images;
   if (cmd.count("--checkpoint-every")) o.checkpoint_every_images = f.o.checkpoint_every_images;
-  o.validate();
+  if (cmd.count("--max-consecutive-skips")) o.max_consecutive_skips = f.o.max_consecutive_skips;
+  o.inject_nan = f.o.inject_nan;
+  check_flags([&] { diffusion::check_teacher_options(o, f.resume); });
 
   fmt::print("onestep teacher: {} on {} -> {} ({} images, batch {}, {}{})\n", o.model.arch, o.data,
              o.out, o.total_images, o.batch, device_description(o.device),
@@ -119,7 +124,7 @@ Run add_teacher_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--sigma-data", f->o.model.sigma_data, "EDM sigma_data")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--seed", f->o.seed, "Random seed");
+  cmd->add_option("--seed", f->o.seed, "Random seed")->check(CLI::NonNegativeNumber);
   cmd->add_option("--device", f->o.device, "Where the networks run: cpu, cuda or cuda:N");
   cmd->add_option("--log-every", f->o.log_every_images, "Log interval, images")
       ->check(CLI::PositiveNumber);
@@ -127,16 +132,33 @@ Run add_teacher_command(CLI::App& app) {
                   "Checkpoint interval, images (0: end only)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--preview", f->o.preview_samples, "Samples in the final preview (0: none)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(int64_t{0}, int64_t{1000000}));
+  cmd->add_option("--max-consecutive-skips", f->o.max_consecutive_skips,
+                  "Non-finite steps in a row before the run stops")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000000000}))
+      ->capture_default_str();
+  cmd->add_option("--inject-nan-at", f->o.inject_nan.loss_steps,
+                  "Debug: treat the loss of these steps (1, 2, ...) as NaN, e.g. 5,6")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber)
+      ->group("Debugging");
+  cmd->add_option("--inject-nan-grad-at", f->o.inject_nan.grad_steps,
+                  "Debug: make the gradients of these steps NaN")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber)
+      ->group("Debugging");
   cmd->add_option("--arch", f->arch, "Network: songunet or mlp")
       ->check(CLI::IsMember({"songunet", "mlp"}));
   cmd->add_option("--channels", f->channels, "SongUNet model_channels")
       ->check(CLI::Range(int64_t{4}, int64_t{4096}));
   cmd->add_option("--channel-mult", f->channel_mult, "SongUNet channel_mult, e.g. 1,2,2")
-      ->delimiter(',');
+      ->delimiter(',')
+      ->check(CLI::Range(int64_t{1}, int64_t{64}));
   cmd->add_option("--blocks", f->blocks, "Residual blocks per resolution")
       ->check(CLI::Range(int64_t{1}, int64_t{64}));
-  cmd->add_option("--attn", f->attn, "Resolutions with self-attention, e.g. 16")->delimiter(',');
+  cmd->add_option("--attn", f->attn, "Resolutions with self-attention, e.g. 16")
+      ->delimiter(',')
+      ->check(CLI::Range(int64_t{1}, int64_t{65536}));
   cmd->add_option("--dropout", f->dropout, "SongUNet dropout")->check(CLI::Range(0.0, 0.99));
   cmd->add_option("--hidden", f->hidden, "MLP width")
       ->check(CLI::Range(int64_t{1}, int64_t{65536}));

@@ -110,6 +110,11 @@ void truncate_metrics(const std::string& path, int64_t images) {
       continue;
     }
     if (line.empty()) continue;
+    // A line cut short by a crash or a full disk is dropped: what follows it is a new record.
+    if (line.back() != '}') {
+      line.clear();
+      continue;
+    }
     const size_t key = line.find("\"images\": ");
     const bool keep =
         key == std::string::npos || std::strtoll(line.c_str() + key + 10, nullptr, 10) <= images;
@@ -117,6 +122,46 @@ void truncate_metrics(const std::string& path, int64_t images) {
     line.clear();
   }
   nn::write_file_atomically(path, kept.data(), kept.size());
+}
+
+void remove_stale_temp_files(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  for (fs::directory_iterator it(dir, error), end; !error && it != end; it.increment(error)) {
+    // nn::write_file_atomically's temp files are "<name>.tmp.<pid>".
+    const std::string name = it->path().filename().string();
+    const size_t tmp = name.rfind(".tmp.");
+    if (tmp == std::string::npos || tmp + 5 == name.size()) continue;
+    const std::string digits = name.substr(tmp + 5);
+    if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) continue;
+    const auto pid = static_cast<pid_t>(std::stol(digits));
+    // A live writer (ours, or another process) keeps its file; a dead one left it behind.
+    if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    std::error_code ignored;
+    fs::remove(it->path(), ignored);
+  }
+}
+
+void remove_if_exists(const std::string& path) {
+  std::error_code error;
+  std::filesystem::remove(path, error);
+  ONESTEP_CHECK(!error, "cannot remove {}: {}", path, error.message());
+}
+
+void check_run_directory(const std::string& dir, bool resume, const char* who) {
+  std::error_code error;
+  const bool exists = std::filesystem::exists(dir, error);
+  ONESTEP_CHECK(!exists || std::filesystem::is_directory(dir, error),
+                "{}: --out {} exists and is not a directory", who, dir);
+  if (resume) {
+    ONESTEP_CHECK(file_exists(join_path(dir, "config.json")),
+                  "{}: no run to resume in {} (it has no config.json)", who, dir);
+  } else {
+    ONESTEP_CHECK(
+        !file_exists(join_path(dir, "state.safetensors")),
+        "{}: {} already holds a run; pass --resume to continue it or choose another --out", who,
+        dir);
+  }
 }
 
 void ensure_directory(const std::string& dir) {

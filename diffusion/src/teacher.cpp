@@ -80,9 +80,8 @@ class TeacherRun {
     StopSignal::install();
     MetricsLog metrics(join_path(o_.out, "metrics.jsonl"));
     Progress progress("teacher");
-    const double start_images = static_cast<double>(images_);
-    double interval_loss = 0;
-    int64_t interval_steps = 0, next_log = next_multiple(images_, o_.log_every_images);
+    start_images_ = static_cast<double>(images_);
+    int64_t next_log = next_multiple(images_, o_.log_every_images);
     int64_t next_checkpoint =
         o_.checkpoint_every_images > 0 ? next_multiple(images_, o_.checkpoint_every_images) : -1;
     reset_peak_memory(device_);
@@ -91,30 +90,17 @@ class TeacherRun {
     while (images_ < o_.total_images && !StopSignal::requested()) {
       const double loss = step();
       if (std::isfinite(loss)) {
-        interval_loss += loss;
-        ++interval_steps;
+        interval_loss_ += loss;
+        ++interval_steps_;
         result.last_loss = loss;
       }
+      if (consecutive_skips_ >= o_.max_consecutive_skips) {
+        log_interval(metrics, progress);  // the skipped steps reach metrics.jsonl
+        progress.finish();
+        stop_after_skips();
+      }
       if (images_ >= next_log || images_ >= o_.total_images) {
-        const double elapsed = progress.elapsed_seconds();
-        const double rate = (static_cast<double>(images_) - start_images) / std::max(elapsed, 1e-9);
-        const double mean_loss =
-            interval_steps ? interval_loss / static_cast<double>(interval_steps) : NAN;
-        metrics.write(
-            {{"step", static_cast<double>(step_)},
-             {"images", static_cast<double>(images_)},
-             {"loss", mean_loss},
-             {"lr", adam_->learning_rate()},
-             {"images_per_s", rate},
-             {"skipped_steps", static_cast<double>(skipped_total_)},
-             {"peak_memory_bytes", static_cast<double>(memory_stats(device_).peak_allocated_bytes)},
-             {"wall_s", elapsed}});
-        progress.update(static_cast<double>(images_) / static_cast<double>(o_.total_images),
-                        static_cast<double>(o_.total_images - images_) / std::max(rate, 1e-9),
-                        fmt::format("step {} | {} images | loss {:.4f} | {:.1f} img/s", step_,
-                                    images_, mean_loss, rate));
-        interval_loss = 0;
-        interval_steps = 0;
+        log_interval(metrics, progress);
         next_log = next_multiple(images_, o_.log_every_images);
       }
       if (next_checkpoint > 0 && images_ >= next_checkpoint && images_ < o_.total_images) {
@@ -130,7 +116,7 @@ class TeacherRun {
     result.skipped_steps = skipped_total_;
     result.seconds = progress.elapsed_seconds();
     result.images_per_second =
-        (static_cast<double>(images_) - start_images) / std::max(result.seconds, 1e-9);
+        (static_cast<double>(images_) - start_images_) / std::max(result.seconds, 1e-9);
     if (result.stop_signal == 0 && o_.preview_samples > 0) write_preview();
     return result;
   }
@@ -138,7 +124,51 @@ class TeacherRun {
  private:
   static int64_t next_multiple(int64_t value, int64_t every) { return (value / every + 1) * every; }
 
+  // One metrics.jsonl line and progress update for the steps since the last one.
+  void log_interval(MetricsLog& metrics, Progress& progress) {
+    const double elapsed = progress.elapsed_seconds();
+    const double rate = (static_cast<double>(images_) - start_images_) / std::max(elapsed, 1e-9);
+    const double mean_loss =
+        interval_steps_ ? interval_loss_ / static_cast<double>(interval_steps_) : NAN;
+    metrics.write(
+        {{"step", static_cast<double>(step_)},
+         {"images", static_cast<double>(images_)},
+         {"loss", mean_loss},
+         {"lr", adam_->learning_rate()},
+         {"images_per_s", rate},
+         {"skipped_steps", static_cast<double>(skipped_total_)},
+         {"peak_memory_bytes", static_cast<double>(memory_stats(device_).peak_allocated_bytes)},
+         {"wall_s", elapsed}});
+    progress.update(static_cast<double>(images_) / static_cast<double>(o_.total_images),
+                    static_cast<double>(o_.total_images - images_) / std::max(rate, 1e-9),
+                    fmt::format("step {} | {} images | loss {:.4f} | {:.1f} img/s", step_, images_,
+                                mean_loss, rate));
+    interval_loss_ = 0;
+    interval_steps_ = 0;
+  }
+
+  // --max-consecutive-skips reached. Skipped steps change neither the weights nor Adam's or the
+  // EMA's state, so the networks are still those of the last good step: saved (when finite)
+  // so that no work is lost, then the run stops with an error.
+  [[noreturn]] void stop_after_skips() {
+    const int64_t last_good = step_ - consecutive_skips_;
+    std::string saved;
+    if (all_finite(params_)) {
+      save_checkpoint();
+      saved =
+          fmt::format("the networks of the last good step ({}) are saved in {}", last_good, o_.out);
+    } else {
+      saved =
+          fmt::format("the weights are not finite, so the last checkpoint in {} is kept", o_.out);
+    }
+    ONESTEP_FAIL(
+        "teacher: {} had a non-finite loss or gradient (the --max-consecutive-skips limit); "
+        "stopping: {}. Try a lower --lr or a --grad-clip",
+        describe_skipped_run("step", step_, consecutive_skips_), saved);
+  }
+
   double step() {
+    const int64_t number = step_ + 1;  // as logged in metrics.jsonl
     const Batch batch = data_->next_batch(o_.batch);
     const Tensor x = batch.x.to(device_);
     const Tensor labels =
@@ -149,10 +179,11 @@ class TeacherRun {
           std::min(static_cast<double>(images_) / static_cast<double>(o_.lr_warmup_images), 1.0));
     adam_->zero_grad();
     const Tensor loss = mean(edm_loss(*net_, x, labels, loss_gen_, o_.loss, &dropout_gen_));
-    const double value = loss.item();
+    const double value = o_.inject_nan.loss_at(number) ? NAN : loss.item();
     bool skip = !std::isfinite(value);
     if (!skip) {
       loss.backward();
+      if (o_.inject_nan.grad_at(number)) poison_gradient(params_);
       // A gradient with NaN or inf would poison Adam's moments for good: drop the step.
       skip = nn::zero_nonfinite_grads(params_) > 0;
     }
@@ -163,10 +194,6 @@ class TeacherRun {
       ++skipped_total_;
       ++consecutive_skips_;
       adam_->zero_grad();
-      ONESTEP_CHECK(consecutive_skips_ < o_.max_consecutive_skips,
-                    "teacher: {} steps in a row had a non-finite loss or gradient; stopping. The "
-                    "last checkpoint in {} is intact; try a lower --lr or --grad-clip",
-                    consecutive_skips_, o_.out);
       return NAN;
     }
     consecutive_skips_ = 0;
@@ -192,7 +219,8 @@ class TeacherRun {
     state.emplace_back("rng.dropout", generator_state(dropout_gen_));
     state.emplace_back("data", i64_vector(data_->state()));
     nn::save_safetensors(join_path(o_.out, "state.safetensors"), state,
-                         {{"kind", "onestep-teacher-state"}, {"config", o_.to_json()}});
+                         {{"kind", "onestep-teacher-state"}, {"config", o_.to_json()}},
+                         nn::StorageDType::native, nn::SafetensorsChecksum::crc32);
   }
 
   void load_state() {
@@ -256,9 +284,24 @@ class TeacherRun {
   std::unique_ptr<nn::Adam> adam_;
   std::unique_ptr<nn::ExponentialMovingAverage> ema_;
   int64_t step_ = 0, images_ = 0, skipped_total_ = 0, consecutive_skips_ = 0;
+  // This invocation's logging interval.
+  double start_images_ = 0, interval_loss_ = 0;
+  int64_t interval_steps_ = 0;
 };
 
 }  // namespace
+
+void check_teacher_options(const TeacherOptions& options, bool resume) {
+  options.validate();
+  check_run_directory(options.out, resume, "teacher");
+  const ModelConfig model = resolve_model(options, describe_dataset(options.data));
+  if (model.arch == "mlp") {
+    model.mlp.validate();
+  } else {
+    model.unet.validate();
+  }
+  usable_device(options.device);
+}
 
 TeacherOptions read_teacher_config(const std::string& run_dir) {
   const std::string path = join_path(run_dir, "config.json");
@@ -274,12 +317,16 @@ TeacherOptions read_teacher_config(const std::string& run_dir) {
 TeacherResult train_teacher(const TeacherOptions& options, bool resume) {
   options.validate();
   ensure_directory(options.out);
+  remove_stale_temp_files(options.out);
   const std::string config_path = join_path(options.out, "config.json");
   if (!resume) {
     ONESTEP_CHECK(
         !file_exists(join_path(options.out, "state.safetensors")),
         "teacher: {} already holds a run; pass --resume to continue it or choose another --out",
         options.out);
+    // A run killed before its first checkpoint leaves config.json and metrics.jsonl behind: this
+    // one starts over, so its metrics do too.
+    remove_if_exists(join_path(options.out, "metrics.jsonl"));
   }
   TeacherRun run(options, resume);
   const std::string text = run.options().to_json();

@@ -10,7 +10,10 @@ namespace onestep::diffusion {
 using nlohmann::json;
 
 void TeacherOptions::validate() const {
-  ONESTEP_CHECK(batch >= 1, "teacher: --batch must be >= 1, got {}", batch);
+  // The upper limits match the command's flags, so that an edited config.json cannot ask for
+  // what the command line refuses.
+  ONESTEP_CHECK(batch >= 1 && batch <= (int64_t{1} << 20),
+                "teacher: --batch must be in [1, {}], got {}", int64_t{1} << 20, batch);
   ONESTEP_CHECK(total_images >= 1, "teacher: --images must be >= 1, got {}", total_images);
   ONESTEP_CHECK(lr > 0 && std::isfinite(lr), "teacher: --lr must be positive, got {}", lr);
   ONESTEP_CHECK(lr_warmup_images >= 0, "teacher: --lr-warmup must be >= 0");
@@ -20,9 +23,15 @@ void TeacherOptions::validate() const {
   ONESTEP_CHECK(grad_clip >= 0, "teacher: --grad-clip must be >= 0 (0 turns it off)");
   ONESTEP_CHECK(std::isfinite(loss.p_mean) && loss.p_std >= 0,
                 "teacher: bad noise-level distribution");
-  ONESTEP_CHECK(log_every_images >= 1 && checkpoint_every_images >= 0 && max_consecutive_skips >= 1,
+  ONESTEP_CHECK(log_every_images >= 1 && checkpoint_every_images >= 0,
                 "teacher: --log-every must be >= 1, --checkpoint-every >= 0");
-  ONESTEP_CHECK(preview_samples >= 0 && preview_steps >= 1, "teacher: bad preview settings");
+  ONESTEP_CHECK(max_consecutive_skips >= 1, "teacher: --max-consecutive-skips must be >= 1, got {}",
+                max_consecutive_skips);
+  inject_nan.validate("teacher");
+  ONESTEP_CHECK(preview_samples >= 0 && preview_samples <= 1000000 && preview_steps >= 1 &&
+                    preview_steps <= 100000,
+                "teacher: bad preview settings ({} samples, {} steps)", preview_samples,
+                preview_steps);
   ONESTEP_CHECK(!out.empty(), "teacher: --out is empty");
   parse_device(device);
 }

@@ -3,6 +3,7 @@
 #include "onestep/distill/distill.h"
 
 #include <cmath>
+#include <filesystem>
 
 #include "onestep/diffusion/datasets.h"
 #include "onestep/diffusion/image_io.h"
@@ -122,7 +123,7 @@ class DistillRun {
     StopSignal::install();
     MetricsLog metrics(join_path(o_.out, "metrics.jsonl"));
     Progress progress("distill");
-    const double start_images = static_cast<double>(images_);
+    start_images_ = static_cast<double>(images_);
     Sums sums;
     int64_t next_log = next_multiple(images_, o_.log_every_images);
     int64_t next_checkpoint =
@@ -130,31 +131,13 @@ class DistillRun {
     reset_peak_memory(device_);
     while (images_ < o_.total_images && !StopSignal::requested()) {
       iteration(sums);
+      if (consecutive_skips_ >= o_.max_consecutive_skips) {
+        log_interval(metrics, progress, sums, result);  // the skipped updates reach metrics.jsonl
+        progress.finish();
+        stop_after_skips();
+      }
       if (images_ >= next_log || images_ >= o_.total_images) {
-        const double elapsed = progress.elapsed_seconds();
-        const double rate = (static_cast<double>(images_) - start_images) / std::max(elapsed, 1e-9);
-        metrics.write(
-            {{"iteration", static_cast<double>(iteration_)},
-             {"images", static_cast<double>(images_)},
-             {"fake_loss", sums.mean(sums.fake, sums.fake_count)},
-             {"discriminator_loss", sums.mean(sums.disc, sums.fake_count)},
-             {"generator_loss", sums.mean(sums.score, sums.gen_count)},
-             {"gan_loss", sums.mean(sums.gan, sums.gen_count)},
-             {"mean_ratio", sums.mean(sums.ratio, sums.gen_count)},
-             {"regression_loss", sums.mean(sums.regression, sums.gen_count)},
-             {"images_per_s", rate},
-             {"skipped_steps", static_cast<double>(skipped_total_)},
-             {"peak_memory_bytes", static_cast<double>(memory_stats(device_).peak_allocated_bytes)},
-             {"wall_s", elapsed}});
-        progress.update(
-            static_cast<double>(images_) / static_cast<double>(o_.total_images),
-            static_cast<double>(o_.total_images - images_) / std::max(rate, 1e-9),
-            fmt::format("iteration {} | {} images | fake {:.4f} | generator {:.4f} | {:.1f} img/s",
-                        iteration_, images_, sums.mean(sums.fake, sums.fake_count),
-                        sums.mean(sums.score, sums.gen_count), rate));
-        result.last_generator_loss = sums.mean(sums.score, sums.gen_count);
-        result.last_fake_loss = sums.mean(sums.fake, sums.fake_count);
-        sums = Sums();
+        log_interval(metrics, progress, sums, result);
         next_log = next_multiple(images_, o_.log_every_images);
       }
       if (next_checkpoint > 0 && images_ >= next_checkpoint && images_ < o_.total_images) {
@@ -170,7 +153,7 @@ class DistillRun {
     result.skipped_steps = skipped_total_;
     result.seconds = progress.elapsed_seconds();
     result.images_per_second =
-        (static_cast<double>(images_) - start_images) / std::max(result.seconds, 1e-9);
+        (static_cast<double>(images_) - start_images_) / std::max(result.seconds, 1e-9);
     if (result.stop_signal == 0 && o_.preview_samples > 0) write_preview();
     return result;
   }
@@ -185,6 +168,53 @@ class DistillRun {
   };
 
   static int64_t next_multiple(int64_t value, int64_t every) { return (value / every + 1) * every; }
+
+  // One metrics.jsonl line and progress update for the iterations since the last one.
+  void log_interval(MetricsLog& metrics, Progress& progress, Sums& sums, DistillResult& result) {
+    const double elapsed = progress.elapsed_seconds();
+    const double rate = (static_cast<double>(images_) - start_images_) / std::max(elapsed, 1e-9);
+    metrics.write(
+        {{"iteration", static_cast<double>(iteration_)},
+         {"images", static_cast<double>(images_)},
+         {"fake_loss", sums.mean(sums.fake, sums.fake_count)},
+         {"discriminator_loss", sums.mean(sums.disc, sums.fake_count)},
+         {"generator_loss", sums.mean(sums.score, sums.gen_count)},
+         {"gan_loss", sums.mean(sums.gan, sums.gen_count)},
+         {"mean_ratio", sums.mean(sums.ratio, sums.gen_count)},
+         {"regression_loss", sums.mean(sums.regression, sums.gen_count)},
+         {"images_per_s", rate},
+         {"skipped_steps", static_cast<double>(skipped_total_)},
+         {"peak_memory_bytes", static_cast<double>(memory_stats(device_).peak_allocated_bytes)},
+         {"wall_s", elapsed}});
+    progress.update(
+        static_cast<double>(images_) / static_cast<double>(o_.total_images),
+        static_cast<double>(o_.total_images - images_) / std::max(rate, 1e-9),
+        fmt::format("iteration {} | {} images | fake {:.4f} | generator {:.4f} | {:.1f} img/s",
+                    iteration_, images_, sums.mean(sums.fake, sums.fake_count),
+                    sums.mean(sums.score, sums.gen_count), rate));
+    result.last_generator_loss = sums.mean(sums.score, sums.gen_count);
+    result.last_fake_loss = sums.mean(sums.fake, sums.fake_count);
+    sums = Sums();
+  }
+
+  // --max-consecutive-skips reached: skipped updates change no weights, so the networks are
+  // those of the last good update; saved when finite, then the run stops with an error.
+  [[noreturn]] void stop_after_skips() {
+    std::string saved;
+    std::vector<Tensor> all = generator_params_;
+    all.insert(all.end(), fake_params_.begin(), fake_params_.end());
+    if (all_finite(all)) {
+      save_checkpoint();
+      saved = fmt::format("the networks of the last good update are saved in {}", o_.out);
+    } else {
+      saved =
+          fmt::format("the weights are not finite, so the last checkpoint in {} is kept", o_.out);
+    }
+    ONESTEP_FAIL(
+        "distill: {} updates in a row (up to iteration {}) had a non-finite loss or gradient "
+        "(the --max-consecutive-skips limit); stopping: {}. Try lower learning rates",
+        consecutive_skips_, iteration_, saved);
+  }
 
   Shape sample_shape(int64_t n) const {
     Shape s = {n};
@@ -207,20 +237,18 @@ class DistillRun {
 
   // A step counts as failed (skipped) when its loss or any gradient is not finite.
   bool finish_step(const Tensor& loss, const std::vector<Tensor>& params) {
-    const double value = loss.item();
+    const int64_t number = iteration_ + 1;  // as logged in metrics.jsonl
+    const double value = o_.inject_nan.loss_at(number) ? NAN : loss.item();
     bool skip = !std::isfinite(value);
     if (!skip) {
       loss.backward();
+      if (o_.inject_nan.grad_at(number)) poison_gradient(params);
       skip = nn::zero_nonfinite_grads(params) > 0;
     }
     if (skip) {
       for (const Tensor& p : params) p.zero_grad();
       ++skipped_total_;
       ++consecutive_skips_;
-      ONESTEP_CHECK(consecutive_skips_ < o_.max_consecutive_skips,
-                    "distill: {} steps in a row had a non-finite loss or gradient; stopping. The "
-                    "last checkpoint in {} is intact; try lower learning rates",
-                    consecutive_skips_, o_.out);
       return false;
     }
     consecutive_skips_ = 0;
@@ -367,7 +395,8 @@ class DistillRun {
     state.emplace_back("rng", generator_state(gen_));
     if (data_) state.emplace_back("data", i64_vector(data_->state()));
     nn::save_safetensors(join_path(o_.out, "state.safetensors"), state,
-                         {{"kind", "onestep-distill-state"}, {"config", o_.to_json()}});
+                         {{"kind", "onestep-distill-state"}, {"config", o_.to_json()}},
+                         nn::StorageDType::native, nn::SafetensorsChecksum::crc32);
   }
 
   void load_state() {
@@ -433,9 +462,20 @@ class DistillRun {
   std::unique_ptr<nn::ExponentialMovingAverage> ema_;
   Tensor regression_noise_, regression_labels_, regression_targets_;
   int64_t iteration_ = 0, images_ = 0, skipped_total_ = 0, consecutive_skips_ = 0;
+  double start_images_ = 0;  // where this invocation started
 };
 
 }  // namespace
+
+void check_distill_options(const DistillOptions& options, bool resume) {
+  options.validate();
+  check_run_directory(options.out, resume, "distill");
+  std::error_code error;
+  ONESTEP_CHECK(std::filesystem::is_regular_file(options.teacher, error),
+                "distill: --teacher {} does not exist or is not a file", options.teacher);
+  if (!options.data.empty()) describe_dataset(options.data);
+  usable_device(options.device);
+}
 
 DistillOptions read_distill_config(const std::string& run_dir) {
   const std::string path = join_path(run_dir, "config.json");
@@ -451,11 +491,15 @@ DistillOptions read_distill_config(const std::string& run_dir) {
 DistillResult distill(const DistillOptions& options, bool resume) {
   options.validate();
   ensure_directory(options.out);
+  remove_stale_temp_files(options.out);
   if (!resume) {
     ONESTEP_CHECK(
         !file_exists(join_path(options.out, "state.safetensors")),
         "distill: {} already holds a run; pass --resume to continue it or choose another --out",
         options.out);
+    // A run killed before its first checkpoint leaves config.json and metrics.jsonl behind: this
+    // one starts over, so its metrics do too.
+    remove_if_exists(join_path(options.out, "metrics.jsonl"));
   }
   DistillRun run(options, resume);
   const std::string text = run.options().to_json();

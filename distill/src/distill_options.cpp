@@ -15,7 +15,10 @@ void DistillOptions::validate() const {
   make_method(method, method_options);  // checks the method and its options
   ONESTEP_CHECK(sigma_init > 0 && std::isfinite(sigma_init),
                 "distill: --sigma-init must be positive");
-  ONESTEP_CHECK(batch >= 1 && total_images >= 1, "distill: --batch and --images must be >= 1");
+  // The upper limits match the command's flags, so that an edited config.json cannot ask for
+  // what the command line refuses.
+  ONESTEP_CHECK(batch >= 1 && batch <= (int64_t{1} << 20) && total_images >= 1,
+                "distill: --batch must be in [1, {}] and --images >= 1", int64_t{1} << 20);
   ONESTEP_CHECK(lr_generator > 0 && lr_fake > 0, "distill: learning rates must be positive");
   ONESTEP_CHECK(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1 && adam_eps > 0,
                 "distill: Adam needs 0 <= beta < 1 and eps > 0");
@@ -35,9 +38,14 @@ void DistillOptions::validate() const {
                 "distill: --fake-sigma must be grid or lognormal, got '{}'", fake_sigma);
   ONESTEP_CHECK(score_scale > 0 && discriminator_weight >= 0, "distill: bad loss weights");
   ONESTEP_CHECK(regression_pairs >= 1 && regression_steps >= 1, "distill: bad regression settings");
-  ONESTEP_CHECK(log_every_images >= 1 && checkpoint_every_images >= 0 &&
-                    max_consecutive_skips >= 1 && preview_samples >= 0,
+  ONESTEP_CHECK(log_every_images >= 1 && checkpoint_every_images >= 0 && preview_samples >= 0 &&
+                    preview_samples <= 1000000,
                 "distill: bad logging settings");
+  ONESTEP_CHECK(max_consecutive_skips >= 1, "distill: --max-consecutive-skips must be >= 1, got {}",
+                max_consecutive_skips);
+  ONESTEP_CHECK(regression_pairs <= 1000000 && regression_steps <= 100000,
+                "distill: bad regression settings");
+  inject_nan.validate("distill");
   ONESTEP_CHECK(!out.empty(), "distill: --out is empty");
   parse_device(device);
 }

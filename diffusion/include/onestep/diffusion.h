@@ -8,6 +8,7 @@
 #include "onestep/diffusion/image_metrics.h"
 #include "onestep/diffusion/metrics2d.h"
 #include "onestep/diffusion/model_config.h"
+#include "onestep/diffusion/nonfinite_steps.h"
 #include "onestep/diffusion/npy.h"
 #include "onestep/diffusion/run.h"
 #include "onestep/diffusion/sampler.h"

@@ -59,6 +59,17 @@ class Progress {
 // last checkpoint, which a resumed run logs again.
 void truncate_metrics(const std::string& path, int64_t images);
 
+// Removes the temp files that atomic writes killed mid-way (kill -9, power loss) left in `dir`,
+// those whose writing process is gone. Best effort: errors are ignored.
+void remove_stale_temp_files(const std::string& dir);
+
+// Removes `path` when it exists; throws onestep::Error when it cannot.
+void remove_if_exists(const std::string& path);
+
+// The run directory --out before any work: not a file; holding a run (config.json) when
+// resuming, and no run (state.safetensors) otherwise. Throws onestep::Error prefixed with `who`.
+void check_run_directory(const std::string& dir, bool resume, const char* who);
+
 // Creates `dir` (and parents); throws onestep::Error if it cannot.
 void ensure_directory(const std::string& dir);
 std::string join_path(const std::string& dir, const std::string& name);

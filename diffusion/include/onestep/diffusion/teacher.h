@@ -17,6 +17,7 @@
 
 #include "onestep/diffusion/edm.h"
 #include "onestep/diffusion/model_config.h"
+#include "onestep/diffusion/nonfinite_steps.h"
 
 namespace onestep::diffusion {
 
@@ -39,14 +40,18 @@ struct TeacherOptions {
 
   int64_t log_every_images = 10000;
   int64_t checkpoint_every_images = 0;  // 0: only at the end (and on a stop signal)
-  int64_t max_consecutive_skips = 50;   // non-finite steps in a row before giving up
-  int64_t preview_samples = 64;         // 0: no preview
-  int64_t preview_steps = 18;           // Heun steps for the preview
+  // Non-finite steps in a row before giving up; the run then saves the parameters of its last
+  // good step (when finite) and stops with an error.
+  int64_t max_consecutive_skips = 50;
+  int64_t preview_samples = 64;  // 0: no preview
+  int64_t preview_steps = 18;    // Heun steps for the preview
   uint64_t seed = 0;
   // Where the networks run (cpu, cuda, cuda:N). Not a training setting: a run may resume on
   // another device.
   std::string device = "cpu";
   std::string out = "runs/teacher";
+  // Debug: steps made non-finite on purpose (not saved in config.json).
+  NanInjection inject_nan;
 
   void validate() const;
   std::string to_json() const;
@@ -72,6 +77,11 @@ struct TeacherResult {
 // continues the run in options.out, reading its config.json; options.total_images and the
 // logging/checkpoint intervals may be changed on resume.
 TeacherResult train_teacher(const TeacherOptions& options, bool resume);
+
+// Everything that can be checked before any work, for a clear refusal of bad flags: validate(),
+// the run directory, the dataset spec and its folder, the network against the data's shape, and
+// the device. Throws onestep::Error naming the setting. train_teacher checks the same again.
+void check_teacher_options(const TeacherOptions& options, bool resume);
 
 // Reads <run>/config.json.
 TeacherOptions read_teacher_config(const std::string& run_dir);

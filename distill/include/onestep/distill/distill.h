@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "onestep/diffusion/edm.h"
+#include "onestep/diffusion/nonfinite_steps.h"
 #include "onestep/distill/methods.h"
 
 namespace onestep::distill {
@@ -55,12 +56,15 @@ struct DistillOptions {
 
   int64_t log_every_images = 10000;
   int64_t checkpoint_every_images = 0;
-  int64_t max_consecutive_skips = 50;
+  int64_t max_consecutive_skips = 50;  // skipped updates in a row before stopping (as the teacher)
   int64_t preview_samples = 64;
   uint64_t seed = 0;
   // Where the networks run (cpu, cuda, cuda:N); a run may resume on another device.
   std::string device = "cpu";
   std::string out = "runs/distill";
+  // Debug: iterations whose updates (fake and generator) are made non-finite on purpose (not
+  // saved in config.json).
+  diffusion::NanInjection inject_nan;
 
   void validate() const;
   std::string to_json() const;
@@ -84,6 +88,9 @@ struct DistillResult {
 
 DistillResult distill(const DistillOptions& options, bool resume);
 DistillOptions read_distill_config(const std::string& run_dir);
+// Everything that can be checked before any work: validate(), the run directory, that the
+// teacher file exists, the --data spec and its folder, and the device. Throws onestep::Error.
+void check_distill_options(const DistillOptions& options, bool resume);
 
 // x_g = D_theta(sigma_init z; sigma_init): one network evaluation.
 Tensor generate(const diffusion::EDMPrecond& generator, const Tensor& z, double sigma_init,

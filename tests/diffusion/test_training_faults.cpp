@@ -1,0 +1,240 @@
+// Training under faults: non-finite steps are skipped, counted and logged; too many in a row stop
+// the run with the networks of the last good step saved; a process killed in the middle of a
+// checkpoint write leaves the previous checkpoint loadable; a full disk (a file-size limit)
+// gives a clear error and keeps the last checkpoint; a corrupt checkpoint is refused with a
+// clear error. (tests/apps/faults_test.sh does the same through the command, with kill -9.)
+
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+
+#include "onestep/diffusion/model_config.h"
+#include "onestep/diffusion/run.h"
+#include "onestep/diffusion/teacher.h"
+#include "onestep/nn/atomic_file.h"
+#include "onestep/nn/safetensors.h"
+#include "testing/gradcheck.h"
+
+namespace onestep::diffusion {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string fresh_dir(const std::string& name) {
+  const fs::path dir = fs::path(::testing::TempDir()) /
+                       ("onestep_faults_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  return dir.string();
+}
+
+TeacherOptions tiny_options(const std::string& out, int64_t steps) {
+  TeacherOptions o = teacher_preset("toy");
+  o.model.mlp.hidden = 16;
+  o.model.mlp.num_blocks = 1;
+  o.batch = 32;
+  o.total_images = 32 * steps;
+  o.lr_warmup_images = 64;
+  o.ema_halflife_images = 100;
+  o.log_every_images = 64;
+  o.preview_samples = 0;
+  o.out = out;
+  return o;
+}
+
+std::string last_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line, last;
+  while (std::getline(in, line))
+    if (!line.empty()) last = line;
+  return last;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+void expect_contains(const std::string& text, const std::vector<std::string>& parts) {
+  for (const auto& part : parts) EXPECT_NE(text.find(part), std::string::npos) << text;
+}
+
+// The tensors of two safetensors files whose names start with `prefix`, compared bit for bit.
+void expect_same_tensors(const std::string& a, const std::string& b, const std::string& prefix) {
+  const nn::SafetensorsContent x = nn::load_safetensors(a), y = nn::load_safetensors(b);
+  int compared = 0;
+  for (const auto& [name, t] : x.tensors) {
+    if (name.rfind(prefix, 0) != 0) continue;
+    EXPECT_EQ(testing::max_abs_diff(t, y.at(name)), 0.0) << name;
+    ++compared;
+  }
+  EXPECT_GT(compared, 0);
+}
+
+TEST(TrainingFaults, NonFiniteStepsAreSkippedCountedAndLogged) {
+  StopSignal::clear();
+  const std::string dir = fresh_dir("skips");
+  TeacherOptions o = tiny_options(dir, 8);
+  o.inject_nan.loss_steps = {3};
+  o.inject_nan.grad_steps = {5};
+  const TeacherResult r = train_teacher(o, false);
+  EXPECT_EQ(r.steps, 8);
+  EXPECT_EQ(r.skipped_steps, 2);
+  EXPECT_TRUE(std::isfinite(r.last_loss));
+  expect_contains(last_line(dir + "/metrics.jsonl"), {"\"step\": 8", "\"skipped_steps\": 2"});
+  const LoadedDenoiser teacher = load_denoiser(dir + "/teacher.safetensors");
+  for (const auto& [name, p] : teacher.net->named_parameters())
+    EXPECT_TRUE(std::isfinite(sum(p).item())) << name;
+}
+
+TEST(TrainingFaults, TooManySkipsInARowStopWithTheLastGoodNetworksSaved) {
+  StopSignal::clear();
+  const std::string dir = fresh_dir("stop"), good = fresh_dir("good");
+  TeacherOptions o = tiny_options(dir, 10);
+  o.max_consecutive_skips = 3;
+  o.inject_nan.loss_steps = {4, 5};
+  o.inject_nan.grad_steps = {6};
+  const std::string message = error_of([&] { train_teacher(o, false); });
+  expect_contains(message, {"steps 4-6 (3 in a row)", "--max-consecutive-skips",
+                            "last good step (3) are saved in " + dir});
+  expect_contains(last_line(dir + "/metrics.jsonl"), {"\"step\": 6", "\"skipped_steps\": 3"});
+  // The saved networks are those after step 3: the same as a run of 3 steps.
+  train_teacher(tiny_options(good, 3), false);
+  expect_same_tensors(dir + "/state.safetensors", good + "/state.safetensors", "net.");
+  expect_same_tensors(dir + "/state.safetensors", good + "/state.safetensors", "adam.");
+  expect_same_tensors(dir + "/teacher.safetensors", good + "/teacher.safetensors", "model.");
+  // The run resumes from there (one more skip would stop it again: 3 in a row are on record).
+  TeacherOptions rest = read_teacher_config(dir);
+  const TeacherResult resumed = train_teacher(rest, true);
+  EXPECT_EQ(resumed.steps, 10);
+  EXPECT_EQ(resumed.skipped_steps, 3);
+}
+
+TEST(TrainingFaults, AProcessKilledWhileWritingACheckpointLeavesThePreviousOne) {
+  // The default "fast" death-test style forks at EXPECT_EXIT, so the child writes the parent's
+  // file ("threadsafe" would re-run the test in a fresh process, in another directory).
+  StopSignal::clear();
+  const std::string dir = fresh_dir("killed");
+  train_teacher(tiny_options(dir, 2), false);
+  const std::string state = dir + "/state.safetensors";
+  const std::vector<uint8_t> before = nn::read_file(state);
+  // kill -9 half-way through rewriting the checkpoint, as a crash or an OOM kill would.
+  EXPECT_EXIT(
+      {
+        nn::write_file_atomically(state, [&](const nn::WriteChunk& write) {
+          write(before.data(), before.size() / 2);
+          std::raise(SIGKILL);
+        });
+      },
+      ::testing::KilledBySignal(SIGKILL), "");
+  EXPECT_EQ(nn::read_file(state), before);
+  EXPECT_NO_THROW(nn::load_safetensors(state));
+  // The dead writer's temp file is left behind, and the next run removes it.
+  int temps = 0;
+  for (const auto& entry : fs::directory_iterator(dir))
+    temps += entry.path().filename().string().find(".tmp.") != std::string::npos;
+  EXPECT_EQ(temps, 1);
+  TeacherOptions rest = read_teacher_config(dir);
+  rest.total_images = 32 * 4;
+  EXPECT_EQ(train_teacher(rest, true).steps, 4);
+  for (const auto& entry : fs::directory_iterator(dir))
+    EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
+}
+
+TEST(TrainingFaults, AFullDiskGivesAClearErrorAndKeepsTheLastCheckpoint) {
+  StopSignal::clear();
+  const std::string dir = fresh_dir("full");
+  train_teacher(tiny_options(dir, 2), false);
+  const std::string state = dir + "/state.safetensors";
+  const std::vector<uint8_t> before = nn::read_file(state);
+
+  // RLIMIT_FSIZE stands in for a full disk without privileges: writes past it fail with EFBIG
+  // (SIGXFSZ ignored, as the onestep command does).
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  if (saved.rlim_max != RLIM_INFINITY && saved.rlim_max < before.size()) GTEST_SKIP();
+  void (*old_handler)(int) = ::signal(SIGXFSZ, SIG_IGN);
+  rlimit small = saved;
+  small.rlim_cur = before.size() / 2;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  TeacherOptions rest = read_teacher_config(dir);
+  rest.total_images = 32 * 4;
+  const std::string message = error_of([&] { train_teacher(rest, true); });
+  ::setrlimit(RLIMIT_FSIZE, &saved);
+  ::signal(SIGXFSZ, old_handler);
+
+  expect_contains(message, {"cannot write", "state.safetensors", "File too large"});
+  EXPECT_EQ(nn::read_file(state), before);
+  EXPECT_EQ(train_teacher(rest, true).steps, 4);  // and with room again, the run goes on
+}
+
+TEST(TrainingFaults, ACorruptCheckpointIsRefusedWithAClearError) {
+  StopSignal::clear();
+  const std::string dir = fresh_dir("corrupt");
+  train_teacher(tiny_options(dir, 2), false);
+  const std::string state = dir + "/state.safetensors", model = dir + "/teacher.safetensors";
+  const std::vector<uint8_t> good_state = nn::read_file(state), good_model = nn::read_file(model);
+  TeacherOptions rest = read_teacher_config(dir);
+  rest.total_images = 32 * 4;
+
+  // One flipped bit in the weights: only the checksum can tell.
+  std::vector<uint8_t> flipped = good_state;
+  flipped[flipped.size() - 5] ^= 0x10;
+  nn::write_file_atomically(state, flipped.data(), flipped.size());
+  expect_contains(error_of([&] { train_teacher(rest, true); }),
+                  {"state.safetensors", "checksum mismatch", "corrupt"});
+  nn::write_file_atomically(state, good_state.data(), good_state.size() - 100);
+  expect_contains(error_of([&] { train_teacher(rest, true); }), {"state.safetensors", "truncated"});
+
+  flipped = good_model;
+  flipped[flipped.size() / 2] ^= 0x01;
+  nn::write_file_atomically(model, flipped.data(), flipped.size());
+  expect_contains(error_of([&] { load_denoiser(model); }), {"teacher.safetensors"});
+  nn::write_file_atomically(model, good_model.data(), 7);
+  expect_contains(error_of([&] { load_denoiser(model); }), {"teacher.safetensors", "truncated"});
+
+  nn::write_file_atomically(state, good_state.data(), good_state.size());
+  EXPECT_EQ(train_teacher(rest, true).steps, 4);
+}
+
+TEST(TrainingFaults, TornMetricsLinesAreDroppedOnResume) {
+  const std::string dir = fresh_dir("metrics");
+  fs::create_directories(dir);
+  const std::string path = dir + "/metrics.jsonl";
+  const std::string text =
+      "{\"step\": 1, \"images\": 32}\n{\"step\": 2, \"images\": 64}\n{\"step\": 3, \"ima";
+  nn::write_file_atomically(path, text.data(), text.size());
+  truncate_metrics(path, 64);
+  const std::vector<uint8_t> kept = nn::read_file(path);
+  EXPECT_EQ(std::string(kept.begin(), kept.end()),
+            "{\"step\": 1, \"images\": 32}\n{\"step\": 2, \"images\": 64}\n");
+}
+
+TEST(TrainingFaults, BadFlagsAreRefusedBeforeAnyWork) {
+  const std::string dir = fresh_dir("flags");
+  TeacherOptions o = tiny_options(dir, 2);
+  o.max_consecutive_skips = 0;
+  expect_contains(error_of([&] { check_teacher_options(o, false); }), {"--max-consecutive-skips"});
+  o = tiny_options(dir, 2);
+  o.inject_nan.loss_steps = {0};
+  expect_contains(error_of([&] { check_teacher_options(o, false); }), {"start at 1"});
+  o = tiny_options(dir, 2);
+  o.data = "png:/nonexistent/pngs";
+  expect_contains(error_of([&] { check_teacher_options(o, false); }), {"/nonexistent/pngs"});
+  o = tiny_options(dir, 2);
+  o.cond = true;
+  expect_contains(error_of([&] { check_teacher_options(o, false); }), {"--cond"});
+  expect_contains(error_of([&] { check_teacher_options(tiny_options(dir, 2), true); }),
+                  {"no run to resume"});
+  EXPECT_FALSE(fs::exists(dir));  // nothing was created
+}
+
+}  // namespace
+}  // namespace onestep::diffusion

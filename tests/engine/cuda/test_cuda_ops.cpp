@@ -172,6 +172,12 @@ std::vector<OpCase> op_cases() {
                  return Inputs{normal({8, 32, 16, 16}, g), normal({32}, g), normal({32}, g)};
                },
                [](const Inputs& in) { return group_norm(in[0], 8, in[1], in[2], 1e-6); }});
+  // The fused CPU kernel is the reference; CUDA runs the composite, so this row checks both agree.
+  c.push_back({"group_norm_silu", "affine, 4 groups",
+               [](Generator& g) {
+                 return Inputs{normal({4, 8, 5, 5}, g), normal({8}, g), normal({8}, g)};
+               },
+               [](const Inputs& in) { return group_norm_silu(in[0], 4, in[1], in[2], 1e-5); }});
   single("softmax", "dim 1", {3, 5}, [](auto x) { return softmax(x * 3.0, 1); });
   single("softmax", "large dim 1", {64, 1000}, [](auto x) { return softmax(x * 3.0, 1); });
   single("log_softmax", "dim 0", {4, 3}, [](auto x) { return log_softmax(x * 3.0, 0); });

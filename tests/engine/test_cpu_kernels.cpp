@@ -109,6 +109,47 @@ TEST(CpuKernels, Float32ConvAtUNetSizeMatchesFloat64) {
   EXPECT_LE(max_abs_diff(y32, y64), 1e-4);
 }
 
+// float convolutions run their own packed GEMM (cpu_sgemm.h) where AVX-512 is built, double
+// runs Eigen: every output and gradient of the one against the other, at shapes that leave
+// partial 6-row panels, partial 16-lane vectors, partial 64-column blocks, several 512-deep
+// slices of the reduction (forward: 64 * 9 = 576), output widths that take the column-block
+// im2col (widths dividing 64) and those that do not, and weight gradients on both sides of the
+// switch to dot products at 512 pixels, with partial tiles and several 1024-pixel slices.
+TEST(CpuKernels, Float32ConvGradientsMatchFloat64AtEdgeShapes) {
+  const ConvCase cases[] = {
+      {3, 5, 9, 9, 7, 3, 3, 1, 1},     // 7 outputs: one full and one 1-row panel; 81 pixels
+      {1, 3, 13, 11, 13, 3, 3, 1, 1},  // one sample: column blocks over threads; 143 pixels
+      {2, 64, 8, 8, 10, 3, 3, 1, 1},   // reduction of 576 in the forward pass
+      {2, 4, 24, 24, 6, 3, 3, 1, 1},   // 576 pixels: the weight gradient's reduction
+      {3, 9, 7, 5, 17, 1, 1, 1, 0},    // pointwise, 35 pixels
+      {2, 6, 10, 10, 5, 3, 3, 2, 1},   // stride 2
+      {2, 3, 5, 16, 7, 3, 3, 1, 1},    // rows of 16: im2col into column blocks, 64 + 16 pixels
+      {1, 5, 3, 4, 4, 3, 3, 1, 1},     // rows of 4, one partial block of 12 pixels
+      {1, 2, 33, 33, 3, 3, 3, 1, 1},   // weight gradient by dot products: 1089 pixels, 2 slices
+      {2, 5, 24, 24, 7, 1, 1, 1, 0},   // ... pointwise, partial 6x4 tiles
+  };
+  Generator gen(11);
+  for (const ConvCase& c : cases) {
+    SCOPED_TRACE(::testing::Message() << "N" << c.N << " C" << c.C << " " << c.H << "x" << c.W
+                                      << " O" << c.O << " k" << c.kh << " s" << c.stride);
+    const Tensor x64 = randn({c.N, c.C, c.H, c.W}, gen, DType::f64);
+    const Tensor w64 = randn({c.O, c.C, c.kh, c.kw}, gen, DType::f64) * 0.2;
+    const Tensor x32 = x64.to(DType::f32).set_requires_grad(true);
+    const Tensor w32 = w64.to(DType::f32).set_requires_grad(true);
+    x64.set_requires_grad(true);
+    w64.set_requires_grad(true);
+    const Tensor y64 = conv2d(x64, w64, Tensor(), c.stride, c.pad);
+    const Tensor y32 = conv2d(x32, w32, Tensor(), c.stride, c.pad);
+    const Tensor g64 = randn(y64.shape(), gen, DType::f64);
+    y64.backward(g64);
+    y32.backward(g64.to(DType::f32));
+    // float32 sums of up to 576 products of unit-scale terms
+    EXPECT_LE(max_abs_diff(y32, y64), 2e-4);
+    EXPECT_LE(max_abs_diff(x32.grad(), x64.grad()), 2e-4);
+    EXPECT_LE(max_abs_diff(w32.grad(), w64.grad()), 1e-3);
+  }
+}
+
 TEST(CpuKernels, ReductionsOverEveryDimSubsetMatchLoops) {
   Generator gen(5);
   const Tensor x = randn({3, 4, 5}, gen, DType::f64);

@@ -1,0 +1,305 @@
+// The blocked single-precision GEMM of cpu_sgemm.h. Loop nest (BLIS order, minus the outermost
+// row blocking: A's panels are small enough to stream from L2):
+//   for each block of 64 columns of B / C        (threads split these when not nested)
+//     for each slice of kDepthBlock rows of B    (packed to a contiguous 64-wide panel, in L2)
+//       for each panel of 6 rows of A            (its slice stays in L1)
+//         micro-kernel: C[6 x 64] (+)= A-panel slice * B-panel
+
+#include "cpu_sgemm.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <utility>
+
+#include "parallel.h"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace onestep::cpu::sgemm {
+
+namespace {
+
+constexpr int64_t kPanelCols = kBlockCols;  // 4 vectors
+constexpr int64_t kDepthBlock = 512;        // A slice 12 KiB (L1), B panel 128 KiB (L2)
+constexpr int64_t kInPlaceMaxRowStride = 256;
+
+int64_t ceil_div(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
+
+}  // namespace
+
+int64_t blocked_rhs_size(int64_t depth, int64_t cols) {
+  return ceil_div(cols, kBlockCols) * kBlockCols * depth;
+}
+
+int64_t packed_lhs_size(int64_t rows, int64_t depth) {
+  return ceil_div(rows, kPanelRows) * kPanelRows * depth;
+}
+
+void pack_lhs(const float* a, int64_t rows, int64_t depth, int64_t row_stride, int64_t depth_stride,
+              float* packed) {
+  for (int64_t panel = 0; panel * kPanelRows < rows; ++panel) {
+    float* out = packed + panel * kPanelRows * depth;
+    const int64_t first = panel * kPanelRows, count = std::min(kPanelRows, rows - first);
+    for (int64_t k = 0; k < depth; ++k) {
+      float* slot = out + k * kPanelRows;
+      int64_t r = 0;
+      for (; r < count; ++r) slot[r] = a[(first + r) * row_stride + k * depth_stride];
+      for (; r < kPanelRows; ++r) slot[r] = 0.0f;
+    }
+  }
+}
+
+#if defined(__AVX512F__)
+
+namespace {
+
+// Copies B[k0 .. k0+depth) x [j0 .. j0+width) (element (k, j) at b[k * row_stride +
+// j * col_stride]) into panel[k][0 .. width).
+void pack_rhs(const float* b, int64_t row_stride, int64_t col_stride, int64_t k0, int64_t depth,
+              int64_t j0, int64_t width, float* panel) {
+  if (col_stride == 1) {
+    for (int64_t k = 0; k < depth; ++k)
+      std::memcpy(panel + k * kPanelCols, b + (k0 + k) * row_stride + j0, width * sizeof(float));
+    return;
+  }
+  for (int64_t j = 0; j < width; ++j) {  // a transposed B: read its columns in order
+    const float* src = b + (j0 + j) * col_stride + k0 * row_stride;
+    for (int64_t k = 0; k < depth; ++k) panel[k * kPanelCols + j] = src[k * row_stride];
+  }
+}
+
+// C[R x 16V] (+)= A-panel[depth x 6] (first R rows) * B[depth x 16V] (rows ldb apart); the
+// last vector of each row of B and C reads and writes only the lanes in `tail`.
+template <int R, int V>
+void micro_kernel(int64_t depth, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
+                  bool accumulate, __mmask16 tail) {
+  __m512 acc[R][V];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < depth; ++k) {
+    __m512 bv[V];
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v)
+      bv[v] = v == V - 1 ? _mm512_maskz_loadu_ps(tail, b + k * ldb + 16 * v)
+                         : _mm512_loadu_ps(b + k * ldb + 16 * v);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512 av = _mm512_set1_ps(a[k * kPanelRows + r]);
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) {
+      const __mmask16 mask = v == V - 1 ? tail : static_cast<__mmask16>(0xFFFF);
+      float* p = c + r * ldc + 16 * v;
+      __m512 out = acc[r][v];
+      if (accumulate) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(mask, p));
+      _mm512_mask_storeu_ps(p, mask, out);
+    }
+}
+
+using Kernel = void (*)(int64_t, const float*, const float*, int64_t, float*, int64_t, bool,
+                        __mmask16);
+
+template <int R>
+constexpr Kernel kernel_for_vectors(int v) {
+  return v == 1   ? micro_kernel<R, 1>
+         : v == 2 ? micro_kernel<R, 2>
+         : v == 3 ? micro_kernel<R, 3>
+                  : micro_kernel<R, 4>;
+}
+
+Kernel kernel_for(int64_t rows, int64_t vectors) {
+  const int v = static_cast<int>(vectors);
+  switch (rows) {
+    case 1:
+      return kernel_for_vectors<1>(v);
+    case 2:
+      return kernel_for_vectors<2>(v);
+    case 3:
+      return kernel_for_vectors<3>(v);
+    case 4:
+      return kernel_for_vectors<4>(v);
+    case 5:
+      return kernel_for_vectors<5>(v);
+    default:
+      return kernel_for_vectors<6>(v);
+  }
+}
+
+// One B panel per thread, allocated on first use and kept (OpenMP reuses its threads).
+float* rhs_panel() {
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  thread_local std::unique_ptr<float, Free> panel(
+      static_cast<float*>(std::aligned_alloc(64, kDepthBlock * kPanelCols * sizeof(float))));
+  return panel.get();
+}
+
+// The micro-kernel calls for rows x [0, width) of C (width <= 64) over all of depth.
+// `slice_of(k0, kc)` returns depth rows [k0, k0 + kc) of the matching columns of B and their
+// row stride, packing them first if it must.
+template <class SliceOf>
+void column_block(const float* packed_a, int64_t rows, int64_t depth, int64_t width, float* c,
+                  int64_t ldc, bool accumulate, const SliceOf& slice_of) {
+  const int64_t vectors = ceil_div(width, 16);
+  const int64_t tail_lanes = width - (vectors - 1) * 16;
+  const auto tail = static_cast<__mmask16>((1u << tail_lanes) - 1u);
+  for (int64_t k0 = 0; k0 < depth; k0 += kDepthBlock) {
+    const int64_t kc = std::min(kDepthBlock, depth - k0);
+    const auto [slice, ldb] = slice_of(k0, kc);
+    const bool add = accumulate || k0 > 0;
+    for (int64_t i0 = 0; i0 < rows; i0 += kPanelRows) {
+      const int64_t r = std::min(kPanelRows, rows - i0);
+      kernel_for(r, vectors)(kc, packed_a + i0 * depth + k0 * kPanelRows, slice, ldb, c + i0 * ldc,
+                             ldc, add, tail);
+    }
+  }
+}
+
+// Runs block(j0, width) for every 64-column block of cols, over threads outside a parallel
+// region.
+template <class Block>
+void for_each_column_block(int64_t cols, const Block& block) {
+  parallel_for(0, ceil_div(cols, kBlockCols), 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t jb = lo; jb < hi; ++jb)
+      block(jb * kBlockCols, std::min(kBlockCols, cols - jb * kBlockCols));
+  });
+}
+
+void zero_rows(float* c, int64_t rows, int64_t cols, int64_t ldc) {
+  for (int64_t i = 0; i < rows; ++i) std::fill(c + i * ldc, c + i * ldc + cols, 0.0f);
+}
+
+// C[R x S] += A[R x depth] B[S x depth]^T: 16 lanes of each dot product per step, summed
+// across lanes at the end. 24 accumulators, 10 loads per 24 FMAs.
+template <int R, int S>
+void dot_kernel(int64_t depth, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                int64_t ldc) {
+  __m512 acc[R][S];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int t = 0; t < S; ++t) acc[r][t] = _mm512_setzero_ps();
+  auto step = [&](int64_t p, __mmask16 mask) {
+    __m512 bv[S];
+#pragma GCC unroll 4
+    for (int t = 0; t < S; ++t) bv[t] = _mm512_maskz_loadu_ps(mask, b + t * ldb + p);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512 av = _mm512_maskz_loadu_ps(mask, a + r * lda + p);
+#pragma GCC unroll 4
+      for (int t = 0; t < S; ++t) acc[r][t] = _mm512_fmadd_ps(av, bv[t], acc[r][t]);
+    }
+  };
+  int64_t p = 0;
+  for (; p + 16 <= depth; p += 16) step(p, static_cast<__mmask16>(0xFFFF));
+  if (p < depth) step(p, static_cast<__mmask16>((1u << (depth - p)) - 1u));
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int t = 0; t < S; ++t) c[r * ldc + t] += _mm512_reduce_add_ps(acc[r][t]);
+}
+
+using DotKernel = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t);
+
+template <int R>
+constexpr DotKernel dot_kernel_for_cols(int64_t s) {
+  return s == 1   ? dot_kernel<R, 1>
+         : s == 2 ? dot_kernel<R, 2>
+         : s == 3 ? dot_kernel<R, 3>
+                  : dot_kernel<R, 4>;
+}
+
+DotKernel dot_kernel_for(int64_t rows, int64_t cols) {
+  switch (rows) {
+    case 1:
+      return dot_kernel_for_cols<1>(cols);
+    case 2:
+      return dot_kernel_for_cols<2>(cols);
+    case 3:
+      return dot_kernel_for_cols<3>(cols);
+    case 4:
+      return dot_kernel_for_cols<4>(cols);
+    case 5:
+      return dot_kernel_for_cols<5>(cols);
+    default:
+      return dot_kernel_for_cols<6>(cols);
+  }
+}
+
+constexpr int64_t kDotRows = 6, kDotCols = 4;
+constexpr int64_t kDotDepthBlock = 1024;  // 6 rows of A: 24 KiB, kept in L1 across B's rows
+
+}  // namespace
+
+void multiply_add_transposed(const float* a, int64_t rows, int64_t lda, const float* b,
+                             int64_t cols, int64_t ldb, int64_t depth, float* c, int64_t ldc) {
+  parallel_for(0, ceil_div(rows, kDotRows), 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t p0 = 0; p0 < depth; p0 += kDotDepthBlock) {
+      const int64_t pc = std::min(kDotDepthBlock, depth - p0);
+      for (int64_t tile = lo; tile < hi; ++tile) {
+        const int64_t i0 = tile * kDotRows, r = std::min(kDotRows, rows - i0);
+        for (int64_t j0 = 0; j0 < cols; j0 += kDotCols)
+          dot_kernel_for(r, std::min(kDotCols, cols - j0))(
+              pc, a + i0 * lda + p0, lda, b + j0 * ldb + p0, ldb, c + i0 * ldc + j0, ldc);
+      }
+    }
+  });
+}
+
+void multiply(const float* packed_a, int64_t rows, int64_t depth, const float* b,
+              int64_t b_row_stride, int64_t b_col_stride, int64_t cols, float* c, int64_t ldc,
+              bool accumulate) {
+  if (rows == 0 || cols == 0) return;
+  if (depth == 0) {
+    if (!accumulate) zero_rows(c, rows, cols, ldc);
+    return;
+  }
+  // Row-major B with short rows is read in place. Longer rows are packed, one depth slice at a
+  // time: rows 4 KiB apart (32x32 images) all fall into the same L1 sets and measured at half
+  // speed in place (padding the rows to break that still left it 10 % slower than packing).
+  // A transposed B is always packed.
+  const bool in_place = b_col_stride == 1 && b_row_stride <= kInPlaceMaxRowStride;
+  for_each_column_block(cols, [&](int64_t j0, int64_t width) {
+    float* panel = in_place ? nullptr : rhs_panel();
+    column_block(packed_a, rows, depth, width, c + j0, ldc, accumulate,
+                 [&](int64_t k0, int64_t kc) -> std::pair<const float*, int64_t> {
+                   if (in_place) return {b + k0 * b_row_stride + j0, b_row_stride};
+                   pack_rhs(b, b_row_stride, b_col_stride, k0, kc, j0, width, panel);
+                   return {panel, kPanelCols};
+                 });
+  });
+}
+
+void multiply_blocked(const float* packed_a, int64_t rows, int64_t depth, const float* b,
+                      int64_t cols, float* c, int64_t ldc, bool accumulate) {
+  if (rows == 0 || cols == 0) return;
+  if (depth == 0) {
+    if (!accumulate) zero_rows(c, rows, cols, ldc);
+    return;
+  }
+  for_each_column_block(cols, [&](int64_t j0, int64_t width) {
+    const float* block = b + (j0 / kBlockCols) * depth * kBlockCols;
+    column_block(packed_a, rows, depth, width, c + j0, ldc, accumulate,
+                 [&](int64_t k0, int64_t) -> std::pair<const float*, int64_t> {
+                   return {block + k0 * kBlockCols, kBlockCols};
+                 });
+  });
+}
+
+#endif
+
+}  // namespace onestep::cpu::sgemm

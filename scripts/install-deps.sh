@@ -3,6 +3,7 @@
 # apt when all are present).
 set -euo pipefail
 
+# g++ brings libasan, libubsan and liblsan (through libgcc-N-dev) for scripts/sanitize.sh.
 packages=(
   cmake ninja-build g++ pkg-config
   libeigen3-dev libfmt-dev nlohmann-json3-dev libcli11-dev

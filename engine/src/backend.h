@@ -101,6 +101,15 @@ class Backend {
   virtual void random(RandomKind kind, const Tensor& out, uint64_t seed, uint64_t counter,
                       double p0, double p1) = 0;
 
+  // conv2d_forward, then out[:, o] += bias[o] (bias: contiguous [O]) in the same pass over the
+  // output. A backend without it returns false and the op adds the bias as a separate
+  // broadcast add.
+  virtual bool conv2d_forward_with_bias(const Tensor& /*x*/, const Tensor& /*weight*/,
+                                        const Tensor& /*bias*/, const Tensor& /*out*/,
+                                        ConvGeometry /*g*/) {
+    return false;
+  }
+
   // Fused group normalisation, optionally followed by SiLU. A backend without these kernels
   // returns false and the op runs its composite of elementwise ops and reductions instead.
   // x, out: contiguous [N, C, S]; weight, bias: contiguous [C] or undefined; mean, rstd:

@@ -134,12 +134,16 @@ TEST(CpuKernels, Float32ConvGradientsMatchFloat64AtEdgeShapes) {
                                       << " O" << c.O << " k" << c.kh << " s" << c.stride);
     const Tensor x64 = randn({c.N, c.C, c.H, c.W}, gen, DType::f64);
     const Tensor w64 = randn({c.O, c.C, c.kh, c.kw}, gen, DType::f64) * 0.2;
+    const Tensor b64 = randn({c.O}, gen, DType::f64);  // added while each output is in cache
     const Tensor x32 = x64.to(DType::f32).set_requires_grad(true);
     const Tensor w32 = w64.to(DType::f32).set_requires_grad(true);
-    x64.set_requires_grad(true);
-    w64.set_requires_grad(true);
-    const Tensor y64 = conv2d(x64, w64, Tensor(), c.stride, c.pad);
-    const Tensor y32 = conv2d(x32, w32, Tensor(), c.stride, c.pad);
+    const Tensor b32 = b64.to(DType::f32).set_requires_grad(true);
+    for (const Tensor& t : {x64, w64, b64}) t.set_requires_grad(true);
+    const Tensor y64 = conv2d(x64, w64, b64, c.stride, c.pad);
+    const Tensor y32 = conv2d(x32, w32, b32, c.stride, c.pad);
+    EXPECT_LE(max_abs_diff(y64, naive_conv(x64.detach(), w64.detach(), c) +
+                                    b64.detach().view({1, c.O, 1, 1})),
+              1e-11);
     const Tensor g64 = randn(y64.shape(), gen, DType::f64);
     y64.backward(g64);
     y32.backward(g64.to(DType::f32));
@@ -147,6 +151,7 @@ TEST(CpuKernels, Float32ConvGradientsMatchFloat64AtEdgeShapes) {
     EXPECT_LE(max_abs_diff(y32, y64), 2e-4);
     EXPECT_LE(max_abs_diff(x32.grad(), x64.grad()), 2e-4);
     EXPECT_LE(max_abs_diff(w32.grad(), w64.grad()), 1e-3);
+    EXPECT_LE(max_abs_diff(b32.grad(), b64.grad()), 1e-3);
   }
 }
 

@@ -49,6 +49,8 @@ class CpuBackend final : public backend::Backend {
   void matmul(const Tensor& a, const Tensor& bm, const Tensor& out) override;
   void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& out,
                       backend::ConvGeometry g) override;
+  bool conv2d_forward_with_bias(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                const Tensor& out, backend::ConvGeometry g) override;
   void conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const Tensor& grad_x,
                              backend::ConvGeometry g) override;
   void conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Tensor& grad_w,
@@ -68,6 +70,10 @@ class CpuBackend final : public backend::Backend {
                            const Tensor& grad_weight, const Tensor& grad_bias) override;
 
  private:
+  // bias: contiguous [O] or undefined
+  void conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& out,
+              backend::ConvGeometry g);
+
   CachingAllocator allocator_;
 };
 

@@ -174,11 +174,31 @@ constexpr int64_t kDotProductMinPixels = 512;
 
 void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& out,
                                 backend::ConvGeometry g) {
+  conv2d(x, weight, Tensor(), out, g);
+}
+
+bool CpuBackend::conv2d_forward_with_bias(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                          const Tensor& out, backend::ConvGeometry g) {
+  conv2d(x, weight, bias, out, g);
+  return true;
+}
+
+void CpuBackend::conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                        const Tensor& out, backend::ConvGeometry g) {
   const ConvShape s = conv_shape(x, weight, out, g);
   dispatch_floating(x.dtype(), "conv2d", [&](auto tag) {
     using T = decltype(tag);
     const T* px = typed<T>(x);
     T* py = typed<T>(out);
+    const T* pb = bias.defined() ? typed<T>(bias) : nullptr;
+    // While sample n's output is still in cache.
+    auto add_bias = [&](T* y_n) {
+      if (pb == nullptr) return;
+      for (int64_t o = 0; o < s.O; ++o) {
+        T* row = y_n + o * s.pixels();
+        for (int64_t p = 0; p < s.pixels(); ++p) row[p] += pb[o];
+      }
+    };
     // y_n[O, P] = w[O, patch] col_n[patch, P]
     if constexpr (kPackedGemm<T>) {
       const bool blocked = !s.is_pointwise() && fits_blocked_columns(s);
@@ -196,6 +216,7 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& weight, const Ten
           im2col_blocked(x_n, columns.get<T>(worker), s);
           sgemm::multiply_blocked(packed.get<float>(0), s.O, s.patch(), columns.get<T>(worker),
                                   s.pixels(), y_n, s.pixels(), false);
+          add_bias(y_n);
           return;
         }
         const T* col = x_n;
@@ -205,6 +226,7 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& weight, const Ten
         }
         sgemm::multiply(packed.get<float>(0), s.O, s.patch(), col, s.pixels(), 1, s.pixels(), y_n,
                         s.pixels(), false);
+        add_bias(y_n);
       });
     } else {
       Scratch scratch(allocator_, s.is_pointwise() ? 0 : s.patch() * s.pixels() * sizeof(T),
@@ -219,6 +241,7 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& weight, const Ten
         }
         MatrixMap<T>(py + n * s.y_batch_stride, s.O, s.pixels()).noalias() =
             w * ConstMatrixMap<T>(col, s.patch(), s.pixels());
+        add_bias(py + n * s.y_batch_stride);
       });
     }
   });

@@ -52,10 +52,13 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
   const Tensor xc = samples_contiguous(x.detach()), wc = weight.detach().contiguous();
   Tensor out = empty({N, O, Ho, Wo}, x.dtype(), x.device());
   auto& be = detail::backend_of(out);
-  be.conv2d_forward(xc, wc, out, geometry);
-  if (bias.defined())
-    be.binary(backend::BinaryOp::add, out, bias.detach().view({1, O, 1, 1}).expand(out.shape()),
-              out);
+  if (!bias.defined() ||
+      !be.conv2d_forward_with_bias(xc, wc, bias.detach().contiguous(), out, geometry)) {
+    be.conv2d_forward(xc, wc, out, geometry);
+    if (bias.defined())
+      be.binary(backend::BinaryOp::add, out, bias.detach().view({1, O, 1, 1}).expand(out.shape()),
+                out);
+  }
   autograd::record(
       "conv2d", {x, weight, bias}, out,
       [sx = SavedTensor(xc), sw = SavedTensor(wc), geometry, nx = x.requires_grad(),

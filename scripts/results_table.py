@@ -123,8 +123,17 @@ for toy in ("25gaussians", "8gaussians"):
     if not os.path.isdir(base):
         continue
     print(f"## toy:{toy}\n")
+    # The settings the runs used, from their own config.json (the preset's have changed).
+    settings = {}
+    for name in sorted(os.listdir(base)):
+        config = os.path.join(base, name, "config.json")
+        if name != "teacher" and os.path.isfile(config):
+            with open(config) as f:
+                settings = json.load(f)
+            break
+    lr, batch = settings.get("lr_generator", "?"), settings.get("batch", "?")
     print(f"Teacher: `onestep teacher --preset toy` (MLP 64 wide). Each distillation: `onestep distill")
-    print(f"--preset toy` with {args.toy_images:,} generator images (batch 512, Adam lr 1e-4, beta1 = 0).")
+    print(f"--preset toy` with {args.toy_images:,} generator images (batch {batch}, Adam lr {lr:g}, beta1 = 0).")
     print("4000 samples per row. Modes: VEEGAN's protocol (a sample is high-quality within 3 std of a")
     print("mode; a mode is covered with >= 10 high-quality samples per 2500). SWD: sliced Wasserstein-1")
     print("distance (256 projections) to 4000 fresh data points; MMD²: RBF kernel, median bandwidth. The")

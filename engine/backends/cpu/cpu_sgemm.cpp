@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 #include <utility>
 
 #include "parallel.h"
@@ -74,6 +75,39 @@ void pack_rhs(const float* b, int64_t row_stride, int64_t col_stride, int64_t k0
   }
 }
 
+// Both kernels are unrolled over their tile: rows 1..6 and columns (vectors or rows of B)
+// 1..4, fixed at compile time. Returns pick(R, C), R and C as std::integral_constant, for a
+// tile of rows x cols (larger sizes take the largest kernel).
+template <class Pick>
+auto for_tile(int64_t rows, int64_t cols, const Pick& pick) {
+  auto with_rows = [&](auto r) {
+    switch (cols) {
+      case 1:
+        return pick(r, std::integral_constant<int, 1>{});
+      case 2:
+        return pick(r, std::integral_constant<int, 2>{});
+      case 3:
+        return pick(r, std::integral_constant<int, 3>{});
+      default:
+        return pick(r, std::integral_constant<int, 4>{});
+    }
+  };
+  switch (rows) {
+    case 1:
+      return with_rows(std::integral_constant<int, 1>{});
+    case 2:
+      return with_rows(std::integral_constant<int, 2>{});
+    case 3:
+      return with_rows(std::integral_constant<int, 3>{});
+    case 4:
+      return with_rows(std::integral_constant<int, 4>{});
+    case 5:
+      return with_rows(std::integral_constant<int, 5>{});
+    default:
+      return with_rows(std::integral_constant<int, 6>{});
+  }
+}
+
 // C[R x 16V] (+)= A-panel[depth x 6] (first R rows) * B[depth x 16V] (rows ldb apart); the
 // last vector of each row of B and C reads and writes only the lanes in `tail`.
 template <int R, int V>
@@ -112,30 +146,10 @@ void micro_kernel(int64_t depth, const float* a, const float* b, int64_t ldb, fl
 using Kernel = void (*)(int64_t, const float*, const float*, int64_t, float*, int64_t, bool,
                         __mmask16);
 
-template <int R>
-constexpr Kernel kernel_for_vectors(int v) {
-  return v == 1   ? micro_kernel<R, 1>
-         : v == 2 ? micro_kernel<R, 2>
-         : v == 3 ? micro_kernel<R, 3>
-                  : micro_kernel<R, 4>;
-}
-
 Kernel kernel_for(int64_t rows, int64_t vectors) {
-  const int v = static_cast<int>(vectors);
-  switch (rows) {
-    case 1:
-      return kernel_for_vectors<1>(v);
-    case 2:
-      return kernel_for_vectors<2>(v);
-    case 3:
-      return kernel_for_vectors<3>(v);
-    case 4:
-      return kernel_for_vectors<4>(v);
-    case 5:
-      return kernel_for_vectors<5>(v);
-    default:
-      return kernel_for_vectors<6>(v);
-  }
+  return for_tile(rows, vectors, [](auto r, auto v) -> Kernel {
+    return micro_kernel<decltype(r)::value, decltype(v)::value>;
+  });
 }
 
 // One B panel per thread, allocated on first use and kept (OpenMP reuses its threads).
@@ -215,29 +229,10 @@ void dot_kernel(int64_t depth, const float* a, int64_t lda, const float* b, int6
 
 using DotKernel = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t);
 
-template <int R>
-constexpr DotKernel dot_kernel_for_cols(int64_t s) {
-  return s == 1   ? dot_kernel<R, 1>
-         : s == 2 ? dot_kernel<R, 2>
-         : s == 3 ? dot_kernel<R, 3>
-                  : dot_kernel<R, 4>;
-}
-
 DotKernel dot_kernel_for(int64_t rows, int64_t cols) {
-  switch (rows) {
-    case 1:
-      return dot_kernel_for_cols<1>(cols);
-    case 2:
-      return dot_kernel_for_cols<2>(cols);
-    case 3:
-      return dot_kernel_for_cols<3>(cols);
-    case 4:
-      return dot_kernel_for_cols<4>(cols);
-    case 5:
-      return dot_kernel_for_cols<5>(cols);
-    default:
-      return dot_kernel_for_cols<6>(cols);
-  }
+  return for_tile(rows, cols, [](auto r, auto c) -> DotKernel {
+    return dot_kernel<decltype(r)::value, decltype(c)::value>;
+  });
 }
 
 constexpr int64_t kDotRows = 6, kDotCols = 4;

@@ -2,25 +2,18 @@
 // options round-trip through config.json, and every preset is valid.
 
 #include <gtest/gtest.h>
-#include <unistd.h>
-
-#include <filesystem>
 
 #include "onestep/diffusion/run.h"
 #include "onestep/diffusion/teacher.h"
 #include "onestep/nn/safetensors.h"
 #include "testing/gradcheck.h"
+#include "testing/temp_dir.h"
 
 namespace onestep::diffusion {
 namespace {
 
-namespace fs = std::filesystem;
-
 std::string fresh_dir(const std::string& name) {
-  const fs::path dir = fs::path(::testing::TempDir()) /
-                       ("onestep_teacher_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  return dir.string();
+  return testing::fresh_temp_dir("teacher_" + name);
 }
 
 TeacherOptions tiny_options(const std::string& out) {

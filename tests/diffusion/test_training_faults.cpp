@@ -18,6 +18,7 @@
 #include "onestep/nn/atomic_file.h"
 #include "onestep/nn/safetensors.h"
 #include "testing/gradcheck.h"
+#include "testing/temp_dir.h"
 
 namespace onestep::diffusion {
 namespace {
@@ -25,10 +26,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string fresh_dir(const std::string& name) {
-  const fs::path dir = fs::path(::testing::TempDir()) /
-                       ("onestep_faults_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  return dir.string();
+  return testing::fresh_temp_dir("faults_" + name);
 }
 
 TeacherOptions tiny_options(const std::string& out, int64_t steps) {

@@ -3,7 +3,6 @@
 // resumed run continues bit-exactly.
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 
@@ -13,6 +12,7 @@
 #include "onestep/distill/distill.h"
 #include "onestep/nn/safetensors.h"
 #include "testing/gradcheck.h"
+#include "testing/temp_dir.h"
 
 namespace onestep::distill {
 namespace {
@@ -21,10 +21,7 @@ namespace fs = std::filesystem;
 using diffusion::StopSignal;
 
 std::string fresh_dir(const std::string& name) {
-  const fs::path dir = fs::path(::testing::TempDir()) /
-                       ("onestep_distill_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  return dir.string();
+  return testing::fresh_temp_dir("distill_" + name);
 }
 
 // A small toy teacher, trained once for all tests.

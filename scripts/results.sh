@@ -4,11 +4,14 @@
 # `onestep eval`, on toy:25gaussians, toy:8gaussians and Fashion-MNIST.
 #   scripts/results.sh [--gpu] [--only toy|fmnist] [--toys "25gaussians 8gaussians"]
 #                      [--toy-images N] [--fmnist-images N] [--samples N] [--teacher PATH]
-# CPU budgets (default): toy teacher --preset toy, 1M generator images per toy run; Fashion-MNIST
+#                      [--jobs N]
+# CPU budgets (default): toy teacher --preset toy, 2M generator images per toy run (the preset's); Fashion-MNIST
 # teacher --preset fmnist-cpu (reused from runs/teacher-fmnist-cpu when present), 2,560 generator
 # images per run with --preset fmnist-cpu, 1,000 samples per row. --gpu: presets fmnist, 200,000
-# generator images, 10,000 samples (needs a CUDA build). Finished runs are kept and not redone;
-# delete runs/results/<dataset>/<run> to redo one.
+# generator images, 10,000 samples (needs a CUDA build). --jobs N trains N distillations at a time,
+# each with nproc/N threads (a toy run is faster on one thread than on two, so --jobs 2 on 2 cores
+# roughly doubles the toy study's throughput). Finished runs are kept and not redone unless their
+# image budget differs from the one asked for; delete runs/results/<dataset>/<run> to redo one.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/install-deps.sh" python3-matplotlib python3-numpy
@@ -18,7 +21,7 @@ out="${OUT:-$root/runs/results}"
 # Debian's interpreter, which sees the python3-matplotlib installed above (not a pyenv one).
 python="${PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}"
 
-gpu=0 only="" toys="25gaussians 8gaussians" toy_images=1000000 fmnist_images="" samples="" teacher=""
+gpu=0 only="" toys="25gaussians 8gaussians" toy_images=2000000 fmnist_images="" samples="" teacher="" jobs=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --gpu) gpu=1 ;;
@@ -28,10 +31,13 @@ while [ $# -gt 0 ]; do
     --fmnist-images) fmnist_images="$2"; shift ;;
     --samples) samples="$2"; shift ;;
     --teacher) teacher="$2"; shift ;;
+    --jobs) jobs="$2"; shift ;;
     *) echo "results.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
 done
+case "$jobs" in ''|*[!0-9]*|0) echo "results.sh: --jobs needs a positive integer" >&2; exit 2 ;; esac
+threads=$(( $(nproc) / jobs )); [ "$threads" -ge 1 ] || threads=1
 if [ "$gpu" = 1 ]; then
   preset=fmnist; fmnist_images="${fmnist_images:-200000}"; samples="${samples:-10000}"
 else
@@ -55,26 +61,43 @@ timed() {  # timed SECONDS_FILE LOG_FILE command...
   awk "BEGIN { printf \"%.1f\\n\", $end - $start }" > "$seconds"
 }
 
-# distill_all DIR TEACHER PRESET IMAGES SAMPLES EVAL_DATA: every method, one-step samples, metrics.
+# budget_of RUN_DIR: the generator images a run was asked for (its config.json), or nothing.
+budget_of() {
+  sed -n 's/^ *"total_images": *\([0-9]*\).*/\1/p' "$1/config.json" 2>/dev/null
+}
+
+# distill_one DIR TEACHER PRESET IMAGES SAMPLES EVAL_DATA METHOD DIVERGENCE: one distillation
+# (unless already finished with this budget), its one-step samples and their metrics.
+distill_one() {
+  local dir="$1" teacher="$2" preset="$3" images="$4" n="$5" data="$6" method="$7" divergence="$8"
+  local name="$method${divergence:+-$divergence}"; name="${name%--}"
+  local args=(--preset "$preset" --teacher "$teacher" --method "$method" --images "$images"
+              --seed 0)
+  [ "$preset" = toy ] && args+=(--preview 0)
+  [ "$divergence" != "-" ] && args+=(--divergence "$divergence")
+  # Finished means timed to the end: a run stopped by a signal also leaves a generator.
+  if [ ! -s "$dir/$name/generator.safetensors" ] || [ ! -s "$dir/$name.seconds" ] ||
+     [ "$(budget_of "$dir/$name")" != "$images" ]; then
+    rm -rf "$dir/$name" "$dir/$name.seconds"
+    echo "$threads $jobs" > "$dir/$name.threads"
+    ONESTEP_THREADS="$threads" timed "$dir/$name.seconds" "$dir/$name.log" \
+      "$onestep" distill "${args[@]}" --out "$dir/$name" || return 0
+  fi
+  "$onestep" sample --model "$dir/$name/generator.safetensors" --n "$n" --seed 1 \
+    --out "$dir/$name/samples" > /dev/null
+  "$onestep" eval --samples "$dir/$name/samples/samples.npy" --data "$data" \
+    --out "$dir/$name/eval.json" | tail -1
+}
+
+# distill_all DIR TEACHER PRESET IMAGES SAMPLES EVAL_DATA: every method, --jobs at a time.
 distill_all() {
-  local dir="$1" teacher="$2" preset="$3" images="$4" n="$5" data="$6"
+  local run method divergence
   for run in "${runs[@]}"; do
     read -r method divergence <<<"$run"
-    local name="$method${divergence:+-$divergence}"; name="${name%--}"
-    local args=(--preset "$preset" --teacher "$teacher" --method "$method" --images "$images"
-                --seed 0)
-    [ "$preset" = toy ] && args+=(--preview 0)
-    [ "$divergence" != "-" ] && args+=(--divergence "$divergence")
-    # Finished means timed to the end: a run stopped by a signal also leaves a generator.
-    if [ ! -s "$dir/$name/generator.safetensors" ] || [ ! -s "$dir/$name.seconds" ]; then
-      rm -rf "$dir/$name"
-      timed "$dir/$name.seconds" "$dir/$name.log" "$onestep" distill "${args[@]}" --out "$dir/$name" || continue
-    fi
-    "$onestep" sample --model "$dir/$name/generator.safetensors" --n "$n" --seed 1 \
-      --out "$dir/$name/samples" > /dev/null
-    "$onestep" eval --samples "$dir/$name/samples/samples.npy" --data "$data" \
-      --out "$dir/$name/eval.json" | tail -1
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+    distill_one "$@" "$method" "$divergence" &
   done
+  wait
 }
 
 if [ "$only" != fmnist ]; then
@@ -118,8 +141,8 @@ if [ "$only" != toy ]; then
     "$dir"/diff-instruct --out "$dir/curves.png"
 fi
 
-"$python" "$root/scripts/results_table.py" "$out" --toy-images "$toy_images" \
-  --fmnist-images "$fmnist_images" --samples "$samples" --preset "$preset" > "$root/docs/RESULTS.md"
+"$python" "$root/scripts/results_table.py" "$out" --fmnist-images "$fmnist_images" \
+  --samples "$samples" --preset "$preset" > "$root/docs/RESULTS.md"
 mkdir -p "$root/docs/figures/results"
 for toy in $toys; do
   [ -s "$out/$toy/scatter.png" ] && cp "$out/$toy/scatter.png" "$root/docs/figures/results/$toy.png"

@@ -5,7 +5,6 @@ import os
 
 parser = argparse.ArgumentParser()
 parser.add_argument("out")
-parser.add_argument("--toy-images", type=int, required=True)
 parser.add_argument("--fmnist-images", type=int, required=True)
 parser.add_argument("--samples", type=int, required=True)
 parser.add_argument("--preset", required=True)
@@ -83,6 +82,23 @@ def print_failures(base):
         print(f"**{run} failed**: {error}\n")
 
 
+def threads_note(base, runs):
+    """How the runs were trained, from the "THREADS JOBS" files results.sh leaves beside them."""
+    setups = set()
+    for run in runs:
+        try:
+            threads, jobs = (int(v) for v in open(os.path.join(base, run + ".threads")).read().split())
+            setups.add((threads, jobs))
+        except (OSError, ValueError):
+            setups.add(None)
+    if len(setups) != 1 or None in setups:
+        return "Each run trained alone on every core."
+    threads, jobs = setups.pop()
+    per_run = f"{threads} thread{'s' if threads > 1 else ''}"
+    return (f"Each run trained on {per_run}, " +
+            ("alone." if jobs == 1 else f"{jobs} runs at a time (`results.sh --jobs {jobs}`)."))
+
+
 def runs_in(base):
     names = sorted(d for d in os.listdir(base) if os.path.isdir(os.path.join(base, d))
                    and d not in ("teacher", "real-train"))
@@ -108,7 +124,7 @@ def verdict(rows, key, teacher_value, lower_is_better=True, label="FID"):
 
 print("# Results\n")
 print("Made by `scripts/results.sh` (fixed seeds: training seed 0, sampling seed 1) on the 2-core")
-print("development machine, CPU backend, 2 threads. Every number below comes from the run")
+print("development machine, CPU backend. Every number below comes from the run")
 print("directories the script leaves under `runs/results/`; rerunning the script reproduces them up")
 print("to thread-scheduling noise in the wall times. Wall times are training times on a shared,")
 print("noisy machine: compare them as ratios.", end=" ")
@@ -132,8 +148,10 @@ for toy in ("25gaussians", "8gaussians"):
                 settings = json.load(f)
             break
     lr, batch = settings.get("lr_generator", "?"), settings.get("batch", "?")
+    images = settings.get("total_images", 0)
     print(f"Teacher: `onestep teacher --preset toy` (MLP 64 wide). Each distillation: `onestep distill")
-    print(f"--preset toy` with {args.toy_images:,} generator images (batch {batch}, Adam lr {lr:g}, beta1 = 0).")
+    print(f"--preset toy --images {images}` (generator images; batch {batch}, Adam lr {lr:g}, beta1 = 0).")
+    print(threads_note(base, runs_in(base)[1:]))
     print("4000 samples per row. Modes: VEEGAN's protocol (a sample is high-quality within 3 std of a")
     print("mode; a mode is covered with >= 10 high-quality samples per 2500). SWD: sliced Wasserstein-1")
     print("distance (256 projections) to 4000 fresh data points; MMD²: RBF kernel, median bandwidth. The")
@@ -174,7 +192,8 @@ if os.path.isdir(base):
     print("the 10,000 test images in the feature space of the committed classifier")
     print("(`assets/fmnist-features.safetensors`). FID is biased upwards at small sample sizes, the")
     print("same way for every row; KID is unbiased (± its standard error). Precision/recall: k-NN")
-    print("manifolds, k = 3. The first row scores real training images the same way: the floor.\n")
+    print("manifolds, k = 3. The first row scores real training images the same way: the floor.")
+    print(threads_note(base, runs_in(base)[1:]) + "\n")
     print("| run | NFE | FID | KID ×10³ | precision | recall | train time | images seen |")
     print("|---|---|---|---|---|---|---|---|")
     scored = []

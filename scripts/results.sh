@@ -11,7 +11,8 @@
 # generator images, 10,000 samples (needs a CUDA build). --jobs N trains N distillations at a time,
 # each with nproc/N threads (a toy run is faster on one thread than on two, so --jobs 2 on 2 cores
 # roughly doubles the toy study's throughput). Finished runs are kept and not redone unless their
-# image budget differs from the one asked for; delete runs/results/<dataset>/<run> to redo one.
+# image budget differs from the one asked for, nor rescored; delete runs/results/<dataset>/<run>
+# to redo one.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/install-deps.sh" python3-matplotlib python3-numpy
@@ -83,6 +84,8 @@ distill_one() {
     ONESTEP_THREADS="$threads" timed "$dir/$name.seconds" "$dir/$name.log" \
       "$onestep" distill "${args[@]}" --out "$dir/$name" || return 0
   fi
+  # Scored already (samples and metrics are deterministic): keep it; delete eval.json to rescore.
+  [ "$dir/$name/eval.json" -nt "$dir/$name/generator.safetensors" ] && return 0
   "$onestep" sample --model "$dir/$name/generator.safetensors" --n "$n" --seed 1 \
     --out "$dir/$name/samples" > /dev/null
   "$onestep" eval --samples "$dir/$name/samples/samples.npy" --data "$data" \

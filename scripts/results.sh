@@ -52,6 +52,12 @@ runs=(
   "uni-instruct alpha" "uni-instruct-official jeffreys" "sida -" "sim -" "diff-instruct -" "dmd -"
   "dmd2 -" "f-distill jeffreys"
 )
+# On the toys also the three divergences expected to cover every mode without the GAN term, which
+# is not part of the divergence (each entry: method, divergence, run-name suffix, extra flags).
+toy_runs=(
+  "uni-instruct forward-kl no-gan --gan-weight 0" "uni-instruct jeffreys no-gan --gan-weight 0"
+  "uni-instruct js no-gan --gan-weight 0"
+)
 
 timed() {  # timed SECONDS_FILE LOG_FILE command...
   local seconds="$1" log="$2"; shift 2
@@ -67,13 +73,14 @@ budget_of() {
   sed -n 's/^ *"total_images": *\([0-9]*\).*/\1/p' "$1/config.json" 2>/dev/null
 }
 
-# distill_one DIR TEACHER PRESET IMAGES SAMPLES EVAL_DATA METHOD DIVERGENCE: one distillation
-# (unless already finished with this budget), its one-step samples and their metrics.
+# distill_one DIR TEACHER PRESET IMAGES SAMPLES EVAL_DATA METHOD DIVERGENCE [SUFFIX FLAGS...]:
+# one distillation (unless already finished with this budget), its one-step samples and metrics.
 distill_one() {
   local dir="$1" teacher="$2" preset="$3" images="$4" n="$5" data="$6" method="$7" divergence="$8"
-  local name="$method${divergence:+-$divergence}"; name="${name%--}"
+  local suffix="${9:-}"; shift 9 2>/dev/null || shift $#
+  local name="$method${divergence:+-$divergence}"; name="${name%--}${suffix:+-$suffix}"
   local args=(--preset "$preset" --teacher "$teacher" --method "$method" --images "$images"
-              --seed 0)
+              --seed 0 "$@")
   [ "$preset" = toy ] && args+=(--preview 0)
   [ "$divergence" != "-" ] && args+=(--divergence "$divergence")
   # Finished means timed to the end: a run stopped by a signal also leaves a generator.
@@ -92,13 +99,14 @@ distill_one() {
     --out "$dir/$name/eval.json" | tail -1
 }
 
-# distill_all DIR TEACHER PRESET IMAGES SAMPLES EVAL_DATA: every method, --jobs at a time.
+# distill_all DIR TEACHER PRESET IMAGES SAMPLES EVAL_DATA RUN...: each run ("METHOD DIVERGENCE
+# [SUFFIX FLAGS...]"), --jobs at a time.
 distill_all() {
-  local run method divergence
-  for run in "${runs[@]}"; do
-    read -r method divergence <<<"$run"
+  local common=("${@:1:6}") run fields
+  for run in "${@:7}"; do
+    read -r -a fields <<<"$run"
     while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
-    distill_one "$@" "$method" "$divergence" &
+    distill_one "${common[@]}" "${fields[@]}" &
   done
   wait
 }
@@ -115,7 +123,8 @@ if [ "$only" != fmnist ]; then
       --out "$dir/teacher/samples" > /dev/null
     "$onestep" eval --samples "$dir/teacher/samples/samples.npy" --data "toy:$toy" \
       --out "$dir/teacher/eval.json" | tail -1
-    distill_all "$dir" "$dir/teacher/teacher.safetensors" toy "$toy_images" 4000 "toy:$toy"
+    distill_all "$dir" "$dir/teacher/teacher.safetensors" toy "$toy_images" 4000 "toy:$toy" \
+      "${runs[@]}" "${toy_runs[@]}"
     "$python" "$root/scripts/plot.py" scatter "$dir" --out "$dir/scatter.png"
   done
 fi
@@ -139,7 +148,7 @@ if [ "$only" != toy ]; then
   cp "$(dirname "$teacher")/metrics.jsonl" "$dir/teacher/metrics.jsonl"
   [ -s "$(dirname "$teacher")/samples.png" ] && cp "$(dirname "$teacher")/samples.png" "$dir/teacher/samples.png"
   "$onestep" eval --samples "$dir/teacher/samples/samples.npy" --out "$dir/teacher/eval.json" | tail -1
-  distill_all "$dir" "$teacher" "$preset" "$fmnist_images" "$samples" fashion-mnist
+  distill_all "$dir" "$teacher" "$preset" "$fmnist_images" "$samples" fashion-mnist "${runs[@]}"
   "$python" "$root/scripts/plot.py" curves "$dir"/uni-instruct-forward-kl "$dir"/sid "$dir"/dmd2 \
     "$dir"/diff-instruct --out "$dir/curves.png"
 fi

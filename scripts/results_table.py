@@ -155,7 +155,8 @@ for toy in ("25gaussians", "8gaussians"):
     print("4000 samples per row. Modes: VEEGAN's protocol (a sample is high-quality within 3 std of a")
     print("mode; a mode is covered with >= 10 high-quality samples per 2500). SWD: sliced Wasserstein-1")
     print("distance (256 projections) to 4000 fresh data points; MMD²: RBF kernel, median bandwidth. The")
-    print("data-vs-data floor (two fresh data samples) is given beside each.\n")
+    print("data-vs-data floor (two fresh data samples) is given beside each. One seed per run; how")
+    print("much the modes covered move with the seed and the budget: [DISTILL.md](DISTILL.md#mode-coverage-on-toy25gaussians).\n")
     print("| run | NFE | modes covered | high-quality | SWD (floor) | MMD² (floor) | train time | images seen |")
     print("|---|---|---|---|---|---|---|---|")
     scored = []

@@ -137,8 +137,7 @@ struct DistillStep {
                                 distill::discriminator_logit(*fake, x_t, sigma, Tensor()),
                                 sigma};
     const distill::GeneratorLoss parts = distill::generator_loss(method, step, false);
-    Tensor loss = mean(parts.score) * (o.score_scale / static_cast<double>(elements));
-    if (parts.gan.defined()) loss = loss + mean(parts.gan) * method.gan_weight;
+    const Tensor loss = distill::generator_objective(method, parts, o.score_scale, elements);
     adam_g->zero_grad();
     loss.backward();
     fake->set_requires_grad(true);

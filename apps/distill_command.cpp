@@ -23,7 +23,7 @@ const char* const kTrainingFlags[] = {
     "--normalise-ratio", "--sigma-init", "--batch",        "--lr",
     "--lr-generator",    "--lr-fake",    "--ema-halflife", "--generator-warmup",
     "--sim-only",        "--seed",       "--preview",      "--fake-sigma",
-    "--disc-weighting",  "--beta1"};
+    "--disc-weighting",  "--beta1",      "--gan-over-nu"};
 
 int run_distill(CLI::App& cmd, DistillFlags& f) {
   distill::DistillOptions o;
@@ -55,6 +55,7 @@ int run_distill(CLI::App& cmd, DistillFlags& f) {
     if (cmd.count("--regression-weight"))
       o.method_options.regression_weight = g.method_options.regression_weight;
     if (cmd.count("--normalise-ratio")) o.method_options.normalise_ratio = true;
+    if (cmd.count("--gan-over-nu")) o.method_options.gan_over_nu = true;
     if (cmd.count("--sigma-init")) o.sigma_init = g.sigma_init;
     if (cmd.count("--batch")) o.batch = g.batch;
     if (cmd.count("--lr")) o.lr_generator = o.lr_fake = f.lr;
@@ -140,6 +141,8 @@ Run add_distill_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--normalise-ratio", o.method_options.normalise_ratio,
                 "Divide r by its batch mean");
+  cmd->add_flag("--gan-over-nu", o.method_options.gan_over_nu,
+                "Divide the GAN term by the normaliser nu, as the official code does");
   cmd->add_option("--sigma-init", o.sigma_init, "Generator noise level (2.5)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--batch", o.batch, "Batch size")

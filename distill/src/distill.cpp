@@ -318,26 +318,20 @@ class DistillRun {
     if ((method_.uses_ratio && !sim_only) || gan_active())
       step.logit = discriminator_logit(*fake_, x_t, sigma, labels);
     const GeneratorLoss parts = generator_loss(method_, step, sim_only);
-    // Per element, so that score_scale = 100 and the GAN weight 0.01 relate as in the official
-    // code.
-    const Tensor score = mean(parts.score) * (1.0 / static_cast<double>(elements_per_sample()));
-    Tensor loss = score * o_.score_scale;
-    sums.score += score.item();
+    sums.score += mean(parts.score).item() / static_cast<double>(elements_per_sample());
     sums.ratio += parts.mean_ratio;
-    if (parts.gan.defined()) {
-      const Tensor gan = mean(parts.gan);
-      sums.gan += gan.item();
-      loss = loss + gan * method_.gan_weight;
-    }
+    if (parts.gan.defined()) sums.gan += mean(parts.gan).item();
+    Tensor regression;
     if (method_.regression_weight > 0) {
       const Tensor pick = randint(0, regression_noise_.size(0), {n}, gen_).to(device_);
       const Tensor prediction = generate(
           *generator_, index_select(regression_noise_, 0, pick), o_.sigma_init,
           regression_labels_.defined() ? index_select(regression_labels_, 0, pick) : Tensor());
-      const Tensor regression = mse_loss(prediction, index_select(regression_targets_, 0, pick));
+      regression = mse_loss(prediction, index_select(regression_targets_, 0, pick));
       sums.regression += regression.item();
-      loss = loss + regression * (method_.regression_weight * o_.score_scale);
     }
+    const Tensor loss =
+        generator_objective(method_, parts, o_.score_scale, elements_per_sample(), regression);
     ++sums.gen_count;
     adam_g_->zero_grad();
     const bool ok = finish_step(loss, generator_params_);

@@ -65,6 +65,7 @@ std::string DistillOptions::to_json() const {
             {"fake_steps", m.fake_steps},
             {"regression_weight", m.regression_weight},
             {"normalise_ratio", m.normalise_ratio},
+            {"gan_over_nu", m.gan_over_nu},
             {"sigma_init", sigma_init},
             {"batch", batch},
             {"total_images", total_images},
@@ -123,6 +124,7 @@ DistillOptions DistillOptions::from_json(const std::string& text) {
     read("fake_steps", m.fake_steps);
     read("regression_weight", m.regression_weight);
     read("normalise_ratio", m.normalise_ratio);
+    read("gan_over_nu", m.gan_over_nu);
     read("sigma_init", o.sigma_init);
     read("batch", o.batch);
     read("total_images", o.total_images);

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "onestep/distill/sim.h"
 #include "onestep/engine.h"
 
 namespace onestep::distill {
@@ -39,6 +40,7 @@ GeneratorLoss generator_loss(const Method& m, const GeneratorStep& s, bool sim_o
                 "{}: the generator loss needs discriminator logits", m.name);
   GeneratorLoss out;
   const Tensor nu = sample_normaliser(s.x_g, s.d_p);
+  out.nu = nu;
   const Tensor delta = s.d_p - s.d_q;
   // <sg(v), x_g> has gradient v dx_g/dtheta: the "direction" losses of DI, DMD and f-distill.
   auto direction_loss = [&](const Tensor& v) {
@@ -73,17 +75,9 @@ GeneratorLoss generator_loss(const Method& m, const GeneratorStep& s, bool sim_o
                    per_sample_dot(delta, s.d_q - s.x_g)) /
                   nu;
       break;
-    case MethodKind::sim: {
-      // The pseudo-Huber distance d(y) = sqrt(|y|^2 + c^2) - c of the score difference
-      // y = s_p - s_q = Delta / sigma^2 (summed over the sample's elements) turns SiD's direction
-      // Delta into d'(y) = y / sqrt(|y|^2 + c^2): the weight c / sqrt(|y|^2 + c^2) (1 in the L2
-      // limit), which keeps its gradient through x_t as Delta does.
-      const Tensor sigma2 = square(s.sigma.reshape({n}).detach());
-      const Tensor y_norm2 = per_sample_dot(delta, delta) / square(sigma2);
-      const Tensor weight = rsqrt(y_norm2 + m.sim_c * m.sim_c) * m.sim_c;
-      out.score = weight * per_sample_dot(delta, s.d_q - s.x_g) / nu;
+    case MethodKind::sim:
+      out.score = pseudo_huber_sim_terms(s.x_g, s.d_p, s.d_q, s.sigma, m.sim_c).total() / nu;
       break;
-    }
     case MethodKind::diff_instruct:
       out.score = direction_loss(s.d_q - s.d_p);
       break;
@@ -106,8 +100,21 @@ GeneratorLoss generator_loss(const Method& m, const GeneratorStep& s, bool sim_o
   if (m.gan_weight > 0 && !sim_only) {
     ONESTEP_CHECK(s.logit.defined(), "{}: the GAN term needs discriminator logits", m.name);
     out.gan = softplus(neg(clamp(s.logit.reshape({n}), -10.0, 10.0)));
+    if (m.gan_over_nu) out.gan = out.gan / nu;
   }
   return out;
+}
+
+Tensor generator_objective(const Method& m, const GeneratorLoss& parts, double score_scale,
+                           int64_t elements_per_sample, const Tensor& regression_mse) {
+  ONESTEP_CHECK(elements_per_sample > 0 && score_scale > 0,
+                "generator objective: need elements per sample and score scale > 0, got {} and {}",
+                elements_per_sample, score_scale);
+  Tensor objective = mean(parts.score) * (score_scale / static_cast<double>(elements_per_sample));
+  if (parts.gan.defined()) objective = objective + mean(parts.gan) * m.gan_weight;
+  if (regression_mse.defined())
+    objective = objective + regression_mse * (m.regression_weight * score_scale);
+  return objective;
 }
 
 }  // namespace onestep::distill

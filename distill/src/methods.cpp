@@ -23,7 +23,8 @@ std::string Method::describe() const {
   if (kind == MethodKind::sid || kind == MethodKind::sida)
     text += fmt::format(", alpha {}", sid_alpha);
   if (kind == MethodKind::sim) text += fmt::format(", pseudo-Huber c {}", sim_c);
-  if (gan_weight > 0) text += fmt::format(", GAN weight {}", gan_weight);
+  if (gan_weight > 0)
+    text += fmt::format(", GAN weight {}{}", gan_weight, gan_over_nu ? " (divided by nu)" : "");
   if (fake_steps > 1) text += fmt::format(", {} fake updates per generator update", fake_steps);
   if (regression_weight > 0) text += fmt::format(", regression weight {}", regression_weight);
   return text;
@@ -42,6 +43,7 @@ Method make_method(const std::string& name, const MethodOptions& o) {
   m.sid_alpha = o.sid_alpha;
   m.sim_c = o.sim_c;
   m.normalise_ratio = o.normalise_ratio;
+  m.gan_over_nu = o.gan_over_nu;
   double default_gan = 0;
   int64_t default_fake_steps = 1;
   if (name == "uni-instruct") {

@@ -5,4 +5,5 @@
 #include "onestep/distill/divergence.h"
 #include "onestep/distill/generator_loss.h"
 #include "onestep/distill/methods.h"
+#include "onestep/distill/sim.h"
 #include "onestep/distill/uni_instruct.h"

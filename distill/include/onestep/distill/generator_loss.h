@@ -17,7 +17,9 @@ struct GeneratorStep {
 
 struct GeneratorLoss {
   Tensor score;  // [N] the method's score-based loss, divided by the normaliser nu
-  Tensor gan;    // [N] non-saturating GAN loss softplus(-clamp(logit, +-10)), or undefined
+  Tensor gan;    // [N] non-saturating GAN loss softplus(-clamp(logit, +-10)) (divided by nu
+                 // with Method::gan_over_nu), or undefined
+  Tensor nu;     // [N] the normaliser the score loss was divided by (DI: unused)
   double mean_ratio = 1.0;  // mean density ratio used (1 when the method uses none)
 };
 
@@ -30,5 +32,12 @@ Tensor sample_normaliser(const Tensor& x_g, const Tensor& d_p);
 
 // sim_only: the warm-up phase, where divergence weights are off (h = 1) and no GAN.
 GeneratorLoss generator_loss(const Method& method, const GeneratorStep& step, bool sim_only);
+
+// The scalar a generator update minimises: score_scale x the score loss averaged over the batch
+// and over each sample's elements (so that score_scale = 100 and the GAN weight 0.01 relate as
+// in the official code), + gan_weight x the batch mean of the GAN loss, + regression_weight x
+// score_scale x the DMD regression MSE when one is given.
+Tensor generator_objective(const Method& method, const GeneratorLoss& parts, double score_scale,
+                           int64_t elements_per_sample, const Tensor& regression_mse = Tensor());
 
 }  // namespace onestep::distill

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "onestep/distill/divergence.h"
+#include "onestep/distill/sim.h"
 #include "onestep/distill/uni_instruct.h"
 
 namespace onestep::distill {
@@ -33,6 +34,7 @@ struct MethodOptions {
   int64_t fake_steps = 0;           // fake updates per generator update; 0: the method's default
   double regression_weight = 0.25;  // DMD
   bool normalise_ratio = false;     // divide r by its batch mean
+  bool gan_over_nu = false;         // divide the GAN term by nu, as the official code does
 };
 
 struct Method {
@@ -47,6 +49,7 @@ struct Method {
   int64_t fake_steps = 1;  // fake/discriminator updates per generator update
   double regression_weight = 0;
   bool normalise_ratio = false;
+  bool gan_over_nu = false;  // the GAN term divided by the per-sample normaliser nu
   bool uses_ratio = false;       // the generator loss reads the density ratio
   bool lognormal_sigma = false;  // generator sigma ~ EDM log-normal instead of the Karras grid
 

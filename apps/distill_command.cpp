@@ -23,7 +23,7 @@ const char* const kTrainingFlags[] = {
     "--normalise-ratio", "--sigma-init", "--batch",        "--lr",
     "--lr-generator",    "--lr-fake",    "--ema-halflife", "--generator-warmup",
     "--sim-only",        "--seed",       "--preview",      "--fake-sigma",
-    "--disc-weighting",  "--beta1",      "--gan-over-nu"};
+    "--disc-weighting",  "--beta1",      "--gan-over-nu",  "--disc-sigma"};
 
 int run_distill(CLI::App& cmd, DistillFlags& f) {
   distill::DistillOptions o;
@@ -66,6 +66,7 @@ int run_distill(CLI::App& cmd, DistillFlags& f) {
     if (cmd.count("--sim-only")) o.sim_only_images = g.sim_only_images;
     if (cmd.count("--seed")) o.seed = g.seed;
     if (cmd.count("--fake-sigma")) o.fake_sigma = g.fake_sigma;
+    if (cmd.count("--disc-sigma")) o.discriminator_sigma = g.discriminator_sigma;
     if (cmd.count("--beta1")) o.beta1 = g.beta1;
     if (cmd.count("--disc-weighting"))
       o.discriminator_sigma_weighting = g.discriminator_sigma_weighting;
@@ -122,7 +123,7 @@ Run add_distill_command(CLI::App& app) {
       ->check(CLI::IsMember(distill::method_names()));
   cmd->add_option("--divergence", o.method_options.divergence,
                   "reverse-kl, forward-kl, jeffreys, js, chi2, hellinger, alpha, softened-rkl, "
-                  "jeffreys-official");
+                  "jeffreys-official (default: jeffreys; js for f-distill)");
   cmd->add_option("--alpha", o.method_options.alpha, "alpha of the alpha-divergence");
   cmd->add_option("--sid-alpha", o.method_options.sid_alpha, "SiD's alpha (1.2)")
       ->check(CLI::PositiveNumber);
@@ -142,7 +143,7 @@ Run add_distill_command(CLI::App& app) {
   cmd->add_flag("--normalise-ratio", o.method_options.normalise_ratio,
                 "Divide r by its batch mean");
   cmd->add_flag("--gan-over-nu", o.method_options.gan_over_nu,
-                "Divide the GAN term by the normaliser nu, as the official code does");
+                "Multiply the GAN term by the batch mean of 1/nu, as the official code does");
   cmd->add_option("--sigma-init", o.sigma_init, "Generator noise level (2.5)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--batch", o.batch, "Batch size")
@@ -169,6 +170,9 @@ Run add_distill_command(CLI::App& app) {
                   "Discriminator BCE over noise levels: uniform or lambda (METHOD.md)")
       ->check(CLI::IsMember({"uniform", "lambda"}));
   cmd->add_option("--fake-sigma", o.fake_sigma, "Fake-score noise levels: grid or lognormal")
+      ->check(CLI::IsMember({"grid", "lognormal"}));
+  cmd->add_option("--disc-sigma", o.discriminator_sigma,
+                  "Discriminator noise levels: grid or lognormal")
       ->check(CLI::IsMember({"grid", "lognormal"}));
   cmd->add_option("--out", o.out, "Run directory (default from the preset)");
   cmd->add_flag("--resume", f->resume, "Continue the run in --out");

@@ -33,6 +33,25 @@ Shape per_sample_shape(const Tensor& x) {
 
 }  // namespace
 
+RatioGradientAgreement ratio_gradient_agreement(const Tensor& logit, const Tensor& x_t,
+                                                const Tensor& d_p, const Tensor& d_q,
+                                                const Tensor& sigma) {
+  const int64_t n = x_t.size(0);
+  // retain_graph: the generator's backward pass still needs the logit's graph.
+  const Tensor grad_logit = autograd::grad({sum(logit)}, {x_t}, {}, true)[0];
+  NoGradGuard no_grad;
+  // (D_p - D_q) / sigma^2 = s_p - s_q with the networks' scores: grad_x log r when D_q is exact.
+  const Tensor closed_form = (d_p - d_q) / square(sigma.reshape(per_sample_shape(x_t)));
+  const Tensor a = grad_logit.reshape({n, -1}).to(DType::f64);
+  const Tensor b = closed_form.reshape({n, -1}).to(DType::f64);
+  const Tensor norm_a = sqrt(sum(a * a, {1})), norm_b = sqrt(sum(b * b, {1}));
+  RatioGradientAgreement out;
+  out.cosine = (sum(a * b, {1}) / clamp(norm_a * norm_b, 1e-300, 1e300)).to_vector<double>();
+  out.norm_ratio = (norm_a / clamp(norm_b, 1e-300, 1e300)).to_vector<double>();
+  out.sigma = sigma.reshape({n}).to(DType::f64).to_vector<double>();
+  return out;
+}
+
 Tensor generate(const EDMPrecond& generator, const Tensor& z, double sigma_init,
                 const Tensor& class_labels) {
   return generator.forward(z * sigma_init, sigma_init, class_labels);
@@ -159,9 +178,17 @@ class DistillRun {
   }
 
  private:
+  // Noise-level bands of the ratio-gradient agreement in metrics.jsonl: upper edges.
+  static constexpr double kBandEdges[] = {0.05, 0.5, 5.0, INFINITY};
+  static constexpr const char* kBandNames[] = {"sigma_lt_0.05", "sigma_0.05_0.5", "sigma_0.5_5",
+                                               "sigma_ge_5"};
+  static constexpr int kBands = 4;
+
   struct Sums {
     double fake = 0, disc = 0, score = 0, gan = 0, ratio = 0, regression = 0;
     int64_t fake_count = 0, gen_count = 0;
+    double grad_cosine[kBands] = {}, grad_norm_ratio[kBands] = {};
+    int64_t grad_count[kBands] = {};
     static double mean(double total, int64_t count) {
       return count ? total / static_cast<double>(count) : NAN;
     }
@@ -173,8 +200,8 @@ class DistillRun {
   void log_interval(MetricsLog& metrics, Progress& progress, Sums& sums, DistillResult& result) {
     const double elapsed = progress.elapsed_seconds();
     const double rate = (static_cast<double>(images_) - start_images_) / std::max(elapsed, 1e-9);
-    metrics.write(
-        {{"iteration", static_cast<double>(iteration_)},
+    MetricValues values = {
+        {"iteration", static_cast<double>(iteration_)},
          {"images", static_cast<double>(images_)},
          {"fake_loss", sums.mean(sums.fake, sums.fake_count)},
          {"discriminator_loss", sums.mean(sums.disc, sums.fake_count)},
@@ -185,7 +212,17 @@ class DistillRun {
          {"images_per_s", rate},
          {"skipped_steps", static_cast<double>(skipped_total_)},
          {"peak_memory_bytes", static_cast<double>(memory_stats(device_).peak_allocated_bytes)},
-         {"wall_s", elapsed}});
+         {"wall_s", elapsed}};
+    if (method_.needs_discriminator()) {
+      for (int band = 0; band < kBands; ++band) {
+        values.emplace_back(fmt::format("ratio_grad_cosine_{}", kBandNames[band]),
+                            sums.mean(sums.grad_cosine[band], sums.grad_count[band]));
+        values.emplace_back(fmt::format("ratio_grad_norm_ratio_{}", kBandNames[band]),
+                            sums.mean(sums.grad_norm_ratio[band], sums.grad_count[band]));
+      }
+    }
+    metrics.write(values);
+    measure_ratio_gradient_ = true;
     progress.update(
         static_cast<double>(images_) / static_cast<double>(o_.total_images),
         static_cast<double>(o_.total_images - images_) / std::max(rate, 1e-9),
@@ -229,10 +266,18 @@ class DistillRun {
                           : Tensor();
   }
 
-  Tensor generator_sigmas(int64_t n) {
-    if (method_.lognormal_sigma)
-      return exp(randn({n}, gen_, DType::f32, device_) * o_.fake_loss.p_std + o_.fake_loss.p_mean);
+  // The Karras grid sigma = (max^(1/rho) + (1 - u)(min^(1/rho) - max^(1/rho)))^rho, u ~ U[0, u_max].
+  Tensor grid_sigmas(int64_t n) {
     return karras_grid_sigmas(n, o_.sigma_min, o_.sigma_max, o_.rho, o_.u_max, gen_);
+  }
+
+  // EDM's ln sigma ~ N(p_mean, p_std^2).
+  Tensor lognormal_sigmas(int64_t n) {
+    return exp(randn({n}, gen_, DType::f32, device_) * o_.fake_loss.p_std + o_.fake_loss.p_mean);
+  }
+
+  Tensor generator_sigmas(int64_t n) {
+    return method_.lognormal_sigma ? lognormal_sigmas(n) : grid_sigmas(n);
   }
 
   // A step counts as failed (skipped) when its loss or any gradient is not finite.
@@ -268,18 +313,16 @@ class DistillRun {
     }
     adam_f_->zero_grad();
     // Diff-Instruct queries the fake score at log-normal noise levels: train it there too.
-    const Tensor fake_sigma =
-        o_.fake_sigma == "grid" && !method_.lognormal_sigma
-            ? karras_grid_sigmas(n, o_.sigma_min, o_.sigma_max, o_.rho, o_.u_max, gen_)
-            : exp(randn({n}, gen_, DType::f32, device_) * o_.fake_loss.p_std + o_.fake_loss.p_mean);
+    const Tensor fake_sigma = o_.fake_sigma == "grid" && !method_.lognormal_sigma
+                                  ? grid_sigmas(n)
+                                  : lognormal_sigmas(n);
     Tensor loss = mean(edm_loss_at(*fake_, x_g, labels, fake_sigma, gen_));
     sums.fake += loss.item();
     if (method_.needs_discriminator()) {
       const Batch real = data_->next_batch(n);
       const Tensor real_labels =
           label_dim_ > 0 ? one_hot(real.labels.to(device_), label_dim_) : Tensor();
-      const Tensor sigma =
-          karras_grid_sigmas(n, o_.sigma_min, o_.sigma_max, o_.rho, o_.u_max, gen_);
+      const Tensor sigma = o_.discriminator_sigma == "grid" ? grid_sigmas(n) : lognormal_sigmas(n);
       const Tensor noise = randn(sample_shape(n), gen_, DType::f32, device_);
       const Tensor disc =
           mean(discriminator_loss(*fake_, real.x.to(device_), real_labels, x_g, labels, sigma,
@@ -315,8 +358,16 @@ class DistillRun {
                        fake_->forward(x_t, sigma, labels),
                        Tensor(),
                        sigma};
-    if ((method_.uses_ratio && !sim_only) || gan_active())
+    if ((method_.uses_ratio && !sim_only) || gan_active()) {
       step.logit = discriminator_logit(*fake_, x_t, sigma, labels);
+      if (measure_ratio_gradient_) {
+        // Once per log interval (one extra backward pass through the encoder): how well the
+        // discriminator's input-gradient, which the default ratio gradient relies on, agrees with
+        // the denoisers' closed form.
+        add_agreement(ratio_gradient_agreement(step.logit, x_t, step.d_p, step.d_q, sigma), sums);
+        measure_ratio_gradient_ = false;
+      }
+    }
     const GeneratorLoss parts = generator_loss(method_, step, sim_only);
     sums.score += mean(parts.score).item() / static_cast<double>(elements_per_sample());
     sums.ratio += parts.mean_ratio;
@@ -341,6 +392,17 @@ class DistillRun {
     ema_->update(nn::ExponentialMovingAverage::decay_for_half_life(
         o_.ema_halflife_images, static_cast<double>(n), static_cast<double>(images_),
         o_.ema_rampup));
+  }
+
+  static void add_agreement(const RatioGradientAgreement& agreement, Sums& sums) {
+    for (size_t i = 0; i < agreement.sigma.size(); ++i) {
+      if (!std::isfinite(agreement.cosine[i]) || !std::isfinite(agreement.norm_ratio[i])) continue;
+      int band = 0;
+      while (agreement.sigma[i] >= kBandEdges[band]) ++band;
+      sums.grad_cosine[band] += agreement.cosine[i];
+      sums.grad_norm_ratio[band] += agreement.norm_ratio[i];
+      ++sums.grad_count[band];
+    }
   }
 
   void iteration(Sums& sums) {
@@ -457,6 +519,7 @@ class DistillRun {
   Tensor regression_noise_, regression_labels_, regression_targets_;
   int64_t iteration_ = 0, images_ = 0, skipped_total_ = 0, consecutive_skips_ = 0;
   double start_images_ = 0;  // where this invocation started
+  bool measure_ratio_gradient_ = true;  // at the next generator step with a logit
 };
 
 }  // namespace

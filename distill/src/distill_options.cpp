@@ -36,6 +36,8 @@ void DistillOptions::validate() const {
                 "distill: bad fake noise-level distribution");
   ONESTEP_CHECK(fake_sigma == "grid" || fake_sigma == "lognormal",
                 "distill: --fake-sigma must be grid or lognormal, got '{}'", fake_sigma);
+  ONESTEP_CHECK(discriminator_sigma == "grid" || discriminator_sigma == "lognormal",
+                "distill: --disc-sigma must be grid or lognormal, got '{}'", discriminator_sigma);
   ONESTEP_CHECK(score_scale > 0 && discriminator_weight >= 0, "distill: bad loss weights");
   ONESTEP_CHECK(regression_pairs >= 1 && regression_steps >= 1, "distill: bad regression settings");
   ONESTEP_CHECK(log_every_images >= 1 && checkpoint_every_images >= 0 && preview_samples >= 0 &&
@@ -84,6 +86,7 @@ std::string DistillOptions::to_json() const {
             {"rho", rho},
             {"u_max", u_max},
             {"fake_sigma", fake_sigma},
+            {"discriminator_sigma", discriminator_sigma},
             {"fake_p_mean", fake_loss.p_mean},
             {"fake_p_std", fake_loss.p_std},
             {"score_scale", score_scale},
@@ -146,6 +149,7 @@ DistillOptions DistillOptions::from_json(const std::string& text) {
     read("fake_p_mean", o.fake_loss.p_mean);
     read("discriminator_sigma_weighting", o.discriminator_sigma_weighting);
     read("fake_p_std", o.fake_loss.p_std);
+    read("discriminator_sigma", o.discriminator_sigma);
     read("score_scale", o.score_scale);
     read("discriminator_weight", o.discriminator_weight);
     read("regression_pairs", o.regression_pairs);

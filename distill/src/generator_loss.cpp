@@ -100,7 +100,9 @@ GeneratorLoss generator_loss(const Method& m, const GeneratorStep& s, bool sim_o
   if (m.gan_weight > 0 && !sim_only) {
     ONESTEP_CHECK(s.logit.defined(), "{}: the GAN term needs discriminator logits", m.name);
     out.gan = softplus(neg(clamp(s.logit.reshape({n}), -10.0, 10.0)));
-    if (m.gan_over_nu) out.gan = out.gan / nu;
+    // The official SiDA/Uni-Instruct code divides its batch-mean BCE by each sample's nu and
+    // averages: the batch's GAN loss times the batch mean of 1/nu.
+    if (m.gan_over_nu) out.gan = out.gan * mean(reciprocal(nu));
   }
   return out;
 }

@@ -24,7 +24,7 @@ std::string Method::describe() const {
     text += fmt::format(", alpha {}", sid_alpha);
   if (kind == MethodKind::sim) text += fmt::format(", pseudo-Huber c {}", sim_c);
   if (gan_weight > 0)
-    text += fmt::format(", GAN weight {}{}", gan_weight, gan_over_nu ? " (divided by nu)" : "");
+    text += fmt::format(", GAN weight {}{}", gan_weight, gan_over_nu ? " (times mean 1/nu)" : "");
   if (fake_steps > 1) text += fmt::format(", {} fake updates per generator update", fake_steps);
   if (regression_weight > 0) text += fmt::format(", regression weight {}", regression_weight);
   return text;
@@ -48,7 +48,7 @@ Method make_method(const std::string& name, const MethodOptions& o) {
   int64_t default_fake_steps = 1;
   if (name == "uni-instruct") {
     m.kind = MethodKind::uni_instruct;
-    m.divergence = parse_divergence(o.divergence, o.alpha);
+    m.divergence = parse_divergence(o.divergence.empty() ? "jeffreys" : o.divergence, o.alpha);
     m.ratio_gradient = o.ratio_gradient == "closed-form" ? RatioGradient::closed_form
                                                          : RatioGradient::through_discriminator;
     m.uses_ratio = true;
@@ -56,8 +56,9 @@ Method make_method(const std::string& name, const MethodOptions& o) {
   } else if (name == "uni-instruct-official") {
     m.kind = MethodKind::uni_instruct_official;
     // The official weighting: h stop-gradient, no path term; its "Jeffreys" is 0.4 FKL + 0.6 RKL.
-    m.divergence = o.divergence == "jeffreys" ? Divergence(DivergenceKind::official_jeffreys)
-                                              : parse_divergence(o.divergence, o.alpha);
+    m.divergence = o.divergence.empty() || o.divergence == "jeffreys"
+                       ? Divergence(DivergenceKind::official_jeffreys)
+                       : parse_divergence(o.divergence, o.alpha);
     m.ratio_gradient = RatioGradient::none;
     m.path_term = false;
     m.uses_ratio = true;
@@ -81,8 +82,10 @@ Method make_method(const std::string& name, const MethodOptions& o) {
     default_fake_steps = 5;
   } else if (name == "f-distill") {
     m.kind = MethodKind::f_distill;
-    m.divergence = parse_divergence(o.divergence, o.alpha);
+    // f-distill (Xu et al. 2025) reports Jensen-Shannon best and trains with a GAN term.
+    m.divergence = parse_divergence(o.divergence.empty() ? "js" : o.divergence, o.alpha);
     m.uses_ratio = true;
+    default_gan = 0.01;
   } else {
     ONESTEP_FAIL("unknown method '{}': expected one of {}", name, fmt::join(method_names(), ", "));
   }

@@ -90,9 +90,10 @@ Expected dmd(const Sample& s, double weight = 1) {
   return {dot(direction, s.xg), direction};
 }
 
+// With over_nu (the official code): times the batch mean of 1/nu, (1/0.35 + 1/0.72)/2.
 Expected gan(const Sample& s, bool over_nu = false) {
   // softplus(-logit); d/dlogit = -1 / (1 + e^logit), dlogit/dx_g = w
-  const double k = over_nu ? 1 / s.nu : 1;
+  const double k = over_nu ? (1 / 0.35 + 1 / 0.72) / 2 : 1;
   return {std::log1p(std::exp(-s.logit)) * k, scale(kW, -k / (1 + std::exp(s.logit)))};
 }
 
@@ -315,6 +316,8 @@ TEST(GeneratorLoss, FDistillWeightsTheDMDDirectionByTheNormalisedH) {
     const GeneratorLoss parts = generator_loss(method, fixture.step, false);
     const Expected expected[2] = {dmd(Sample(0), h0 / mean_h), dmd(Sample(1), h1 / mean_h)};
     expect_matches(parts.score, fixture.x_g, expected, std::string("f-distill ") + name);
+    const Expected expected_gan[2] = {gan(Sample(0)), gan(Sample(1))};
+    expect_matches(parts.gan, fixture.x_g, expected_gan, std::string("f-distill GAN ") + name);
   }
 }
 
@@ -371,6 +374,22 @@ TEST(GeneratorLoss, TheGanTermDividedByNuOnRequest) {
   check_method("sida", o, [](const Sample& s) { return sid(s, 1.2); }, 0.01, true);
 }
 
+TEST(GeneratorLoss, TheGanTermClampsTheLogitAtTen) {
+  // softplus(-clamp(l, -10, 10)): beyond +-10 the term is constant and has no gradient.
+  Fixture f;
+  const Tensor logit =
+      from_vector(std::vector<double>{12.0, -12.0}, {2}).set_requires_grad(true);
+  GeneratorStep step = f.step;
+  step.logit = logit;
+  const Tensor gan = generator_loss(make_method("sida"), step, false).gan;
+  const std::vector<double> v = gan.to_vector<double>();
+  EXPECT_NEAR(v[0], std::log1p(std::exp(-10.0)), 1e-15);
+  EXPECT_NEAR(v[1], std::log1p(std::exp(10.0)), 1e-12);
+  const std::vector<double> g = autograd::grad({sum(gan)}, {logit})[0].to_vector<double>();
+  EXPECT_EQ(g[0], 0.0);
+  EXPECT_EQ(g[1], 0.0);
+}
+
 TEST(GeneratorLoss, TheNormaliserIsAStopGradientMeanAbsoluteError) {
   Fixture f;
   const Tensor nu = sample_normaliser(f.step.x_g, f.step.d_p);
@@ -414,7 +433,7 @@ TEST(GeneratorLoss, DefaultsOfEveryMethod) {
                          Row{"sid", 0, 1, false, false}, Row{"sida", 0.01, 1, false, false},
                          Row{"sim", 0, 1, false, false}, Row{"diff-instruct", 0, 1, false, true},
                          Row{"dmd", 0, 1, false, false}, Row{"dmd2", 0.01, 5, false, false},
-                         Row{"f-distill", 0, 1, true, false}}) {
+                         Row{"f-distill", 0.01, 1, true, false}}) {
     const Method m = make_method(row.name);
     EXPECT_DOUBLE_EQ(m.gan_weight, row.gan_weight) << row.name;
     EXPECT_EQ(m.fake_steps, row.fake_steps) << row.name;
@@ -425,6 +444,7 @@ TEST(GeneratorLoss, DefaultsOfEveryMethod) {
   EXPECT_EQ(make_method("uni-instruct").divergence.kind(), DivergenceKind::jeffreys);
   EXPECT_EQ(make_method("uni-instruct-official").divergence.kind(),
             DivergenceKind::official_jeffreys);
+  EXPECT_EQ(make_method("f-distill").divergence.kind(), DivergenceKind::jensen_shannon);
   EXPECT_DOUBLE_EQ(make_method("sid").sid_alpha, 1.2);
   EXPECT_DOUBLE_EQ(make_method("sim").sim_c, 1.0);
 }

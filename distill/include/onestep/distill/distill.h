@@ -41,6 +41,9 @@ struct DistillOptions {
   // Noise levels of the fake network's EDM loss: "grid" (the generator's Karras grid, as SiD
   // trains its fake score) or "lognormal" (EDM's ln sigma ~ N(p_mean, p_std^2), fake_loss).
   std::string fake_sigma = "grid";
+  // Noise levels of the discriminator's BCE: "grid" or "lognormal" (the official SiDA and
+  // Uni-Instruct code train it at the fake score's log-normal levels).
+  std::string discriminator_sigma = "grid";
   diffusion::EdmLossOptions fake_loss;
   // The generator's score loss is averaged over each sample's elements and scaled by this (the
   // GAN weight is relative to it, as in the official code).
@@ -98,6 +101,17 @@ Tensor generate(const diffusion::EDMPrecond& generator, const Tensor& z, double 
 // The discriminator logit l(x; sigma) [N]: the mean of the fake network's encoder bottleneck.
 Tensor discriminator_logit(const diffusion::EDMPrecond& fake, const Tensor& x, const Tensor& sigma,
                            const Tensor& class_labels = Tensor());
+// How the discriminator's input-gradient grad_x l(x_t), which the default ratio gradient relies
+// on, compares per sample with (D_p - D_q) / sigma^2 = s_p - s_q, which equals grad_x log r when
+// the fake score is exact: cosine and norm ratio |grad l| / |(D_p - D_q) / sigma^2|. logit must
+// have its graph to x_t (kept for a later backward pass).
+struct RatioGradientAgreement {
+  std::vector<double> cosine, norm_ratio, sigma;  // per sample
+};
+RatioGradientAgreement ratio_gradient_agreement(const Tensor& logit, const Tensor& x_t,
+                                                const Tensor& d_p, const Tensor& d_q,
+                                                const Tensor& sigma);
+
 // 1/2 [BCE(l(x_real + s e), 1) + BCE(l(x_fake + s e), 0)] per sample; with lambda_weighting
 // multiplied by lambda(sigma) divided by its batch mean (METHOD.md §2).
 Tensor discriminator_loss(const diffusion::EDMPrecond& fake, const Tensor& real,

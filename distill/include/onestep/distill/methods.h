@@ -25,7 +25,9 @@ enum class MethodKind {
 };
 
 struct MethodOptions {
-  std::string divergence = "jeffreys";
+  // Empty: the method's default (jeffreys for uni-instruct, the official 0.4 FKL + 0.6 RKL for
+  // uni-instruct-official, js for f-distill, whose paper finds Jensen-Shannon best).
+  std::string divergence;
   double alpha = 1.5;                            // alpha-divergence
   double sid_alpha = 1.2;                        // SiD's alpha
   double sim_c = 1.0;                            // SIM pseudo-Huber constant
@@ -34,7 +36,7 @@ struct MethodOptions {
   int64_t fake_steps = 0;           // fake updates per generator update; 0: the method's default
   double regression_weight = 0.25;  // DMD
   bool normalise_ratio = false;     // divide r by its batch mean
-  bool gan_over_nu = false;         // divide the GAN term by nu, as the official code does
+  bool gan_over_nu = false;         // GAN term x batch mean of 1/nu, as the official code does
 };
 
 struct Method {
@@ -49,7 +51,7 @@ struct Method {
   int64_t fake_steps = 1;  // fake/discriminator updates per generator update
   double regression_weight = 0;
   bool normalise_ratio = false;
-  bool gan_over_nu = false;  // the GAN term divided by the per-sample normaliser nu
+  bool gan_over_nu = false;  // the GAN term times the batch mean of 1/nu (official SiDA/UI)
   bool uses_ratio = false;       // the generator loss reads the density ratio
   bool lognormal_sigma = false;  // generator sigma ~ EDM log-normal instead of the Karras grid
 

@@ -80,6 +80,8 @@ usage distill --preset toy --teacher "$model" --out out --max-consecutive-skips 
 usage distill --preset toy --teacher "$model" --out a-file
 usage distill --resume --out out
 usage distill --resume --teacher "$model"
+usage distill --preset toy --teacher "$model" --out out --disc-sigma nope
+usage distill --resume --out out --gan-over-nu
 
 # eval
 usage eval

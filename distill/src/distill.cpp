@@ -202,17 +202,17 @@ class DistillRun {
     const double rate = (static_cast<double>(images_) - start_images_) / std::max(elapsed, 1e-9);
     MetricValues values = {
         {"iteration", static_cast<double>(iteration_)},
-         {"images", static_cast<double>(images_)},
-         {"fake_loss", sums.mean(sums.fake, sums.fake_count)},
-         {"discriminator_loss", sums.mean(sums.disc, sums.fake_count)},
-         {"generator_loss", sums.mean(sums.score, sums.gen_count)},
-         {"gan_loss", sums.mean(sums.gan, sums.gen_count)},
-         {"mean_ratio", sums.mean(sums.ratio, sums.gen_count)},
-         {"regression_loss", sums.mean(sums.regression, sums.gen_count)},
-         {"images_per_s", rate},
-         {"skipped_steps", static_cast<double>(skipped_total_)},
-         {"peak_memory_bytes", static_cast<double>(memory_stats(device_).peak_allocated_bytes)},
-         {"wall_s", elapsed}};
+        {"images", static_cast<double>(images_)},
+        {"fake_loss", sums.mean(sums.fake, sums.fake_count)},
+        {"discriminator_loss", sums.mean(sums.disc, sums.fake_count)},
+        {"generator_loss", sums.mean(sums.score, sums.gen_count)},
+        {"gan_loss", sums.mean(sums.gan, sums.gen_count)},
+        {"mean_ratio", sums.mean(sums.ratio, sums.gen_count)},
+        {"regression_loss", sums.mean(sums.regression, sums.gen_count)},
+        {"images_per_s", rate},
+        {"skipped_steps", static_cast<double>(skipped_total_)},
+        {"peak_memory_bytes", static_cast<double>(memory_stats(device_).peak_allocated_bytes)},
+        {"wall_s", elapsed}};
     if (method_.needs_discriminator()) {
       for (int band = 0; band < kBands; ++band) {
         values.emplace_back(fmt::format("ratio_grad_cosine_{}", kBandNames[band]),
@@ -266,7 +266,8 @@ class DistillRun {
                           : Tensor();
   }
 
-  // The Karras grid sigma = (max^(1/rho) + (1 - u)(min^(1/rho) - max^(1/rho)))^rho, u ~ U[0, u_max].
+  // The Karras grid: sigma = (max^(1/rho) + (1 - u)(min^(1/rho) - max^(1/rho)))^rho with
+  // u ~ U[0, u_max].
   Tensor grid_sigmas(int64_t n) {
     return karras_grid_sigmas(n, o_.sigma_min, o_.sigma_max, o_.rho, o_.u_max, gen_);
   }
@@ -313,9 +314,8 @@ class DistillRun {
     }
     adam_f_->zero_grad();
     // Diff-Instruct queries the fake score at log-normal noise levels: train it there too.
-    const Tensor fake_sigma = o_.fake_sigma == "grid" && !method_.lognormal_sigma
-                                  ? grid_sigmas(n)
-                                  : lognormal_sigmas(n);
+    const Tensor fake_sigma =
+        o_.fake_sigma == "grid" && !method_.lognormal_sigma ? grid_sigmas(n) : lognormal_sigmas(n);
     Tensor loss = mean(edm_loss_at(*fake_, x_g, labels, fake_sigma, gen_));
     sums.fake += loss.item();
     if (method_.needs_discriminator()) {
@@ -518,7 +518,7 @@ class DistillRun {
   std::unique_ptr<nn::ExponentialMovingAverage> ema_;
   Tensor regression_noise_, regression_labels_, regression_targets_;
   int64_t iteration_ = 0, images_ = 0, skipped_total_ = 0, consecutive_skips_ = 0;
-  double start_images_ = 0;  // where this invocation started
+  double start_images_ = 0;             // where this invocation started
   bool measure_ratio_gradient_ = true;  // at the next generator step with a logit
 };
 

@@ -5,7 +5,9 @@
 
 namespace onestep::distill {
 
-Tensor SimTerms::total() const { return sim + path; }
+Tensor SimTerms::total() const {
+  return sim + path;
+}
 
 SimTerms pseudo_huber_sim_terms(const Tensor& x_g, const Tensor& d_p, const Tensor& d_q,
                                 const Tensor& sigma, double c) {

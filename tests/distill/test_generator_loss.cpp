@@ -40,10 +40,18 @@ constexpr Vec kXg[2] = {{0.3, -0.7}, {1.1, 0.4}};
 constexpr Vec kEps[2] = {{0.5, -1.0}, {-0.2, 0.8}};
 constexpr double kSigma[2] = {0.5, 2.0};
 
-double dot(const Vec& a, const Vec& b) { return a[0] * b[0] + a[1] * b[1]; }
-Vec add(const Vec& a, const Vec& b) { return {a[0] + b[0], a[1] + b[1]}; }
-Vec sub(const Vec& a, const Vec& b) { return {a[0] - b[0], a[1] - b[1]}; }
-Vec scale(const Vec& a, double s) { return {a[0] * s, a[1] * s}; }
+double dot(const Vec& a, const Vec& b) {
+  return a[0] * b[0] + a[1] * b[1];
+}
+Vec add(const Vec& a, const Vec& b) {
+  return {a[0] + b[0], a[1] + b[1]};
+}
+Vec sub(const Vec& a, const Vec& b) {
+  return {a[0] - b[0], a[1] - b[1]};
+}
+Vec scale(const Vec& a, double s) {
+  return {a[0] * s, a[1] * s};
+}
 
 // One sample's quantities, in doubles.
 struct Sample {
@@ -183,7 +191,8 @@ struct Fixture {
 
 // Gradient of sum(values) with respect to x_g, as [2][2] doubles.
 std::array<Vec, 2> gradient(const Tensor& values, const Tensor& x_g) {
-  const std::vector<double> g = autograd::grad({sum(values)}, {x_g}, {}, true)[0].to_vector<double>();
+  const std::vector<double> g =
+      autograd::grad({sum(values)}, {x_g}, {}, true)[0].to_vector<double>();
   return {Vec{g[0], g[1]}, Vec{g[2], g[3]}};
 }
 
@@ -250,20 +259,24 @@ TEST(GeneratorLoss, TheFixtureIsTheOneWorkedByHand) {
 TEST(GeneratorLoss, SiD) {
   MethodOptions o;
   o.sid_alpha = 1.2;
-  check_method("sid", o, [](const Sample& s) { return sid(s, 1.2); }, 0);
+  check_method(
+      "sid", o, [](const Sample& s) { return sid(s, 1.2); }, 0);
   o.sid_alpha = 0.5;  // the exact reverse-KL estimator
-  check_method("sid", o, [](const Sample& s) { return sid(s, 0.5); }, 0);
+  check_method(
+      "sid", o, [](const Sample& s) { return sid(s, 0.5); }, 0);
 }
 
 TEST(GeneratorLoss, SiDA) {
-  check_method("sida", {}, [](const Sample& s) { return sid(s, 1.2); }, 0.01);
+  check_method(
+      "sida", {}, [](const Sample& s) { return sid(s, 1.2); }, 0.01);
 }
 
 TEST(GeneratorLoss, SimIsExactWithThePathTerm) {
   for (double c : {0.1, 1.0, 10.0}) {
     MethodOptions o;
     o.sim_c = c;
-    check_method("sim", o, [c](const Sample& s) { return sim(s, c); }, 0);
+    check_method(
+        "sim", o, [c](const Sample& s) { return sim(s, c); }, 0);
   }
 }
 
@@ -284,7 +297,8 @@ TEST(GeneratorLoss, DiffInstruct) {
 }
 
 TEST(GeneratorLoss, DMD) {
-  check_method("dmd", {}, [](const Sample& s) { return dmd(s); }, 0);
+  check_method(
+      "dmd", {}, [](const Sample& s) { return dmd(s); }, 0);
   const Method m = make_method("dmd");
   EXPECT_DOUBLE_EQ(m.regression_weight, 0.25);
   EXPECT_EQ(m.fake_steps, 1);
@@ -298,7 +312,8 @@ TEST(GeneratorLoss, DMD) {
 }
 
 TEST(GeneratorLoss, DMD2) {
-  check_method("dmd2", {}, [](const Sample& s) { return dmd(s); }, 0.01);
+  check_method(
+      "dmd2", {}, [](const Sample& s) { return dmd(s); }, 0.01);
   EXPECT_EQ(make_method("dmd2").fake_steps, 5);
   EXPECT_DOUBLE_EQ(make_method("dmd2").regression_weight, 0);
 }
@@ -323,15 +338,13 @@ TEST(GeneratorLoss, FDistillWeightsTheDMDDirectionByTheNormalisedH) {
 
 TEST(GeneratorLoss, UniInstructThroughTheDiscriminator) {
   MethodOptions o;  // jeffreys by default
-  check_method("uni-instruct", o,
-               [](const Sample& s) { return uni_instruct_through_discriminator(s, kJeffreys); },
-               0.01);
+  check_method(
+      "uni-instruct", o,
+      [](const Sample& s) { return uni_instruct_through_discriminator(s, kJeffreys); }, 0.01);
   o.divergence = "js";  // r^2 h'' != 0: the path coefficient's gradient through r
-  check_method("uni-instruct", o,
-               [](const Sample& s) {
-                 return uni_instruct_through_discriminator(s, kJensenShannon);
-               },
-               0.01);
+  check_method(
+      "uni-instruct", o,
+      [](const Sample& s) { return uni_instruct_through_discriminator(s, kJensenShannon); }, 0.01);
 }
 
 TEST(GeneratorLoss, UniInstructClosedForm) {
@@ -341,19 +354,21 @@ TEST(GeneratorLoss, UniInstructClosedForm) {
        {std::pair{"jeffreys", kJeffreys}, std::pair{"js", kJensenShannon}}) {
     o.divergence = name;
     const Weights weights = f;
-    check_method("uni-instruct", o,
-                 [weights](const Sample& s) { return uni_instruct_closed_form(s, weights); },
-                 0.01);
+    check_method(
+        "uni-instruct", o,
+        [weights](const Sample& s) { return uni_instruct_closed_form(s, weights); }, 0.01);
   }
 }
 
 TEST(GeneratorLoss, UniInstructOfficial) {
-  check_method("uni-instruct-official", {},
-               [](const Sample& s) { return uni_instruct_official(s, kOfficialJeffreys); }, 0.01);
+  check_method(
+      "uni-instruct-official", {},
+      [](const Sample& s) { return uni_instruct_official(s, kOfficialJeffreys); }, 0.01);
   MethodOptions o;
   o.divergence = "js";
-  check_method("uni-instruct-official", o,
-               [](const Sample& s) { return uni_instruct_official(s, kJensenShannon); }, 0.01);
+  check_method(
+      "uni-instruct-official", o,
+      [](const Sample& s) { return uni_instruct_official(s, kJensenShannon); }, 0.01);
 }
 
 TEST(GeneratorLoss, TheSimOnlyWarmUpIsTheUnweightedSimTermWithoutGan) {
@@ -371,14 +386,14 @@ TEST(GeneratorLoss, TheSimOnlyWarmUpIsTheUnweightedSimTermWithoutGan) {
 TEST(GeneratorLoss, TheGanTermDividedByNuOnRequest) {
   MethodOptions o;
   o.gan_over_nu = true;
-  check_method("sida", o, [](const Sample& s) { return sid(s, 1.2); }, 0.01, true);
+  check_method(
+      "sida", o, [](const Sample& s) { return sid(s, 1.2); }, 0.01, true);
 }
 
 TEST(GeneratorLoss, TheGanTermClampsTheLogitAtTen) {
   // softplus(-clamp(l, -10, 10)): beyond +-10 the term is constant and has no gradient.
   Fixture f;
-  const Tensor logit =
-      from_vector(std::vector<double>{12.0, -12.0}, {2}).set_requires_grad(true);
+  const Tensor logit = from_vector(std::vector<double>{12.0, -12.0}, {2}).set_requires_grad(true);
   GeneratorStep step = f.step;
   step.logit = logit;
   const Tensor gan = generator_loss(make_method("sida"), step, false).gan;
@@ -428,12 +443,12 @@ TEST(GeneratorLoss, DefaultsOfEveryMethod) {
     int64_t fake_steps;
     bool uses_ratio, lognormal_sigma;
   };
-  for (const Row& row : {Row{"uni-instruct", 0.01, 1, true, false},
-                         Row{"uni-instruct-official", 0.01, 1, true, false},
-                         Row{"sid", 0, 1, false, false}, Row{"sida", 0.01, 1, false, false},
-                         Row{"sim", 0, 1, false, false}, Row{"diff-instruct", 0, 1, false, true},
-                         Row{"dmd", 0, 1, false, false}, Row{"dmd2", 0.01, 5, false, false},
-                         Row{"f-distill", 0.01, 1, true, false}}) {
+  for (const Row& row :
+       {Row{"uni-instruct", 0.01, 1, true, false},
+        Row{"uni-instruct-official", 0.01, 1, true, false}, Row{"sid", 0, 1, false, false},
+        Row{"sida", 0.01, 1, false, false}, Row{"sim", 0, 1, false, false},
+        Row{"diff-instruct", 0, 1, false, true}, Row{"dmd", 0, 1, false, false},
+        Row{"dmd2", 0.01, 5, false, false}, Row{"f-distill", 0.01, 1, true, false}}) {
     const Method m = make_method(row.name);
     EXPECT_DOUBLE_EQ(m.gan_weight, row.gan_weight) << row.name;
     EXPECT_EQ(m.fake_steps, row.fake_steps) << row.name;

@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "gauss_hermite.h"
+#include "gaussian_1d.h"
 #include "onestep/distill/sim.h"
 #include "onestep/engine.h"
 
@@ -41,21 +42,12 @@ struct Estimate {
 // Monte-Carlo E[grad l] / (c sigma^4) for mu and s, per-sample gradients.
 std::pair<Estimate, Estimate> monte_carlo(double c, double sigma, bool with_path_term, int64_t n,
                                           uint64_t seed) {
-  Generator gen(seed);
-  const Tensor mu = full({n, 1}, kMu, DType::f64).set_requires_grad(true);
-  const Tensor s = full({n, 1}, kS, DType::f64).set_requires_grad(true);
-  const Tensor z = randn({n, 1}, gen, DType::f64), eps = randn({n, 1}, gen, DType::f64);
-  const Tensor x_g = mu + s * z;
-  const Tensor x_t = x_g + eps * sigma;
-  const double vp = 1 + sigma * sigma, vq = kS * kS + sigma * sigma;
-  const Tensor d_p = (x_t - kTeacherMean) * (1.0 / vp) + kTeacherMean;
-  const Tensor d_q = (x_t - kMu) * (kS * kS / vq) + kMu;  // frozen at theta's values
-  const SimTerms terms =
-      pseudo_huber_sim_terms(x_g, d_p, d_q, full({n}, sigma, DType::f64), c);
+  const testing::Gaussian1d g = testing::gaussian_1d(kTeacherMean, kMu, kS, sigma, n, seed);
+  const SimTerms terms = pseudo_huber_sim_terms(g.x_g, g.d_p, g.d_q, g.sigma, c);
   const Tensor loss = with_path_term ? terms.total() : terms.sim;
-  const auto grads = autograd::grad({sum(loss)}, {mu, s});
-  auto estimate = [&](const Tensor& g) {
-    const Tensor scaled = g * (1.0 / (c * std::pow(sigma, 4)));
+  const auto grads = autograd::grad({sum(loss)}, {g.mu, g.s});
+  auto estimate = [&](const Tensor& gradient) {
+    const Tensor scaled = gradient * (1.0 / (c * std::pow(sigma, 4)));
     return Estimate{mean(scaled).item(), std::sqrt(var(scaled).item() / static_cast<double>(n))};
   };
   return {estimate(grads[0]), estimate(grads[1])};

@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "gauss_hermite.h"
+#include "gaussian_1d.h"
 #include "onestep/distill/uni_instruct.h"
 #include "onestep/engine.h"
 
@@ -46,24 +47,12 @@ struct Estimate {
 // Monte-Carlo (2 / sigma^4) E[grad l_UI] for mu and s, with per-sample gradients.
 std::pair<Estimate, Estimate> monte_carlo(const Divergence& f, double sigma, RatioGradient mode,
                                           int64_t n, uint64_t seed) {
-  Generator gen(seed);
-  // One copy of each parameter per sample, so that autograd yields per-sample gradients.
-  const Tensor mu = full({n, 1}, kMu, DType::f64).set_requires_grad(true);
-  const Tensor s = full({n, 1}, kS, DType::f64).set_requires_grad(true);
-  const Tensor z = randn({n, 1}, gen, DType::f64), eps = randn({n, 1}, gen, DType::f64);
-  const Tensor x_g = mu + s * z;
-  const Tensor x_t = x_g + eps * sigma;
-  const double vp = 1 + sigma * sigma, vq = kS * kS + sigma * sigma;
-  // Exact denoisers; the fake one and the ratio use theta's values (frozen networks).
-  const Tensor d_p = (x_t - kTeacherMean) * (1.0 / vp) + kTeacherMean;
-  const Tensor d_q = (x_t - kMu) * (kS * kS / vq) + kMu;
-  const Tensor log_r = (square(x_t - kTeacherMean) * (-0.5 / vp) - 0.5 * std::log(vp)) -
-                       (square(x_t - kMu) * (-0.5 / vq) - 0.5 * std::log(vq));
-  UniInstructInputs in{x_g, x_t, d_p, d_q, exp(log_r).reshape({n}), full({n}, sigma, DType::f64)};
+  const testing::Gaussian1d g = testing::gaussian_1d(kTeacherMean, kMu, kS, sigma, n, seed);
+  UniInstructInputs in{g.x_g, g.x_t, g.d_p, g.d_q, exp(g.log_ratio).reshape({n}), g.sigma};
   const Tensor loss = uni_instruct_terms(in, f, mode).total();
-  const auto grads = autograd::grad({sum(loss)}, {mu, s});
-  auto estimate = [&](const Tensor& g) {
-    const Tensor scaled = g * (2.0 / std::pow(sigma, 4));
+  const auto grads = autograd::grad({sum(loss)}, {g.mu, g.s});
+  auto estimate = [&](const Tensor& gradient) {
+    const Tensor scaled = gradient * (2.0 / std::pow(sigma, 4));
     return Estimate{mean(scaled).item(), std::sqrt(var(scaled).item() / static_cast<double>(n))};
   };
   return {estimate(grads[0]), estimate(grads[1])};

@@ -51,7 +51,7 @@ struct Method {
   int64_t fake_steps = 1;  // fake/discriminator updates per generator update
   double regression_weight = 0;
   bool normalise_ratio = false;
-  bool gan_over_nu = false;  // the GAN term times the batch mean of 1/nu (official SiDA/UI)
+  bool gan_over_nu = false;      // the GAN term times the batch mean of 1/nu (official SiDA/UI)
   bool uses_ratio = false;       // the generator loss reads the density ratio
   bool lognormal_sigma = false;  // generator sigma ~ EDM log-normal instead of the Karras grid
 

@@ -12,8 +12,11 @@
 # each with nproc/N threads (a toy run is faster on one thread than on two, so --jobs 2 on 2 cores
 # roughly doubles the toy study's throughput). Finished runs are kept and not redone unless their
 # image budget differs from the one asked for, nor rescored; delete runs/results/<dataset>/<run>
-# to redo one.
+# to redo one. Each run directory records the exact command that trained it and the commit
+# (command.txt), and each dataset's folder the invocation of this script that last made it
+# (invocation.txt); results_table.py prints both in docs/RESULTS.md.
 set -euo pipefail
+invocation="scripts/results.sh${*:+ $*}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/install-deps.sh" python3-matplotlib python3-numpy
 onestep="${ONESTEP:-$root/build/apps/onestep}"
@@ -22,6 +25,8 @@ out="${OUT:-$root/runs/results}"
 # Debian's interpreter, which sees the python3-matplotlib installed above (not a pyenv one).
 python="${PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}"
 
+commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+git -C "$root" diff --quiet HEAD -- 2>/dev/null || commit="$commit+uncommitted"
 gpu=0 only="" toys="25gaussians 8gaussians" toy_images=2000000 fmnist_images="" samples="" teacher="" jobs=1
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -39,7 +44,9 @@ while [ $# -gt 0 ]; do
 done
 case "$jobs" in ''|*[!0-9]*|0) echo "results.sh: --jobs needs a positive integer" >&2; exit 2 ;; esac
 threads=$(( $(nproc) / jobs )); [ "$threads" -ge 1 ] || threads=1
+device=()
 if [ "$gpu" = 1 ]; then
+  device=(--device cuda)
   preset=fmnist; fmnist_images="${fmnist_images:-200000}"; samples="${samples:-10000}"
 else
   preset=fmnist-cpu; fmnist_images="${fmnist_images:-2560}"; samples="${samples:-1000}"
@@ -80,7 +87,7 @@ distill_one() {
   local suffix="${9:-}"; shift 9 2>/dev/null || shift $#
   local name="$method${divergence:+-$divergence}"; name="${name%--}${suffix:+-$suffix}"
   local args=(--preset "$preset" --teacher "$teacher" --method "$method" --images "$images"
-              --seed 0 "$@")
+              --seed 0 "${device[@]}" "$@")
   [ "$preset" = toy ] && args+=(--preview 0)
   [ "$divergence" != "-" ] && args+=(--divergence "$divergence")
   # Finished means timed to the end: a run stopped by a signal also leaves a generator.
@@ -88,12 +95,15 @@ distill_one() {
      [ "$(budget_of "$dir/$name")" != "$images" ]; then
     rm -rf "$dir/$name" "$dir/$name.seconds"
     echo "$threads $jobs" > "$dir/$name.threads"
+    mkdir -p "$dir/$name"
+    printf 'onestep distill %s --out %s\ncommit %s\n' "${args[*]}" "$dir/$name" "$commit" \
+      > "$dir/$name/command.txt"
     ONESTEP_THREADS="$threads" timed "$dir/$name.seconds" "$dir/$name.log" \
       "$onestep" distill "${args[@]}" --out "$dir/$name" || return 0
   fi
   # Scored already (samples and metrics are deterministic): keep it; delete eval.json to rescore.
   [ "$dir/$name/eval.json" -nt "$dir/$name/generator.safetensors" ] && return 0
-  "$onestep" sample --model "$dir/$name/generator.safetensors" --n "$n" --seed 1 \
+  "$onestep" sample --model "$dir/$name/generator.safetensors" --n "$n" --seed 1 "${device[@]}" \
     --out "$dir/$name/samples" > /dev/null
   "$onestep" eval --samples "$dir/$name/samples/samples.npy" --data "$data" \
     --out "$dir/$name/eval.json" | tail -1
@@ -115,11 +125,13 @@ if [ "$only" != fmnist ]; then
   for toy in $toys; do
     dir="$out/$toy"
     mkdir -p "$dir"
+    printf '%s\ncommit %s\n' "$invocation" "$commit" > "$dir/invocation.txt"
     if [ ! -s "$dir/teacher/teacher.safetensors" ]; then
       timed "$dir/teacher.seconds" "$dir/teacher.log" \
-        "$onestep" teacher --preset toy --data "toy:$toy" --seed 0 --out "$dir/teacher" --preview 0
+        "$onestep" teacher --preset toy --data "toy:$toy" --seed 0 "${device[@]}" \
+        --out "$dir/teacher" --preview 0
     fi
-    "$onestep" sample --model "$dir/teacher/teacher.safetensors" --n 4000 --seed 1 \
+    "$onestep" sample --model "$dir/teacher/teacher.safetensors" --n 4000 --seed 1 "${device[@]}" \
       --out "$dir/teacher/samples" > /dev/null
     "$onestep" eval --samples "$dir/teacher/samples/samples.npy" --data "toy:$toy" \
       --out "$dir/teacher/eval.json" | tail -1
@@ -132,9 +144,10 @@ fi
 if [ "$only" != toy ]; then
   dir="$out/fashion-mnist"
   mkdir -p "$dir/teacher"
+  printf '%s\ncommit %s\n' "$invocation" "$commit" > "$dir/invocation.txt"
   if [ ! -s "$teacher" ]; then
     echo "results.sh: training the Fashion-MNIST teacher ($preset) into $(dirname "$teacher")"
-    "$onestep" teacher --preset "$preset" --seed 0 --out "$(dirname "$teacher")"
+    "$onestep" teacher --preset "$preset" --seed 0 "${device[@]}" --out "$(dirname "$teacher")"
   fi
   features="$root/assets/fmnist-features.safetensors"
   [ -s "$features" ] || "$onestep" eval --train-features --data fashion-mnist --features "$features"
@@ -143,7 +156,7 @@ if [ "$only" != toy ]; then
   "$onestep" eval --samples "$dir/real-train/samples/samples.npy" --out "$dir/real-train/eval.json" | tail -1
   if [ ! -s "$dir/teacher/samples/samples.npy" ] || [ ! -s "$dir/teacher.seconds" ]; then
     timed "$dir/teacher.seconds" "$dir/teacher.log" "$onestep" sample --model "$teacher" \
-      --n "$samples" --steps 18 --seed 1 --out "$dir/teacher/samples"
+      --n "$samples" --steps 18 --seed 1 "${device[@]}" --out "$dir/teacher/samples"
   fi
   cp "$(dirname "$teacher")/metrics.jsonl" "$dir/teacher/metrics.jsonl"
   [ -s "$(dirname "$teacher")/samples.png" ] && cp "$(dirname "$teacher")/samples.png" "$dir/teacher/samples.png"

@@ -99,6 +99,27 @@ def threads_note(base, runs):
             ("alone." if jobs == 1 else f"{jobs} runs at a time (`results.sh --jobs {jobs}`)."))
 
 
+def provenance(base, runs):
+    """Which invocation of results.sh made the section, and the commits its runs were trained at
+    (each run's command.txt, written by results.sh)."""
+    invocation = os.path.join(base, "invocation.txt")
+    lines = open(invocation).read().splitlines() if os.path.isfile(invocation) else []
+    text = (f"Made by `{lines[0]}` ({lines[1]} when last run)." if len(lines) >= 2
+            else "The invocation of results.sh that made these runs was not recorded.")
+    commits = {}
+    for run in runs:
+        path = os.path.join(base, run, "command.txt")
+        if os.path.isfile(path):
+            for line in open(path).read().splitlines():
+                if line.startswith("commit "):
+                    commits.setdefault(line[len("commit "):], []).append(run)
+    if commits:
+        parts = [f"`{c}` ({len(r)} run{'s' if len(r) > 1 else ''})" for c, r in sorted(commits.items())]
+        text += (" Each run's exact command is in its run directory's `command.txt`; the runs were"
+                 f" trained at commit {', '.join(parts)}.")
+    return text
+
+
 def runs_in(base):
     names = sorted(d for d in os.listdir(base) if os.path.isdir(os.path.join(base, d))
                    and d not in ("teacher", "real-train"))
@@ -152,6 +173,7 @@ for toy in ("25gaussians", "8gaussians"):
     print(f"Teacher: `onestep teacher --preset toy` (MLP 64 wide). Each distillation: `onestep distill")
     print(f"--preset toy --images {images}` (generator images; batch {batch}, Adam lr {lr:g}, beta1 = 0).")
     print(threads_note(base, runs_in(base)[1:]))
+    print(provenance(base, runs_in(base)[1:]))
     print("4000 samples per row. Modes: VEEGAN's protocol (a sample is high-quality within 3 std of a")
     print("mode; a mode is covered with >= 10 high-quality samples per 2500). SWD: sliced Wasserstein-1")
     print("distance (256 projections) to 4000 fresh data points; MMD²: RBF kernel, median bandwidth. The")
@@ -194,7 +216,8 @@ if os.path.isdir(base):
     print("(`assets/fmnist-features.safetensors`). FID is biased upwards at small sample sizes, the")
     print("same way for every row; KID is unbiased (± its standard error). Precision/recall: k-NN")
     print("manifolds, k = 3. The first row scores real training images the same way: the floor.")
-    print(threads_note(base, runs_in(base)[1:]) + "\n")
+    print(threads_note(base, runs_in(base)[1:]))
+    print(provenance(base, runs_in(base)[1:]) + "\n")
     print("| run | NFE | FID | KID ×10³ | precision | recall | train time | images seen |")
     print("|---|---|---|---|---|---|---|---|")
     scored = []

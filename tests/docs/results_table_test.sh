@@ -31,6 +31,11 @@ for run in uni-instruct-forward-kl uni-instruct-js; do
     > "$toy/$run/metrics.jsonl"
   echo "1 2" > "$toy/$run.threads"
 done
+printf 'scripts/results.sh --toy-images 8000000 --jobs 2\ncommit abc1234\n' > "$toy/invocation.txt"
+printf 'onestep distill --preset toy --method uni-instruct\ncommit abc1234\n' \
+  > "$toy/uni-instruct-forward-kl/command.txt"
+printf 'onestep distill --preset toy --method uni-instruct\ncommit abc1234\n' \
+  > "$toy/uni-instruct-js/command.txt"
 echo "121.0" > "$toy/uni-instruct-forward-kl.seconds"
 echo "243.0" > "$toy/uni-instruct-js.seconds"
 printf 'distill: starting\nonestep: error: distill: 50 steps in a row had a non-finite loss\n' > "$toy/sid.log"
@@ -44,6 +49,9 @@ expect "the runs' budget and settings from config.json" \
   "--preset toy --images 8000000\` (generator images; batch 512, Adam lr 0.001, beta1 = 0)."
 expect "how the runs were trained, from .threads" \
   "Each run trained on 1 thread, 2 runs at a time (\`results.sh --jobs 2\`)."
+expect "the invocation that made the section" \
+  "Made by \`scripts/results.sh --toy-images 8000000 --jobs 2\` (commit abc1234 when last run)."
+expect "the commits of the runs, from command.txt" "trained at commit \`abc1234\` (2 runs)."
 expect "the teacher row" "| teacher (Heun, 18 steps) | 35 | 25/25 | 90.5% (data 98.9%) | 0.0476 (0.0299) |"
 expect "a finished run's row, time from .seconds" \
   "| uni-instruct-js | 1 | 24/25 | 59.6% (data 98.9%) | 0.0910 (0.0299) | 1.50e-04 (-1.20e-04) | 4.0 min | 8,000,000 |"

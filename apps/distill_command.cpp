@@ -167,7 +167,7 @@ Run add_distill_command(CLI::App& app) {
   cmd->add_option("--beta1", o.beta1, "Adam beta1 of both networks (0)")
       ->check(CLI::Range(0.0, 0.999));
   cmd->add_option("--disc-weighting", o.discriminator_sigma_weighting,
-                  "Discriminator BCE over noise levels: uniform or lambda (METHOD.md)")
+                  "Discriminator BCE over noise levels: uniform or lambda (EDM's weights)")
       ->check(CLI::IsMember({"uniform", "lambda"}));
   cmd->add_option("--fake-sigma", o.fake_sigma, "Fake-score noise levels: grid or lognormal")
       ->check(CLI::IsMember({"grid", "lognormal"}));

@@ -17,8 +17,8 @@ Workloads (bench/README-free: docs/PERFORMANCE.md describes them):
             Uni-Instruct loss with the GAN term, Adam). Adam betas 0/0.999.
   generate  one-step generation without grad: D(2.5 z; 2.5).
 
-The network is this file's own implementation of SongUNet with EDM's parameter names (DESIGN.md
-section 5), so onestep's safetensors weights and EDM's converted checkpoints load unchanged;
+The network is this file's own implementation of SongUNet with EDM's parameter names (docs/EDM_CHECKPOINTS.md),
+so onestep's safetensors weights and EDM's converted checkpoints load unchanged;
 --verify checks it against tests/data/edm_songunet_*.safetensors (EDM's own outputs).
 
 Output: one JSON line with the median step time in ms (>= 10 steps after warm-up), the spread,

@@ -219,7 +219,7 @@ DistillOptions distill_preset(const std::string& name) {
     o.checkpoint_every_images = 500000;
     o.out = "runs/distill-fmnist";
   } else if (name == "cifar10") {
-    // The official CIFAR-10 settings (METHOD.md §4.3).
+    // The official CIFAR-10 settings of the Uni-Instruct and SiD code (docs/DISTILL.md).
     o.teacher = "runs/teacher-cifar10/teacher.safetensors";
     o.batch = 256;
     o.total_images = 100000000;

@@ -40,7 +40,6 @@ GeneratorLoss generator_loss(const Method& m, const GeneratorStep& s, bool sim_o
                 "{}: the generator loss needs discriminator logits", m.name);
   GeneratorLoss out;
   const Tensor nu = sample_normaliser(s.x_g, s.d_p);
-  out.nu = nu;
   const Tensor delta = s.d_p - s.d_q;
   // <sg(v), x_g> has gradient v dx_g/dtheta: the "direction" losses of DI, DMD and f-distill.
   auto direction_loss = [&](const Tensor& v) {

@@ -1,5 +1,6 @@
-// METHOD.md §4.4: with a 1-D Gaussian teacher N(0.5, 1), a generator mu + s z, exact denoisers
-// and the exact density ratio in place of networks, the Monte-Carlo mean of
+// The Uni-Instruct estimator checked numerically (docs/DISTILL.md): with a 1-D Gaussian teacher
+// N(0.5, 1), a generator mu + s z, exact denoisers and the exact density ratio in place of
+// networks, the Monte-Carlo mean of
 // (2 / sigma^4) grad l_UI equals the gradient of J_f(theta; sigma) = E_q[h(r) (s_p - s_q)^2]
 // computed by Gauss-Hermite quadrature and central differences, for every divergence, for mu
 // and s, at sigma in {0.3, 1, 2.5}. With h(r) stop-gradient and no ratio term the s-gradient

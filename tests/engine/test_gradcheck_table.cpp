@@ -1,4 +1,4 @@
-// One table of op cases (DESIGN.md §7): every differentiable op is checked forward against its
+// One table of op cases (docs/ENGINE.md): every differentiable op is checked forward against its
 // f32 kernel, backward against central differences in f64, and with non-contiguous inputs.
 
 #include <gtest/gtest.h>

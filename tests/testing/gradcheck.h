@@ -1,5 +1,5 @@
 #pragma once
-// Finite-difference gradient checks in float64 (DESIGN.md §7): central differences, eps 1e-6,
+// Finite-difference gradient checks in float64 (docs/ENGINE.md): central differences, eps 1e-6,
 // atol 1e-5, rtol 1e-3, a random non-uniform cotangent; the full Jacobian for small inputs and
 // random directions for big ones; every input separately; and accumulation over two backward
 // calls.

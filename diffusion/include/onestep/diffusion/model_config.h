@@ -25,7 +25,7 @@ struct ModelConfig {
   std::string data_spec;  // the dataset the model was trained on, if known
   Shape data_shape;       // one sample: [C, H, W] or [2]
   std::string source;     // free text: how the checkpoint was made
-  // > 0 for a one-step generator: samples are D(sigma z; sigma) at this sigma (METHOD.md §2);
+  // > 0 for a one-step generator: samples are D(sigma z; sigma) at this sigma (docs/DISTILL.md);
   // 0 for a denoiser that is sampled with an ODE solver.
   double one_step_sigma = 0;
 

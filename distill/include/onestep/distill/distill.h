@@ -1,5 +1,5 @@
 #pragma once
-// Distilling a teacher into a one-step generator (`onestep distill`, METHOD.md §4.3). Each
+// Distilling a teacher into a one-step generator (`onestep distill`, docs/DISTILL.md). Each
 // iteration: `fake_steps` updates of the fake score network (EDM loss on detached generator
 // samples) and, when the method needs one, of the discriminator head on its encoder bottleneck;
 // then one generator update. Adam with beta1 = 0 for both, an EMA of the generator, warm-up
@@ -38,8 +38,9 @@ struct DistillOptions {
   int64_t generator_warmup_images = 0;  // generator frozen while the fake network catches up
   int64_t sim_only_images = 0;          // then the SIM term alone (h = 1, no GAN)
   double sigma_min = 0.002, sigma_max = 80.0, rho = 7.0, u_max = 0.8;  // generator noise levels
-  // Noise levels of the fake network's EDM loss: "grid" (the generator's Karras grid, as SiD
-  // trains its fake score) or "lognormal" (EDM's ln sigma ~ N(p_mean, p_std^2), fake_loss).
+  // Noise levels of the fake network's EDM loss: "grid" (the generator's Karras grid, where the
+  // generator queries it) or "lognormal" (EDM's ln sigma ~ N(p_mean, p_std^2), fake_loss; what
+  // SiD, SiDA and the official Uni-Instruct code use).
   std::string fake_sigma = "grid";
   // Noise levels of the discriminator's BCE: "grid" or "lognormal" (the official SiDA and
   // Uni-Instruct code train it at the fake score's log-normal levels).
@@ -51,7 +52,7 @@ struct DistillOptions {
   // The discriminator's BCE is multiplied by this times the elements per sample, to weigh as
   // much as the fake network's EDM loss, which sums over them.
   double discriminator_weight = 1.0;
-  // "uniform" (every noise level counts alike) or "lambda" (METHOD.md's lambda(sigma) weights,
+  // "uniform" (every noise level counts alike) or "lambda" (EDM's lambda(sigma) weights,
   // which put nearly all of the weight on sigma < 0.1 while r is used at every sigma).
   std::string discriminator_sigma_weighting = "uniform";
   int64_t regression_pairs = 256;  // DMD: teacher ODE pairs from fixed noise
@@ -113,7 +114,7 @@ RatioGradientAgreement ratio_gradient_agreement(const Tensor& logit, const Tenso
                                                 const Tensor& sigma);
 
 // 1/2 [BCE(l(x_real + s e), 1) + BCE(l(x_fake + s e), 0)] per sample; with lambda_weighting
-// multiplied by lambda(sigma) divided by its batch mean (METHOD.md §2).
+// multiplied by EDM's lambda(sigma) = 1/sigma^2 + 1/sigma_data^2 divided by its batch mean.
 Tensor discriminator_loss(const diffusion::EDMPrecond& fake, const Tensor& real,
                           const Tensor& real_labels, const Tensor& fake_samples,
                           const Tensor& fake_labels, const Tensor& sigma, const Tensor& noise,

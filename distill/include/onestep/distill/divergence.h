@@ -1,5 +1,5 @@
 #pragma once
-// The f-divergences of Uni-Instruct (METHOD.md §4.1). With r = p/q (teacher over student) and
+// The f-divergences of Uni-Instruct (docs/DISTILL.md). With r = p/q (teacher over student) and
 // h(r) = f''(r) r^2, the estimator needs h, h - r h' and r^2 h'', as differentiable functions of
 // a tensor of ratios.
 

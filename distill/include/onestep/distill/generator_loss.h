@@ -19,7 +19,6 @@ struct GeneratorLoss {
   Tensor score;  // [N] the method's score-based loss, divided by the normaliser nu
   Tensor gan;    // [N] non-saturating GAN loss softplus(-clamp(logit, +-10)) (times the batch
                  // mean of 1/nu with Method::gan_over_nu), or undefined
-  Tensor nu;     // [N] the normaliser the score loss was divided by (DI: unused)
   double mean_ratio = 1.0;  // mean density ratio used (1 when the method uses none)
 };
 

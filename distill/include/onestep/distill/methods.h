@@ -1,5 +1,5 @@
 #pragma once
-// The methods Uni-Instruct contains (METHOD.md §4.2), each a configuration of one machinery:
+// The methods Uni-Instruct contains (docs/DISTILL.md), each a configuration of one machinery:
 // which generator loss, which divergence, whether a discriminator (density ratio and/or GAN)
 // is trained, and how noise levels are drawn.
 
@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "onestep/distill/divergence.h"
-#include "onestep/distill/sim.h"
 #include "onestep/distill/uni_instruct.h"
 
 namespace onestep::distill {

@@ -1,7 +1,7 @@
 #pragma once
-// The Uni-Instruct estimator (METHOD.md §4, Theorem 3.2). For generator samples x_g, noisy
-// x_t = x_g + sigma eps, teacher and fake denoisers D_p = D_p(x_t), D_q = D_psi(x_t) (frozen
-// parameters, gradients through x_t), Delta = D_p - D_q and the density ratio r = r(x_t):
+// The Uni-Instruct estimator (docs/DISTILL.md; the paper's Theorem 3.2). For generator samples
+// x_g, noisy x_t = x_g + sigma eps, teacher and fake denoisers D_p = D_p(x_t), D_q = D_psi(x_t)
+// (frozen parameters, gradients through x_t), Delta = D_p - D_q and the density ratio r = r(x_t):
 //
 //   l_UI = h(r) <Delta, D_q - x_g>                                   (SIM term)
 //        + (h(r) - r h'(r)) 1/2 |Delta|^2                             (path term)

@@ -76,6 +76,10 @@ int run_distill(CLI::App& cmd, DistillFlags& f) {
   if (cmd.count("--device")) o.device = f.o.device;
   if (cmd.count("--log-every")) o.log_every_images = f.o.log_every_images;
   if (cmd.count("--checkpoint-every")) o.checkpoint_every_images = f.o.checkpoint_every_images;
+  if (cmd.count("--eval-every")) o.eval_every_images = f.o.eval_every_images;
+  if (cmd.count("--eval-samples")) o.eval_samples = f.o.eval_samples;
+  if (cmd.count("--eval-features")) o.eval_features = f.o.eval_features;
+  if (o.eval_features.empty()) o.eval_features = ONESTEP_DEFAULT_FEATURES;
   if (cmd.count("--max-consecutive-skips")) o.max_consecutive_skips = f.o.max_consecutive_skips;
   o.inject_nan = f.o.inject_nan;
   ONESTEP_USAGE_CHECK(
@@ -138,7 +142,8 @@ Run add_distill_command(CLI::App& app) {
   cmd->add_option("--fake-steps", o.method_options.fake_steps, "Fake updates per generator update")
       ->check(CLI::Range(int64_t{1}, int64_t{1000}));
   cmd->add_option("--regression-weight", o.method_options.regression_weight,
-                  "DMD regression weight")
+                  "Weight of the MSE to teacher ODE pairs (DMD's regression; any method; "
+                  "default 0.25 for dmd, 0 otherwise)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--normalise-ratio", o.method_options.normalise_ratio,
                 "Divide r by its batch mean");
@@ -181,6 +186,14 @@ Run add_distill_command(CLI::App& app) {
   cmd->add_option("--checkpoint-every", o.checkpoint_every_images,
                   "Checkpoint interval, images (0: end only)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--eval-every", o.eval_every_images,
+                  "Score the EMA generator every this many images, and at the start and end "
+                  "(0: never): a learning curve in metrics.jsonl")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--eval-samples", o.eval_samples, "Samples per score of --eval-every")
+      ->check(CLI::Range(int64_t{2}, int64_t{1000000}));
+  cmd->add_option("--eval-features", o.eval_features,
+                  "Feature network of --eval-every's FID on images (default: the committed one)");
   cmd->add_option("--preview", o.preview_samples, "Samples in the final preview (0: none)")
       ->check(CLI::Range(int64_t{0}, int64_t{1000000}));
   cmd->add_option("--max-consecutive-skips", o.max_consecutive_skips,

@@ -10,9 +10,9 @@
 #include "onestep/diffusion/metrics2d.h"
 #include "onestep/diffusion/npy.h"
 #include "onestep/diffusion/run.h"
+#include "onestep/diffusion/sample_quality.h"
 #include "onestep/engine.h"
 #include "onestep/nn/atomic_file.h"
-#include "onestep/nn/safetensors.h"
 
 namespace onestep::app {
 
@@ -68,34 +68,13 @@ Tensor load_image_samples(const std::string& path) {
   return from_vector<float>(values, {n, 1, 32, 32});
 }
 
-// Test-split features, cached beside the feature network (recomputed when that is not possible).
-Tensor reference_features(const FeatureNet& net, const std::string& features_path,
-                          const std::string& spec) {
-  const std::string cache = features_path + ".test-features.safetensors";
-  if (file_exists(cache)) {
-    const auto content = nn::load_safetensors(cache);
-    auto it = content.metadata.find("data");
-    if (it != content.metadata.end() && it->second == spec && content.contains("features"))
-      return content.at("features");
-  }
-  auto test = open_dataset(spec, DataOptions{0, false, true});
-  Generator gen(0);
-  const Tensor features = compute_features(net, test->reference_sample(test->info().size, gen).x);
-  try {
-    nn::save_safetensors(cache, {{"features", features}}, {{"data", spec}});
-  } catch (const Error&) {
-    // A read-only install: recompute next time.
-  }
-  return features;
-}
-
 int evaluate_images(EvalFlags& f) {
   const Tensor images = load_image_samples(f.samples);  // bad samples are reported first
   std::map<std::string, std::string> meta;
   const auto net = load_feature_net(f.features, &meta);
   const int64_t n = images.size(0);
   const Tensor fake = compute_features(*net, images);
-  const Tensor real = reference_features(*net, f.features, f.data);
+  const Tensor real = test_split_features(*net, f.features, f.data);
   Generator gen(f.seed);
   const double fid = frechet_distance(gaussian_stats(real), gaussian_stats(fake));
   const int64_t subset = std::min({f.kid_size, n, real.size(0)});

@@ -3,6 +3,10 @@
   python3 scripts/plot.py curves RUN_DIR [RUN_DIR ...] --out curves.png
       loss curves from each run's metrics.jsonl (teacher: loss; distillation: fake, discriminator
       and generator losses), against images seen
+  python3 scripts/plot.py learning RUN_DIR [RUN_DIR ...] --out learning.png [--teacher VALUE]
+      the learning curves of `onestep distill --eval-every`: FID (images) or sliced Wasserstein
+      distance and high-quality fraction (2-D data) of the EMA generator against images and
+      against wall time (summed over resumed segments); --teacher draws the teacher's value
   python3 scripts/plot.py scatter DIR --out sheet.png
       every */samples/samples.npy of 2-D points under DIR on one sheet, titled by run
 """
@@ -43,6 +47,52 @@ def curves(runs, out):
     fig.savefig(out, dpi=110)
 
 
+def eval_rows(run):
+    """The --eval-every rows of a run, each with "wall" = seconds since the run began (the
+    clock of a resumed segment restarts, so the segments are summed)."""
+    rows, offset, last = [], 0.0, 0.0
+    for line in open(os.path.join(run, "metrics.jsonl")):
+        if not line.strip():
+            continue
+        r = json.loads(line)
+        w = r.get("wall_s")
+        if w is not None:
+            if w < last:
+                offset += last
+            last = w
+        if any(k.startswith("eval_") and k != "eval_s" for k in r):
+            r["wall"] = offset + (w or 0.0)
+            rows.append(r)
+    return rows
+
+
+def learning(runs, out, teacher=None):
+    data = {run: eval_rows(run) for run in runs}
+    if not any(data.values()):
+        raise SystemExit("no eval_* rows in these runs' metrics.jsonl (distil with --eval-every)")
+    images = any("eval_fid" in r for rows in data.values() for r in rows)
+    keys = ["eval_fid"] if images else ["eval_swd", "eval_high_quality"]
+    titles = {"eval_fid": "FID", "eval_swd": "sliced Wasserstein distance",
+              "eval_high_quality": "high-quality fraction"}
+    fig, axes = plt.subplots(len(keys), 2, figsize=(9, 3.2 * len(keys)), squeeze=False)
+    for row, key in enumerate(keys):
+        for col, (x, label) in enumerate([("images", "generator images"), ("wall", "wall time (s)")]):
+            ax = axes[row][col]
+            for run, rows in data.items():
+                pts = [(r[x], r[key]) for r in rows if r.get(key) is not None]
+                if pts:
+                    ax.plot(*zip(*pts), marker=".", label=os.path.basename(os.path.normpath(run)))
+            if teacher is not None and key != "eval_high_quality":
+                ax.axhline(teacher, color="k", linestyle="--", linewidth=1, label="teacher")
+            if key in ("eval_fid", "eval_swd"):
+                ax.set_yscale("log")
+            ax.set_title(titles[key])
+            ax.set_xlabel(label)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
 def scatter(root, out):
     files = sorted(glob.glob(os.path.join(root, "*", "samples", "samples.npy")))
     if not files:
@@ -68,12 +118,15 @@ def scatter(root, out):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("kind", choices=["curves", "scatter"])
+    parser.add_argument("kind", choices=["curves", "learning", "scatter"])
     parser.add_argument("paths", nargs="+")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--teacher", type=float, help="learning: the teacher's FID or SWD, drawn as a line")
     args = parser.parse_args()
     if args.kind == "curves":
         curves(args.paths, args.out)
+    elif args.kind == "learning":
+        learning(args.paths, args.out, args.teacher)
     else:
         scatter(args.paths[0], args.out)
 

@@ -30,11 +30,12 @@ export ONESTEP_THREADS="${ONESTEP_THREADS:-1}" OMP_NUM_THREADS="${OMP_NUM_THREAD
 # training steps or network passes over 20,000 images to reach their thresholds, 20-100x slower
 # under the sanitizers (1.5-13 s each normally; 2.5-5+ minutes each here). The code they run is
 # covered by the quicker tests (Distill.*, Teacher.*, Fid.*, the cli test), except the Fashion-MNIST
-# feature network's forward pass over a full batch, which only the FidWithFeatures tests use.
+# feature network's forward pass over a full batch, which only the FidWithFeatures and
+# SampleScorer.Images* tests use.
 # SANITIZE_EXCLUDE="" runs everything.
 # cli_bench times 36 training steps of the fmnist-cpu networks (7 s normally); the same code
 # runs under the sanitizers in the Teacher.*, Distill.* and cli tests.
-exclude="${SANITIZE_EXCLUDE-^(FidWithFeatures\.(RandomHalves|TrainingSet|GrowsMonotonically).*|DensityRatio\..*|toy_pipeline|cli_bench)\$}"
+exclude="${SANITIZE_EXCLUDE-^(FidWithFeatures\.(RandomHalves|TrainingSet|GrowsMonotonically).*|SampleScorer\.Images.*|DensityRatio\..*|toy_pipeline|cli_bench)\$}"
 cd "$build"
 start=$(date +%s)
 ctest --output-on-failure --label-exclude gpu -j "${JOBS:-$(nproc)}" ${exclude:+-E "$exclude"} "$@"

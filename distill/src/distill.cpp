@@ -2,6 +2,7 @@
 
 #include "onestep/distill/distill.h"
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 
@@ -9,6 +10,7 @@
 #include "onestep/diffusion/image_io.h"
 #include "onestep/diffusion/model_config.h"
 #include "onestep/diffusion/run.h"
+#include "onestep/diffusion/sample_quality.h"
 #include "onestep/diffusion/sampler.h"
 #include "onestep/diffusion/training_state.h"
 #include "onestep/distill/generator_loss.h"
@@ -131,6 +133,17 @@ class DistillRun {
         fake_params_, nn::AdamOptions{o_.lr_fake, o_.beta1, o_.beta2, o_.adam_eps, 0.0});
     ema_ = std::make_unique<nn::ExponentialMovingAverage>(generator_params_);
     if (method_.regression_weight > 0) make_regression_pairs();
+    if (o_.eval_every_images > 0) {
+      ONESTEP_CHECK(!spec.empty(), "distill: --eval-every needs the data; the teacher names none, "
+                                   "pass --data");
+      scorer_ = std::make_unique<SampleScorer>(spec, o_.eval_features, o_.eval_samples,
+                                               stream_seed(o_.seed, 6));
+      Generator eval_gen(stream_seed(o_.seed, 7));
+      eval_noise_ = randn(sample_shape(o_.eval_samples), eval_gen, DType::f32, device_);
+      if (label_dim_ > 0)
+        eval_labels_ = one_hot(randint(0, label_dim_, {o_.eval_samples}, eval_gen).to(device_),
+                               label_dim_);
+    }
     if (resume) load_state();
   }
 
@@ -147,6 +160,8 @@ class DistillRun {
     int64_t next_log = next_multiple(images_, o_.log_every_images);
     int64_t next_checkpoint =
         o_.checkpoint_every_images > 0 ? next_multiple(images_, o_.checkpoint_every_images) : -1;
+    int64_t next_eval = scorer_ ? next_multiple(images_, o_.eval_every_images) : -1;
+    if (scorer_ && images_ == 0) evaluate(metrics, progress);  // the curve starts at the teacher
     reset_peak_memory(device_);
     while (images_ < o_.total_images && !StopSignal::requested()) {
       iteration(sums);
@@ -154,6 +169,11 @@ class DistillRun {
         log_interval(metrics, progress, sums, result);  // the skipped updates reach metrics.jsonl
         progress.finish();
         stop_after_skips();
+      }
+      // Scored first, so that the progress line below shows the new score.
+      if (scorer_ && (images_ >= next_eval || images_ >= o_.total_images)) {
+        evaluate(metrics, progress);
+        next_eval = next_multiple(images_, o_.eval_every_images);
       }
       if (images_ >= next_log || images_ >= o_.total_images) {
         log_interval(metrics, progress, sums, result);
@@ -226,12 +246,40 @@ class DistillRun {
     progress.update(
         static_cast<double>(images_) / static_cast<double>(o_.total_images),
         static_cast<double>(o_.total_images - images_) / std::max(rate, 1e-9),
-        fmt::format("iteration {} | {} images | fake {:.4f} | generator {:.4f} | {:.1f} img/s",
+        fmt::format("iteration {} | {} images | fake {:.4f} | generator {:.4f} | {:.1f} img/s{}",
                     iteration_, images_, sums.mean(sums.fake, sums.fake_count),
-                    sums.mean(sums.score, sums.gen_count), rate));
+                    sums.mean(sums.score, sums.gen_count), rate, last_eval_summary_));
     result.last_generator_loss = sums.mean(sums.score, sums.gen_count);
     result.last_fake_loss = sums.mean(sums.fake, sums.fake_count);
     sums = Sums();
+  }
+
+  // Scores the EMA generator on the fixed evaluation noise: one metrics.jsonl line of eval_*
+  // values, remembered for the progress line.
+  void evaluate(MetricsLog& metrics, Progress& progress) {
+    const auto start = std::chrono::steady_clock::now();
+    ema_->copy_to(ema_net_->parameters());
+    std::vector<Tensor> pieces;
+    {
+      NoGradGuard no_grad;
+      for (int64_t begin = 0; begin < o_.eval_samples; begin += 500) {
+        const int64_t end = std::min(o_.eval_samples, begin + 500);
+        pieces.push_back(
+            generate(*ema_net_, eval_noise_.slice(0, begin, end), o_.sigma_init,
+                     eval_labels_.defined() ? eval_labels_.slice(0, begin, end) : Tensor())
+                .to(Device::cpu()));
+      }
+    }
+    const MetricValues scores = scorer_->score(concat(pieces, 0));
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    MetricValues values = {{"iteration", static_cast<double>(iteration_)},
+                           {"images", static_cast<double>(images_)},
+                           {"wall_s", progress.elapsed_seconds()}};
+    for (const auto& [key, value] : scores) values.emplace_back("eval_" + key, value);
+    values.emplace_back("eval_s", seconds);
+    metrics.write(values);
+    last_eval_summary_ = " | " + scorer_->summary(scores);
   }
 
   // --max-consecutive-skips reached: skipped updates change no weights, so the networks are
@@ -517,6 +565,9 @@ class DistillRun {
   std::unique_ptr<nn::Adam> adam_g_, adam_f_;
   std::unique_ptr<nn::ExponentialMovingAverage> ema_;
   Tensor regression_noise_, regression_labels_, regression_targets_;
+  std::unique_ptr<SampleScorer> scorer_;  // with --eval-every
+  Tensor eval_noise_, eval_labels_;
+  std::string last_eval_summary_;
   int64_t iteration_ = 0, images_ = 0, skipped_total_ = 0, consecutive_skips_ = 0;
   double start_images_ = 0;             // where this invocation started
   bool measure_ratio_gradient_ = true;  // at the next generator step with a logit
@@ -531,6 +582,10 @@ void check_distill_options(const DistillOptions& options, bool resume) {
   ONESTEP_CHECK(std::filesystem::is_regular_file(options.teacher, error),
                 "distill: --teacher {} does not exist or is not a file", options.teacher);
   if (!options.data.empty()) describe_dataset(options.data);
+  ONESTEP_CHECK(options.eval_every_images == 0 || options.eval_features.empty() ||
+                    std::filesystem::is_regular_file(options.eval_features, error),
+                "distill: --eval-features {} does not exist or is not a file",
+                options.eval_features);
   usable_device(options.device);
 }
 

@@ -43,6 +43,8 @@ void DistillOptions::validate() const {
   ONESTEP_CHECK(log_every_images >= 1 && checkpoint_every_images >= 0 && preview_samples >= 0 &&
                     preview_samples <= 1000000,
                 "distill: bad logging settings");
+  ONESTEP_CHECK(eval_every_images >= 0 && eval_samples >= 2 && eval_samples <= 1000000,
+                "distill: --eval-every must be >= 0 and --eval-samples in [2, 1000000]");
   ONESTEP_CHECK(max_consecutive_skips >= 1, "distill: --max-consecutive-skips must be >= 1, got {}",
                 max_consecutive_skips);
   ONESTEP_CHECK(regression_pairs <= 1000000 && regression_steps <= 100000,
@@ -65,7 +67,7 @@ std::string DistillOptions::to_json() const {
             {"ratio_gradient", m.ratio_gradient},
             {"gan_weight", m.gan_weight},
             {"fake_steps", m.fake_steps},
-            {"regression_weight", m.regression_weight},
+            {"regression", m.regression_weight},
             {"normalise_ratio", m.normalise_ratio},
             {"gan_over_nu", m.gan_over_nu},
             {"sigma_init", sigma_init},
@@ -96,6 +98,9 @@ std::string DistillOptions::to_json() const {
             {"regression_steps", regression_steps},
             {"log_every_images", log_every_images},
             {"checkpoint_every_images", checkpoint_every_images},
+            {"eval_every_images", eval_every_images},
+            {"eval_samples", eval_samples},
+            {"eval_features", eval_features},
             {"max_consecutive_skips", max_consecutive_skips},
             {"preview_samples", preview_samples},
             {"seed", seed},
@@ -125,7 +130,13 @@ DistillOptions DistillOptions::from_json(const std::string& text) {
     read("ratio_gradient", m.ratio_gradient);
     read("gan_weight", m.gan_weight);
     read("fake_steps", m.fake_steps);
-    read("regression_weight", m.regression_weight);
+    // "regression_weight", in configs written before the regression term applied to every
+    // method, held DMD's weight whatever the method: it counts for dmd only.
+    if (j.contains("regression")) {
+      read("regression", m.regression_weight);
+    } else if (o.method == "dmd") {
+      read("regression_weight", m.regression_weight);
+    }
     read("normalise_ratio", m.normalise_ratio);
     read("gan_over_nu", m.gan_over_nu);
     read("sigma_init", o.sigma_init);
@@ -156,6 +167,9 @@ DistillOptions DistillOptions::from_json(const std::string& text) {
     read("regression_steps", o.regression_steps);
     read("log_every_images", o.log_every_images);
     read("checkpoint_every_images", o.checkpoint_every_images);
+    read("eval_every_images", o.eval_every_images);
+    read("eval_samples", o.eval_samples);
+    read("eval_features", o.eval_features);
     read("max_consecutive_skips", o.max_consecutive_skips);
     read("preview_samples", o.preview_samples);
     read("seed", o.seed);

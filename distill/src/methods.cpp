@@ -33,7 +33,7 @@ std::string Method::describe() const {
 Method make_method(const std::string& name, const MethodOptions& o) {
   ONESTEP_CHECK(o.sid_alpha > 0 && std::isfinite(o.sid_alpha), "--sid-alpha must be positive");
   ONESTEP_CHECK(o.sim_c > 0 && std::isfinite(o.sim_c), "--sim-c must be positive");
-  ONESTEP_CHECK(o.fake_steps >= 0 && o.regression_weight >= 0,
+  ONESTEP_CHECK(o.fake_steps >= 0 && std::isfinite(o.regression_weight),
                 "bad fake steps or regression weight");
   ONESTEP_CHECK(o.ratio_gradient == "discriminator" || o.ratio_gradient == "closed-form",
                 "--ratio-gradient must be discriminator or closed-form, got '{}'",
@@ -46,6 +46,7 @@ Method make_method(const std::string& name, const MethodOptions& o) {
   m.gan_over_nu = o.gan_over_nu;
   double default_gan = 0;
   int64_t default_fake_steps = 1;
+  double default_regression = 0;
   if (name == "uni-instruct") {
     m.kind = MethodKind::uni_instruct;
     m.divergence = parse_divergence(o.divergence.empty() ? "jeffreys" : o.divergence, o.alpha);
@@ -75,7 +76,7 @@ Method make_method(const std::string& name, const MethodOptions& o) {
     m.lognormal_sigma = true;
   } else if (name == "dmd") {
     m.kind = MethodKind::dmd;
-    m.regression_weight = o.regression_weight;
+    default_regression = 0.25;
   } else if (name == "dmd2") {
     m.kind = MethodKind::dmd2;
     default_gan = 0.01;
@@ -91,6 +92,7 @@ Method make_method(const std::string& name, const MethodOptions& o) {
   }
   m.gan_weight = o.gan_weight >= 0 ? o.gan_weight : default_gan;
   m.fake_steps = o.fake_steps > 0 ? o.fake_steps : default_fake_steps;
+  m.regression_weight = o.regression_weight >= 0 ? o.regression_weight : default_regression;
   return m;
 }
 

@@ -82,6 +82,10 @@ usage distill --resume --out out
 usage distill --resume --teacher "$model"
 usage distill --preset toy --teacher "$model" --out out --disc-sigma nope
 usage distill --resume --out out --gan-over-nu
+usage distill --preset toy --teacher "$model" --out out --eval-every -1
+usage distill --preset toy --teacher "$model" --out out --eval-every 1000 --eval-samples 1
+usage distill --preset toy --teacher "$model" --out out --eval-every 1000 --eval-features missing.safetensors
+usage distill --preset toy --teacher "$model" --out out --regression-weight -1
 
 # eval
 usage eval

@@ -10,6 +10,7 @@
 #include "onestep/diffusion/run.h"
 #include "onestep/diffusion/teacher.h"
 #include "onestep/distill/distill.h"
+#include "onestep/nn/atomic_file.h"
 #include "onestep/nn/safetensors.h"
 #include "testing/gradcheck.h"
 #include "testing/temp_dir.h"
@@ -113,6 +114,67 @@ TEST(Distill, AResumedRunContinuesBitExactly) {
       EXPECT_EQ(testing::max_abs_diff(a.tensors[i].second, b.tensors[i].second), 0.0)
           << file << " " << a.tensors[i].first;
   }
+}
+
+// The images of the metrics.jsonl lines that hold `key`.
+std::vector<int64_t> images_of_lines_with(const std::string& run, const std::string& key) {
+  const std::vector<uint8_t> bytes = nn::read_file(run + "/metrics.jsonl");
+  std::vector<int64_t> images;
+  std::string line;
+  for (const uint8_t byte : bytes) {
+    if (byte != '\n') {
+      line.push_back(static_cast<char>(byte));
+      continue;
+    }
+    const size_t at = line.find("\"images\": ");
+    if (line.find("\"" + key + "\"") != std::string::npos && at != std::string::npos)
+      images.push_back(std::strtoll(line.c_str() + at + 10, nullptr, 10));
+    line.clear();
+  }
+  return images;
+}
+
+TEST(Distill, EvalEveryScoresTheGeneratorWithoutChangingTheRun) {
+  StopSignal::clear();
+  const std::string plain = fresh_dir("eval_plain"), scored = fresh_dir("eval_scored");
+  distill(tiny("dmd", plain), false);
+  DistillOptions o = tiny("dmd", scored);
+  o.eval_every_images = 64;
+  o.eval_samples = 200;
+  o.total_images = 32 * 3;
+  distill(o, false);
+  // At the start, every 64 images and at the end.
+  EXPECT_EQ(images_of_lines_with(scored, "eval_swd"), (std::vector<int64_t>{0, 64, 96}));
+  DistillOptions rest = read_distill_config(scored);
+  EXPECT_EQ(rest.eval_every_images, 64);
+  rest.total_images = 32 * 6;
+  distill(rest, true);
+  EXPECT_EQ(images_of_lines_with(scored, "eval_swd"),
+            (std::vector<int64_t>{0, 64, 96, 128, 192}));
+  EXPECT_EQ(images_of_lines_with(scored, "eval_high_quality").size(), 5u);
+  // The scores draw on their own random streams: the networks are those of the unscored run.
+  for (const char* file : {"state.safetensors", "generator.safetensors"}) {
+    const auto a = nn::load_safetensors(plain + "/" + file),
+               b = nn::load_safetensors(scored + "/" + file);
+    ASSERT_EQ(a.tensors.size(), b.tensors.size());
+    for (size_t i = 0; i < a.tensors.size(); ++i)
+      EXPECT_EQ(testing::max_abs_diff(a.tensors[i].second, b.tensors[i].second), 0.0)
+          << file << " " << a.tensors[i].first;
+  }
+}
+
+// Configs written before the regression term applied to every method stored DMD's weight with
+// every method: only a dmd run keeps it on resume.
+TEST(Distill, OldConfigsKeepTheirRegressionTerm) {
+  const auto config = [](const std::string& method) {
+    return fmt::format(R"({{"teacher": "t.safetensors", "method": "{}", "regression_weight": 0.4}})",
+                       method);
+  };
+  EXPECT_DOUBLE_EQ(DistillOptions::from_json(config("dmd")).method_options.regression_weight, 0.4);
+  EXPECT_LT(DistillOptions::from_json(config("uni-instruct")).method_options.regression_weight, 0);
+  DistillOptions o = tiny("uni-instruct", "x");
+  o.method_options.regression_weight = 0.3;
+  EXPECT_DOUBLE_EQ(DistillOptions::from_json(o.to_json()).method_options.regression_weight, 0.3);
 }
 
 TEST(Distill, ImagesWithSongUNetAndTheEncoderDiscriminator) {

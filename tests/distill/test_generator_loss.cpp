@@ -318,6 +318,20 @@ TEST(GeneratorLoss, DMD2) {
   EXPECT_DOUBLE_EQ(make_method("dmd2").regression_weight, 0);
 }
 
+// The regression term goes with any method when asked for (the toy demo's Uni-Instruct uses it);
+// only DMD has it by default.
+TEST(GeneratorLoss, RegressionWeightDefaultsAndOverrides) {
+  for (const std::string& name : method_names())
+    EXPECT_DOUBLE_EQ(make_method(name).regression_weight, name == "dmd" ? 0.25 : 0) << name;
+  MethodOptions options;
+  options.regression_weight = 0.5;
+  EXPECT_DOUBLE_EQ(make_method("uni-instruct", options).regression_weight, 0.5);
+  options.regression_weight = 0;
+  EXPECT_DOUBLE_EQ(make_method("dmd", options).regression_weight, 0);
+  options.regression_weight = NAN;
+  EXPECT_THROW(make_method("dmd", options), Error);
+}
+
 TEST(GeneratorLoss, FDistillWeightsTheDMDDirectionByTheNormalisedH) {
   // w_n = h(r_n) / mean_m h(r_m), stop-gradient, on the DMD direction.
   for (const auto& [name, f] :

@@ -59,6 +59,12 @@ struct DistillOptions {
   int64_t regression_steps = 18;   // DMD: Heun steps for the pairs
 
   int64_t log_every_images = 10000;
+  // Every this many images (0: never), and at the start and end of a run, the EMA generator's
+  // samples from a fixed noise set are scored against the data (diffusion/sample_quality.h) and
+  // the scores appended to metrics.jsonl as eval_* values: a learning curve.
+  int64_t eval_every_images = 0;
+  int64_t eval_samples = 2000;
+  std::string eval_features;  // the feature network for image data
   int64_t checkpoint_every_images = 0;
   int64_t max_consecutive_skips = 50;  // skipped updates in a row before stopping (as the teacher)
   int64_t preview_samples = 64;

@@ -33,7 +33,9 @@ struct MethodOptions {
   std::string ratio_gradient = "discriminator";  // or "closed-form"
   double gan_weight = -1;                        // < 0: the method's default
   int64_t fake_steps = 0;           // fake updates per generator update; 0: the method's default
-  double regression_weight = 0.25;  // DMD
+  // Weight of the MSE to teacher ODE pairs from fixed noise (DMD's regression term), with any
+  // method; < 0: the method's default (0.25 for dmd, 0 for the others).
+  double regression_weight = -1;
   bool normalise_ratio = false;     // divide r by its batch mean
   bool gan_over_nu = false;         // GAN term x batch mean of 1/nu, as the official code does
 };

@@ -35,7 +35,7 @@ export ONESTEP_THREADS="${ONESTEP_THREADS:-1}" OMP_NUM_THREADS="${OMP_NUM_THREAD
 # SANITIZE_EXCLUDE="" runs everything.
 # cli_bench times 36 training steps of the fmnist-cpu networks (7 s normally); the same code
 # runs under the sanitizers in the Teacher.*, Distill.* and cli tests.
-exclude="${SANITIZE_EXCLUDE-^(FidWithFeatures\.(RandomHalves|TrainingSet|GrowsMonotonically).*|SampleScorer\.Images.*|DensityRatio\..*|toy_pipeline|cli_bench)\$}"
+exclude="${SANITIZE_EXCLUDE-^(FidWithFeatures\.(RandomHalves|TrainingSet|GrowsMonotonically).*|SampleScorer\.Images.*|DensityRatio\..*|DistillQuality\..*|toy_pipeline|cli_bench)\$}"
 cd "$build"
 start=$(date +%s)
 ctest --output-on-failure --label-exclude gpu -j "${JOBS:-$(nproc)}" ${exclude:+-E "$exclude"} "$@"

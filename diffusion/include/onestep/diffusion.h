@@ -11,6 +11,7 @@
 #include "onestep/diffusion/nonfinite_steps.h"
 #include "onestep/diffusion/npy.h"
 #include "onestep/diffusion/run.h"
+#include "onestep/diffusion/sample_quality.h"
 #include "onestep/diffusion/sampler.h"
 #include "onestep/diffusion/teacher.h"
 #include "onestep/diffusion/training_state.h"

@@ -66,6 +66,18 @@ double weight_change(const std::string& generator_path, const std::string& teach
   return change;
 }
 
+// The two runs' checkpoints and generators hold bit-identical tensors.
+void expect_same_networks(const std::string& run_a, const std::string& run_b) {
+  for (const char* file : {"state.safetensors", "generator.safetensors"}) {
+    const auto a = nn::load_safetensors(run_a + "/" + file),
+               b = nn::load_safetensors(run_b + "/" + file);
+    ASSERT_EQ(a.tensors.size(), b.tensors.size());
+    for (size_t i = 0; i < a.tensors.size(); ++i)
+      EXPECT_EQ(testing::max_abs_diff(a.tensors[i].second, b.tensors[i].second), 0.0)
+          << file << " " << a.tensors[i].first;
+  }
+}
+
 TEST(Distill, EveryMethodRunsWithFiniteLossesAndMovesTheGenerator) {
   StopSignal::clear();
   for (const std::string& method : method_names()) {
@@ -106,14 +118,7 @@ TEST(Distill, AResumedRunContinuesBitExactly) {
   DistillOptions rest = read_distill_config(halves);
   rest.total_images = 32 * 6;
   distill(rest, true);
-  for (const char* file : {"state.safetensors", "generator.safetensors"}) {
-    const auto a = nn::load_safetensors(straight + "/" + file),
-               b = nn::load_safetensors(halves + "/" + file);
-    ASSERT_EQ(a.tensors.size(), b.tensors.size());
-    for (size_t i = 0; i < a.tensors.size(); ++i)
-      EXPECT_EQ(testing::max_abs_diff(a.tensors[i].second, b.tensors[i].second), 0.0)
-          << file << " " << a.tensors[i].first;
-  }
+  expect_same_networks(straight, halves);
 }
 
 // The images of the metrics.jsonl lines that hold `key`.
@@ -153,14 +158,7 @@ TEST(Distill, EvalEveryScoresTheGeneratorWithoutChangingTheRun) {
             (std::vector<int64_t>{0, 64, 96, 128, 192}));
   EXPECT_EQ(images_of_lines_with(scored, "eval_high_quality").size(), 5u);
   // The scores draw on their own random streams: the networks are those of the unscored run.
-  for (const char* file : {"state.safetensors", "generator.safetensors"}) {
-    const auto a = nn::load_safetensors(plain + "/" + file),
-               b = nn::load_safetensors(scored + "/" + file);
-    ASSERT_EQ(a.tensors.size(), b.tensors.size());
-    for (size_t i = 0; i < a.tensors.size(); ++i)
-      EXPECT_EQ(testing::max_abs_diff(a.tensors[i].second, b.tensors[i].second), 0.0)
-          << file << " " << a.tensors[i].first;
-  }
+  expect_same_networks(plain, scored);
 }
 
 // Configs written before the regression term applied to every method stored DMD's weight with

@@ -49,6 +49,12 @@ MetricsLog::MetricsLog(const std::string& path) : path_(path) {
   ONESTEP_CHECK(file_ != nullptr, "cannot open {} for appending: {}", path, std::strerror(errno));
 }
 
+double metric_value(const MetricValues& values, const std::string& key) {
+  for (const auto& [name, value] : values)
+    if (name == key) return value;
+  return NAN;
+}
+
 MetricsLog::~MetricsLog() {
   if (file_) std::fclose(file_);
 }

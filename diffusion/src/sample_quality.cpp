@@ -25,12 +25,6 @@ Tensor quantise_to_8_bits(const Tensor& images) {
   return from_vector<float>(values, images.shape());
 }
 
-double find_value(const MetricValues& values, const std::string& key) {
-  for (const auto& [name, value] : values)
-    if (name == key) return value;
-  return NAN;
-}
-
 }  // namespace
 
 Tensor test_split_features(const FeatureNet& net, const std::string& features_path,
@@ -105,14 +99,14 @@ MetricValues SampleScorer::score(const Tensor& samples) const {
 }
 
 std::string SampleScorer::summary(const MetricValues& values) const {
-  const double fid = find_value(values, "fid");
+  const double fid = metric_value(values, "fid");
   if (std::isfinite(fid)) return fmt::format("FID {:.3f}", fid);
   std::string text;
-  const double modes = find_value(values, "modes_covered");
+  const double modes = metric_value(values, "modes_covered");
   if (std::isfinite(modes))
     text = fmt::format("modes {:.0f}/{}, hq {:.1f}%, ", modes, mode_means_.size(0),
-                       100 * find_value(values, "high_quality"));
-  return text + fmt::format("swd {:.4f}", find_value(values, "swd"));
+                       100 * metric_value(values, "high_quality"));
+  return text + fmt::format("swd {:.4f}", metric_value(values, "swd"));
 }
 
 }  // namespace onestep::diffusion

@@ -16,13 +16,6 @@
 namespace onestep::diffusion {
 namespace {
 
-double value_of(const MetricValues& values, const std::string& key) {
-  for (const auto& [name, value] : values)
-    if (name == key) return value;
-  ADD_FAILURE() << "no " << key;
-  return NAN;
-}
-
 TEST(SampleScorer, MixtureSamplesScoreAsTheDataAndACollapsedSetDoesNot) {
   const int64_t n = 2000;
   SampleScorer scorer("toy:25gaussians", "", n, 3);
@@ -31,9 +24,9 @@ TEST(SampleScorer, MixtureSamplesScoreAsTheDataAndACollapsedSetDoesNot) {
   Generator gen(11);
   const Tensor samples = data->reference_sample(n, gen).x;
   const MetricValues good = scorer.score(samples);
-  EXPECT_EQ(value_of(good, "modes_covered"), 25);
-  EXPECT_GT(value_of(good, "high_quality"), 0.95);
-  EXPECT_LT(value_of(good, "swd"), 0.08);
+  EXPECT_EQ(metric_value(good, "modes_covered"), 25);
+  EXPECT_GT(metric_value(good, "high_quality"), 0.95);
+  EXPECT_LT(metric_value(good, "swd"), 0.08);
   EXPECT_EQ(scorer.score(samples), good);  // the same directions every time
   EXPECT_NE(scorer.summary(good).find("modes 25/25"), std::string::npos) << scorer.summary(good);
 
@@ -41,11 +34,11 @@ TEST(SampleScorer, MixtureSamplesScoreAsTheDataAndACollapsedSetDoesNot) {
   // distance that says what the mode count alone would miss.
   const Tensor collapsed = zeros({n, 2});
   const MetricValues bad = scorer.score(collapsed);
-  EXPECT_EQ(value_of(bad, "modes_covered"), 1);
-  EXPECT_GT(value_of(bad, "swd"), 10 * value_of(good, "swd"));
+  EXPECT_EQ(metric_value(bad, "modes_covered"), 1);
+  EXPECT_GT(metric_value(bad, "swd"), 10 * metric_value(good, "swd"));
   // Spread over the square between the modes: the high-quality fraction drops.
   const Tensor smeared = rand({n, 2}, gen) * 4.0 - 2.0;
-  EXPECT_LT(value_of(scorer.score(smeared), "high_quality"), 0.5);
+  EXPECT_LT(metric_value(scorer.score(smeared), "high_quality"), 0.5);
 }
 
 TEST(SampleScorer, RefusesTheWrongNumberOfSamples) {
@@ -70,10 +63,10 @@ TEST(SampleScorer, ImagesFromTheTrainingSetScoreNearZeroAndNoisedOnesDoNot) {
   const Tensor images = train->reference_sample(n, gen).x;
   const MetricValues good = scorer.score(images);
   const MetricValues noised = scorer.score(clamp(images + randn(images.shape(), gen) * 0.3, -1, 1));
-  EXPECT_LT(value_of(good, "fid"), 0.5);  // 0.07 when written
-  EXPECT_GT(value_of(noised, "fid"), 2.0);  // 5.7
-  EXPECT_GT(value_of(noised, "fid"), 20 * value_of(good, "fid"));
-  EXPECT_GT(value_of(noised, "kid"), value_of(good, "kid") + 3 * value_of(noised, "kid_se"));
+  EXPECT_LT(metric_value(good, "fid"), 0.5);  // 0.07 when written
+  EXPECT_GT(metric_value(noised, "fid"), 2.0);  // 5.7
+  EXPECT_GT(metric_value(noised, "fid"), 20 * metric_value(good, "fid"));
+  EXPECT_GT(metric_value(noised, "kid"), metric_value(good, "kid") + 3 * metric_value(noised, "kid_se"));
   EXPECT_EQ(scorer.score(images), good);
   // The cache is read back: a second scorer gives the same numbers.
   SampleScorer again("fashion-mnist", features, n, 1);

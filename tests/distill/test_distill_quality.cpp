@@ -16,13 +16,6 @@
 namespace onestep::distill {
 namespace {
 
-double value_of(const diffusion::MetricValues& values, const std::string& key) {
-  for (const auto& [name, value] : values)
-    if (name == key) return value;
-  ADD_FAILURE() << "no " << key;
-  return NAN;
-}
-
 TEST(DistillQuality, UniInstructCoversEveryModeOfTheToyTeacher) {
   diffusion::StopSignal::clear();
   const std::string data = "toy:8gaussians";
@@ -54,9 +47,9 @@ TEST(DistillQuality, UniInstructCoversEveryModeOfTheToyTeacher) {
   }
   const diffusion::MetricValues score = scorer.score(samples);
   fmt::print("one-step generator: {}\n", scorer.summary(score));
-  EXPECT_EQ(value_of(score, "modes_covered"), 8) << scorer.summary(score);
+  EXPECT_EQ(diffusion::metric_value(score, "modes_covered"), 8) << scorer.summary(score);
   // 0.86 when written (seed 0); a broken loss stays below 0.5.
-  EXPECT_GE(value_of(score, "high_quality"), 0.75) << scorer.summary(score);
+  EXPECT_GE(diffusion::metric_value(score, "high_quality"), 0.75) << scorer.summary(score);
 }
 
 }  // namespace

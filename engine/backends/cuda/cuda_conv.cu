@@ -1,4 +1,4 @@
-// conv2d as im2col + cuBLAS GEMM, a chunk of samples per GEMM. Correct first (DESIGN.md §4): the
+// conv2d as im2col + cuBLAS GEMM, a chunk of samples per GEMM. Correct before fast: the
 // column buffer is C*kh*kw times the input, so chunks are sized to a fixed budget; an implicit
 // GEMM kernel is the later, fast path, with this one as its oracle.
 //

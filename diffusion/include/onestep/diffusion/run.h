@@ -22,6 +22,8 @@ class StopSignal {
 };
 
 using MetricValues = std::vector<std::pair<std::string, double>>;
+// The value named `key`; NaN when there is none.
+double metric_value(const MetricValues& values, const std::string& key);
 
 // Appends one JSON object per line to <run>/metrics.jsonl.
 class MetricsLog {

@@ -9,6 +9,8 @@
       against wall time (summed over resumed segments); --teacher draws the teacher's value
   python3 scripts/plot.py scatter DIR --out sheet.png
       every */samples/samples.npy of 2-D points under DIR on one sheet, titled by run
+  python3 scripts/plot.py grids A.png B.png [...] --out side_by_side.png [--titles TA TB ...]
+      sample grids (e.g. `onestep sample`'s samples.png) side by side
 """
 import argparse
 import glob
@@ -21,6 +23,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from run_records import metrics_with_wall  # noqa: E402
 
 
 def curves(runs, out):
@@ -48,22 +51,8 @@ def curves(runs, out):
 
 
 def eval_rows(run):
-    """The --eval-every rows of a run, each with "wall" = seconds since the run began (the
-    clock of a resumed segment restarts, so the segments are summed)."""
-    rows, offset, last = [], 0.0, 0.0
-    for line in open(os.path.join(run, "metrics.jsonl")):
-        if not line.strip():
-            continue
-        r = json.loads(line)
-        w = r.get("wall_s")
-        if w is not None:
-            if w < last:
-                offset += last
-            last = w
-        if any(k.startswith("eval_") and k != "eval_s" for k in r):
-            r["wall"] = offset + (w or 0.0)
-            rows.append(r)
-    return rows
+    """The --eval-every rows of a run, each with "wall" = seconds since the run began."""
+    return [r for r in metrics_with_wall(run) if any(k.startswith("eval_") and k != "eval_s" for k in r)]
 
 
 def learning(runs, out, teacher=None):
@@ -116,17 +105,34 @@ def scatter(root, out):
     fig.savefig(out, dpi=110)
 
 
+def grids(pngs, out, titles=None):
+    """Sample grids (PNG files) side by side, each under its title."""
+    titles = titles or [os.path.basename(os.path.dirname(p)) for p in pngs]
+    if len(titles) != len(pngs):
+        raise SystemExit(f"grids: {len(pngs)} images but {len(titles)} titles")
+    fig, axes = plt.subplots(1, len(pngs), figsize=(4 * len(pngs), 4.3), squeeze=False)
+    for ax, path, title in zip(axes[0], pngs, titles):
+        ax.imshow(plt.imread(path), cmap="gray", interpolation="nearest")
+        ax.set_title(title, fontsize=10)
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("kind", choices=["curves", "learning", "scatter"])
+    parser.add_argument("kind", choices=["curves", "learning", "scatter", "grids"])
     parser.add_argument("paths", nargs="+")
     parser.add_argument("--out", required=True)
     parser.add_argument("--teacher", type=float, help="learning: the teacher's FID or SWD, drawn as a line")
+    parser.add_argument("--titles", nargs="+", help="grids: one title per image")
     args = parser.parse_args()
     if args.kind == "curves":
         curves(args.paths, args.out)
     elif args.kind == "learning":
         learning(args.paths, args.out, args.teacher)
+    elif args.kind == "grids":
+        grids(args.paths, args.out, args.titles)
     else:
         scatter(args.paths[0], args.out)
 

@@ -167,7 +167,9 @@ if [ "$only" != toy ]; then
 fi
 
 "$python" "$root/scripts/results_table.py" "$out" --fmnist-images "$fmnist_images" \
-  --samples "$samples" --preset "$preset" > "$root/docs/RESULTS.md"
+  --samples "$samples" --preset "$preset" --keep-from "$root/docs/RESULTS.md" \
+  > "$root/docs/RESULTS.md.tmp"
+mv "$root/docs/RESULTS.md.tmp" "$root/docs/RESULTS.md"
 mkdir -p "$root/docs/figures/results"
 for toy in $toys; do
   [ -s "$out/$toy/scatter.png" ] && cp "$out/$toy/scatter.png" "$root/docs/figures/results/$toy.png"

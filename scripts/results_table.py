@@ -3,21 +3,17 @@ import argparse
 import json
 import os
 
+from run_records import load_json, training_record
+
 parser = argparse.ArgumentParser()
 parser.add_argument("out")
 parser.add_argument("--fmnist-images", type=int, required=True)
 parser.add_argument("--samples", type=int, required=True)
 parser.add_argument("--preset", required=True)
+parser.add_argument("--keep-from", help="the current RESULTS.md: its section made by "
+                    "scripts/fmnist_one_step.sh (between the fmnist-one-step markers) is kept")
 args = parser.parse_args()
 FMNIST = "fashion-mnist"
-
-
-def load_json(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
 
 
 def seconds(path):
@@ -25,24 +21,6 @@ def seconds(path):
         return float(open(path).read().split()[-1])
     except (OSError, ValueError, IndexError):
         return None
-
-
-def training_record(run_dir):
-    """(wall seconds summed over resumed segments, images seen) from a run's metrics.jsonl."""
-    try:
-        rows = [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl")) if line.strip()]
-    except (OSError, ValueError):
-        return None, None
-    wall, segment = 0.0, 0.0
-    for r in rows:
-        w = r.get("wall_s")
-        if w is None:
-            continue
-        if w < segment:  # a resumed run restarts its clock
-            wall += segment
-        segment = w
-    images = rows[-1].get("images") if rows else None
-    return (wall + segment if segment else None), images
 
 
 def fmt_time(s):
@@ -261,3 +239,10 @@ if os.path.isdir(base):
     if os.path.exists(os.path.join(base, "curves.png")):
         print("\nLoss curves of four runs: ![curves](figures/results/fmnist-curves.png)")
     print()
+
+# The section scripts/fmnist_one_step.sh writes has its own runs; carry it over unchanged.
+if args.keep_from and os.path.exists(args.keep_from):
+    old = open(args.keep_from).read()
+    begin, end = "<!-- fmnist-one-step:begin -->", "<!-- fmnist-one-step:end -->"
+    if begin in old and end in old:
+        print(old[old.index(begin):old.index(end) + len(end)])

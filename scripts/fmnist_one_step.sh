@@ -57,6 +57,9 @@ distil() {
   local scoring=("${scoring[@]}")
   [[ "$dir" == */study/* ]] && scoring=("${study_scoring[@]}")
   if [ -s "$dir/state.safetensors" ]; then
+    local seen
+    seen="$(tail -n 1 "$dir/metrics.jsonl" | "$python" -c 'import json, sys; print(json.load(sys.stdin).get("images", 0))')"
+    [ "$seen" -ge "$n" ] && [ -s "$dir/generator.safetensors" ] && return 0  # already there
     ONESTEP_THREADS="$t" "$onestep" distill --resume --out "$dir" --images "$n" "${scoring[@]}"
   else
     rm -rf "$dir"
@@ -73,6 +76,8 @@ if [ "$study" = 1 ]; then
   settings=(
     "js-gan-0.3|--method uni-instruct --divergence js --gan-weight 0.3 --regression-weight 0.25 --lr 2e-4"
     "js-gan-3|--method uni-instruct --divergence js --gan-weight 3 --regression-weight 0.25 --lr 2e-4"
+    "js-gan-3-disc-lognormal|--method uni-instruct --divergence js --gan-weight 3 --regression-weight 0.25 --lr 2e-4 --disc-sigma lognormal"
+    "js-gan-3-lr-5e-4|--method uni-instruct --divergence js --gan-weight 3 --regression-weight 0.25 --lr 5e-4"
   )
   mkdir -p "$out/study"
   for s in "${settings[@]}"; do
@@ -103,7 +108,7 @@ if [ ! -s "$out/teacher/samples/samples.npy" ]; then
   start=$(date +%s.%N)
   ONESTEP_THREADS="$threads" "$onestep" sample --model "$teacher" --n "$samples" --steps 18 \
     --seed 1 --out "$out/teacher/samples" > /dev/null
-  echo "$start $(date +%s.%N)" | awk '{print $2 - $1}' > "$out/teacher/sample.seconds"
+  echo "$start $(date +%s.%N) $threads" | awk '{print $2 - $1, $3}' > "$out/teacher/sample.seconds"
 fi
 score teacher "$out/teacher/samples/samples.npy"
 echo "$teacher" > "$out/teacher.path"

@@ -38,7 +38,7 @@ def section(out):
     command = first_line(os.path.join(out, "uni-instruct.command.txt"))
     invocation = first_line(os.path.join(out, "invocation.txt"))
     commit = open(os.path.join(out, "invocation.txt")).read().split("commit")[-1].strip()
-    sample_s = float(open(os.path.join(out, "teacher", "sample.seconds")).read())
+    sample_s, sample_threads = open(os.path.join(out, "teacher", "sample.seconds")).read().split()[:2]
     lines = [BEGIN, "## Fashion-MNIST: one step against 35", ""]
     lines.append(f"Made by `{invocation}` (commit {commit}) on the 2-core development machine, CPU backend.")
     lines.append(f"The distillation: `{command}`.")
@@ -74,7 +74,8 @@ def section(out):
         best = min(m["fid"] for m in seeds)
         lines.append(f"The one-step generator does **not** reach the teacher: FID {best:.3f}–{worst:.3f} "
                      f"against {teacher['fid']:.3f}.")
-    lines.append(f"Sampling the teacher's {teacher['n']:,} images took {minutes(sample_s)}. The training "
+    lines.append(f"Sampling the teacher's {teacher['n']:,} images took {minutes(float(sample_s))} on "
+                 f"{sample_threads} thread{'s' if sample_threads != '1' else ''}. The training "
                  "column is wall time including the learning curve's scoring, summed over resumed segments.")
     t1000 = load(os.path.join(out, "teacher-1000", "eval.json"))
     if evals and t1000:

@@ -40,7 +40,7 @@ printf 'scripts/fmnist_one_step.sh --images 12800 --threads 2 --samples 10000\nc
   > "$out/invocation.txt"
 printf 'onestep distill --preset fmnist-cpu --method uni-instruct --images 12800\ncommit abc1234\n' \
   > "$out/uni-instruct.command.txt"
-echo "1800.5" > "$out/teacher/sample.seconds"
+echo "1800.5 2" > "$out/teacher/sample.seconds"
 
 "$python" "$table" "$out" > "$work/section.md" ||
   { echo "FAIL: fmnist_one_step_table.py exited with $?"; exit 1; }
@@ -55,7 +55,7 @@ expect "the teacher row, training from its metrics.jsonl" "$s" \
 expect "the one-step row: mean [range] over the seeds, wall time over both segments" "$s" \
   "| uni-instruct (JS), 1 step | 1 | 0.470 [0.450, 0.490] | 3.20 [3.00, 3.40] ± 0.13 | 0.830 [0.820, 0.840] | 0.710 [0.700, 0.720] | 21.7 min | 12,800 |"
 expect "the verdict follows the worst seed" "$s" "(0.490 at worst against 0.500)"
-expect "the teacher's sampling time" "$s" "Sampling the teacher's 10,000 images took 30.0 min."
+expect "the teacher's sampling time" "$s" "Sampling the teacher's 10,000 images took 30.0 min on 2 threads."
 expect "the curve's wall times summed over segments" "$s" "| wall time | 10 s | 10.0 min | 10.1 min | 21.7 min |"
 expect "where the curve reaches the teacher at 1,000 samples" "$s" \
   "The curve first reaches the teacher's FID@1000 after 12,800 images (21.7 min)."

@@ -20,6 +20,13 @@ def first_line(path):
         return None
 
 
+def lines_of(path):
+    try:
+        return [line.strip() for line in open(path) if line.strip()]
+    except OSError:
+        return []
+
+
 def minutes(s):
     return f"{s / 60:.1f} min" if s >= 120 else f"{s:.0f} s"
 
@@ -42,6 +49,8 @@ def section(out):
     lines = [BEGIN, "## Fashion-MNIST: one step against 35", ""]
     lines.append(f"Made by `{invocation}` (commit {commit}) on the 2-core development machine, CPU backend.")
     lines.append(f"The distillation: `{command}`.")
+    history = lines_of(os.path.join(out, "uni-instruct.command.txt"))[1:]
+    lines.extend(line for line in history if not line.startswith("commit"))
     lines.append(f"{teacher['n']:,} samples per row against the 10,000 test images, scored like the table")
     lines.append("above (committed feature network; KID ± its standard error; precision/recall with k = 3).")
     lines.append("The one-step row gives the mean over sampling seeds 1, 2 and 3 and, in brackets, their")

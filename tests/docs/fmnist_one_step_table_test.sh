@@ -38,7 +38,7 @@ printf '%s\n' '{"images": 0, "wall_s": 10.0, "eval_fid": 20.0}' \
   '{"images": 12800, "wall_s": 700.0, "eval_fid": 1.3}' > "$out/uni-instruct/metrics.jsonl"
 printf 'scripts/fmnist_one_step.sh --images 12800 --threads 2 --samples 10000\ncommit abc1234\n' \
   > "$out/invocation.txt"
-printf 'onestep distill --preset fmnist-cpu --method uni-instruct --images 12800\ncommit abc1234\n' \
+printf 'onestep distill --preset fmnist-cpu --method uni-instruct --images 12800\nIt ran in two segments.\ncommit abc1234\n' \
   > "$out/uni-instruct.command.txt"
 echo "1800.5 2" > "$out/teacher/sample.seconds"
 
@@ -49,6 +49,8 @@ expect "the invocation and commit" "$s" \
   "Made by \`scripts/fmnist_one_step.sh --images 12800 --threads 2 --samples 10000\` (commit abc1234)"
 expect "the distillation's command" "$s" \
   "The distillation: \`onestep distill --preset fmnist-cpu --method uni-instruct --images 12800\`."
+expect "how the run was made, from command.txt's later lines" "$s" "It ran in two segments."
+if grep -q "^commit abc1234" "$s"; then echo "FAIL: command.txt's commit line copied as text"; fail=1; fi
 expect "the floor row" "$s" "| training images (10,000 real) | – | 0.021 | -0.01 ± 0.02 | 0.930 | 0.920 | – | – |"
 expect "the teacher row, training from its metrics.jsonl" "$s" \
   "| teacher (Heun, 18 steps) | 35 | 0.500 | 4.00 ± 0.10 | 0.810 | 0.770 | 28.3 min | 110,016 |"

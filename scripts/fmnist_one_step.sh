@@ -78,6 +78,7 @@ if [ "$study" = 1 ]; then
     "js-gan-3|--method uni-instruct --divergence js --gan-weight 3 --regression-weight 0.25 --lr 2e-4"
     "js-gan-3-disc-lognormal|--method uni-instruct --divergence js --gan-weight 3 --regression-weight 0.25 --lr 2e-4 --disc-sigma lognormal"
     "js-gan-3-lr-5e-4|--method uni-instruct --divergence js --gan-weight 3 --regression-weight 0.25 --lr 5e-4"
+    "js-gan-3-reg-1|--method uni-instruct --divergence js --gan-weight 3 --regression-weight 1 --lr 2e-4"
   )
   mkdir -p "$out/study"
   for s in "${settings[@]}"; do

@@ -7,17 +7,10 @@ import os
 import statistics
 import sys
 
-from run_records import load_json as load, metrics_with_wall, training_record
+from run_records import load_json as load, metrics_with_wall, record_of, training_record
 
 BEGIN, END = "<!-- fmnist-one-step:begin -->", "<!-- fmnist-one-step:end -->"
 SEEDS = (1, 2, 3)
-
-
-def first_line(path):
-    try:
-        return open(path).readline().strip()
-    except OSError:
-        return None
 
 
 def lines_of(path):
@@ -37,19 +30,19 @@ def section(out):
     seeds = [load(os.path.join(out, f"uni-instruct-seed{s}", "eval.json")) for s in SEEDS]
     if real is None or teacher is None or any(m is None for m in seeds):
         raise SystemExit(f"{out}: the real, teacher and 3 seeds' eval.json are not all there yet")
-    teacher_dir = os.path.dirname(os.path.realpath(first_line(os.path.join(out, "teacher.path")) or ""))
-    t_wall, t_images = training_record(teacher_dir)
-    student = os.path.join(out, "uni-instruct")
-    s_wall, s_images = training_record(student)
-    evals = [(r["images"], r["wall"], r["eval_fid"]) for r in metrics_with_wall(student) if "eval_fid" in r]
-    command = first_line(os.path.join(out, "uni-instruct.command.txt"))
-    invocation = first_line(os.path.join(out, "invocation.txt"))
-    commit = open(os.path.join(out, "invocation.txt")).read().split("commit")[-1].strip()
+    teacher_path = (lines_of(os.path.join(out, "teacher.path")) or [""])[0]
+    t_wall, t_images = training_record(os.path.dirname(os.path.realpath(teacher_path)))
+    rows = metrics_with_wall(os.path.join(out, "uni-instruct"))
+    s_wall, s_images = record_of(rows)
+    evals = [(r["images"], r["wall"], r["eval_fid"]) for r in rows if "eval_fid" in r]
+    # Each file: the command line, then (command.txt) how the run was made, then "commit X".
+    command, *history = lines_of(os.path.join(out, "uni-instruct.command.txt")) or [None]
+    invocation, *rest = lines_of(os.path.join(out, "invocation.txt")) or [None]
+    commit = next((line.split()[-1] for line in rest if line.startswith("commit")), "unknown")
     sample_s, sample_threads = open(os.path.join(out, "teacher", "sample.seconds")).read().split()[:2]
     lines = [BEGIN, "## Fashion-MNIST: one step against 35", ""]
     lines.append(f"Made by `{invocation}` (commit {commit}) on the 2-core development machine, CPU backend.")
     lines.append(f"The distillation: `{command}`.")
-    history = lines_of(os.path.join(out, "uni-instruct.command.txt"))[1:]
     lines.extend(line for line in history if not line.startswith("commit"))
     lines.append(f"{teacher['n']:,} samples per row against the 10,000 test images, scored like the table")
     lines.append("above (committed feature network; KID ± its standard error; precision/recall with k = 3).")

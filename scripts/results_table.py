@@ -3,6 +3,7 @@ import argparse
 import json
 import os
 
+from fmnist_one_step_table import BEGIN, END
 from run_records import load_json, training_record
 
 parser = argparse.ArgumentParser()
@@ -243,6 +244,5 @@ if os.path.isdir(base):
 # The section scripts/fmnist_one_step.sh writes has its own runs; carry it over unchanged.
 if args.keep_from and os.path.exists(args.keep_from):
     old = open(args.keep_from).read()
-    begin, end = "<!-- fmnist-one-step:begin -->", "<!-- fmnist-one-step:end -->"
-    if begin in old and end in old:
-        print(old[old.index(begin):old.index(end) + len(end)])
+    if BEGIN in old and END in old:
+        print(old[old.index(BEGIN):old.index(END) + len(END)])

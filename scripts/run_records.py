@@ -32,10 +32,15 @@ def metrics_with_wall(run_dir):
     return rows
 
 
-def training_record(run_dir):
-    """(wall seconds summed over resumed segments, images seen), each None when unknown."""
-    rows = metrics_with_wall(run_dir)
+def record_of(rows):
+    """(wall seconds summed over resumed segments, images seen) of metrics_with_wall's rows,
+    each None when unknown."""
     if not rows:
         return None, None
     timed = [r for r in rows if r.get("wall_s") is not None]
     return (timed[-1]["wall"] if timed else None), rows[-1].get("images")
+
+
+def training_record(run_dir):
+    """record_of the run's metrics.jsonl."""
+    return record_of(metrics_with_wall(run_dir))

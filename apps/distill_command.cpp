@@ -67,6 +67,7 @@ int run_distill(CLI::App& cmd, DistillFlags& f) {
     if (cmd.count("--seed")) o.seed = g.seed;
     if (cmd.count("--fake-sigma")) o.fake_sigma = g.fake_sigma;
     if (cmd.count("--disc-sigma")) o.discriminator_sigma = g.discriminator_sigma;
+    if (cmd.count("--disc-head")) o.discriminator_head = g.discriminator_head;
     if (cmd.count("--beta1")) o.beta1 = g.beta1;
     if (cmd.count("--disc-weighting"))
       o.discriminator_sigma_weighting = g.discriminator_sigma_weighting;
@@ -179,6 +180,10 @@ Run add_distill_command(CLI::App& app) {
   cmd->add_option("--disc-sigma", o.discriminator_sigma,
                   "Discriminator noise levels: grid or lognormal")
       ->check(CLI::IsMember({"grid", "lognormal"}));
+  cmd->add_option("--disc-head", o.discriminator_head,
+                  "Discriminator logit: mean (of the fake network's bottleneck) or learned (a "
+                  "head of its own on it)")
+      ->check(CLI::IsMember({"mean", "learned"}));
   cmd->add_option("--out", o.out, "Run directory (default from the preset)");
   cmd->add_flag("--resume", f->resume, "Continue the run in --out");
   cmd->add_option("--log-every", o.log_every_images, "Log interval, images")

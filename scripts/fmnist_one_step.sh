@@ -5,11 +5,13 @@
 # generator (3 sampling seeds) scored by `onestep eval` against the 10,000 test images, the
 # training images as the floor, a side-by-side sample grid, and the table.
 #   scripts/fmnist_one_step.sh [--out DIR] [--teacher T] [--images N] [--threads N]
-#                              [--samples N] [--study [--study-images N]] [--update-docs]
+#                              [--samples N] [--study [--study-images N] [--study-only A,B]]
+#                              [--update-docs]
 # The distillation is continued with --resume when its directory holds a checkpoint, so the
 # script can be stopped and rerun (or rerun with a larger --images) without losing work; samples
 # and scores already made are kept. --study runs only the recipe study (each setting for
-# --study-images, one thread, two at a time) and draws its curves. --update-docs writes the table
+# --study-images, one thread, two at a time; --study-only: just the settings named) and draws
+# its curves. --update-docs writes the table
 # into docs/RESULTS.md and the figures into docs/figures/fmnist-one-step/.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,7 +19,7 @@ onestep="${ONESTEP:-$root/build/apps/onestep}"
 [ -x "$onestep" ] || "$root/scripts/build.sh"
 python="${PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}"
 out="$root/runs/fmnist-one-step" teacher="$root/runs/teacher-fmnist-cpu/teacher.safetensors"
-images=64000 threads=2 samples=10000 study=0 study_images=6400 update_docs=0
+images=64000 threads=2 samples=10000 study=0 study_images=6400 study_only="" update_docs=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) out="$2"; shift ;;
@@ -27,6 +29,7 @@ while [ $# -gt 0 ]; do
     --samples) samples="$2"; shift ;;
     --study) study=1 ;;
     --study-images) study_images="$2"; shift ;;
+    --study-only) study_only="$2"; shift ;;
     --update-docs) update_docs=1 ;;
     *) echo "fmnist_one_step.sh: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -79,10 +82,13 @@ if [ "$study" = 1 ]; then
     "js-gan-3-disc-lognormal|--method uni-instruct --divergence js --gan-weight 3 --regression-weight 0.25 --lr 2e-4 --disc-sigma lognormal"
     "js-gan-3-lr-5e-4|--method uni-instruct --divergence js --gan-weight 3 --regression-weight 0.25 --lr 5e-4"
     "js-gan-3-reg-1|--method uni-instruct --divergence js --gan-weight 3 --regression-weight 1 --lr 2e-4"
+    "js-gan-3-head|--method uni-instruct --divergence js --gan-weight 3 --regression-weight 0.25 --lr 2e-4 --disc-head learned"
+    "js-gan-30-head|--method uni-instruct --divergence js --gan-weight 30 --regression-weight 0.25 --lr 2e-4 --disc-head learned"
   )
   mkdir -p "$out/study"
   for s in "${settings[@]}"; do
     name="${s%%|*}"
+    [ -z "$study_only" ] || [[ ",$study_only," == *",$name,"* ]] || continue
     read -r -a flags <<<"${s#*|}"
     distil "$out/study/$name" "$study_images" 1 "${flags[@]}" > "$out/study/$name.log" 2>&1 &
     while [ "$(jobs -rp | wc -l)" -ge 2 ]; do wait -n || true; done

@@ -60,17 +60,31 @@ Tensor generate(const EDMPrecond& generator, const Tensor& z, double sigma_init,
 }
 
 Tensor discriminator_logit(const EDMPrecond& fake, const Tensor& x, const Tensor& sigma,
-                           const Tensor& class_labels) {
+                           const Tensor& class_labels, const DiscriminatorHead* head) {
   const Tensor features = fake.encode(x, sigma, class_labels);
+  if (head) return head->forward(features);
   return mean(features.reshape({x.size(0), -1}), {1});
+}
+
+Shape bottleneck_shape(const EDMPrecond& fake, const Shape& data_shape, int64_t label_dim) {
+  NoGradGuard no_grad;
+  Shape one = {1};
+  one.insert(one.end(), data_shape.begin(), data_shape.end());
+  const Device device = fake.parameters().empty() ? Device::cpu() : fake.parameters()[0].device();
+  const Tensor labels = label_dim > 0 ? zeros({1, label_dim}, DType::f32, device) : Tensor();
+  const Tensor features =
+      fake.encode(zeros(one, DType::f32, device), full({1}, 1.0, DType::f32, device), labels);
+  return Shape(features.shape().begin() + 1, features.shape().end());
 }
 
 Tensor discriminator_loss(const EDMPrecond& fake, const Tensor& real, const Tensor& real_labels,
                           const Tensor& fake_samples, const Tensor& fake_labels,
-                          const Tensor& sigma, const Tensor& noise, bool lambda_weighting) {
+                          const Tensor& sigma, const Tensor& noise, bool lambda_weighting,
+                          const DiscriminatorHead* head) {
   const Tensor s = sigma.reshape(per_sample_shape(real));
-  const Tensor logit_real = discriminator_logit(fake, real + noise * s, sigma, real_labels);
-  const Tensor logit_fake = discriminator_logit(fake, fake_samples + noise * s, sigma, fake_labels);
+  const Tensor logit_real = discriminator_logit(fake, real + noise * s, sigma, real_labels, head);
+  const Tensor logit_fake =
+      discriminator_logit(fake, fake_samples + noise * s, sigma, fake_labels, head);
   // BCE(l, 1) = softplus(-l), BCE(l, 0) = softplus(l).
   const Tensor bce = (softplus(neg(logit_real)) + softplus(logit_fake)) * 0.5;
   if (!lambda_weighting) return bce;
@@ -127,6 +141,14 @@ class DistillRun {
     }
     generator_params_ = generator_->parameters();
     fake_params_ = fake_->parameters();
+    if (method_.needs_discriminator() && o_.discriminator_head == "learned") {
+      Generator head_gen(stream_seed(o_.seed, 8));
+      head_ = std::make_shared<DiscriminatorHead>(
+          bottleneck_shape(*fake_, model_config_.data_shape, label_dim_), head_gen);
+      head_->to(device_);
+      // One optimizer, one clipping norm and one skip decision for the fake network and its head.
+      for (const Tensor& p : head_->parameters()) fake_params_.push_back(p);
+    }
     adam_g_ = std::make_unique<nn::Adam>(
         generator_params_, nn::AdamOptions{o_.lr_generator, o_.beta1, o_.beta2, o_.adam_eps, 0.0});
     adam_f_ = std::make_unique<nn::Adam>(
@@ -349,6 +371,11 @@ class DistillRun {
     return true;
   }
 
+  void set_fake_requires_grad(bool requires_grad) {
+    fake_->set_requires_grad(requires_grad);
+    if (head_) head_->set_requires_grad(requires_grad);
+  }
+
   bool gan_active() const { return method_.gan_weight > 0 && images_ >= o_.sim_only_images; }
 
   void fake_step(Sums& sums) {
@@ -374,7 +401,7 @@ class DistillRun {
       const Tensor noise = randn(sample_shape(n), gen_, DType::f32, device_);
       const Tensor disc =
           mean(discriminator_loss(*fake_, real.x.to(device_), real_labels, x_g, labels, sigma,
-                                  noise, o_.discriminator_sigma_weighting == "lambda"));
+                                  noise, o_.discriminator_sigma_weighting == "lambda", head_.get()));
       sums.disc += disc.item();
       // The EDM loss sums over each sample's elements; the BCE is per sample. Scaled by the
       // element count the two compete (unscaled, Adam all but ignores the discriminator on images).
@@ -394,7 +421,7 @@ class DistillRun {
     const int64_t n = o_.batch;
     const bool sim_only = images_ < o_.sim_only_images;
     const Tensor labels = random_labels(n);
-    fake_->set_requires_grad(false);  // frozen here: gradients flow through its input only
+    set_fake_requires_grad(false);  // frozen here: gradients flow through its input only
     const Tensor x_g = generate(*generator_, randn(sample_shape(n), gen_, DType::f32, device_),
                                 o_.sigma_init, labels);
     const Tensor sigma = generator_sigmas(n);
@@ -407,7 +434,7 @@ class DistillRun {
                        Tensor(),
                        sigma};
     if ((method_.uses_ratio && !sim_only) || gan_active()) {
-      step.logit = discriminator_logit(*fake_, x_t, sigma, labels);
+      step.logit = discriminator_logit(*fake_, x_t, sigma, labels, head_.get());
       if (measure_ratio_gradient_) {
         // Once per log interval (one extra backward pass through the encoder): how well the
         // discriminator's input-gradient, which the default ratio gradient relies on, agrees with
@@ -434,7 +461,7 @@ class DistillRun {
     ++sums.gen_count;
     adam_g_->zero_grad();
     const bool ok = finish_step(loss, generator_params_);
-    fake_->set_requires_grad(true);
+    set_fake_requires_grad(true);
     if (!ok) return;
     adam_g_->step();
     ema_->update(nn::ExponentialMovingAverage::decay_for_half_life(
@@ -491,6 +518,7 @@ class DistillRun {
     nn::NamedTensors state;
     append_with_prefix(state, generator_->state_dict(), "generator.");
     append_with_prefix(state, fake_->state_dict(), "fake.");
+    if (head_) append_with_prefix(state, head_->state_dict(), "discriminator_head.");
     append_with_prefix(state, adam_g_->state(), "adam_generator.");
     append_with_prefix(state, adam_f_->state(), "adam_fake.");
     append_with_prefix(state, ema_->state(), "ema.");
@@ -513,6 +541,13 @@ class DistillRun {
     try {
       generator_->load_state_dict(with_prefix(content.tensors, "generator."));
       fake_->load_state_dict(with_prefix(content.tensors, "fake."));
+      const nn::NamedTensors head_state = with_prefix(content.tensors, "discriminator_head.");
+      ONESTEP_CHECK(head_state.empty() == !head_,
+                    "the state was saved {} a learned discriminator head, this run is set up "
+                    "{} one (--disc-head {}); resume with the setting the run was started with",
+                    head_state.empty() ? "without" : "with", head_ ? "with" : "without",
+                    o_.discriminator_head);
+      if (head_) head_->load_state_dict(head_state);
       adam_g_->load_state(with_prefix(content.tensors, "adam_generator."));
       adam_f_->load_state(with_prefix(content.tensors, "adam_fake."));
       ema_->load_state(with_prefix(content.tensors, "ema."));
@@ -560,6 +595,7 @@ class DistillRun {
   Generator gen_;
   int64_t label_dim_ = 0;
   std::shared_ptr<EDMPrecond> generator_, fake_, ema_net_;
+  std::shared_ptr<DiscriminatorHead> head_;  // with --disc-head learned
   std::unique_ptr<DataSource> data_;
   std::vector<Tensor> generator_params_, fake_params_;
   std::unique_ptr<nn::Adam> adam_g_, adam_f_;

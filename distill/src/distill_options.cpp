@@ -38,6 +38,8 @@ void DistillOptions::validate() const {
                 "distill: --fake-sigma must be grid or lognormal, got '{}'", fake_sigma);
   ONESTEP_CHECK(discriminator_sigma == "grid" || discriminator_sigma == "lognormal",
                 "distill: --disc-sigma must be grid or lognormal, got '{}'", discriminator_sigma);
+  ONESTEP_CHECK(discriminator_head == "mean" || discriminator_head == "learned",
+                "distill: --disc-head must be mean or learned, got '{}'", discriminator_head);
   ONESTEP_CHECK(score_scale > 0 && discriminator_weight >= 0, "distill: bad loss weights");
   ONESTEP_CHECK(regression_pairs >= 1 && regression_steps >= 1, "distill: bad regression settings");
   ONESTEP_CHECK(log_every_images >= 1 && checkpoint_every_images >= 0 && preview_samples >= 0 &&
@@ -89,6 +91,7 @@ std::string DistillOptions::to_json() const {
             {"u_max", u_max},
             {"fake_sigma", fake_sigma},
             {"discriminator_sigma", discriminator_sigma},
+            {"discriminator_head", discriminator_head},
             {"fake_p_mean", fake_loss.p_mean},
             {"fake_p_std", fake_loss.p_std},
             {"score_scale", score_scale},
@@ -161,6 +164,7 @@ DistillOptions DistillOptions::from_json(const std::string& text) {
     read("discriminator_sigma_weighting", o.discriminator_sigma_weighting);
     read("fake_p_std", o.fake_loss.p_std);
     read("discriminator_sigma", o.discriminator_sigma);
+    read("discriminator_head", o.discriminator_head);
     read("score_scale", o.score_scale);
     read("discriminator_weight", o.discriminator_weight);
     read("regression_pairs", o.regression_pairs);

@@ -110,15 +110,36 @@ TEST(Distill, EveryDivergenceRunsInUniInstruct) {
 
 TEST(Distill, AResumedRunContinuesBitExactly) {
   StopSignal::clear();
-  const std::string straight = fresh_dir("straight"), halves = fresh_dir("halves");
-  distill(tiny("uni-instruct", straight), false);
-  DistillOptions first = tiny("uni-instruct", halves);
-  first.total_images = 32 * 3;
-  distill(first, false);
-  DistillOptions rest = read_distill_config(halves);
-  rest.total_images = 32 * 6;
-  distill(rest, true);
-  expect_same_networks(straight, halves);
+  std::string mean_run;
+  for (const char* head : {"mean", "learned"}) {
+    const std::string straight = fresh_dir(std::string("straight_") + head),
+                      halves = fresh_dir(std::string("halves_") + head);
+    DistillOptions whole = tiny("uni-instruct", straight);
+    whole.discriminator_head = head;
+    distill(whole, false);
+    DistillOptions first = whole;
+    first.out = halves;
+    first.total_images = 32 * 3;
+    distill(first, false);
+    DistillOptions rest = read_distill_config(halves);
+    EXPECT_EQ(rest.discriminator_head, head);
+    rest.total_images = 32 * 6;
+    distill(rest, true);
+    expect_same_networks(straight, halves);
+    if (std::string(head) == "mean") mean_run = halves;
+  }
+  // The learned head is part of the state: a checkpoint without one cannot resume with one.
+  DistillOptions switched = read_distill_config(mean_run);
+  switched.discriminator_head = "learned";
+  switched.total_images = 32 * 8;
+  try {
+    distill(switched, true);
+    FAIL() << "resumed a mean-head state with a learned head";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("saved without a learned discriminator head"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 // The images of the metrics.jsonl lines that hold `key`.
@@ -198,19 +219,27 @@ TEST(Distill, ImagesWithSongUNetAndTheEncoderDiscriminator) {
   t.out = fresh_dir("image_teacher");
   diffusion::train_teacher(t, false);
 
-  DistillOptions o = tiny("uni-instruct", fresh_dir("image_student"));
-  o.teacher = t.out + "/teacher.safetensors";
-  o.batch = 4;
-  o.total_images = 12;
-  o.generator_warmup_images = 0;
-  o.sim_only_images = 4;
-  o.preview_samples = 4;
-  const DistillResult r = distill(o, false);
-  EXPECT_EQ(r.iterations, 3);
-  EXPECT_EQ(r.skipped_steps, 0);
-  EXPECT_TRUE(std::isfinite(r.last_generator_loss));
-  EXPECT_TRUE(diffusion::file_exists(o.out + "/samples.png"));
-  EXPECT_GT(weight_change(o.out + "/generator.safetensors", o.teacher), 1e-7);
+  for (const char* head : {"mean", "learned"}) {
+    DistillOptions o = tiny("uni-instruct", fresh_dir(std::string("image_student_") + head));
+    o.teacher = t.out + "/teacher.safetensors";
+    o.discriminator_head = head;
+    o.batch = 4;
+    o.total_images = 12;
+    o.generator_warmup_images = 0;
+    o.sim_only_images = 4;
+    o.preview_samples = 4;
+    const DistillResult r = distill(o, false);
+    EXPECT_EQ(r.iterations, 3) << head;
+    EXPECT_EQ(r.skipped_steps, 0) << head;
+    EXPECT_TRUE(std::isfinite(r.last_generator_loss)) << head;
+    EXPECT_TRUE(diffusion::file_exists(o.out + "/samples.png")) << head;
+    EXPECT_GT(weight_change(o.out + "/generator.safetensors", o.teacher), 1e-7) << head;
+    const auto state = nn::load_safetensors(o.out + "/state.safetensors");
+    bool has_head = false;
+    for (const auto& [name, tensor] : state.tensors)
+      has_head = has_head || name.rfind("discriminator_head.", 0) == 0;
+    EXPECT_EQ(has_head, std::string(head) == "learned");
+  }
 }
 
 TEST(Distill, BadSettingsAreRefused) {

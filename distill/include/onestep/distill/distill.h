@@ -15,6 +15,7 @@
 
 #include "onestep/diffusion/edm.h"
 #include "onestep/diffusion/nonfinite_steps.h"
+#include "onestep/distill/discriminator_head.h"
 #include "onestep/distill/methods.h"
 
 namespace onestep::distill {
@@ -45,6 +46,9 @@ struct DistillOptions {
   // Noise levels of the discriminator's BCE: "grid" or "lognormal" (the official SiDA and
   // Uni-Instruct code train it at the fake score's log-normal levels).
   std::string discriminator_sigma = "grid";
+  // The discriminator's logit: "mean" (the channel mean of the fake network's encoder
+  // bottleneck, as SiDA and the official Uni-Instruct code) or "learned" (DiscriminatorHead).
+  std::string discriminator_head = "mean";
   diffusion::EdmLossOptions fake_loss;
   // The generator's score loss is averaged over each sample's elements and scaled by this (the
   // GAN weight is relative to it, as in the official code).
@@ -105,9 +109,14 @@ void check_distill_options(const DistillOptions& options, bool resume);
 // x_g = D_theta(sigma_init z; sigma_init): one network evaluation.
 Tensor generate(const diffusion::EDMPrecond& generator, const Tensor& z, double sigma_init,
                 const Tensor& class_labels = Tensor());
-// The discriminator logit l(x; sigma) [N]: the mean of the fake network's encoder bottleneck.
+// The discriminator logit l(x; sigma) [N] read from the fake network's encoder bottleneck: its
+// mean, or `head` applied to it when given.
 Tensor discriminator_logit(const diffusion::EDMPrecond& fake, const Tensor& x, const Tensor& sigma,
-                           const Tensor& class_labels = Tensor());
+                           const Tensor& class_labels = Tensor(),
+                           const DiscriminatorHead* head = nullptr);
+// The bottleneck's shape for one sample of `data_shape` (what a DiscriminatorHead is built for).
+Shape bottleneck_shape(const diffusion::EDMPrecond& fake, const Shape& data_shape,
+                       int64_t label_dim);
 // How the discriminator's input-gradient grad_x l(x_t), which the default ratio gradient relies
 // on, compares per sample with (D_p - D_q) / sigma^2 = s_p - s_q, which equals grad_x log r when
 // the fake score is exact: cosine and norm ratio |grad l| / |(D_p - D_q) / sigma^2|. logit must
@@ -124,6 +133,7 @@ RatioGradientAgreement ratio_gradient_agreement(const Tensor& logit, const Tenso
 Tensor discriminator_loss(const diffusion::EDMPrecond& fake, const Tensor& real,
                           const Tensor& real_labels, const Tensor& fake_samples,
                           const Tensor& fake_labels, const Tensor& sigma, const Tensor& noise,
-                          bool lambda_weighting = false);
+                          bool lambda_weighting = false,
+                          const DiscriminatorHead* head = nullptr);
 
 }  // namespace onestep::distill

@@ -23,7 +23,8 @@ const char* const kTrainingFlags[] = {
     "--normalise-ratio", "--sigma-init", "--batch",        "--lr",
     "--lr-generator",    "--lr-fake",    "--ema-halflife", "--generator-warmup",
     "--sim-only",        "--seed",       "--preview",      "--fake-sigma",
-    "--disc-weighting",  "--beta1",      "--gan-over-nu",  "--disc-sigma"};
+    "--disc-weighting",  "--beta1",      "--gan-over-nu",  "--disc-sigma",
+    "--disc-head",       "--lr-disc-head"};
 
 int run_distill(CLI::App& cmd, DistillFlags& f) {
   distill::DistillOptions o;
@@ -61,6 +62,7 @@ int run_distill(CLI::App& cmd, DistillFlags& f) {
     if (cmd.count("--lr")) o.lr_generator = o.lr_fake = f.lr;
     if (cmd.count("--lr-generator")) o.lr_generator = g.lr_generator;
     if (cmd.count("--lr-fake")) o.lr_fake = g.lr_fake;
+    if (cmd.count("--lr-disc-head")) o.lr_discriminator_head = g.lr_discriminator_head;
     if (cmd.count("--ema-halflife")) o.ema_halflife_images = g.ema_halflife_images;
     if (cmd.count("--generator-warmup")) o.generator_warmup_images = g.generator_warmup_images;
     if (cmd.count("--sim-only")) o.sim_only_images = g.sim_only_images;
@@ -161,6 +163,9 @@ Run add_distill_command(CLI::App& app) {
       ->check(CLI::Range(1e-12, 1.0));
   cmd->add_option("--lr-fake", o.lr_fake, "Fake-score learning rate")
       ->check(CLI::Range(1e-12, 1.0));
+  cmd->add_option("--lr-disc-head", o.lr_discriminator_head,
+                  "Learning rate of the learned discriminator head (0: --lr-fake's)")
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--ema-halflife", o.ema_halflife_images, "Generator EMA half-life, images")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--generator-warmup", o.generator_warmup_images,

@@ -146,13 +146,23 @@ class DistillRun {
       head_ = std::make_shared<DiscriminatorHead>(
           bottleneck_shape(*fake_, model_config_.data_shape, label_dim_), head_gen);
       head_->to(device_);
-      // One optimizer, one clipping norm and one skip decision for the fake network and its head.
-      for (const Tensor& p : head_->parameters()) fake_params_.push_back(p);
     }
+    fake_step_params_ = fake_params_;
     adam_g_ = std::make_unique<nn::Adam>(
         generator_params_, nn::AdamOptions{o_.lr_generator, o_.beta1, o_.beta2, o_.adam_eps, 0.0});
     adam_f_ = std::make_unique<nn::Adam>(
         fake_params_, nn::AdamOptions{o_.lr_fake, o_.beta1, o_.beta2, o_.adam_eps, 0.0});
+    if (head_) {
+      // Its own learning rate: it starts from scratch where the fake network starts from the
+      // teacher, and a distillation on the CPU gives it only hundreds of updates.
+      const std::vector<Tensor> head_params = head_->parameters();
+      adam_head_ = std::make_unique<nn::Adam>(
+          head_params, nn::AdamOptions{o_.lr_discriminator_head > 0 ? o_.lr_discriminator_head
+                                                                    : o_.lr_fake,
+                                       o_.beta1, o_.beta2, o_.adam_eps, 0.0});
+      // One clipping norm and one skip decision for the fake network and its head.
+      fake_step_params_.insert(fake_step_params_.end(), head_params.begin(), head_params.end());
+    }
     ema_ = std::make_unique<nn::ExponentialMovingAverage>(generator_params_);
     if (method_.regression_weight > 0) make_regression_pairs();
     if (o_.eval_every_images > 0) {
@@ -388,6 +398,7 @@ class DistillRun {
                      labels);
     }
     adam_f_->zero_grad();
+    if (adam_head_) adam_head_->zero_grad();
     // Diff-Instruct queries the fake score at log-normal noise levels: train it there too.
     const Tensor fake_sigma =
         o_.fake_sigma == "grid" && !method_.lognormal_sigma ? grid_sigmas(n) : lognormal_sigmas(n);
@@ -408,13 +419,14 @@ class DistillRun {
       loss = loss + disc * (o_.discriminator_weight * elements_per_sample());
     }
     ++sums.fake_count;
-    if (!finish_step(loss, fake_params_)) return;
+    if (!finish_step(loss, fake_step_params_)) return;
     // From the first step, not only once the GAN term starts: switching clipping on mid-run
     // leaves Adam's second moment scaled to the unclipped gradients, which shrinks the fake
     // network's steps by orders of magnitude (it then stops tracking the generator).
     if (method_.gan_weight > 0 && o_.fake_grad_clip > 0)
-      nn::clip_grad_norm(fake_params_, o_.fake_grad_clip);
+      nn::clip_grad_norm(fake_step_params_, o_.fake_grad_clip);
     adam_f_->step();
+    if (adam_head_) adam_head_->step();
   }
 
   void generator_step(Sums& sums) {
@@ -521,6 +533,7 @@ class DistillRun {
     if (head_) append_with_prefix(state, head_->state_dict(), "discriminator_head.");
     append_with_prefix(state, adam_g_->state(), "adam_generator.");
     append_with_prefix(state, adam_f_->state(), "adam_fake.");
+    if (adam_head_) append_with_prefix(state, adam_head_->state(), "adam_discriminator_head.");
     append_with_prefix(state, ema_->state(), "ema.");
     state.emplace_back("progress",
                        i64_vector({iteration_, images_, skipped_total_, consecutive_skips_}));
@@ -550,6 +563,8 @@ class DistillRun {
       if (head_) head_->load_state_dict(head_state);
       adam_g_->load_state(with_prefix(content.tensors, "adam_generator."));
       adam_f_->load_state(with_prefix(content.tensors, "adam_fake."));
+      if (adam_head_)
+        adam_head_->load_state(with_prefix(content.tensors, "adam_discriminator_head."));
       ema_->load_state(with_prefix(content.tensors, "ema."));
       const auto progress = content.at("progress").to_vector<int64_t>();
       ONESTEP_CHECK(progress.size() == 4, "bad 'progress' entry");
@@ -598,7 +613,9 @@ class DistillRun {
   std::shared_ptr<DiscriminatorHead> head_;  // with --disc-head learned
   std::unique_ptr<DataSource> data_;
   std::vector<Tensor> generator_params_, fake_params_;
+  std::vector<Tensor> fake_step_params_;  // the fake network's and, if any, the head's
   std::unique_ptr<nn::Adam> adam_g_, adam_f_;
+  std::unique_ptr<nn::Adam> adam_head_;  // the learned head's, at its own learning rate
   std::unique_ptr<nn::ExponentialMovingAverage> ema_;
   Tensor regression_noise_, regression_labels_, regression_targets_;
   std::unique_ptr<SampleScorer> scorer_;  // with --eval-every

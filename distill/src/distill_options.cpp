@@ -20,6 +20,9 @@ void DistillOptions::validate() const {
   ONESTEP_CHECK(batch >= 1 && batch <= (int64_t{1} << 20) && total_images >= 1,
                 "distill: --batch must be in [1, {}] and --images >= 1", int64_t{1} << 20);
   ONESTEP_CHECK(lr_generator > 0 && lr_fake > 0, "distill: learning rates must be positive");
+  ONESTEP_CHECK(lr_discriminator_head >= 0 && std::isfinite(lr_discriminator_head),
+                "distill: --lr-disc-head must be >= 0 (0: the fake network's), got {}",
+                lr_discriminator_head);
   ONESTEP_CHECK(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1 && adam_eps > 0,
                 "distill: Adam needs 0 <= beta < 1 and eps > 0");
   ONESTEP_CHECK(ema_halflife_images >= 0 && ema_rampup >= 0 && fake_grad_clip >= 0,
@@ -77,6 +80,7 @@ std::string DistillOptions::to_json() const {
             {"total_images", total_images},
             {"lr_generator", lr_generator},
             {"lr_fake", lr_fake},
+            {"lr_discriminator_head", lr_discriminator_head},
             {"beta1", beta1},
             {"beta2", beta2},
             {"adam_eps", adam_eps},
@@ -147,6 +151,7 @@ DistillOptions DistillOptions::from_json(const std::string& text) {
     read("total_images", o.total_images);
     read("lr_generator", o.lr_generator);
     read("lr_fake", o.lr_fake);
+    read("lr_discriminator_head", o.lr_discriminator_head);
     read("beta1", o.beta1);
     read("beta2", o.beta2);
     read("adam_eps", o.adam_eps);

@@ -81,6 +81,8 @@ usage distill --preset toy --teacher "$model" --out a-file
 usage distill --resume --out out
 usage distill --resume --teacher "$model"
 usage distill --preset toy --teacher "$model" --out out --disc-sigma nope
+usage distill --preset toy --teacher "$model" --out out --disc-head nope
+usage distill --preset toy --teacher "$model" --out out --lr-disc-head -1
 usage distill --resume --out out --gan-over-nu
 usage distill --preset toy --teacher "$model" --out out --eval-every -1
 usage distill --preset toy --teacher "$model" --out out --eval-every 1000 --eval-samples 1

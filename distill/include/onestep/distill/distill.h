@@ -32,6 +32,7 @@ struct DistillOptions {
   int64_t total_images = 1000000;  // generator samples drawn in generator updates
   double lr_generator = 1e-5;
   double lr_fake = 1e-5;
+  double lr_discriminator_head = 0;  // the learned head's (0: lr_fake)
   double beta1 = 0.0, beta2 = 0.999, adam_eps = 1e-8;
   double ema_halflife_images = 500000;
   double ema_rampup = 0.05;

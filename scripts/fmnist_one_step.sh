@@ -82,6 +82,7 @@ if [ "$study" = 1 ]; then
     "js-gan-3-disc-lognormal|--method uni-instruct --divergence js --gan-weight 3 --regression-weight 0.25 --lr 2e-4 --disc-sigma lognormal"
     "js-gan-3-lr-5e-4|--method uni-instruct --divergence js --gan-weight 3 --regression-weight 0.25 --lr 5e-4"
     "js-gan-3-reg-1|--method uni-instruct --divergence js --gan-weight 3 --regression-weight 1 --lr 2e-4"
+    "js-gan-30|--method uni-instruct --divergence js --gan-weight 30 --regression-weight 0.25 --lr 2e-4"
     "js-gan-3-head|--method uni-instruct --divergence js --gan-weight 3 --regression-weight 0.25 --lr 2e-4 --disc-head learned"
     "js-gan-30-head|--method uni-instruct --divergence js --gan-weight 30 --regression-weight 0.25 --lr 2e-4 --disc-head learned"
     "js-gan-30-head-lr-2e-3|--method uni-instruct --divergence js --gan-weight 30 --regression-weight 0.25 --lr 2e-4 --disc-head learned --lr-disc-head 2e-3"

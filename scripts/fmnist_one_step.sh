@@ -47,9 +47,10 @@ if [ ! -s "$teacher" ]; then
 fi
 
 # The recipe (docs/DISTILL.md, "The Fashion-MNIST recipe"): Uni-Instruct with the JS divergence,
-# a GAN weight 30 times the official 0.01 and DMD's regression term.
-recipe=(--method uni-instruct --divergence js --gan-weight 3 --regression-weight 0.25
-  --lr 2e-4)
+# a GAN weight 3,000 times the official 0.01 read through a learned discriminator head with a
+# learning rate of its own, and DMD's regression term.
+recipe=(--method uni-instruct --divergence js --gan-weight 30 --regression-weight 0.25
+  --lr 2e-4 --disc-head learned --lr-disc-head 2e-3)
 scoring=(--eval-every 6400 --eval-samples 1000)
 study_scoring=(--eval-every 3200 --eval-samples 1000)
 
@@ -86,6 +87,8 @@ if [ "$study" = 1 ]; then
     "js-gan-3-head|--method uni-instruct --divergence js --gan-weight 3 --regression-weight 0.25 --lr 2e-4 --disc-head learned"
     "js-gan-30-head|--method uni-instruct --divergence js --gan-weight 30 --regression-weight 0.25 --lr 2e-4 --disc-head learned"
     "js-gan-30-head-lr-2e-3|--method uni-instruct --divergence js --gan-weight 30 --regression-weight 0.25 --lr 2e-4 --disc-head learned --lr-disc-head 2e-3"
+    "js-gan-100-head-lr-2e-3|--method uni-instruct --divergence js --gan-weight 100 --regression-weight 0.25 --lr 2e-4 --disc-head learned --lr-disc-head 2e-3"
+    "js-gan-30-head-lr-1e-2|--method uni-instruct --divergence js --gan-weight 30 --regression-weight 0.25 --lr 2e-4 --disc-head learned --lr-disc-head 1e-2"
     "js-gan-30-head-lr-2e-3-lognormal|--method uni-instruct --divergence js --gan-weight 30 --regression-weight 0.25 --lr 2e-4 --disc-head learned --lr-disc-head 2e-3 --disc-sigma lognormal"
   )
   mkdir -p "$out/study"

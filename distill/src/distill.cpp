@@ -319,7 +319,7 @@ class DistillRun {
   [[noreturn]] void stop_after_skips() {
     std::string saved;
     std::vector<Tensor> all = generator_params_;
-    all.insert(all.end(), fake_params_.begin(), fake_params_.end());
+    all.insert(all.end(), fake_step_params_.begin(), fake_step_params_.end());
     if (all_finite(all)) {
       save_checkpoint();
       saved = fmt::format("the networks of the last good update are saved in {}", o_.out);

@@ -1,6 +1,7 @@
 #pragma once
 // Everything of onestep::distill (and, through its headers, the libraries below it).
 
+#include "onestep/distill/discriminator_head.h"
 #include "onestep/distill/distill.h"
 #include "onestep/distill/divergence.h"
 #include "onestep/distill/generator_loss.h"

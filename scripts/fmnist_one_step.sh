@@ -88,8 +88,6 @@ if [ "$study" = 1 ]; then
     "js-gan-30-head|--method uni-instruct --divergence js --gan-weight 30 --regression-weight 0.25 --lr 2e-4 --disc-head learned"
     "js-gan-30-head-lr-2e-3|--method uni-instruct --divergence js --gan-weight 30 --regression-weight 0.25 --lr 2e-4 --disc-head learned --lr-disc-head 2e-3"
     "js-gan-100-head-lr-2e-3|--method uni-instruct --divergence js --gan-weight 100 --regression-weight 0.25 --lr 2e-4 --disc-head learned --lr-disc-head 2e-3"
-    "js-gan-30-head-lr-1e-2|--method uni-instruct --divergence js --gan-weight 30 --regression-weight 0.25 --lr 2e-4 --disc-head learned --lr-disc-head 1e-2"
-    "js-gan-30-head-lr-2e-3-lognormal|--method uni-instruct --divergence js --gan-weight 30 --regression-weight 0.25 --lr 2e-4 --disc-head learned --lr-disc-head 2e-3 --disc-sigma lognormal"
   )
   mkdir -p "$out/study"
   for s in "${settings[@]}"; do

@@ -70,7 +70,8 @@ Shape bottleneck_shape(const EDMPrecond& fake, const Shape& data_shape, int64_t 
   NoGradGuard no_grad;
   Shape one = {1};
   one.insert(one.end(), data_shape.begin(), data_shape.end());
-  const Device device = fake.parameters().empty() ? Device::cpu() : fake.parameters()[0].device();
+  const std::vector<Tensor> params = fake.parameters();
+  const Device device = params.empty() ? Device::cpu() : params[0].device();
   const Tensor labels = label_dim > 0 ? zeros({1, label_dim}, DType::f32, device) : Tensor();
   const Tensor features =
       fake.encode(zeros(one, DType::f32, device), full({1}, 1.0, DType::f32, device), labels);

@@ -12,17 +12,11 @@
 namespace onestep::distill {
 namespace {
 
-void randomise(nn::Module& m, uint64_t seed) {
-  Generator gen(seed);
-  NoGradGuard no_grad;
-  for (auto& [name, p] : m.named_parameters()) p.copy_(randn(p.shape(), gen, p.dtype()) * 0.3);
-}
-
 void expect_gradients_check(const Shape& feature_shape) {
   Generator gen(3);
   DiscriminatorHead head(feature_shape, gen);
   head.to(DType::f64);
-  randomise(head, 4);
+  testing::randomise(head.parameters(), 4);
   Shape batch = {3};
   batch.insert(batch.end(), feature_shape.begin(), feature_shape.end());
   std::vector<Tensor> inputs = {randn(batch, gen, DType::f64).set_requires_grad(true)};

@@ -26,14 +26,6 @@ SongUNetConfig tiny_config() {
   return c;
 }
 
-// Makes every parameter non-trivial: EDM's near-zero output layers would hide most of the
-// network from a gradient check.
-void randomise(Module& m, uint64_t seed) {
-  Generator gen(seed);
-  NoGradGuard no_grad;
-  for (auto& [name, p] : m.named_parameters()) p.copy_(randn(p.shape(), gen, p.dtype()) * 0.3);
-}
-
 TEST(SongUNet, KeysFollowEdmNames) {
   Generator gen(0);
   SongUNet net(tiny_config(), gen);
@@ -75,7 +67,7 @@ TEST(SongUNet, KeysFollowEdmNames) {
 TEST(SongUNet, OutputHasTheInputShapeAndDependsOnEveryInput) {
   Generator gen(1);
   SongUNet net(tiny_config(), gen);
-  randomise(net, 2);
+  testing::randomise(net.parameters(), 2);
   net.eval();
   const Tensor x = randn({2, 2, 8, 8}, gen);
   const Tensor noise = from_vector<float>({-1.0f, 0.5f}, {2});
@@ -192,7 +184,7 @@ TEST(SongUNetGradients, EveryBlockKindPassesGradcheck) {
     Generator gen(3);
     UNetBlock block(c.in, c.out, c.options, gen);
     block.to(DType::f64);
-    randomise(block, 4);
+    testing::randomise(block.parameters(), 4);
     const Tensor x = randn({2, c.in, 4, 4}, gen, DType::f64).set_requires_grad(true);
     const Tensor emb = randn({2, 6}, gen, DType::f64).set_requires_grad(true);
     std::vector<Tensor> inputs = {x, emb};
@@ -208,7 +200,7 @@ TEST(SongUNetGradients, AWholeTinyNetworkPassesGradcheck) {
   Generator gen(7);
   SongUNet net(tiny_config(), gen);
   net.to(DType::f64);
-  randomise(net, 8);
+  testing::randomise(net.parameters(), 8);
   net.eval();
   const Tensor x = randn({2, 2, 8, 8}, gen, DType::f64).set_requires_grad(true);
   const Tensor noise = randn({2}, gen, DType::f64);
@@ -231,7 +223,7 @@ TEST(ToyMLP, GradientsAndShapes) {
   c.label_dim = 4;
   ToyMLP mlp(c, gen);
   mlp.to(DType::f64);
-  randomise(mlp, 10);
+  testing::randomise(mlp.parameters(), 10);
   const Tensor x = randn({5, 2}, gen, DType::f64).set_requires_grad(true);
   const Tensor noise = randn({5}, gen, DType::f64);
   const Tensor labels = from_vector<double>(std::vector<double>(20, 0.25), {5, 4});

@@ -162,4 +162,10 @@ std::string gradcheck(const OpFunction& f, const std::vector<Tensor>& inputs,
   return "";
 }
 
+void randomise(const std::vector<Tensor>& tensors, uint64_t seed) {
+  Generator gen(seed);
+  NoGradGuard no_grad;
+  for (const Tensor& t : tensors) t.copy_(randn(t.shape(), gen, t.dtype()) * 0.3);
+}
+
 }  // namespace onestep::testing

@@ -28,6 +28,11 @@ using OpFunction = std::function<Tensor(const std::vector<Tensor>&)>;
 std::string gradcheck(const OpFunction& f, const std::vector<Tensor>& inputs,
                       const GradcheckOptions& options = {});
 
+// Overwrites every tensor in place with N(0, 0.3^2) draws from `seed`: a network's parameters
+// made non-trivial, since near-zero output layers (EDM's, the discriminator head's) would hide
+// most of it from a gradient check.
+void randomise(const std::vector<Tensor>& tensors, uint64_t seed);
+
 // The same values in a non-contiguous layout: every stride doubled (a strided slice of a
 // larger buffer) or the dims stored in reverse order (a permuted copy).
 enum class Layout { contiguous, strided, permuted };

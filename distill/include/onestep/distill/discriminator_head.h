@@ -8,7 +8,8 @@
 //                        channel, averaged over positions;
 //   points [N, H]:       SiLU -> linear -> SiLU -> linear -> 1.
 // Its last layer starts near zero, so the logit starts at chance (r = 1) as the channel mean's
-// does not. Trained with the fake network, by the same optimizer, on the same BCE.
+// does not. Trained on the fake network's BCE, alongside it, by an Adam of its own
+// (`--lr-disc-head`).
 
 #include <memory>
 
@@ -22,7 +23,6 @@ class DiscriminatorHead : public nn::Module {
   DiscriminatorHead(const Shape& feature_shape, Generator& gen);
   // [N, ...feature_shape] -> [N].
   Tensor forward(const Tensor& features) const;
-  const Shape& feature_shape() const { return feature_shape_; }
 
  private:
   Shape feature_shape_;

@@ -71,12 +71,13 @@ struct TeacherStep {
 };
 
 // One iteration of distill/src/distill.cpp (DistillRun::fake_step, then generator_step) with the
-// default method (Uni-Instruct, Jeffreys, GAN weight 0.01) after its warm-ups, unconditional,
-// with the fmnist-cpu preset's settings.
+// method's own defaults (Uni-Instruct, Jeffreys, GAN weight 0.01; not the preset's recipe, whose
+// learned head and regression this copy lacks) after its warm-ups, unconditional, with the
+// fmnist-cpu preset's settings.
 struct DistillStep {
   DistillStep(const diffusion::ModelConfig& m, int64_t batch, Device device, uint64_t seed)
       : o(distill::distill_preset("fmnist-cpu")),
-        method(distill::make_method(o.method, o.method_options)),
+        method(distill::make_method(o.method, distill::MethodOptions{})),
         init(seed),
         gen(seed + 1),
         shape(batch_shape(m, batch)),

@@ -39,12 +39,12 @@ int run_distill(CLI::App& cmd, DistillFlags& f) {
     o = distill::read_distill_config(f.o.out);
     o.out = f.o.out;
   } else {
-    o = distill::distill_preset(f.preset);
+    // The preset's settings for the method: on the CPU presets uni-instruct's are its recipe.
+    o = distill::distill_preset(f.preset, f.o.method);
     const distill::DistillOptions& g = f.o;
     o.out = cmd.count("--out") ? g.out : o.out;
     if (cmd.count("--teacher")) o.teacher = g.teacher;
     if (cmd.count("--data")) o.data = g.data;
-    if (cmd.count("--method")) o.method = g.method;
     if (cmd.count("--divergence")) o.method_options.divergence = g.method_options.divergence;
     if (cmd.count("--alpha")) o.method_options.alpha = g.method_options.alpha;
     if (cmd.count("--sid-alpha")) o.method_options.sid_alpha = g.method_options.sid_alpha;
@@ -119,7 +119,9 @@ Run add_distill_command(CLI::App& app) {
   auto f = std::make_shared<DistillFlags>();
   distill::DistillOptions& o = f->o;
   CLI::App* cmd = app.add_subcommand("distill", "Distil a teacher into a one-step generator");
-  cmd->add_option("--preset", f->preset, "Starting settings: toy, fmnist-cpu, fmnist, cifar10")
+  cmd->add_option("--preset", f->preset,
+                  "Starting settings: toy, fmnist-cpu, fmnist, cifar10 (with uni-instruct on toy "
+                  "and fmnist-cpu: its measured recipe)")
       ->check(CLI::IsMember(distill::distill_preset_names()))
       ->capture_default_str();
   cmd->add_option("--teacher", o.teacher, "Teacher checkpoint (default from the preset)");

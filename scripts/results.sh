@@ -5,7 +5,7 @@
 #   scripts/results.sh [--gpu] [--only toy|fmnist] [--toys "25gaussians 8gaussians"]
 #                      [--toy-images N] [--fmnist-images N] [--samples N] [--teacher PATH]
 #                      [--jobs N]
-# CPU budgets (default): toy teacher --preset toy, 2M generator images per toy run (the preset's); Fashion-MNIST
+# CPU budgets (default): toy teacher --preset toy, 2M generator images per toy run; Fashion-MNIST
 # teacher --preset fmnist-cpu (reused from runs/teacher-fmnist-cpu when present), 2,560 generator
 # images per run with --preset fmnist-cpu, 1,000 samples per row. --gpu: presets fmnist, 200,000
 # generator images, 10,000 samples (needs a CUDA build). --jobs N trains N distillations at a time,

@@ -1,6 +1,5 @@
 """Writes docs/RESULTS.md (Markdown, to stdout) from the run directories of scripts/results.sh."""
 import argparse
-import json
 import os
 
 from fmnist_one_step_table import BEGIN, END
@@ -99,6 +98,48 @@ def provenance(base, runs):
     return text
 
 
+def run_settings(c):
+    """What a run's config.json says about the settings that differ between methods."""
+    parts = [f"Adam lr {c.get('lr_generator', float('nan')):g}"]
+    if c.get("divergence"):
+        parts.append(f"divergence {c['divergence']}")
+    if c.get("gan_weight", -1) >= 0:
+        parts.append(f"GAN weight {c['gan_weight']:g}")
+    if c.get("regression", -1) >= 0:
+        parts.append(f"regression weight {c['regression']:g}")
+    if c.get("discriminator_head") == "learned":
+        lr = c.get("lr_discriminator_head") or c.get("lr_fake", float("nan"))
+        parts.append(f"the learned discriminator head at lr {lr:g}")
+    return ", ".join(parts)
+
+
+def settings_text(base, runs, preset):
+    """How the runs were made, from their own config.json (the presets may have changed since):
+    the uni-instruct rows with the preset's recipe for it, the other methods with the preset's
+    general settings and their own defaults. A row named with a suffix (-no-gan) adds a flag."""
+    configs = [c for c in (load_json(os.path.join(base, r, "config.json")) for r in runs) if c]
+    if not configs:
+        return f"Each distillation: `onestep distill --preset {preset}`."
+    images = max(c.get("total_images", 0) for c in configs)
+    text = (f"Each distillation: `onestep distill --preset {preset} --method M --images {images}`,"
+            f" with `--divergence D` for the rows named M-D (generator images; batch "
+            f"{configs[0].get('batch', '?')}, beta1 = 0).")
+    groups = {}
+    for c in configs:
+        if "divergence" in c:  # the divergence is in the row's name
+            c = dict(c, divergence="")
+        group = "uni-instruct" if c.get("method") == "uni-instruct" else "other"
+        groups.setdefault(group, []).append(run_settings(c))
+    for group, label in (("uni-instruct", "The uni-instruct rows"), ("other", "The other rows")):
+        if group in groups:
+            common = max(set(groups[group]), key=groups[group].count)
+            text += f" {label}: {common}"
+            text += (" (the preset's recipe for uni-instruct; -no-gan rows add `--gan-weight 0`)."
+                     if group == "uni-instruct" else
+                     ", their method's defaults otherwise (DISTILL.md).")
+    return text
+
+
 def runs_in(base):
     names = sorted(d for d in os.listdir(base) if os.path.isdir(os.path.join(base, d))
                    and d not in ("teacher", "real-train"))
@@ -139,18 +180,8 @@ for toy in ("25gaussians", "8gaussians"):
     if not os.path.isdir(base):
         continue
     print(f"## toy:{toy}\n")
-    # The settings the runs used, from their own config.json (the preset's have changed).
-    settings = {}
-    for name in sorted(os.listdir(base)):
-        config = os.path.join(base, name, "config.json")
-        if name != "teacher" and os.path.isfile(config):
-            with open(config) as f:
-                settings = json.load(f)
-            break
-    lr, batch = settings.get("lr_generator", "?"), settings.get("batch", "?")
-    images = settings.get("total_images", 0)
-    print(f"Teacher: `onestep teacher --preset toy` (MLP 64 wide). Each distillation: `onestep distill")
-    print(f"--preset toy --images {images}` (generator images; batch {batch}, Adam lr {lr:g}, beta1 = 0).")
+    print("Teacher: `onestep teacher --preset toy` (MLP 64 wide).")
+    print(settings_text(base, runs_in(base)[1:], "toy"))
     print(threads_note(base, runs_in(base)[1:]))
     print(provenance(base, runs_in(base)[1:]))
     print("4000 samples per row. Modes: VEEGAN's protocol (a sample is high-quality within 3 std of a")
@@ -188,9 +219,9 @@ base = os.path.join(args.out, FMNIST)
 if os.path.isdir(base):
     print("## Fashion-MNIST\n")
     print(f"Teacher: `onestep teacher --preset {args.preset}`, sampled with Heun, 18 steps (35 network")
-    print(f"evaluations). Each distillation: `onestep distill --preset {args.preset} --images "
-          f"{args.fmnist_images}`")
-    print(f"(generator images seen). {args.samples:,} samples per row, scored by `onestep eval` against")
+    print("evaluations).")
+    print(settings_text(base, runs_in(base)[1:], args.preset))
+    print(f"{args.samples:,} samples per row, scored by `onestep eval` against")
     print("the 10,000 test images in the feature space of the committed classifier")
     print("(`assets/fmnist-features.safetensors`). FID is biased upwards at small sample sizes, the")
     print("same way for every row; KID is unbiased (± its standard error). Precision/recall: k-NN")

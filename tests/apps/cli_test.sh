@@ -61,6 +61,9 @@ printf 'not a npy file' > "$work/bad.npy"
 expect 1 "$onestep" sample --model "$run/teacher.safetensors" --noise "$work/bad.npy" --out "$run/bad-noise"
 # A one-step generator from the teacher, sampled with one evaluation.
 expect 0 "$onestep" distill --preset toy --teacher "$run/teacher.safetensors" --method sid --images 5120 --log-every 2560 --preview 0 --out "$run/sid"
+# The preset's settings follow --method: sid gets its defaults, not uni-instruct's toy recipe.
+grep -q '"gan_weight": -1' "$run/sid/config.json" && grep -q '"lr_generator": 0.001' "$run/sid/config.json" ||
+  fail "distill --preset toy --method sid did not keep sid's defaults: $(cat "$run/sid/config.json")"
 expect 0 "$onestep" sample --model "$run/sid/generator.safetensors" --n 200 --out "$run/sid/samples"
 grep -q "1 network evaluation" <<<"$out" || fail "a generator was not sampled in one step: $out"
 expect 2 "$onestep" distill --preset toy --teacher "$run/teacher.safetensors" --method gan

@@ -43,9 +43,10 @@ const std::string& toy_teacher() {
 }
 
 DistillOptions tiny(const std::string& method, const std::string& out) {
-  DistillOptions o = distill_preset("toy");
+  DistillOptions o = distill_preset("toy", method);
+  // The loop's mechanics with each method's own defaults, not uni-instruct's toy recipe.
+  o.method_options = MethodOptions{};
   o.teacher = toy_teacher();
-  o.method = method;
   o.batch = 32;
   o.total_images = 32 * 6;
   o.generator_warmup_images = 32;
@@ -242,6 +243,43 @@ TEST(Distill, ImagesWithSongUNetAndTheEncoderDiscriminator) {
       has_head = has_head || name.rfind("discriminator_head.", 0) == 0;
     EXPECT_EQ(has_head, std::string(head) == "learned");
   }
+}
+
+TEST(Distill, TheCpuPresetsGiveUniInstructItsRecipeAndOtherMethodsTheirDefaults) {
+  const DistillOptions fmnist = distill_preset("fmnist-cpu");
+  EXPECT_EQ(fmnist.method, "uni-instruct");
+  EXPECT_EQ(fmnist.method_options.divergence, "js");
+  EXPECT_EQ(fmnist.method_options.gan_weight, 30);
+  EXPECT_EQ(fmnist.method_options.regression_weight, 0.25);
+  EXPECT_EQ(fmnist.discriminator_head, "learned");
+  EXPECT_EQ(fmnist.lr_discriminator_head, 2e-3);
+  EXPECT_EQ(fmnist.lr_generator, 2e-4);
+  EXPECT_EQ(fmnist.total_images, 44800);
+  const Method recipe = make_method(fmnist.method, fmnist.method_options);
+  EXPECT_EQ(recipe.divergence.name(), "js");
+  EXPECT_EQ(recipe.gan_weight, 30);
+
+  const DistillOptions toy = distill_preset("toy");
+  EXPECT_EQ(toy.method_options.gan_weight, 3);
+  EXPECT_EQ(toy.method_options.regression_weight, 1);
+  EXPECT_EQ(toy.lr_fake, 2e-3);
+  EXPECT_EQ(toy.discriminator_head, "mean");
+
+  // Another method keeps the preset's general settings and its own defaults.
+  const DistillOptions sida = distill_preset("fmnist-cpu", "sida");
+  EXPECT_EQ(sida.method, "sida");
+  EXPECT_EQ(sida.discriminator_head, "mean");
+  EXPECT_EQ(sida.lr_generator, 1e-4);
+  EXPECT_EQ(sida.total_images, 12800);
+  EXPECT_EQ(make_method(sida.method, sida.method_options).gan_weight, 0.01);
+  // The GPU presets keep the official settings for uni-instruct too.
+  const DistillOptions cifar = distill_preset("cifar10");
+  EXPECT_EQ(make_method(cifar.method, cifar.method_options).divergence.name(), "jeffreys");
+  EXPECT_EQ(cifar.lr_generator, 1e-5);
+  // A preset's recipe survives the round trip through config.json.
+  const DistillOptions back = DistillOptions::from_json(fmnist.to_json());
+  EXPECT_EQ(back.method_options.gan_weight, 30);
+  EXPECT_EQ(back.discriminator_head, "learned");
 }
 
 TEST(Distill, BadSettingsAreRefused) {

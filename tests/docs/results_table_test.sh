@@ -25,8 +25,8 @@ eval_json "$toy/uni-instruct-forward-kl" 25 0.474 0.0970
 eval_json "$toy/uni-instruct-js" 24 0.596 0.0910
 echo '{"images": 2000384, "wall_s": 14.2}' > "$toy/teacher/metrics.jsonl"
 for run in uni-instruct-forward-kl uni-instruct-js; do
-  printf '{\n  "batch": 512,\n  "lr_generator": 0.001,\n  "total_images": 8000000\n}\n' \
-    > "$toy/$run/config.json"
+  printf '{\n  "method": "uni-instruct",\n  "divergence": "%s",\n  "gan_weight": 3.0,\n  "regression": 1.0,\n  "batch": 512,\n  "lr_generator": 0.002,\n  "total_images": 8000000\n}\n' \
+    "${run#uni-instruct-}" > "$toy/$run/config.json"
   printf '{"images": 4000256, "wall_s": 100.0}\n{"images": 8000000, "wall_s": 120.5}\n' \
     > "$toy/$run/metrics.jsonl"
   echo "1 2" > "$toy/$run.threads"
@@ -46,7 +46,9 @@ echo "1 2" > "$toy/sid.threads"
 
 expect "the toy section" "## toy:25gaussians"
 expect "the runs' budget and settings from config.json" \
-  "--preset toy --images 8000000\` (generator images; batch 512, Adam lr 0.001, beta1 = 0)."
+  "--preset toy --method M --images 8000000\`, with \`--divergence D\` for the rows named M-D (generator images; batch 512, beta1 = 0)."
+expect "the uni-instruct recipe from config.json" \
+  "The uni-instruct rows: Adam lr 0.002, GAN weight 3, regression weight 1 (the preset's recipe"
 expect "how the runs were trained, from .threads" \
   "Each run trained on 1 thread, 2 runs at a time (\`results.sh --jobs 2\`)."
 expect "the invocation that made the section" \

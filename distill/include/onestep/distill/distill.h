@@ -87,8 +87,11 @@ struct DistillOptions {
 };
 
 const std::vector<std::string>& distill_preset_names();
-// "toy", "fmnist-cpu", "fmnist", "cifar10" (the official CIFAR-10 settings).
-DistillOptions distill_preset(const std::string& name);
+// "toy", "fmnist-cpu", "fmnist", "cifar10" (the official CIFAR-10 settings), for `method`. On
+// toy and fmnist-cpu, uni-instruct gets the recipe measured best for it (divergence, GAN and
+// regression weights, learning rates, discriminator head, budget); other methods their defaults.
+DistillOptions distill_preset(const std::string& name,
+                              const std::string& method = "uni-instruct");
 
 struct DistillResult {
   int64_t iterations = 0;

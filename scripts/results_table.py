@@ -130,11 +130,13 @@ def settings_text(base, runs, preset):
             c = dict(c, divergence="")
         group = "uni-instruct" if c.get("method") == "uni-instruct" else "other"
         groups.setdefault(group, []).append(run_settings(c))
+    no_gan = any(r.endswith("-no-gan") for r in runs)
     for group, label in (("uni-instruct", "The uni-instruct rows"), ("other", "The other rows")):
         if group in groups:
             common = max(set(groups[group]), key=groups[group].count)
             text += f" {label}: {common}"
-            text += (" (the preset's recipe for uni-instruct; -no-gan rows add `--gan-weight 0`)."
+            text += (" (the preset's recipe for uni-instruct" +
+                     ("; -no-gan rows add `--gan-weight 0`)." if no_gan else ").")
                      if group == "uni-instruct" else
                      ", their method's defaults otherwise (DISTILL.md).")
     return text
@@ -260,6 +262,12 @@ if os.path.isdir(base):
         if collapsed:
             print(f"Collapsed (FID more than 3x the best one-step run): {', '.join(collapsed)}; "
                   "see the known failures in [DISTILL.md](DISTILL.md).")
+    trail = teacher_fid is not None and scored and all(m["fid"] > teacher_fid for _, m in scored)
+    if trail and args.keep_from and os.path.exists(args.keep_from) and \
+            BEGIN in open(args.keep_from).read():
+        print("At this budget every one-step run trails the teacher; the last section, made by")
+        print("`scripts/fmnist_one_step.sh`, trains the preset's Uni-Instruct recipe for its full")
+        print("budget and compares it with the teacher on 10,000 samples.")
     if teacher_fid is not None and sample_t:
         print(f"Sampling the teacher's {args.samples:,} images took {fmt_time(sample_t)}; a one-step")
         print("generator needs one network evaluation instead of 35.")

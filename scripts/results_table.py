@@ -101,8 +101,6 @@ def provenance(base, runs):
 def run_settings(c):
     """What a run's config.json says about the settings that differ between methods."""
     parts = [f"Adam lr {c.get('lr_generator', float('nan')):g}"]
-    if c.get("divergence"):
-        parts.append(f"divergence {c['divergence']}")
     if c.get("gan_weight", -1) >= 0:
         parts.append(f"GAN weight {c['gan_weight']:g}")
     if c.get("regression", -1) >= 0:
@@ -125,9 +123,7 @@ def settings_text(base, runs, preset):
             f" with `--divergence D` for the rows named M-D (generator images; batch "
             f"{configs[0].get('batch', '?')}, beta1 = 0).")
     groups = {}
-    for c in configs:
-        if "divergence" in c:  # the divergence is in the row's name
-            c = dict(c, divergence="")
+    for c in configs:  # the divergence is in the row's name
         group = "uni-instruct" if c.get("method") == "uni-instruct" else "other"
         groups.setdefault(group, []).append(run_settings(c))
     no_gan = any(r.endswith("-no-gan") for r in runs)

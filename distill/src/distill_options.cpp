@@ -196,37 +196,10 @@ const std::vector<std::string>& distill_preset_names() {
   return names;
 }
 
-namespace {
-
-// The settings with which Uni-Instruct's one-step generator measured best on the CPU presets
-// (docs/DISTILL.md, "The toy demo's recipe" and "The Fashion-MNIST recipe"). The other methods
-// keep the preset's general settings and their own published defaults: nobody has measured this
-// recipe on them. The GPU presets keep the official settings.
-void apply_uni_instruct_recipe(DistillOptions& o) {
-  MethodOptions& m = o.method_options;
-  if (o.preset == "toy") {
-    // 25/25 modes, ~90 % of the samples on a mode and the teacher's SWD after 3M images: the
-    // regression to teacher ODE pairs keeps every mode, the GAN term sharpens them.
-    m.divergence = "js";
-    m.gan_weight = 3;
-    m.regression_weight = 1;
-    o.lr_generator = o.lr_fake = 2e-3;
-    o.total_images = 3000000;
-  } else if (o.preset == "fmnist-cpu") {
-    // One step at or below the teacher's Heun-18 FID after 44,800 images (~1.6 h on 2 cores);
-    // the real data reaches the generator through a discriminator head that learns fast.
-    m.divergence = "js";
-    m.gan_weight = 30;
-    m.regression_weight = 0.25;
-    o.lr_generator = o.lr_fake = 2e-4;
-    o.discriminator_head = "learned";
-    o.lr_discriminator_head = 2e-3;
-    o.total_images = 44800;
-  }
-}
-
-}  // namespace
-
+// On the CPU presets, uni-instruct gets the settings with which its one-step generator measured
+// best (docs/DISTILL.md, "The toy demo's recipe" and "The Fashion-MNIST recipe"). The other
+// methods keep the preset's general settings and their own published defaults: nobody has
+// measured the recipe on them. The GPU presets keep the official settings for every method.
 DistillOptions distill_preset(const std::string& name, const std::string& method) {
   DistillOptions o;
   o.preset = name;
@@ -246,6 +219,15 @@ DistillOptions distill_preset(const std::string& name, const std::string& method
     o.preview_samples = 2000;
     o.regression_pairs = 4096;
     o.out = "runs/distill-toy";
+    if (method == "uni-instruct") {
+      // 25/25 modes, ~90 % of the samples on a mode and the teacher's SWD after 3M images: the
+      // regression to teacher ODE pairs keeps every mode, the GAN term sharpens them.
+      o.method_options.divergence = "js";
+      o.method_options.gan_weight = 3;
+      o.method_options.regression_weight = 1;
+      o.lr_generator = o.lr_fake = 2e-3;
+      o.total_images = 3000000;
+    }
   } else if (name == "fmnist-cpu") {
     o.teacher = "runs/teacher-fmnist-cpu/teacher.safetensors";
     // A few hundred iterations fit in ~15 minutes on 2 cores: a high learning rate makes them
@@ -261,6 +243,17 @@ DistillOptions distill_preset(const std::string& name, const std::string& method
     o.checkpoint_every_images = 6400;
     o.regression_pairs = 128;
     o.out = "runs/distill-fmnist-cpu";
+    if (method == "uni-instruct") {
+      // One step at or below the teacher's Heun-18 FID after 44,800 images (~1.6 h on 2 cores);
+      // the real data reaches the generator through a discriminator head that learns fast.
+      o.method_options.divergence = "js";
+      o.method_options.gan_weight = 30;
+      o.method_options.regression_weight = 0.25;
+      o.lr_generator = o.lr_fake = 2e-4;
+      o.discriminator_head = "learned";
+      o.lr_discriminator_head = 2e-3;
+      o.total_images = 44800;
+    }
   } else if (name == "fmnist") {
     o.teacher = "runs/teacher-fmnist/teacher.safetensors";
     o.batch = 128;
@@ -290,7 +283,6 @@ DistillOptions distill_preset(const std::string& name, const std::string& method
     ONESTEP_FAIL("unknown preset '{}': expected one of {}", name,
                  fmt::join(distill_preset_names(), ", "));
   }
-  if (method == "uni-instruct") apply_uni_instruct_recipe(o);
   return o;
 }
 

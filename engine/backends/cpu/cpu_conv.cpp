@@ -140,24 +140,46 @@ class Scratch {
   std::vector<void*> blocks_;
 };
 
-// Runs body(n, worker) for every sample, over threads when N is large enough.
+// Samples are spread over threads when there are at least as many as threads; otherwise they
+// run in turn on this thread and the GEMM inside is threaded.
+bool samples_in_parallel(int64_t N) { return N >= num_threads() && !in_parallel_region(); }
+
+// Column buffers a convolution needs: one per thread that may run a sample.
+int sample_workers(int64_t N) { return samples_in_parallel(N) ? num_threads() : 1; }
+
+// Runs body(n, worker) for every sample; worker < sample_workers(N) indexes the running thread's
+// scratch. Threads take samples as they become free.
 template <class Body>
-int for_each_sample(int64_t N, const Body& body) {
-  const int workers = N >= num_threads() ? num_threads() : 1;
-  if (workers == 1) {
+void for_each_sample(int64_t N, const Body& body) {
+  if (!samples_in_parallel(N)) {
     for (int64_t n = 0; n < N; ++n) body(n, 0);
-  } else {
-    parallel_for(0, workers, 1, [&](int64_t lo, int64_t hi) {
-      for (int64_t w = lo; w < hi; ++w)
-        for (int64_t n = N * w / workers; n < N * (w + 1) / workers; ++n)
-          body(n, static_cast<int>(w));
-    });
+    return;
   }
-  return workers;
+  run_chunks(
+      N, num_threads(),
+      [](const void* context, int64_t n, int participant) {
+        (*static_cast<const Body*>(context))(n, participant);
+      },
+      &body);
 }
 
-int sample_workers(int64_t N) {
-  return N >= num_threads() ? num_threads() : 1;
+// Runs body(first, last, group, worker) for `groups` consecutive runs [first, last) of samples
+// covering [0, N), spread over threads as for_each_sample does. A result accumulated per group
+// does not depend on which thread ran it.
+template <class Body>
+void for_each_sample_group(int64_t N, int64_t groups, const Body& body) {
+  auto group = [&](int64_t g, int worker) { body(N * g / groups, N * (g + 1) / groups, g, worker); };
+  if (!samples_in_parallel(N)) {
+    for (int64_t g = 0; g < groups; ++g) group(g, 0);
+    return;
+  }
+  using Group = decltype(group);
+  run_chunks(
+      groups, num_threads(),
+      [](const void* context, int64_t g, int participant) {
+        (*static_cast<const Group*>(context))(g, participant);
+      },
+      &group);
 }
 
 template <class T>
@@ -291,42 +313,49 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_out, const Tensor& x,
     using T = decltype(tag);
     const T* pg = typed<T>(grad_out);
     const T* px = typed<T>(x);
-    const int workers = sample_workers(s.N);
-    Scratch columns(allocator_, s.is_pointwise() ? 0 : s.patch() * s.pixels() * sizeof(T), workers);
+    Scratch columns(allocator_, s.is_pointwise() ? 0 : s.patch() * s.pixels() * sizeof(T),
+                    sample_workers(s.N));
     auto columns_of = [&](int64_t n, int worker) {
       const T* x_n = px + n * s.x_batch_stride;
       if (s.is_pointwise()) return x_n;
       im2col(x_n, columns.get<T>(worker), s);
       return static_cast<const T*>(columns.get<T>(worker));
     };
-    // One partial weight gradient per worker, summed at the end: [O, patch], or its transpose
-    // [patch, O] for the dot products.
-    Scratch partials(allocator_, s.O * s.patch() * sizeof(T), workers);
-    for (int i = 0; i < workers; ++i) MatrixMap<T>(partials.get<T>(i), s.O, s.patch()).setZero();
+    // One partial weight gradient per group of samples, summed in group order at the end
+    // (groups, not threads, so the sum is the same whichever thread ran a group): [O, patch],
+    // or its transpose [patch, O] for the dot products.
+    const int64_t groups =
+        samples_in_parallel(s.N) ? std::min<int64_t>(s.N, num_threads() * kChunksPerThread) : 1;
+    Scratch partials(allocator_, s.O * s.patch() * sizeof(T), static_cast<int>(groups));
+    for (int i = 0; i < groups; ++i) MatrixMap<T>(partials.get<T>(i), s.O, s.patch()).setZero();
     MatrixMap<T> gw(typed<T>(grad_w), s.O, s.patch());
     if constexpr (kPackedGemm<T>) {
       if (s.pixels() >= kDotProductMinPixels) {
         // partial^T[patch, O] += col_n[patch, P] g_n^T[P, O]: dot products along the pixel rows
         // of both, nothing to pack or transpose.
-        for_each_sample(s.N, [&](int64_t n, int worker) {
-          sgemm::multiply_add_transposed(columns_of(n, worker), s.patch(), s.pixels(),
-                                         pg + n * s.y_batch_stride, s.O, s.pixels(), s.pixels(),
-                                         partials.get<T>(worker), s.O);
+        for_each_sample_group(s.N, groups, [&](int64_t first, int64_t last, int64_t group,
+                                               int worker) {
+          for (int64_t n = first; n < last; ++n)
+            sgemm::multiply_add_transposed(columns_of(n, worker), s.patch(), s.pixels(),
+                                           pg + n * s.y_batch_stride, s.O, s.pixels(), s.pixels(),
+                                           partials.get<T>(static_cast<int>(group)), s.O);
         });
         gw = MatrixMap<T>(partials.get<T>(0), s.patch(), s.O).transpose();
-        for (int i = 1; i < workers; ++i)
+        for (int i = 1; i < groups; ++i)
           gw += MatrixMap<T>(partials.get<T>(i), s.patch(), s.O).transpose();
         return;
       }
     }
     // partial[O, patch] += g_n[O, P] col_n^T[P, patch]
-    for_each_sample(s.N, [&](int64_t n, int worker) {
-      MatrixMap<T>(partials.get<T>(worker), s.O, s.patch()).noalias() +=
-          ConstMatrixMap<T>(pg + n * s.y_batch_stride, s.O, s.pixels()) *
-          ConstMatrixMap<T>(columns_of(n, worker), s.patch(), s.pixels()).transpose();
+    for_each_sample_group(s.N, groups, [&](int64_t first, int64_t last, int64_t group,
+                                           int worker) {
+      for (int64_t n = first; n < last; ++n)
+        MatrixMap<T>(partials.get<T>(static_cast<int>(group)), s.O, s.patch()).noalias() +=
+            ConstMatrixMap<T>(pg + n * s.y_batch_stride, s.O, s.pixels()) *
+            ConstMatrixMap<T>(columns_of(n, worker), s.patch(), s.pixels()).transpose();
     });
     gw = MatrixMap<T>(partials.get<T>(0), s.O, s.patch());
-    for (int i = 1; i < workers; ++i) gw += MatrixMap<T>(partials.get<T>(i), s.O, s.patch());
+    for (int i = 1; i < groups; ++i) gw += MatrixMap<T>(partials.get<T>(i), s.O, s.patch());
   });
 }
 

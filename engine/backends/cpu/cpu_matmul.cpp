@@ -2,6 +2,7 @@
 // (ops/matmul.cpp makes a copy otherwise), so Eigen maps it directly, row- or column-major.
 
 #include <Eigen/Core>
+#include <algorithm>
 
 #include "cpu_backend.h"
 #include "parallel.h"
@@ -9,6 +10,9 @@
 namespace onestep::cpu {
 
 namespace {
+
+// Below this much work a chunk costs more to hand to another thread than to do.
+constexpr int64_t kMinMultiplyAddsPerChunk = 1 << 15;
 
 template <class T>
 using RowMajorMap =
@@ -38,28 +42,34 @@ void gemm_batch(const Tensor& a, const Tensor& b, const Tensor& out) {
   const T* pa = typed<T>(a);
   const T* pb = typed<T>(b);
   T* po = typed<T>(out);
-  auto one = [&](int64_t i) {
+  // Rows [lo, hi) of product i.
+  auto rows_of = [&](int64_t i, int64_t lo, int64_t hi) {
     Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> result(
         po + i * M * N, M, N);
     if (K == 0) {
-      result.setZero();
+      result.middleRows(lo, hi - lo).setZero();
       return;
     }
     with_matrix<T>(pa + i * a.strides()[0], M, K, a.strides()[1], a.strides()[2],
                    [&](const auto& ma) {
                      with_matrix<T>(pb + i * b.strides()[0], K, N, b.strides()[1], b.strides()[2],
-                                    [&](const auto& mb) { result.noalias() = ma * mb; });
+                                    [&](const auto& mb) {
+                                      result.middleRows(lo, hi - lo).noalias() =
+                                          ma.middleRows(lo, hi - lo) * mb;
+                                    });
                    });
   };
-  // Many small products: one per thread (Eigen then runs single-threaded inside). Few large
-  // products: one at a time, each threaded by Eigen.
+  // Many small products: whole products per thread. Few large ones: one at a time, its rows
+  // split over threads (Eigen runs single-threaded; our pool does the threading).
   if (batch >= num_threads() && batch > 1) {
     parallel_for(0, batch, 1, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) one(i);
+      for (int64_t i = lo; i < hi; ++i) rows_of(i, 0, M);
     });
-  } else {
-    for (int64_t i = 0; i < batch; ++i) one(i);
+    return;
   }
+  const int64_t row_grain = std::max<int64_t>(1, kMinMultiplyAddsPerChunk / std::max<int64_t>(N * K, 1));
+  for (int64_t i = 0; i < batch; ++i)
+    parallel_for(0, M, row_grain, [&](int64_t lo, int64_t hi) { rows_of(i, lo, hi); });
 }
 
 }  // namespace

@@ -80,12 +80,14 @@ void reduce_ori(ReduceOp op, const T* x, T* out, int64_t O, int64_t R, int64_t I
                    });
       return;
     }
-    // Few long rows: split each row across threads and combine the partial results.
+    // Few long rows: split each row into parts for the threads and combine the partial results
+    // in part order (the same sum whichever thread reduced a part).
+    const int64_t parts = threads * kChunksPerThread;
     for (int64_t o = 0; o < O; ++o) {
-      std::vector<T> partial(threads, identity<T>(op));
-      parallel_for(0, threads, 1, [&](int64_t b, int64_t e) {
+      std::vector<T> partial(parts, identity<T>(op));
+      parallel_for(0, parts, 1, [&](int64_t b, int64_t e) {
         for (int64_t t = b; t < e; ++t) {
-          const int64_t lo = R * t / threads, hi = R * (t + 1) / threads;
+          const int64_t lo = R * t / parts, hi = R * (t + 1) / parts;
           partial[t] = reduce_row(op, x + o * R + lo, hi - lo);
         }
       });

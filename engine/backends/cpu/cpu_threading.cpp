@@ -1,16 +1,16 @@
-// The CPU thread count, shared by OpenMP loops and Eigen's GEMM.
+// The CPU thread count: the size of the backend's thread pool (thread_pool.h).
 
-#include <omp.h>
-
-#include <xmmintrin.h>
+#include <sched.h>
 
 #include <Eigen/Core>
 #include <cstdlib>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "onestep/engine/error.h"
 #include "onestep/engine/threading.h"
+#include "thread_pool.h"
 
 namespace onestep {
 
@@ -26,28 +26,26 @@ ThreadCount& thread_count() {
   return count;
 }
 
-// Subnormal floats cost ~100 cycles per operation on x86; tiny gradients and Adam's second
-// moments produce them early in training (a toy run spent 30x longer on its first steps).
-// Flush them to zero on every thread that runs kernels, as ML frameworks do.
-void flush_subnormals_on_this_thread() {
-#if defined(__SSE__)
-  _mm_setcsr(_mm_getcsr() | 0x8040);  // FTZ | DAZ
-#endif
+// The cores this process may run on (taskset, cgroup cpusets), not all the machine has.
+int available_cores() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
 void apply(int threads) {
-  omp_set_num_threads(threads);
-  Eigen::setNbThreads(threads);
-  flush_subnormals_on_this_thread();
-#pragma omp parallel num_threads(threads)
-  flush_subnormals_on_this_thread();
+  // Every parallel loop, GEMMs included, runs on our pool; Eigen's own OpenMP threading would
+  // put a second set of threads on the same cores.
+  Eigen::setNbThreads(1);
+  cpu::flush_subnormals_on_this_thread();
+  cpu::resize_thread_pool(threads);
 }
 
 }  // namespace
 
 namespace detail {
 int parse_thread_count(const char* text) {
-  if (text == nullptr || *text == '\0') return omp_get_num_procs();
+  if (text == nullptr || *text == '\0') return available_cores();
   char* end = nullptr;
   const long value = std::strtol(text, &end, 10);
   ONESTEP_CHECK(*end == '\0' && value > 0 && value <= 4096,

@@ -1,33 +1,52 @@
 #pragma once
-// Splitting work across the CPU threads (OpenMP). Bodies must not throw: validate before.
-
-#include <omp.h>
+// Splitting work across the CPU threads (thread_pool.h). Bodies must not throw: validate before.
 
 #include <algorithm>
 #include <cstdint>
 
 #include "onestep/engine/threading.h"
+#include "thread_pool.h"
 
 namespace onestep::cpu {
 
-// Calls body(begin, end) on disjoint chunks covering [begin, end), in parallel when there are
-// at least two chunks of `grain` elements and we are not already inside a parallel region.
+// Chunks per thread in a region: enough that a thread the OS deschedules leaves its share to
+// the others instead of stalling the op, few enough that taking a chunk stays cheap.
+constexpr int64_t kChunksPerThread = 4;
+
+// Ranges of fine-grained work (grain >= this) start at multiples of this many elements, so a
+// vectorised body splits its elements into vector and tail steps the same way whatever the
+// thread count, and its results do not change with it.
+constexpr int64_t kRangeAlignment = 64;
+
+// Calls body(begin, end) on disjoint ranges covering [begin, end), in parallel when there are
+// at least two ranges of `grain` elements and we are not already inside a parallel region.
 template <class Body>
 void parallel_for(int64_t begin, int64_t end, int64_t grain, const Body& body) {
   const int64_t n = end - begin;
   if (n <= 0) return;
   const int64_t max_chunks = std::max<int64_t>(1, n / std::max<int64_t>(grain, 1));
   const int threads = static_cast<int>(std::min<int64_t>(num_threads(), max_chunks));
-  if (threads <= 1 || omp_in_parallel()) {
+  if (threads <= 1 || in_parallel_region()) {
     body(begin, end);
     return;
   }
-#pragma omp parallel num_threads(threads)
-  {
-    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    const int64_t chunk_begin = begin + n * t / nt, chunk_end = begin + n * (t + 1) / nt;
-    if (chunk_begin < chunk_end) body(chunk_begin, chunk_end);
-  }
+  struct Range {
+    const Body* body;
+    int64_t begin, n, chunks, alignment;
+    int64_t start(int64_t chunk) const {
+      return chunk == chunks ? n : n * chunk / chunks / alignment * alignment;
+    }
+  };
+  const Range range{&body, begin, n, std::min<int64_t>(max_chunks, threads * kChunksPerThread),
+                    grain >= kRangeAlignment ? kRangeAlignment : 1};
+  run_chunks(
+      range.chunks, threads,
+      [](const void* context, int64_t chunk, int) {
+        const Range& r = *static_cast<const Range*>(context);
+        const int64_t lo = r.start(chunk), hi = r.start(chunk + 1);
+        if (lo < hi) (*r.body)(r.begin + lo, r.begin + hi);
+      },
+      &range);
 }
 
 }  // namespace onestep::cpu

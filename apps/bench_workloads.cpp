@@ -70,95 +70,45 @@ struct TeacherStep {
   Tensor x0;
 };
 
-// One iteration of distill/src/distill.cpp (DistillRun::fake_step, then generator_step) with the
-// method's own defaults (Uni-Instruct, Jeffreys, GAN weight 0.01; not the preset's recipe, whose
-// learned head and regression this copy lacks) after its warm-ups, unconditional, with the
-// fmnist-cpu preset's settings.
+// The library's own distillation iteration (distill::DistillTraining: fake step, generator step,
+// their non-finite checks and the EMA update) on a random teacher and random real images, with
+// the fmnist-cpu preset's settings and the method's own defaults (Uni-Instruct, Jeffreys, GAN
+// weight 0.01, the bottleneck mean as discriminator: what bench/torch_reference.py does; the
+// preset's recipe adds a learned head and a regression term), after the warm-up phases.
 struct DistillStep {
-  DistillStep(const diffusion::ModelConfig& m, int64_t batch, Device device, uint64_t seed)
-      : o(distill::distill_preset("fmnist-cpu")),
-        method(distill::make_method(o.method, distill::MethodOptions{})),
-        init(seed),
-        gen(seed + 1),
-        shape(batch_shape(m, batch)),
-        elements(shape_numel(m.data_shape)),
-        device(device) {
-    teacher = diffusion::build_denoiser(m, init);
-    generator = diffusion::build_denoiser(m, init);
-    fake = diffusion::build_denoiser(m, init);
-    for (const auto& net : {teacher, generator, fake}) {
-      net->copy_state_from(*teacher);
-      net->eval();
-      net->to(device);
-    }
-    teacher->set_requires_grad(false);
-    adam_g = std::make_unique<nn::Adam>(
-        generator->parameters(), nn::AdamOptions{o.lr_generator, o.beta1, o.beta2, o.adam_eps});
-    adam_f = std::make_unique<nn::Adam>(fake->parameters(),
-                                        nn::AdamOptions{o.lr_fake, o.beta1, o.beta2, o.adam_eps});
-    real = rand(shape, init, DType::f32, device) * 2.0 - 1.0;
+  DistillStep(const diffusion::ModelConfig& m, int64_t batch, Device device, uint64_t seed) {
+    distill::DistillOptions o = distill::distill_preset("fmnist-cpu");
+    o.method_options = distill::MethodOptions{};
+    o.discriminator_head = "mean";
+    o.generator_warmup_images = 0;
+    o.sim_only_images = 0;
+    o.batch = batch;
+    o.seed = seed;
+    o.device = device.str();
+    o.preview_samples = 0;
+    o.eval_every_images = 0;
+    Generator init(seed);
+    diffusion::LoadedDenoiser teacher{m, diffusion::build_denoiser(m, init), {}};
+    training = std::make_unique<distill::DistillTraining>(o, std::move(teacher),
+                                                         random_images(m, init));
   }
 
-  Tensor grid_sigmas() {
-    return diffusion::karras_grid_sigmas(shape[0], o.sigma_min, o.sigma_max, o.rho, o.u_max, gen)
-        .to(device);
+  // 256 images of uniform random pixels: the discriminator's real data.
+  static std::unique_ptr<diffusion::DataSource> random_images(const diffusion::ModelConfig& m,
+                                                              Generator& gen) {
+    diffusion::ImageSet set;
+    set.info.size = 256;
+    set.info.channels = m.data_shape[0];
+    set.info.height = m.data_shape[1];
+    set.info.width = m.data_shape[2];
+    const Tensor pixels = randint(0, 256, {set.info.size * shape_numel(m.data_shape)}, gen);
+    for (int64_t v : pixels.to_vector<int64_t>()) set.pixels.push_back(static_cast<uint8_t>(v));
+    return diffusion::make_image_source(std::move(set));
   }
 
-  void fake_step() {
-    Tensor x_g;
-    {
-      NoGradGuard no_grad;
-      x_g = distill::generate(*generator, randn(shape, gen, DType::f32, device), o.sigma_init,
-                              Tensor());
-    }
-    adam_f->zero_grad();
-    Tensor loss = mean(diffusion::edm_loss_at(*fake, x_g, Tensor(), grid_sigmas(), gen));
-    const Tensor sigma = grid_sigmas();
-    const Tensor noise = randn(shape, gen, DType::f32, device);
-    const Tensor disc = mean(
-        distill::discriminator_loss(*fake, real, Tensor(), x_g, Tensor(), sigma, noise, false));
-    loss = loss + disc * (o.discriminator_weight * static_cast<double>(elements));
-    loss.backward();
-    nn::clip_grad_norm(fake->parameters(), o.fake_grad_clip);
-    adam_f->step();
-  }
+  void operator()() { training->iteration(); }
 
-  void generator_step() {
-    fake->set_requires_grad(false);
-    const Tensor x_g = distill::generate(*generator, randn(shape, gen, DType::f32, device),
-                                         o.sigma_init, Tensor());
-    const Tensor sigma = grid_sigmas();
-    Shape per_sample(shape.size(), 1);
-    per_sample[0] = shape[0];
-    const Tensor x_t = x_g + randn(shape, gen, DType::f32, device) * sigma.reshape(per_sample);
-    distill::GeneratorStep step{x_g,
-                                x_t,
-                                teacher->forward(x_t, sigma, Tensor()),
-                                fake->forward(x_t, sigma, Tensor()),
-                                distill::discriminator_logit(*fake, x_t, sigma, Tensor()),
-                                sigma};
-    const distill::GeneratorLoss parts = distill::generator_loss(method, step, false);
-    const Tensor loss = distill::generator_objective(method, parts, o.score_scale, elements);
-    adam_g->zero_grad();
-    loss.backward();
-    fake->set_requires_grad(true);
-    adam_g->step();
-  }
-
-  void operator()() {
-    fake_step();
-    generator_step();
-  }
-
-  distill::DistillOptions o;
-  distill::Method method;
-  Generator init, gen;
-  Shape shape;
-  int64_t elements;
-  Device device;
-  std::shared_ptr<EDMPrecond> teacher, generator, fake;
-  std::unique_ptr<nn::Adam> adam_g, adam_f;
-  Tensor real;
+  std::unique_ptr<distill::DistillTraining> training;
 };
 
 struct GenerateStep {

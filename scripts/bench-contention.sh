@@ -60,17 +60,22 @@ printf '|%s|%s|%s|%s|%s|%s|%s|\n' -------------- ---------- ------------ -------
   ------------------- ----------
 for row in "${rows[@]}"; do
   read -r workload config batch <<<"$row"
-  for variant in "${variants[@]}"; do
-    alone=() busy=()
-    for ((r = 0; r < repeats; ++r)); do
-      alone+=("$(run_bench "$variant" "$workload" "$config" "$batch" 0)")
+  declare -A alone=() busy=()
+  # Variants interleaved within each repeat, so that a slow phase of the machine hits all.
+  for ((r = 0; r < repeats; ++r)); do
+    for v in "${!variants[@]}"; do
+      alone[$v]+=" $(run_bench "${variants[$v]}" "$workload" "$config" "$batch" 0)"
       bash -c 'while :; do :; done' &
       busy_pid=$!
-      busy+=("$(run_bench "$variant" "$workload" "$config" "$batch" 1)")
+      busy[$v]+=" $(run_bench "${variants[$v]}" "$workload" "$config" "$batch" 1)"
       stop_busy
     done
-    a="$(median "${alone[@]}")" b="$(median "${busy[@]}")"
-    printf '| %-12s | %-8s | %-10s | %5s | %9.1f | %17.1f | %7.2fx |\n' "${variant%%=*}" \
+  done
+  for v in "${!variants[@]}"; do
+    # shellcheck disable=SC2086
+    a="$(median ${alone[$v]})" b="$(median ${busy[$v]})"
+    printf '| %-12s | %-8s | %-10s | %5s | %9.1f | %17.1f | %7.2fx |\n' "${variants[$v]%%=*}" \
       "$workload" "$config" "$batch" "$a" "$b" "$(awk -v a="$a" -v b="$b" 'BEGIN { print b / a }')"
   done
+  unset alone busy
 done

@@ -102,17 +102,39 @@ Tensor discriminator_loss(const EDMPrecond& fake, const Tensor& real, const Tens
 
 namespace {
 
+// The real-data spec of a run: --data, else the one the teacher was trained on.
+std::string data_spec_of(const DistillOptions& o, const ModelConfig& teacher_config) {
+  return o.data.empty() ? teacher_config.data_spec : o.data;
+}
+
+// The real data the run needs (the discriminator's, the preview's reference), or null.
+std::unique_ptr<DataSource> open_distill_data(const DistillOptions& o,
+                                              const ModelConfig& teacher_config) {
+  const Method method = make_method(o.method, o.method_options);
+  if (!method.needs_discriminator() && o.preview_samples == 0) return nullptr;
+  const std::string spec = data_spec_of(o, teacher_config);
+  ONESTEP_CHECK(!spec.empty(), "distill: {} needs real data; the teacher names none, pass --data",
+                method.name);
+  return open_dataset(spec, DataOptions{stream_seed(o.seed, 0), false, false});
+}
+
+}  // namespace
+
 class DistillRun {
  public:
-  DistillRun(const DistillOptions& options, bool resume)
+  DistillRun(const DistillOptions& options, LoadedDenoiser teacher,
+             std::unique_ptr<DataSource> data, bool resume)
       : o_(options),
         method_(make_method(o_.method, o_.method_options)),
-        teacher_(load_denoiser(o_.teacher)),
+        teacher_(std::move(teacher)),
         model_config_(teacher_.config),
         device_(usable_device(o_.device)),
-        gen_(stream_seed(o_.seed, 1)) {
+        gen_(stream_seed(o_.seed, 1)),
+        data_(std::move(data)) {
     ONESTEP_CHECK(teacher_.config.one_step_sigma == 0,
                   "distill: {} is already a one-step generator, not a teacher", o_.teacher);
+    ONESTEP_CHECK(data_ || !method_.needs_discriminator(),
+                  "distill: {} needs real data and none was given", method_.name);
     teacher_.net->to(device_);
     teacher_.net->set_requires_grad(false);
     teacher_.net->eval();
@@ -130,12 +152,8 @@ class DistillRun {
     model_config_.one_step_sigma = o_.sigma_init;
     model_config_.source =
         fmt::format("onestep distill {} from {}", method_.describe(), o_.teacher);
-    const std::string spec = o_.data.empty() ? teacher_.config.data_spec : o_.data;
-    if (method_.needs_discriminator() || o_.preview_samples > 0) {
-      ONESTEP_CHECK(!spec.empty(),
-                    "distill: {} needs real data; the teacher names none, pass --data",
-                    method_.name);
-      data_ = open_dataset(spec, DataOptions{stream_seed(o_.seed, 0), false, false});
+    const std::string spec = data_spec_of(o_, teacher_.config);
+    if (data_) {
       ONESTEP_CHECK(label_dim_ == 0 || data_->info().num_classes == label_dim_,
                     "distill: the teacher has {} classes, {} has {}", label_dim_, spec,
                     data_->info().num_classes);
@@ -182,6 +200,13 @@ class DistillRun {
 
   const DistillOptions& options() const { return o_; }
   const Method& method() const { return method_; }
+  int64_t images() const { return images_; }
+
+  // One iteration outside run(): its losses are summed into a tally nobody reads.
+  void iteration() {
+    Sums unread;
+    iteration(unread);
+  }
 
   DistillResult run() {
     DistillResult result;
@@ -627,7 +652,23 @@ class DistillRun {
   bool measure_ratio_gradient_ = true;  // at the next generator step with a logit
 };
 
+namespace {
+const DistillOptions& validated(const DistillOptions& options) {
+  options.validate();
+  return options;
+}
 }  // namespace
+
+DistillTraining::DistillTraining(const DistillOptions& options, LoadedDenoiser teacher,
+                                 std::unique_ptr<DataSource> data)
+    : run_(std::make_unique<DistillRun>(validated(options), std::move(teacher), std::move(data),
+                                        false)) {}
+
+DistillTraining::~DistillTraining() = default;
+
+void DistillTraining::iteration() { run_->iteration(); }
+
+int64_t DistillTraining::images() const { return run_->images(); }
 
 void check_distill_options(const DistillOptions& options, bool resume) {
   options.validate();
@@ -667,7 +708,9 @@ DistillResult distill(const DistillOptions& options, bool resume) {
     // one starts over, so its metrics do too.
     remove_if_exists(join_path(options.out, "metrics.jsonl"));
   }
-  DistillRun run(options, resume);
+  LoadedDenoiser teacher = load_denoiser(options.teacher);
+  std::unique_ptr<DataSource> data = open_distill_data(options, teacher.config);
+  DistillRun run(options, std::move(teacher), std::move(data), resume);
   const std::string text = run.options().to_json();
   nn::write_file_atomically(join_path(options.out, "config.json"), text.data(), text.size());
   return run.run();

@@ -10,10 +10,13 @@
 // denoiser config with one_step_sigma, sampled with one network evaluation), state.safetensors,
 // samples.png.
 
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "onestep/diffusion/datasets.h"
 #include "onestep/diffusion/edm.h"
+#include "onestep/diffusion/model_config.h"
 #include "onestep/diffusion/nonfinite_steps.h"
 #include "onestep/distill/discriminator_head.h"
 #include "onestep/distill/methods.h"
@@ -105,6 +108,27 @@ struct DistillResult {
 };
 
 DistillResult distill(const DistillOptions& options, bool resume);
+
+class DistillRun;
+
+// A distillation's networks and optimisers, stepped by the caller: the iteration distill() runs
+// (fake-score steps, then the generator step, with their non-finite checks and EMA update),
+// from a teacher and a data stream already in memory, and without distill()'s files, logs and
+// evaluations. `onestep bench` times it. data may be null when the method needs no real data.
+class DistillTraining {
+ public:
+  DistillTraining(const DistillOptions& options, diffusion::LoadedDenoiser teacher,
+                  std::unique_ptr<diffusion::DataSource> data);
+  ~DistillTraining();
+  DistillTraining(const DistillTraining&) = delete;
+  DistillTraining& operator=(const DistillTraining&) = delete;
+
+  void iteration();
+  int64_t images() const;  // trained on so far: batch x iterations
+
+ private:
+  std::unique_ptr<DistillRun> run_;
+};
 DistillOptions read_distill_config(const std::string& run_dir);
 // Everything that can be checked before any work: validate(), the run directory, that the
 // teacher file exists, the --data spec and its folder, and the device. Throws onestep::Error.

@@ -54,9 +54,9 @@ int main(int argc, char** argv) {
   const int reps = quick ? 3 : 10;
   const int threads = num_threads();
   fmt::print(
-      "onestep engine_ops: {} threads (ONESTEP_THREADS={}, OMP_NUM_THREADS={}, "
+      "onestep engine_ops: {} threads (ONESTEP_THREADS={}, ONESTEP_SPIN_US={}, "
       "OPENBLAS_CORETYPE={}), median of {} runs after one warm-up\n\n",
-      threads, env_or("ONESTEP_THREADS", "unset"), env_or("OMP_NUM_THREADS", "unset"),
+      threads, env_or("ONESTEP_THREADS", "unset"), env_or("ONESTEP_SPIN_US", "unset"),
       env_or("OPENBLAS_CORETYPE", "unset"), reps);
 
   // Reference: a plain Eigen float GEMM, square 1024 (what Eigen reaches on this machine).

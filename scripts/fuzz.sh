@@ -24,8 +24,8 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DONESTEP_STATIC=OFF -DONESTEP_INSTALL=OFF >/dev/null
 cmake --build "$build" -j "${JOBS:-$(nproc)}" --target "${targets[@]/%/_fuzzer}"
 
-# One thread: the parsers are serial, and OpenMP workers would only add noise to coverage.
-export ONESTEP_THREADS=1 OMP_NUM_THREADS=1
+# One thread: the parsers are serial, and pool workers would only add noise to coverage.
+export ONESTEP_THREADS=1
 failed=0
 summary=()
 for t in "${targets[@]}"; do

@@ -79,7 +79,7 @@ if grep -q "(Skipped)" "$out/ctest-gpu.log"; then
   status=1
 fi
 # Eight CPU test processes with two threads each fill 16 cores without oversubscribing them
-# (OpenMP barriers stall badly when threads outnumber cores).
+# (a region waits for its slowest thread when threads outnumber cores).
 step "cpu tests" ctest-cpu.log \
   env ONESTEP_THREADS=2 ctest -LE gpu -j8 --output-on-failure --output-junit "$out/ctest-cpu.xml"
 

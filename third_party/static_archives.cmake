@@ -2,7 +2,7 @@
 # `onestep` command links fully statically in a CPU build (ldd: "not a dynamic executable") and
 # with only cuBLAS and glibc shared in a CUDA build (docs/API.md, "Static binaries").
 #
-# The system packages' imported targets (ZLIB::ZLIB, PNG::PNG, OpenMP::OpenMP_CXX) are pointed at
+# The system packages' imported targets (ZLIB::ZLIB, PNG::PNG) are pointed at
 # the static archives installed beside their shared libraries, so every target in this build,
 # tests included, links the same code and no CMakeLists.txt has to know. fmt comes from
 # onestep_fmt (below). An installed onestep package names the same imported targets, and a
@@ -69,14 +69,3 @@ endfunction()
 
 onestep_use_static_archive(ZLIB::ZLIB zlib1g-dev)
 onestep_use_static_archive(PNG::PNG libpng-dev)
-
-# OpenMP's runtime library (libgomp for GCC) is part of the compiler's installation.
-get_target_property(openmp_libraries OpenMP::OpenMP_CXX INTERFACE_LINK_LIBRARIES)
-set(static_openmp_libraries "")
-foreach(library IN LISTS openmp_libraries)
-  if(library MATCHES "\\.so(\\.[0-9.]+)?$")
-    onestep_static_archive(library "${library}" "the compiler's own package (libgcc-12-dev for g++ 12)")
-  endif()
-  list(APPEND static_openmp_libraries "${library}")
-endforeach()
-set_property(TARGET OpenMP::OpenMP_CXX PROPERTY INTERFACE_LINK_LIBRARIES "${static_openmp_libraries}")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The onestep binary of an ONESTEP_STATIC build (docs/API.md, "Static binaries"): a CPU build is
 # fully static; a CUDA build needs cuBLAS and glibc's own libraries and nothing else (libstdc++,
-# libgomp, libpng, zlib, fmt and cudart are linked in).
+# libpng, zlib, fmt and cudart are linked in).
 # Usage: static_binary_test.sh /path/to/onestep ON|OFF (CUDA)
 set -uo pipefail
 onestep="$1" cuda="$2"

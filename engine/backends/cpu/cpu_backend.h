@@ -1,5 +1,5 @@
 #pragma once
-// The CPU backend: Eigen expressions and templated loops, threads from OpenMP.
+// The CPU backend: Eigen expressions and templated loops, threads from our pool (thread_pool.h).
 
 #include <mutex>
 #include <unordered_map>

@@ -152,7 +152,7 @@ Kernel kernel_for(int64_t rows, int64_t vectors) {
   });
 }
 
-// One B panel per thread, allocated on first use and kept (OpenMP reuses its threads).
+// One B panel per thread, allocated on first use and kept (the pool's threads live on).
 float* rhs_panel() {
   struct Free {
     void operator()(float* p) const { std::free(p); }

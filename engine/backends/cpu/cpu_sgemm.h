@@ -28,7 +28,7 @@ void pack_lhs(const float* a, int64_t rows, int64_t depth, int64_t row_stride, i
 
 // C (rows x cols, row-major with leading dimension ldc) = A B, or += A B when accumulate.
 // A is packed; B is depth x cols with element (k, j) at b[k * b_row_stride + j * b_col_stride]
-// (either stride may be 1). Single-threaded inside an OpenMP region, threaded over column
+// (either stride may be 1). Single-threaded inside a parallel region, threaded over column
 // blocks outside one.
 void multiply(const float* packed_a, int64_t rows, int64_t depth, const float* b,
               int64_t b_row_stride, int64_t b_col_stride, int64_t cols, float* c, int64_t ldc,
@@ -47,7 +47,7 @@ void multiply_blocked(const float* packed_a, int64_t rows, int64_t depth, const 
 // C (rows x cols, leading dimension ldc) += A B^T, where A (rows x depth) and B (cols x depth)
 // are row-major with leading dimensions lda and ldb: dot products along contiguous rows, so
 // neither operand is packed or transposed (a convolution's weight gradient: column matrix times
-// output gradient, both pixel-contiguous). Threaded over rows outside an OpenMP region.
+// output gradient, both pixel-contiguous). Threaded over rows outside a parallel region.
 void multiply_add_transposed(const float* a, int64_t rows, int64_t lda, const float* b,
                              int64_t cols, int64_t ldb, int64_t depth, float* c, int64_t ldc);
 

@@ -2,7 +2,7 @@
 
 #include <sched.h>
 
-#include <Eigen/Core>
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -34,9 +34,6 @@ int available_cores() {
 }
 
 void apply(int threads) {
-  // Every parallel loop, GEMMs included, runs on our pool; Eigen's own OpenMP threading would
-  // put a second set of threads on the same cores.
-  Eigen::setNbThreads(1);
   cpu::flush_subnormals_on_this_thread();
   cpu::resize_thread_pool(threads);
 }

@@ -3,8 +3,8 @@
 // running takes next, so a thread the OS has descheduled (another process on the same cores)
 // holds up at most the chunk it is in, never a fixed share of every op; and workers that find
 // no work spin only briefly before they sleep, so they do not burn the time a competing process
-// (or our own descheduled thread) needs. OpenMP's static split and long spin-waits made a
-// training step 2.7x slower beside one busy process on two cores (docs/PERFORMANCE.md).
+// (or our own descheduled thread) needs. With OpenMP's static split and long spin-waits a
+// training step ran 3x slower beside one busy process on two cores (docs/PERFORMANCE.md).
 
 #include <cstdint>
 

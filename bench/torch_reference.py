@@ -321,7 +321,7 @@ class Teacher:
         self.x0 = torch.rand([args.batch, c['in_channels'], 32, 32], device=device) * 2 - 1
 
     def step(self):
-        with autocast(self.args_precision):
+        with autocast(self.args_precision, self.args_device):
             sigma = (torch.randn(self.x0.shape[0], device=self.x0.device) * 1.2 - 1.2).exp()
             loss = edm_loss_at(self.net, self.x0, sigma).mean()
         self.adam.zero_grad(set_to_none=True)
@@ -391,7 +391,7 @@ class Distill:
         self.fake.requires_grad_(True)
 
     def step(self):
-        with autocast(self.args_precision):
+        with autocast(self.args_precision, self.args_device):
             self.fake_step()
             self.generator_step()
 
@@ -404,7 +404,7 @@ class Generate:
         self.device = device
 
     def step(self):
-        with torch.no_grad(), autocast(self.args_precision):
+        with torch.no_grad(), autocast(self.args_precision, self.args_device):
             self.out = self.net(torch.randn(self.shape, device=self.device) * 2.5,
                                 torch.full([self.shape[0]], 2.5, device=self.device))
 
@@ -420,10 +420,10 @@ def make_adam(params, args, betas):
 
 
 class autocast:
-    """bf16 autocast on CUDA when asked; a no-op otherwise."""
+    """bf16 autocast on the workload's device when asked; a no-op otherwise."""
 
-    def __init__(self, precision):
-        self.ctx = (torch.autocast('cuda', dtype=torch.bfloat16) if precision == 'bf16'
+    def __init__(self, precision, device_type):
+        self.ctx = (torch.autocast(device_type, dtype=torch.bfloat16) if precision == 'bf16'
                     else None)
 
     def __enter__(self):
@@ -464,8 +464,8 @@ def main():
         p.error('--steps must be >= 10 (medians of at least 10 steps)')
     if args.device == 'cuda' and not torch.cuda.is_available():
         p.error('--device cuda: PyTorch sees no GPU')
-    if args.device == 'cpu' and (args.graphs or args.precision != 'fp32'):
-        p.error('--graphs and --precision tf32/bf16 need --device cuda')
+    if args.device == 'cpu' and (args.graphs or args.precision == 'tf32'):
+        p.error('--graphs and --precision tf32 need --device cuda')
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -476,6 +476,7 @@ def main():
     workload = {'teacher': Teacher, 'distill': Distill, 'generate': Generate}[args.workload](
         args, device, torch.float32)
     workload.args_precision = args.precision
+    workload.args_device = args.device
     step = workload.step
     if args.compile:
         mode = 'reduce-overhead' if args.graphs else None

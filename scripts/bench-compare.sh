@@ -8,8 +8,12 @@
 # Each row runs `onestep bench` and bench/torch_reference.py with the same workload, network,
 # batch and thread count, alternately (so slow phases of a noisy machine hit both), and prints
 # median ms (>= 10 steps after warm-up), the ratio onestep / PyTorch and each one's peak memory.
+# On the CPU each row is also run against the newest PyTorch from PyPI, in fp32 and with
+# torch.autocast("cpu", dtype=torch.bfloat16), when PYTHON_LATEST names its Python (default
+# .venv-torch/bin/python, made by scripts/install-bench-peers.sh).
 # Environment: BUILD_DIR (default build; built if missing, with -DONESTEP_CUDA=ON for --gpu),
-# PYTHON (default /usr/bin/python3: Debian's python3-torch on the CPU machine), THREADS (2),
+# PYTHON (default /usr/bin/python3: Debian's python3-torch on the CPU machine), PYTHON_LATEST,
+# THREADS (2),
 # STEPS (10), WARMUP (3), JSON_OUT (a file to which every raw JSON line is appended), and on the
 # GPU PRECISION (fp32 | tf32: both sides may use TF32 tensor cores, onestep via ONESTEP_TF32=1).
 set -euo pipefail
@@ -18,6 +22,7 @@ gpu=0
 [[ "${1:-}" == "--gpu" ]] && gpu=1
 build="${BUILD_DIR:-$root/build}"
 python="${PYTHON:-/usr/bin/python3}"
+python_latest="${PYTHON_LATEST:-$root/.venv-torch/bin/python}"
 threads="${THREADS:-2}"
 steps="${STEPS:-10}"
 warmup="${WARMUP:-3}"
@@ -59,6 +64,14 @@ else
   device=cpu
 fi
 
+# The PyTorch runs each row is compared with: "python precision".
+peers=("$python $precision")
+if [[ $device == cpu && -x "$python_latest" ]]; then
+  peers+=("$python_latest fp32" "$python_latest bf16")
+elif [[ $device == cpu ]]; then
+  echo "(no newest-PyTorch rows: $python_latest does not exist; scripts/install-bench-peers.sh makes it)"
+fi
+
 field() {  # field NAME JSON -> value
   "$python" -c 'import json,sys; v=json.loads(sys.argv[2]).get(sys.argv[1]); print("" if v is None else v)' "$1" "$2"
 }
@@ -66,13 +79,13 @@ mib() { awk -v b="$1" 'BEGIN { printf "%.0f", b / 1048576 }'; }
 
 common=(--device "$device" --steps "$steps" --warmup "$warmup")
 [[ $device == cpu ]] && common+=(--threads "$threads")
-torch_version="$("$python" -c 'import torch; print(torch.__version__)')"
-echo "onestep bench vs PyTorch $torch_version on $device ($precision)$([[ $device == cpu ]] && echo ", $threads threads"): median of $steps steps after $warmup warm-up"
+version_of() { "$1" -c 'import torch; print(torch.__version__)'; }
+echo "onestep bench ($precision) vs PyTorch on $device$([[ $device == cpu ]] && echo ", $threads threads"): median of $steps steps after $warmup warm-up"
 echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} MALLOC settings: ${MALLOC_ARENA_MAX:+MALLOC_ARENA_MAX=$MALLOC_ARENA_MAX }${MALLOC_MMAP_THRESHOLD_:+MALLOC_MMAP_THRESHOLD_=$MALLOC_MMAP_THRESHOLD_ }${MALLOC_TRIM_THRESHOLD_:+MALLOC_TRIM_THRESHOLD_=$MALLOC_TRIM_THRESHOLD_ }${LD_PRELOAD:+LD_PRELOAD=$LD_PRELOAD}(glibc defaults otherwise)"
 [[ $device == cuda ]] && nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true
-printf '\n| %-8s | %-10s | %5s | %-16s | %11s | %11s | %6s | %12s | %12s |\n' \
-  workload config batch "PyTorch mode" "onestep ms" "PyTorch ms" ratio "onestep MiB" "PyTorch MiB"
-printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' ---------- ------------ ------- ------------------ \
+printf '\n| %-8s | %-10s | %5s | %-30s | %11s | %11s | %6s | %12s | %12s |\n' \
+  workload config batch "PyTorch" "onestep ms" "PyTorch ms" ratio "onestep MiB" "PyTorch MiB"
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' ---------- ------------ ------- -------------------------------- \
   ------------- ------------- -------- -------------- --------------
 
 declare -A onestep_cache
@@ -86,19 +99,24 @@ for row in "${rows[@]}"; do
     [[ -n "$json_out" ]] && echo "${onestep_cache[$key]}" >>"$json_out"
   fi
   ours="${onestep_cache[$key]}"
-  # shellcheck disable=SC2086
-  theirs="$("$python" "$root/bench/torch_reference.py" --workload "$workload" --config "$config" \
-    --batch "$batch" "${common[@]}" --precision "$precision" $torch_flags | tail -n 1)"
-  [[ -n "$json_out" ]] && echo "$theirs" >>"$json_out"
-  ours_ms="$(field median_ms "$ours")"
-  theirs_ms="$(field median_ms "$theirs")"
-  mode="eager"
-  [[ "$torch_flags" == *--compile* ]] && mode="compile"
-  [[ "$torch_flags" == *--graphs* ]] && mode="$mode+graphs"
-  ratio="$(awk -v a="$ours_ms" -v b="$theirs_ms" 'BEGIN { printf "%.2f", a / b }')"
-  printf '| %-8s | %-10s | %5s | %-16s | %11.1f | %11.1f | %6s | %12s | %12s |\n' "$workload" \
-    "$config" "$batch" "$mode" "$ours_ms" "$theirs_ms" "$ratio" \
-    "$(mib "$(field peak_memory_bytes "$ours")")" "$(mib "$(field peak_memory_bytes "$theirs")")"
+  for peer in "${peers[@]}"; do
+    read -r peer_python peer_precision <<<"$peer"
+    # shellcheck disable=SC2086
+    theirs="$("$peer_python" "$root/bench/torch_reference.py" --workload "$workload" \
+      --config "$config" --batch "$batch" "${common[@]}" --precision "$peer_precision" \
+      $torch_flags | tail -n 1)"
+    [[ -n "$json_out" ]] && echo "$theirs" >>"$json_out"
+    ours_ms="$(field median_ms "$ours")"
+    theirs_ms="$(field median_ms "$theirs")"
+    mode="eager"
+    [[ "$torch_flags" == *--compile* ]] && mode="compile"
+    [[ "$torch_flags" == *--graphs* ]] && mode="$mode+graphs"
+    ratio="$(awk -v a="$ours_ms" -v b="$theirs_ms" 'BEGIN { printf "%.2f", a / b }')"
+    printf '| %-8s | %-10s | %5s | %-30s | %11.1f | %11.1f | %6s | %12s | %12s |\n' "$workload" \
+      "$config" "$batch" "$(field version "$theirs") $peer_precision $mode" "$ours_ms" \
+      "$theirs_ms" "$ratio" "$(mib "$(field peak_memory_bytes "$ours")")" \
+      "$(mib "$(field peak_memory_bytes "$theirs")")"
+  done
 done
 echo
 if [[ $device == cpu ]]; then

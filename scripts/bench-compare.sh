@@ -8,9 +8,9 @@
 # Each row runs `onestep bench` and bench/torch_reference.py with the same workload, network,
 # batch and thread count, alternately (so slow phases of a noisy machine hit both), and prints
 # median ms (>= 10 steps after warm-up), the ratio onestep / PyTorch and each one's peak memory.
-# On the CPU each row is also run against the newest PyTorch from PyPI, in fp32 and with
-# torch.autocast("cpu", dtype=torch.bfloat16), when PYTHON_LATEST names its Python (default
-# .venv-torch/bin/python, made by scripts/install-bench-peers.sh).
+# On the CPU each row is also run against the newest PyTorch from PyPI, in fp32 and (on a CPU
+# with avx512_bf16) with torch.autocast("cpu", dtype=torch.bfloat16), when PYTHON_LATEST names
+# its Python (default .venv-torch/bin/python, made by scripts/install-bench-peers.sh).
 # Environment: BUILD_DIR (default build; built if missing, with -DONESTEP_CUDA=ON for --gpu),
 # PYTHON (default /usr/bin/python3: Debian's python3-torch on the CPU machine), PYTHON_LATEST,
 # THREADS (2),
@@ -67,7 +67,14 @@ fi
 # The PyTorch runs each row is compared with: "python precision".
 peers=("$python $precision")
 if [[ $device == cpu && -x "$python_latest" ]]; then
-  peers+=("$python_latest fp32" "$python_latest bf16")
+  peers+=("$python_latest fp32")
+  # Without bf16 instructions PyTorch's CPU autocast falls back to slow reference kernels (a 3x3
+  # convolution 40x, a GEMM 150x slower than fp32 on an AVX2-only EPYC): no peer worth timing.
+  if grep -qw avx512_bf16 /proc/cpuinfo; then
+    peers+=("$python_latest bf16")
+  else
+    echo "(no bf16 rows: this CPU has no avx512_bf16)"
+  fi
 elif [[ $device == cpu ]]; then
   echo "(no newest-PyTorch rows: $python_latest does not exist; scripts/install-bench-peers.sh makes it)"
 fi

@@ -201,6 +201,7 @@ class DistillRun {
   const DistillOptions& options() const { return o_; }
   const Method& method() const { return method_; }
   int64_t images() const { return images_; }
+  const EDMPrecond& generator() const { return *generator_; }
 
   // One iteration outside run(): its losses are summed into a tally nobody reads.
   void iteration() {
@@ -664,11 +665,20 @@ DistillTraining::DistillTraining(const DistillOptions& options, LoadedDenoiser t
     : run_(std::make_unique<DistillRun>(validated(options), std::move(teacher), std::move(data),
                                         false)) {}
 
+DistillTraining::DistillTraining(const DistillOptions& options) {
+  options.validate();
+  LoadedDenoiser teacher = load_denoiser(options.teacher);
+  std::unique_ptr<DataSource> data = open_distill_data(options, teacher.config);
+  run_ = std::make_unique<DistillRun>(options, std::move(teacher), std::move(data), false);
+}
+
 DistillTraining::~DistillTraining() = default;
 
 void DistillTraining::iteration() { run_->iteration(); }
 
 int64_t DistillTraining::images() const { return run_->images(); }
+
+const EDMPrecond& DistillTraining::generator() const { return run_->generator(); }
 
 void check_distill_options(const DistillOptions& options, bool resume) {
   options.validate();

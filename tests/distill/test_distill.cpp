@@ -163,6 +163,32 @@ std::vector<int64_t> images_of_lines_with(const std::string& run, const std::str
   return images;
 }
 
+// What `onestep bench` times is the loop users run: DistillTraining, stepped to the same image
+// count, trains the generator distill() saves in its state, bit for bit.
+TEST(Distill, DistillTrainingStepsTheSameLoopAsDistill) {
+  const DistillOptions o = tiny("uni-instruct", fresh_dir("training_same_loop"));
+  StopSignal::clear();
+  distill(o, false);
+  DistillTraining training(o);
+  while (training.images() < o.total_images) training.iteration();
+  EXPECT_EQ(training.images(), o.total_images);
+  const auto saved = nn::load_safetensors(o.out + "/state.safetensors");
+  const nn::NamedTensors trained = training.generator().state_dict();
+  ASSERT_FALSE(trained.empty());
+  for (const auto& [name, tensor] : trained)
+    EXPECT_EQ(testing::max_abs_diff(tensor, saved.at("generator." + name)), 0.0) << name;
+}
+
+TEST(Distill, DistillTrainingWithoutDataRefusesAMethodThatNeedsIt) {
+  const DistillOptions o = tiny("uni-instruct", fresh_dir("training_no_data"));
+  try {
+    DistillTraining training(o, diffusion::load_denoiser(o.teacher), nullptr);
+    FAIL() << "a discriminator without real data was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("needs real data"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Distill, EvalEveryScoresTheGeneratorWithoutChangingTheRun) {
   StopSignal::clear();
   const std::string plain = fresh_dir("eval_plain"), scored = fresh_dir("eval_scored");

@@ -113,10 +113,13 @@ class DistillRun;
 
 // A distillation's networks and optimisers, stepped by the caller: the iteration distill() runs
 // (fake-score steps, then the generator step, with their non-finite checks and EMA update),
-// from a teacher and a data stream already in memory, and without distill()'s files, logs and
-// evaluations. `onestep bench` times it. data may be null when the method needs no real data.
+// without distill()'s files, logs and evaluations. `onestep bench` times it.
 class DistillTraining {
  public:
+  // The teacher and data as distill() finds them: options.teacher, and --data or the data the
+  // teacher was trained on.
+  explicit DistillTraining(const DistillOptions& options);
+  // A teacher and a data stream already in memory; data may be null when the method needs none.
   DistillTraining(const DistillOptions& options, diffusion::LoadedDenoiser teacher,
                   std::unique_ptr<diffusion::DataSource> data);
   ~DistillTraining();
@@ -125,6 +128,8 @@ class DistillTraining {
 
   void iteration();
   int64_t images() const;  // trained on so far: batch x iterations
+  // The generator as trained (distill() saves the EMA of its weights as generator.safetensors).
+  const diffusion::EDMPrecond& generator() const;
 
  private:
   std::unique_ptr<DistillRun> run_;

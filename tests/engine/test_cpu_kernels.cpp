@@ -109,9 +109,10 @@ TEST(CpuKernels, Float32ConvAtUNetSizeMatchesFloat64) {
   EXPECT_LE(max_abs_diff(y32, y64), 1e-4);
 }
 
-// float convolutions run their own packed GEMM (cpu_sgemm.h) where AVX-512 is built, double
-// runs Eigen: every output and gradient of the one against the other, at shapes that leave
-// partial 6-row panels, partial 16-lane vectors, partial 64-column blocks, several 512-deep
+// float convolutions run their own packed GEMM (cpu_sgemm.h) where AVX-512 or AVX2 is built,
+// double runs Eigen: every output and gradient of the one against the other, at shapes that
+// leave partial 6-row panels, partial 8- and 16-lane vectors, partial 64-column blocks and
+// 16-column tiles, several 512-deep
 // slices of the reduction (forward: 64 * 9 = 576), output widths that take the column-block
 // im2col (widths dividing 64) and those that do not, and weight gradients on both sides of the
 // switch to dot products at 512 pixels, with partial tiles and several 1024-pixel slices.

@@ -1,8 +1,8 @@
 // conv2d as im2col + GEMM, one sample at a time. Samples are spread over threads when there
 // are enough of them (each thread with its own column buffer); otherwise the GEMM is threaded.
-// float runs the AVX-512 GEMMs of cpu_sgemm.h where they are built (weights packed once per
-// call, not once per sample; the forward im2col written in the GEMM's column blocks; weight
-// gradients of large images as dot products); double, and float without AVX-512, run Eigen.
+// float runs the GEMMs of cpu_sgemm.h where they are built, AVX-512 or AVX2 (weights packed once
+// per call, not once per sample; the forward im2col written in the GEMM's column blocks; weight
+// gradients of large images as dot products); double, and float on other CPUs, run Eigen.
 
 #include <Eigen/Core>
 #include <cstring>

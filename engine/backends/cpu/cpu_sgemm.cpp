@@ -16,7 +16,7 @@
 
 #include "parallel.h"
 
-#if defined(__AVX512F__)
+#if ONESTEP_CPU_SGEMM
 #include <immintrin.h>
 #endif
 
@@ -56,7 +56,65 @@ void pack_lhs(const float* a, int64_t rows, int64_t depth, int64_t row_stride, i
   }
 }
 
+#if ONESTEP_CPU_SGEMM
+
+namespace {
+
+// The vector registers the kernels are written in: 16-lane AVX-512, or 8-lane AVX2 + FMA.
 #if defined(__AVX512F__)
+struct Simd {
+  using Reg = __m512;
+  using Mask = __mmask16;
+  static constexpr int64_t kLanes = 16;
+  // Vectors per row of the GEMM micro-kernel (6 rows: 24 of the 32 registers accumulate) and
+  // rows of the dot kernel (6 x 4 accumulators).
+  static constexpr int64_t kKernelVectors = 4;
+  static constexpr int64_t kDotRows = 6;
+  static Mask first(int64_t lanes) {
+    return lanes >= kLanes ? static_cast<Mask>(0xFFFF) : static_cast<Mask>((1u << lanes) - 1u);
+  }
+  static Reg zero() { return _mm512_setzero_ps(); }
+  static Reg set1(float v) { return _mm512_set1_ps(v); }
+  static Reg load(const float* p) { return _mm512_loadu_ps(p); }
+  static Reg load(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
+  static void store(float* p, Reg v, Mask m) { _mm512_mask_storeu_ps(p, m, v); }
+  static Reg fmadd(Reg a, Reg b, Reg c) { return _mm512_fmadd_ps(a, b, c); }
+  static Reg add(Reg a, Reg b) { return _mm512_add_ps(a, b); }
+  static float sum(Reg v) { return _mm512_reduce_add_ps(v); }
+};
+#else
+struct Simd {
+  using Reg = __m256;
+  using Mask = __m256i;
+  static constexpr int64_t kLanes = 8;
+  // 16 registers: 6 rows x 2 vectors accumulate, 2 hold B and 1 the broadcast of A; the dot
+  // kernel keeps 3 x 4 accumulators.
+  static constexpr int64_t kKernelVectors = 2;
+  static constexpr int64_t kDotRows = 3;
+  static Mask first(int64_t lanes) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(std::min(lanes, kLanes))),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static Reg zero() { return _mm256_setzero_ps(); }
+  static Reg set1(float v) { return _mm256_set1_ps(v); }
+  static Reg load(const float* p) { return _mm256_loadu_ps(p); }
+  static Reg load(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }
+  static void store(float* p, Reg v, Mask m) { _mm256_maskstore_ps(p, m, v); }
+  static Reg fmadd(Reg a, Reg b, Reg c) { return _mm256_fmadd_ps(a, b, c); }
+  static Reg add(Reg a, Reg b) { return _mm256_add_ps(a, b); }
+  static float sum(Reg v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+};
+#endif
+
+// Columns of C one micro-kernel call covers.
+constexpr int64_t kTileCols = Simd::kLanes * Simd::kKernelVectors;
+
+}  // namespace
 
 namespace {
 
@@ -108,43 +166,44 @@ auto for_tile(int64_t rows, int64_t cols, const Pick& pick) {
   }
 }
 
-// C[R x 16V] (+)= A-panel[depth x 6] (first R rows) * B[depth x 16V] (rows ldb apart); the
-// last vector of each row of B and C reads and writes only the lanes in `tail`.
+// C[R x V vectors] (+)= A-panel[depth x 6] (first R rows) * B[depth x V vectors] (rows ldb
+// apart); the last vector of each row of B and C reads and writes only the lanes in `tail`.
 template <int R, int V>
 void micro_kernel(int64_t depth, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
-                  bool accumulate, __mmask16 tail) {
-  __m512 acc[R][V];
+                  bool accumulate, Simd::Mask tail) {
+  constexpr int64_t L = Simd::kLanes;
+  Simd::Reg acc[R][V];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
+    for (int v = 0; v < V; ++v) acc[r][v] = Simd::zero();
   for (int64_t k = 0; k < depth; ++k) {
-    __m512 bv[V];
+    Simd::Reg bv[V];
 #pragma GCC unroll 4
     for (int v = 0; v < V; ++v)
-      bv[v] = v == V - 1 ? _mm512_maskz_loadu_ps(tail, b + k * ldb + 16 * v)
-                         : _mm512_loadu_ps(b + k * ldb + 16 * v);
+      bv[v] = v == V - 1 ? Simd::load(b + k * ldb + L * v, tail) : Simd::load(b + k * ldb + L * v);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const __m512 av = _mm512_set1_ps(a[k * kPanelRows + r]);
+      const Simd::Reg av = Simd::set1(a[k * kPanelRows + r]);
 #pragma GCC unroll 4
-      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+      for (int v = 0; v < V; ++v) acc[r][v] = Simd::fmadd(av, bv[v], acc[r][v]);
     }
   }
+  const Simd::Mask all = Simd::first(L);
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
     for (int v = 0; v < V; ++v) {
-      const __mmask16 mask = v == V - 1 ? tail : static_cast<__mmask16>(0xFFFF);
-      float* p = c + r * ldc + 16 * v;
-      __m512 out = acc[r][v];
-      if (accumulate) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(mask, p));
-      _mm512_mask_storeu_ps(p, mask, out);
+      const Simd::Mask mask = v == V - 1 ? tail : all;
+      float* p = c + r * ldc + L * v;
+      Simd::Reg out = acc[r][v];
+      if (accumulate) out = Simd::add(out, Simd::load(p, mask));
+      Simd::store(p, out, mask);
     }
 }
 
 using Kernel = void (*)(int64_t, const float*, const float*, int64_t, float*, int64_t, bool,
-                        __mmask16);
+                        Simd::Mask);
 
 Kernel kernel_for(int64_t rows, int64_t vectors) {
   return for_tile(rows, vectors, [](auto r, auto v) -> Kernel {
@@ -168,17 +227,20 @@ float* rhs_panel() {
 template <class SliceOf>
 void column_block(const float* packed_a, int64_t rows, int64_t depth, int64_t width, float* c,
                   int64_t ldc, bool accumulate, const SliceOf& slice_of) {
-  const int64_t vectors = ceil_div(width, 16);
-  const int64_t tail_lanes = width - (vectors - 1) * 16;
-  const auto tail = static_cast<__mmask16>((1u << tail_lanes) - 1u);
   for (int64_t k0 = 0; k0 < depth; k0 += kDepthBlock) {
     const int64_t kc = std::min(kDepthBlock, depth - k0);
     const auto [slice, ldb] = slice_of(k0, kc);
     const bool add = accumulate || k0 > 0;
     for (int64_t i0 = 0; i0 < rows; i0 += kPanelRows) {
       const int64_t r = std::min(kPanelRows, rows - i0);
-      kernel_for(r, vectors)(kc, packed_a + i0 * depth + k0 * kPanelRows, slice, ldb, c + i0 * ldc,
-                             ldc, add, tail);
+      // One call per kTileCols columns: all 64 with AVX-512, 16 at a time with AVX2.
+      for (int64_t j0 = 0; j0 < width; j0 += kTileCols) {
+        const int64_t tile = std::min(kTileCols, width - j0);
+        const int64_t vectors = ceil_div(tile, Simd::kLanes);
+        kernel_for(r, vectors)(kc, packed_a + i0 * depth + k0 * kPanelRows, slice + j0, ldb,
+                               c + i0 * ldc + j0, ldc, add,
+                               Simd::first(tile - (vectors - 1) * Simd::kLanes));
+      }
     }
   }
 }
@@ -197,34 +259,39 @@ void zero_rows(float* c, int64_t rows, int64_t cols, int64_t ldc) {
   for (int64_t i = 0; i < rows; ++i) std::fill(c + i * ldc, c + i * ldc + cols, 0.0f);
 }
 
-// C[R x S] += A[R x depth] B[S x depth]^T: 16 lanes of each dot product per step, summed
-// across lanes at the end. 24 accumulators, 10 loads per 24 FMAs.
+// C[R x S] += A[R x depth] B[S x depth]^T: a vector of lanes of each dot product per step,
+// summed across lanes at the end. AVX-512: 24 accumulators, 10 loads per 24 FMAs; AVX2: 12, 7
+// loads per 12 FMAs.
 template <int R, int S>
 void dot_kernel(int64_t depth, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
                 int64_t ldc) {
-  __m512 acc[R][S];
+  constexpr int64_t L = Simd::kLanes;
+  Simd::Reg acc[R][S];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-    for (int t = 0; t < S; ++t) acc[r][t] = _mm512_setzero_ps();
-  auto step = [&](int64_t p, __mmask16 mask) {
-    __m512 bv[S];
+    for (int t = 0; t < S; ++t) acc[r][t] = Simd::zero();
+  auto step = [&](int64_t p, const auto& load) {
+    Simd::Reg bv[S];
 #pragma GCC unroll 4
-    for (int t = 0; t < S; ++t) bv[t] = _mm512_maskz_loadu_ps(mask, b + t * ldb + p);
+    for (int t = 0; t < S; ++t) bv[t] = load(b + t * ldb + p);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const __m512 av = _mm512_maskz_loadu_ps(mask, a + r * lda + p);
+      const Simd::Reg av = load(a + r * lda + p);
 #pragma GCC unroll 4
-      for (int t = 0; t < S; ++t) acc[r][t] = _mm512_fmadd_ps(av, bv[t], acc[r][t]);
+      for (int t = 0; t < S; ++t) acc[r][t] = Simd::fmadd(av, bv[t], acc[r][t]);
     }
   };
   int64_t p = 0;
-  for (; p + 16 <= depth; p += 16) step(p, static_cast<__mmask16>(0xFFFF));
-  if (p < depth) step(p, static_cast<__mmask16>((1u << (depth - p)) - 1u));
+  for (; p + L <= depth; p += L) step(p, [](const float* q) { return Simd::load(q); });
+  if (p < depth) {
+    const Simd::Mask tail = Simd::first(depth - p);
+    step(p, [&](const float* q) { return Simd::load(q, tail); });
+  }
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-    for (int t = 0; t < S; ++t) c[r * ldc + t] += _mm512_reduce_add_ps(acc[r][t]);
+    for (int t = 0; t < S; ++t) c[r * ldc + t] += Simd::sum(acc[r][t]);
 }
 
 using DotKernel = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t);
@@ -235,8 +302,8 @@ DotKernel dot_kernel_for(int64_t rows, int64_t cols) {
   });
 }
 
-constexpr int64_t kDotRows = 6, kDotCols = 4;
-constexpr int64_t kDotDepthBlock = 1024;  // 6 rows of A: 24 KiB, kept in L1 across B's rows
+constexpr int64_t kDotRows = Simd::kDotRows, kDotCols = 4;
+constexpr int64_t kDotDepthBlock = 1024;  // 6 (3) rows of A: 24 (12) KiB, kept in L1 across B's rows
 
 }  // namespace
 

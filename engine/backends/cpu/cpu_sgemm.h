@@ -1,9 +1,10 @@
 #pragma once
-// Single-precision GEMM with an AVX-512 micro-kernel, for the convolutions. Eigen's GEMM reaches
-// ~63 % of this machine's FMA peak and re-packs the weights for every sample; here the weights
-// are packed once per convolution and the kernel keeps a 6 x 64 block of C in 24 registers.
-// Built only where the compiler targets AVX-512F (-march=native on such a CPU); elsewhere
-// kAvailable is false, multiply() is not defined and the convolutions use Eigen.
+// Single-precision GEMM with its own micro-kernels, for the convolutions. Eigen's GEMM reaches
+// ~63 % of an AVX-512 machine's FMA peak and re-packs the weights for every sample; here the
+// weights are packed once per convolution and the kernel keeps a 6 x 64 block of C in 24
+// registers (AVX-512) or a 6 x 16 block in 12 (AVX2 + FMA, 16 registers). Built where the
+// compiler targets either (-march=native on such a CPU); elsewhere kAvailable is false,
+// multiply() is not defined and the convolutions use Eigen.
 
 #include <cstdint>
 
@@ -12,9 +13,11 @@ namespace onestep::cpu::sgemm {
 constexpr int64_t kPanelRows = 6;   // rows of A (and C) per micro-kernel call
 constexpr int64_t kBlockCols = 64;  // columns of B (and C) per micro-kernel call
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#define ONESTEP_CPU_SGEMM 1
 constexpr bool kAvailable = true;
 #else
+#define ONESTEP_CPU_SGEMM 0
 constexpr bool kAvailable = false;
 #endif
 

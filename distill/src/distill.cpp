@@ -658,6 +658,13 @@ const DistillOptions& validated(const DistillOptions& options) {
   options.validate();
   return options;
 }
+
+// A run with the teacher and data distill() uses: options.teacher, and --data or the teacher's.
+std::unique_ptr<DistillRun> start_run(const DistillOptions& options, bool resume) {
+  LoadedDenoiser teacher = load_denoiser(options.teacher);
+  std::unique_ptr<DataSource> data = open_distill_data(options, teacher.config);
+  return std::make_unique<DistillRun>(options, std::move(teacher), std::move(data), resume);
+}
 }  // namespace
 
 DistillTraining::DistillTraining(const DistillOptions& options, LoadedDenoiser teacher,
@@ -665,12 +672,8 @@ DistillTraining::DistillTraining(const DistillOptions& options, LoadedDenoiser t
     : run_(std::make_unique<DistillRun>(validated(options), std::move(teacher), std::move(data),
                                         false)) {}
 
-DistillTraining::DistillTraining(const DistillOptions& options) {
-  options.validate();
-  LoadedDenoiser teacher = load_denoiser(options.teacher);
-  std::unique_ptr<DataSource> data = open_distill_data(options, teacher.config);
-  run_ = std::make_unique<DistillRun>(options, std::move(teacher), std::move(data), false);
-}
+DistillTraining::DistillTraining(const DistillOptions& options)
+    : run_(start_run(validated(options), false)) {}
 
 DistillTraining::~DistillTraining() = default;
 
@@ -718,12 +721,10 @@ DistillResult distill(const DistillOptions& options, bool resume) {
     // one starts over, so its metrics do too.
     remove_if_exists(join_path(options.out, "metrics.jsonl"));
   }
-  LoadedDenoiser teacher = load_denoiser(options.teacher);
-  std::unique_ptr<DataSource> data = open_distill_data(options, teacher.config);
-  DistillRun run(options, std::move(teacher), std::move(data), resume);
-  const std::string text = run.options().to_json();
+  const std::unique_ptr<DistillRun> run = start_run(options, resume);
+  const std::string text = run->options().to_json();
   nn::write_file_atomically(join_path(options.out, "config.json"), text.data(), text.size());
-  return run.run();
+  return run->run();
 }
 
 }  // namespace onestep::distill

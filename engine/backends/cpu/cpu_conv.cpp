@@ -147,25 +147,10 @@ bool samples_in_parallel(int64_t N) { return N >= num_threads() && !in_parallel_
 // Column buffers a convolution needs: one per thread that may run a sample.
 int sample_workers(int64_t N) { return samples_in_parallel(N) ? num_threads() : 1; }
 
-// Runs body(n, worker) for every sample; worker < sample_workers(N) indexes the running thread's
-// scratch. Threads take samples as they become free.
-template <class Body>
-void for_each_sample(int64_t N, const Body& body) {
-  if (!samples_in_parallel(N)) {
-    for (int64_t n = 0; n < N; ++n) body(n, 0);
-    return;
-  }
-  run_chunks(
-      N, num_threads(),
-      [](const void* context, int64_t n, int participant) {
-        (*static_cast<const Body*>(context))(n, participant);
-      },
-      &body);
-}
-
 // Runs body(first, last, group, worker) for `groups` consecutive runs [first, last) of samples
-// covering [0, N), spread over threads as for_each_sample does. A result accumulated per group
-// does not depend on which thread ran it.
+// covering [0, N); worker < sample_workers(N) indexes the running thread's scratch. Threads take
+// groups as they become free; a result accumulated per group does not depend on which thread
+// ran it.
 template <class Body>
 void for_each_sample_group(int64_t N, int64_t groups, const Body& body) {
   auto group = [&](int64_t g, int worker) { body(N * g / groups, N * (g + 1) / groups, g, worker); };
@@ -173,13 +158,13 @@ void for_each_sample_group(int64_t N, int64_t groups, const Body& body) {
     for (int64_t g = 0; g < groups; ++g) group(g, 0);
     return;
   }
-  using Group = decltype(group);
-  run_chunks(
-      groups, num_threads(),
-      [](const void* context, int64_t g, int participant) {
-        (*static_cast<const Group*>(context))(g, participant);
-      },
-      &group);
+  run_chunks(groups, num_threads(), group);
+}
+
+// Runs body(n, worker) for every sample, one sample per group.
+template <class Body>
+void for_each_sample(int64_t N, const Body& body) {
+  for_each_sample_group(N, N, [&](int64_t n, int64_t, int64_t, int worker) { body(n, worker); });
 }
 
 template <class T>

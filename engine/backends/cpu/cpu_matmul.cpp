@@ -67,7 +67,8 @@ void gemm_batch(const Tensor& a, const Tensor& b, const Tensor& out) {
     });
     return;
   }
-  const int64_t row_grain = std::max<int64_t>(1, kMinMultiplyAddsPerChunk / std::max<int64_t>(N * K, 1));
+  const int64_t row_grain =
+      std::max<int64_t>(1, kMinMultiplyAddsPerChunk / std::max<int64_t>(N * K, 1));
   for (int64_t i = 0; i < batch; ++i)
     parallel_for(0, M, row_grain, [&](int64_t lo, int64_t hi) { rows_of(i, lo, hi); });
 }

@@ -30,23 +30,15 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, const Body& body) {
     body(begin, end);
     return;
   }
-  struct Range {
-    const Body* body;
-    int64_t begin, n, chunks, alignment;
-    int64_t start(int64_t chunk) const {
-      return chunk == chunks ? n : n * chunk / chunks / alignment * alignment;
-    }
+  const int64_t chunks = std::min<int64_t>(max_chunks, threads * kChunksPerThread);
+  const int64_t alignment = grain >= kRangeAlignment ? kRangeAlignment : 1;
+  auto start = [&](int64_t chunk) {
+    return chunk == chunks ? n : n * chunk / chunks / alignment * alignment;
   };
-  const Range range{&body, begin, n, std::min<int64_t>(max_chunks, threads * kChunksPerThread),
-                    grain >= kRangeAlignment ? kRangeAlignment : 1};
-  run_chunks(
-      range.chunks, threads,
-      [](const void* context, int64_t chunk, int) {
-        const Range& r = *static_cast<const Range*>(context);
-        const int64_t lo = r.start(chunk), hi = r.start(chunk + 1);
-        if (lo < hi) (*r.body)(r.begin + lo, r.begin + hi);
-      },
-      &range);
+  run_chunks(chunks, threads, [&](int64_t chunk, int) {
+    const int64_t lo = start(chunk), hi = start(chunk + 1);
+    if (lo < hi) body(begin + lo, begin + hi);
+  });
 }
 
 }  // namespace onestep::cpu

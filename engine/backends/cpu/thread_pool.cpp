@@ -8,7 +8,9 @@
 
 #include "thread_pool.h"
 
+#if defined(__SSE__)
 #include <immintrin.h>
+#endif
 
 #include <atomic>
 #include <chrono>
@@ -60,7 +62,9 @@ bool spin_until(const Ready& ready) {
   for (;;) {
     for (int i = 0; i < 64; ++i) {
       if (ready()) return true;
+#if defined(__SSE2__)
       _mm_pause();
+#endif
     }
     if (std::chrono::steady_clock::now() >= deadline) return ready();
   }

@@ -18,6 +18,17 @@ namespace onestep::cpu {
 using ChunkTask = void (*)(const void* context, int64_t chunk, int participant);
 void run_chunks(int64_t chunks, int participants, ChunkTask task, const void* context);
 
+// The same with a callable: task(chunk, participant).
+template <class Task>
+void run_chunks(int64_t chunks, int participants, const Task& task) {
+  run_chunks(
+      chunks, participants,
+      [](const void* context, int64_t chunk, int participant) {
+        (*static_cast<const Task*>(context))(chunk, participant);
+      },
+      &task);
+}
+
 // True on a pool worker and on a thread inside run_chunks.
 bool in_parallel_region();
 

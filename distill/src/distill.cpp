@@ -376,7 +376,8 @@ class DistillRun {
   // The Karras grid: sigma = (max^(1/rho) + (1 - u)(min^(1/rho) - max^(1/rho)))^rho with
   // u ~ U[0, u_max].
   Tensor grid_sigmas(int64_t n) {
-    return karras_grid_sigmas(n, o_.sigma_min, o_.sigma_max, o_.rho, o_.u_max, gen_);
+    return karras_grid_sigmas(n, o_.sigma_min, o_.sigma_max, o_.rho, o_.u_max, gen_, DType::f32,
+                              device_);
   }
 
   // EDM's ln sigma ~ N(p_mean, p_std^2).

@@ -25,8 +25,8 @@ void append_with_prefix(nn::NamedTensors& out, const nn::NamedTensors& entries,
 
 // Noise levels of the Karras grid (the generator's in distillation):
 // sigma = (smax^(1/rho) + (1 - u)(smin^(1/rho) - smax^(1/rho)))^rho with u ~ U[0, u_max];
-// u_max 0.8 gives sigma in [0.002, 24.4].
+// u_max 0.8 gives sigma in [0.002, 24.4]. Drawn on `device` (the same numbers on every device).
 Tensor karras_grid_sigmas(int64_t n, double sigma_min, double sigma_max, double rho, double u_max,
-                          Generator& gen, DType dtype = DType::f32);
+                          Generator& gen, DType dtype = DType::f32, Device device = Device::cpu());
 
 }  // namespace onestep::diffusion

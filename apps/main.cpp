@@ -13,7 +13,10 @@ namespace {
 
 std::string version_text() {
   return fmt::format("onestep {} (git {}, {} build, CUDA {})", ONESTEP_VERSION, ONESTEP_GIT_HASH,
-                     ONESTEP_BUILD_TYPE, onestep::cuda::compiled() ? "on" : "off");
+                     ONESTEP_BUILD_TYPE,
+                     onestep::cuda::emulated()   ? "emulated"
+                     : onestep::cuda::compiled() ? "on"
+                                                 : "off");
 }
 
 }  // namespace

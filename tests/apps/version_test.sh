@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # onestep --version: one line with the version, the git commit the build was configured from
 # ("unknown" outside a git checkout), the build type and whether CUDA is compiled in.
-# Usage: version_test.sh /path/to/onestep VERSION BUILD_TYPE on|off
+# Usage: version_test.sh /path/to/onestep VERSION BUILD_TYPE on|off|emulated
 set -uo pipefail
 onestep="$1" version="$2" build_type="$3" cuda="$4"
 out="$("$onestep" --version 2>&1)" || { echo "FAIL: --version exited $?: $out"; exit 1; }

@@ -2,10 +2,30 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "testing/gradcheck.h"
 
 namespace onestep {
 namespace {
+
+// The arange contract both backends keep (the CUDA tests compare them bit for bit): element i is
+// fma(i, step, start), rounded once, whether or not the compiler would contract start + i * step.
+TEST(Tensor, ArangeIsOneFusedMultiplyAddPerElement) {
+  const double start = -2.5, step = 0.01;
+  const int64_t n = 100001;
+  const std::vector<double> values = arange(start, start + n * step, step, DType::f64)
+                                         .to_vector<double>();
+  ASSERT_GE(values.size(), static_cast<size_t>(n) - 1);
+  int64_t differs_from_two_roundings = 0;
+  for (size_t i = 0; i < values.size(); ++i) {
+    const double fused = std::fma(static_cast<double>(i), step, start);
+    ASSERT_EQ(values[i], fused) << "element " << i;
+    volatile double product = static_cast<double>(i) * step;  // volatile: no contraction
+    differs_from_two_roundings += fused != start + product;
+  }
+  EXPECT_GT(differs_from_two_roundings, 0) << "the case no longer tells the two contracts apart";
+}
 
 TEST(Tensor, CreationFillsValuesWithTheRequestedDtype) {
   const Tensor z = zeros({2, 3});

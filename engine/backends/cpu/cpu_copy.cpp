@@ -1,5 +1,6 @@
 // copy (with dtype conversion), fill, arange, host transfers.
 
+#include <cmath>
 #include <cstring>
 
 #include "cpu_backend.h"
@@ -64,7 +65,10 @@ void CpuBackend::arange(const Tensor& dst, double start, double step) {
     using T = decltype(tag);
     T* out = typed<T>(dst);
     const int64_t n = dst.numel();
-    for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(start + static_cast<double>(i) * step);
+    // fma: one rounding, as the CUDA kernel's __fma_rn. Written out as start + i * step, the
+    // result would depend on whether the compiler contracts it (it does under -march=native).
+    for (int64_t i = 0; i < n; ++i)
+      out[i] = static_cast<T>(std::fma(static_cast<double>(i), step, start));
   });
 }
 

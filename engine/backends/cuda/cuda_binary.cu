@@ -2,6 +2,7 @@
 // broadcast dims), so one strided plan over the output serves every broadcasting pattern.
 
 #include "cuda_backend.h"
+#include "launch.cuh"
 #include "strided_indexer.cuh"
 
 namespace onestep::cuda_backend {
@@ -38,9 +39,9 @@ void launch_binary(const CudaBackend& be, const Tensor& a, const Tensor& b, cons
   const auto plan =
       make_plan<3>(out.shape(), {&out.strides(), &a.strides(), &b.strides()}, "binary op");
   with_indexer(plan, [&](auto ix) {
-    binary_kernel<<<blocks_for(n, be.sm_count()), kThreads, 0, be.stream()>>>(
-        typed<T>(out), typed<T>(a), typed<T>(b), f, ix, n);
-    check_launch("binary_kernel");
+    ONESTEP_LAUNCH(blocks_for(n, be.sm_count()), kThreads, 0, be.stream(),
+                   binary_kernel<T, F, decltype(ix)>)(typed<T>(out), typed<T>(a), typed<T>(b), f,
+                                                      ix, n);
   });
 }
 
@@ -165,9 +166,9 @@ void CudaBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, co
     dispatch_dtype(cond.dtype(), [&](auto cond_tag) {
       using C = decltype(cond_tag);
       with_indexer(plan, [&](auto ix) {
-        where_kernel<<<blocks_for(n, sm_count_), kThreads, 0, stream_>>>(
-            typed<T>(out), typed<C>(cond), typed<T>(a), typed<T>(b), ix, n);
-        check_launch("where_kernel");
+        ONESTEP_LAUNCH(blocks_for(n, sm_count_), kThreads, 0, stream_,
+                       where_kernel<T, C, decltype(ix)>)(typed<T>(out), typed<C>(cond),
+                                                         typed<T>(a), typed<T>(b), ix, n);
       });
     });
   });

@@ -3,6 +3,8 @@
 // onestep::Error that names the call, where it was made and CUDA's own description, instead of
 // a silently wrong tensor. Kernel launches are checked with check_launch(); errors
 // raised while a kernel runs surface at the next synchronising call, which is checked too.
+// A failed runtime call also leaves its error as the thread's "last error"; the check clears it
+// (cudaGetLastError), or the next kernel launch's check would report it as its own.
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -12,10 +14,12 @@
 #define ONESTEP_CUDA_CHECK(call)                                                  \
   do {                                                                            \
     const cudaError_t onestep_cuda_status_ = (call);                              \
-    if (onestep_cuda_status_ != cudaSuccess)                                      \
+    if (onestep_cuda_status_ != cudaSuccess) {                                    \
+      cudaGetLastError();                                                         \
       ONESTEP_FAIL("CUDA error in {} ({}:{}): {}: {}", #call, __FILE__, __LINE__, \
                    cudaGetErrorName(onestep_cuda_status_),                        \
                    cudaGetErrorString(onestep_cuda_status_));                     \
+    }                                                                             \
   } while (0)
 
 namespace onestep::cuda_backend {

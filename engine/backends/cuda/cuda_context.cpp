@@ -54,8 +54,22 @@ bool available() {
     return false;  // available() is a question, never a failure
   }
 }
+std::string unavailable_reason() {
+  try {
+    return discovery().reason;
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
 bool compiled() {
   return true;
+}
+bool emulated() {
+#ifdef ONESTEP_CUDA_EMULATION
+  return true;
+#else
+  return false;
+#endif
 }
 }  // namespace cuda
 
@@ -70,12 +84,14 @@ Backend& cuda(int index) {
                 d.devices);
   // Never destroyed, like the CPU backend: tensors with static lifetime may release memory
   // after main returns, when destroying the backend first would be a use after free.
+  // The list is never destroyed either: were it, the backends would be unreachable at exit and
+  // LeakSanitizer would report them.
   static std::mutex mutex;
-  static std::vector<cuda_backend::CudaBackend*> instances;
+  static auto* instances = new std::vector<cuda_backend::CudaBackend*>();
   std::lock_guard<std::mutex> lock(mutex);
-  if (instances.empty()) instances.assign(d.devices, nullptr);
-  if (instances[index] == nullptr) instances[index] = new cuda_backend::CudaBackend(index);
-  return *instances[index];
+  if (instances->empty()) instances->assign(d.devices, nullptr);
+  if ((*instances)[index] == nullptr) (*instances)[index] = new cuda_backend::CudaBackend(index);
+  return *(*instances)[index];
 }
 }  // namespace backend
 

@@ -10,6 +10,7 @@
 
 #include "cuda_backend.h"
 #include "cuda_blas.h"
+#include "launch.cuh"
 #include "strided_indexer.cuh"
 
 namespace onestep::cuda_backend {
@@ -95,9 +96,8 @@ __global__ void gather_grad_kernel(const T* g, T* gt, ConvShape s, int64_t n0, i
 template <class T>
 void im2col(const CudaBackend& be, const T* x, T* col, const ConvShape& s, int64_t n0, int64_t nb,
             int64_t sample_stride, int64_t row_stride) {
-  im2col_kernel<<<blocks_for(nb * s.patch() * s.pixels(), be.sm_count()), kThreads, 0,
-                  be.stream()>>>(x, col, s, n0, nb, sample_stride, row_stride);
-  check_launch("im2col_kernel");
+  ONESTEP_LAUNCH(blocks_for(nb * s.patch() * s.pixels(), be.sm_count()), kThreads, 0,
+                 be.stream(), im2col_kernel<T>)(x, col, s, n0, nb, sample_stride, row_stride);
 }
 
 }  // namespace
@@ -156,9 +156,8 @@ void CudaBackend::conv2d_backward_input(const Tensor& grad_out, const Tensor& we
       gemm_strided_batched(*this, grad_x.dtype(), P, CK, s.O,
                            {pg + n0 * s.y_batch_stride, P, s.y_batch_stride, false}, w,
                            col.get<T>(), P, CK * P, nb, 0.0);
-      col2im_kernel<<<blocks_for(nb * s.C * s.H * s.W, sm_count_), kThreads, 0, stream_>>>(
-          col.get<T>(), pgx, s, n0, nb);
-      check_launch("col2im_kernel");
+      ONESTEP_LAUNCH(blocks_for(nb * s.C * s.H * s.W, sm_count_), kThreads, 0, stream_,
+                     col2im_kernel<T>)(col.get<T>(), pgx, s, n0, nb);
     }
   });
 }
@@ -184,9 +183,8 @@ void CudaBackend::conv2d_backward_weight(const Tensor& grad_out, const Tensor& x
       im2col(*this, px, col.get<T>(), s, n0, nb, P, L);
       const T* gt = pg + n0 * s.y_batch_stride;  // one sample: its [O, P] block as it lies
       if (nb > 1) {
-        gather_grad_kernel<<<blocks_for(s.O * L, sm_count_), kThreads, 0, stream_>>>(
-            pg, gathered.get<T>(), s, n0, nb);
-        check_launch("gather_grad_kernel");
+        ONESTEP_LAUNCH(blocks_for(s.O * L, sm_count_), kThreads, 0, stream_,
+                       gather_grad_kernel<T>)(pg, gathered.get<T>(), s, n0, nb);
         gt = gathered.get<T>();
       }
       // Column-major: gW^T [CK, O] (+)= col [CK, L] @ gt^T [L, O].

@@ -1,6 +1,7 @@
 // copy (with dtype conversion), fill, arange, host transfers.
 
 #include "cuda_backend.h"
+#include "launch.cuh"
 #include "strided_indexer.cuh"
 
 namespace onestep::cuda_backend {
@@ -26,13 +27,12 @@ __global__ void fill_kernel(T* dst, T value, Indexer ix, int64_t n) {
   }
 }
 
-// dst[i] = T(start + i * step) in double, as on the CPU. The explicit round-to-nearest
-// intrinsics keep nvcc from contracting the expression into an FMA, whose single rounding would
-// differ from the CPU's in the last bit (and so in the float or integer value).
+// dst[i] = T(fma(i, step, start)) in double: one rounding, exactly as cpu_copy.cpp computes it
+// with std::fma, so both backends agree to the bit whatever the compiler contracts elsewhere.
 template <class T>
 __global__ void arange_kernel(T* dst, double start, double step, int64_t n) {
   ONESTEP_GRID_STRIDE_LOOP(i, n) {
-    dst[i] = static_cast<T>(__dadd_rn(start, __dmul_rn(static_cast<double>(i), step)));
+    dst[i] = static_cast<T>(__fma_rn(static_cast<double>(i), step, start));
   }
 }
 
@@ -69,9 +69,8 @@ void CudaBackend::copy(const Tensor& src, const Tensor& dst) {
     dispatch_dtype(src.dtype(), [&](auto src_tag) {
       using S = decltype(src_tag);
       with_indexer(plan, [&](auto ix) {
-        copy_kernel<<<blocks_for(n, sm_count_), kThreads, 0, stream_>>>(typed<D>(dst),
-                                                                        typed<S>(src), ix, n);
-        check_launch("copy_kernel");
+        ONESTEP_LAUNCH(blocks_for(n, sm_count_), kThreads, 0, stream_,
+                       copy_kernel<D, S, decltype(ix)>)(typed<D>(dst), typed<S>(src), ix, n);
       });
     });
   });
@@ -85,9 +84,8 @@ void CudaBackend::fill(const Tensor& dst, double value) {
   dispatch_dtype(dst.dtype(), [&](auto tag) {
     using T = decltype(tag);
     with_indexer(plan, [&](auto ix) {
-      fill_kernel<<<blocks_for(n, sm_count_), kThreads, 0, stream_>>>(typed<T>(dst),
-                                                                      static_cast<T>(value), ix, n);
-      check_launch("fill_kernel");
+      ONESTEP_LAUNCH(blocks_for(n, sm_count_), kThreads, 0, stream_, fill_kernel<T, decltype(ix)>)(
+          typed<T>(dst), static_cast<T>(value), ix, n);
     });
   });
 }
@@ -98,9 +96,8 @@ void CudaBackend::arange(const Tensor& dst, double start, double step) {
   activate();
   dispatch_dtype(dst.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    arange_kernel<<<blocks_for(n, sm_count_), kThreads, 0, stream_>>>(typed<T>(dst), start, step,
-                                                                      n);
-    check_launch("arange_kernel");
+    ONESTEP_LAUNCH(blocks_for(n, sm_count_), kThreads, 0, stream_, arange_kernel<T>)(
+        typed<T>(dst), start, step, n);
   });
 }
 

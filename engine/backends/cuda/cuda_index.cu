@@ -3,6 +3,7 @@
 // against [0, n) on the host before either kernel runs.
 
 #include "cuda_backend.h"
+#include "launch.cuh"
 #include "strided_indexer.cuh"
 
 namespace onestep::cuda_backend {
@@ -51,9 +52,9 @@ void CudaBackend::index_select(const Tensor& x, const Tensor& index, const Tenso
   activate();
   dispatch_dtype(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    index_select_kernel<<<blocks_for(outer * k * inner, sm_count_), kThreads, 0, stream_>>>(
-        typed<T>(x), typed<int64_t>(index), typed<T>(out), outer, n, k, inner);
-    check_launch("index_select_kernel");
+    ONESTEP_LAUNCH(blocks_for(outer * k * inner, sm_count_), kThreads, 0, stream_,
+                   index_select_kernel<T>)(typed<T>(x), typed<int64_t>(index), typed<T>(out),
+                                           outer, n, k, inner);
   });
 }
 
@@ -64,9 +65,9 @@ void CudaBackend::index_add(const Tensor& src, const Tensor& index, const Tensor
   activate();
   dispatch_dtype(out.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    index_add_kernel<<<blocks_for(outer * k * inner, sm_count_), kThreads, 0, stream_>>>(
-        typed<T>(src), typed<int64_t>(index), typed<T>(out), outer, n, k, inner);
-    check_launch("index_add_kernel");
+    ONESTEP_LAUNCH(blocks_for(outer * k * inner, sm_count_), kThreads, 0, stream_,
+                   index_add_kernel<T>)(typed<T>(src), typed<int64_t>(index), typed<T>(out), outer,
+                                        n, k, inner);
   });
 }
 

@@ -6,6 +6,7 @@
 
 #include "../../src/philox.h"
 #include "cuda_backend.h"
+#include "launch.cuh"
 #include "strided_indexer.cuh"
 
 namespace onestep::cuda_backend {
@@ -56,9 +57,8 @@ void fill_lanes(const CudaBackend& be, const Tensor& out, int lanes, uint64_t se
                 uint64_t counter, F f) {
   const int64_t n = out.numel();
   const int64_t counters = static_cast<int64_t>(philox::counters_needed(lanes, n));
-  philox_kernel<<<blocks_for(counters, be.sm_count()), kThreads, 0, be.stream()>>>(
-      typed<T>(out), n, lanes, seed, counter, counters, f);
-  check_launch("philox_kernel");
+  ONESTEP_LAUNCH(blocks_for(counters, be.sm_count()), kThreads, 0, be.stream(),
+                 philox_kernel<T, F>)(typed<T>(out), n, lanes, seed, counter, counters, f);
 }
 
 }  // namespace

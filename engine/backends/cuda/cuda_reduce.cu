@@ -17,6 +17,7 @@
 #include <type_traits>
 
 #include "cuda_backend.h"
+#include "launch.cuh"
 #include "strided_indexer.cuh"
 
 namespace onestep::cuda_backend {
@@ -83,8 +84,7 @@ __global__ void reduce_per_block_kernel(const T* x, T* out, typename Reducer<T, 
                                         int64_t segment) {
   using Op = Reducer<T, kOp>;
   using Acc = typename Op::Acc;
-  extern __shared__ unsigned char shared_bytes[];
-  Acc* shared = reinterpret_cast<Acc*>(shared_bytes);
+  const auto shared = dynamic_shared_memory<Acc>();
   const int64_t splits = gridDim.y, split = blockIdx.y;
   const int64_t begin = split * segment, end = begin + segment < R ? begin + segment : R;
   for (int64_t o = blockIdx.x; o < O; o += gridDim.x) {
@@ -165,9 +165,9 @@ void launch_reduce(CudaBackend& be, const Tensor& x, const Tensor& out, const Re
   const bool reduced_contiguous = g.reduced.strides[0][g.reduced.ndim - 1] == 1;
   const int64_t enough_outputs = int64_t{sms} * kThreads * 4;
   if (R == 0 || (!reduced_contiguous && O >= enough_outputs)) {
-    reduce_per_thread_kernel<T, kOp, Index>
-        <<<blocks_for(O, sms), kThreads, 0, be.stream()>>>(typed<T>(x), typed<T>(out), plans, O, R);
-    check_launch("reduce_per_thread_kernel");
+    ONESTEP_LAUNCH(blocks_for(O, sms), kThreads, 0, be.stream(),
+                   reduce_per_thread_kernel<T, kOp, Index>)(typed<T>(x), typed<T>(out), plans, O,
+                                                            R);
     return;
   }
   // A block as wide as the reduction needs, a power of two from one warp to kThreads.
@@ -185,18 +185,16 @@ void launch_reduce(CudaBackend& be, const Tensor& x, const Tensor& out, const Re
                   static_cast<unsigned>(splits));
   const size_t shared = threads * sizeof(Acc);
   if (splits == 1) {
-    reduce_per_block_kernel<T, kOp, Index><<<grid, threads, shared, be.stream()>>>(
+    ONESTEP_LAUNCH(grid, threads, shared, be.stream(), reduce_per_block_kernel<T, kOp, Index>)(
         typed<T>(x), typed<T>(out), nullptr, plans, O, R, segment);
-    check_launch("reduce_per_block_kernel");
     return;
   }
   CudaBackend::Scratch partial(be, O * splits * sizeof(Acc));
-  reduce_per_block_kernel<T, kOp, Index><<<grid, threads, shared, be.stream()>>>(
+  ONESTEP_LAUNCH(grid, threads, shared, be.stream(), reduce_per_block_kernel<T, kOp, Index>)(
       typed<T>(x), typed<T>(out), partial.get<Acc>(), plans, O, R, segment);
-  check_launch("reduce_per_block_kernel");
-  reduce_partials_kernel<T, kOp, Index><<<blocks_for(O, sms), kThreads, 0, be.stream()>>>(
-      partial.get<Acc>(), typed<T>(out), plans.kept, O, splits);
-  check_launch("reduce_partials_kernel");
+  ONESTEP_LAUNCH(blocks_for(O, sms), kThreads, 0, be.stream(),
+                 reduce_partials_kernel<T, kOp, Index>)(partial.get<Acc>(), typed<T>(out),
+                                                        plans.kept, O, splits);
 }
 
 template <class T, ReduceOp kOp>

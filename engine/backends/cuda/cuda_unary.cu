@@ -3,6 +3,7 @@
 
 #include "cuda_backend.h"
 #include "device_math.cuh"
+#include "launch.cuh"
 #include "strided_indexer.cuh"
 
 namespace onestep::cuda_backend {
@@ -27,9 +28,8 @@ void launch_unary(const CudaBackend& be, const Tensor& x, const Tensor& out, F f
   if (n == 0) return;
   const auto plan = make_plan<2>(out.shape(), {&out.strides(), &x.strides()}, "unary op");
   with_indexer(plan, [&](auto ix) {
-    unary_kernel<<<blocks_for(n, be.sm_count()), kThreads, 0, be.stream()>>>(typed<T>(out),
-                                                                             typed<T>(x), f, ix, n);
-    check_launch("unary_kernel");
+    ONESTEP_LAUNCH(blocks_for(n, be.sm_count()), kThreads, 0, be.stream(),
+                   unary_kernel<T, F, decltype(ix)>)(typed<T>(out), typed<T>(x), f, ix, n);
   });
 }
 

@@ -10,7 +10,13 @@ namespace cuda {
 bool available() {
   return false;
 }
+std::string unavailable_reason() {
+  return "this onestep was built without CUDA (-DONESTEP_CUDA=ON)";
+}
 bool compiled() {
+  return false;
+}
+bool emulated() {
   return false;
 }
 EventTimer::EventTimer(Device device) : device_(device) {

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 
 #include "onestep/engine/error.h"
@@ -24,6 +26,16 @@ namespace onestep::cuda_backend {
 constexpr int kMaxDims = 16;
 constexpr int kThreads = 256;
 constexpr int64_t kInt32Limit = std::numeric_limits<int32_t>::max();
+
+// ONESTEP_CUDA_INDEX64=1: every plan takes the 64-bit index path, so that tests reach the code a
+// tensor of more than 2^31 elements runs without allocating one.
+inline bool index64_forced() {
+  static const bool forced = [] {
+    const char* value = std::getenv("ONESTEP_CUDA_INDEX64");
+    return value != nullptr && *value != '\0' && std::strcmp(value, "0") != 0;
+  }();
+  return forced;
+}
 
 template <int N, class Index>
 struct StridedIndexer {
@@ -106,7 +118,7 @@ StridedPlan<N> make_plan(const Shape& shape, const std::array<const Shape*, N>& 
     plan.sizes[0] = 1;
     for (int k = 0; k < N; ++k) plan.strides[k][0] = 0;
   }
-  plan.fits_int32 = plan.numel <= kInt32Limit;
+  plan.fits_int32 = plan.numel <= kInt32Limit && !index64_forced();
   for (int k = 0; k < N; ++k) plan.fits_int32 = plan.fits_int32 && plan.extent(k) <= kInt32Limit;
   return plan;
 }

@@ -10,9 +10,11 @@
 
 // Every CUDA test starts with this: without a device the test is reported as skipped (ctest's
 // SKIP_REGULAR_EXPRESSION turns gtest's "[  SKIPPED ]" into a skipped test, not a pass).
-#define ONESTEP_REQUIRE_CUDA()                                                  \
-  do {                                                                          \
-    if (!::onestep::cuda::available()) GTEST_SKIP() << "no usable CUDA device"; \
+#define ONESTEP_REQUIRE_CUDA()                                           \
+  do {                                                                   \
+    if (!::onestep::cuda::available())                                   \
+      GTEST_SKIP() << "no usable CUDA device: "                          \
+                   << ::onestep::cuda::unavailable_reason();             \
   } while (0)
 
 namespace onestep::cuda_testing {

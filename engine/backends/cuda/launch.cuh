@@ -53,10 +53,7 @@ KernelLaunch<Params...> make_launch(const char* name, dim3 grid, dim3 block, siz
 }
 
 #ifdef ONESTEP_CUDA_EMULATION
-template <class T>
-cuda_emulator::SharedArray<T> dynamic_shared_memory() {
-  return cuda_emulator::dynamic_shared_memory<T>();
-}
+using cuda_emulator::dynamic_shared_memory;
 #else
 template <class T>
 __device__ __forceinline__ T* dynamic_shared_memory() {

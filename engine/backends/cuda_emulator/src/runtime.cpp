@@ -52,13 +52,6 @@ Registry& registry() {
 
 constexpr size_t kAlignment = 256;  // as cudaMalloc's
 
-}  // namespace
-
-cudaError_t fail(cudaError_t error) {
-  last_error = error;
-  return error;
-}
-
 int device_count() {
   static const int count = env_int("ONESTEP_CUDA_EMULATOR_DEVICES", 1, 0, 64);
   return count;
@@ -73,6 +66,13 @@ size_t memory_capacity() {
   static const size_t bytes =
       static_cast<size_t>(env_int("ONESTEP_CUDA_EMULATOR_MEMORY_MB", 16384, 1, 1 << 20)) << 20;
   return bytes;
+}
+
+}  // namespace
+
+cudaError_t fail(cudaError_t error) {
+  last_error = error;
+  return error;
 }
 
 bool valid_stream(cudaStream_t stream) {
@@ -172,21 +172,8 @@ cudaError_t cudaGetDevice(int* device) {
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attribute, int device) {
   if (value == nullptr) return fail(cudaErrorInvalidValue);
   if (device < 0 || device >= device_count()) return fail(cudaErrorInvalidDevice);
-  switch (attribute) {
-    case cudaDevAttrMaxThreadsPerBlock:
-      *value = 1024;
-      return cudaSuccess;
-    case cudaDevAttrMaxSharedMemoryPerBlock:
-      *value = 48 << 10;
-      return cudaSuccess;
-    case cudaDevAttrMultiProcessorCount:
-      *value = sm_count();
-      return cudaSuccess;
-  }
-  return fail(cudaErrorInvalidValue);
-}
-
-cudaError_t cudaDeviceSynchronize() {
+  if (attribute != cudaDevAttrMultiProcessorCount) return fail(cudaErrorInvalidValue);
+  *value = sm_count();
   return cudaSuccess;
 }
 
@@ -233,11 +220,11 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
                             cudaStream_t stream) {
   if (!valid_stream(stream)) return fail(cudaErrorInvalidResourceHandle);
+  if (kind < cudaMemcpyHostToHost || kind > cudaMemcpyDefault) return fail(cudaErrorInvalidValue);
   if (bytes == 0) return cudaSuccess;
   if (dst == nullptr || src == nullptr) return fail(cudaErrorInvalidValue);
   const bool dst_device = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
   const bool src_device = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
-  if (kind < cudaMemcpyHostToHost || kind > cudaMemcpyDefault) return fail(cudaErrorInvalidValue);
   if (dst_device && !in_device_allocation(dst, bytes)) return fail(cudaErrorInvalidValue);
   if (src_device && !in_device_allocation(src, bytes)) return fail(cudaErrorInvalidValue);
   std::memmove(dst, src, bytes);

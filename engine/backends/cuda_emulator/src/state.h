@@ -1,6 +1,6 @@
 #pragma once
-// What the emulated runtime, launcher and cuBLAS share: the calling thread's last error, the
-// emulated devices' properties and the registry of device allocations and streams.
+// What the emulated runtime, launcher and cuBLAS share: the calling thread's last error and the
+// registry of device allocations and streams.
 
 #include <cstddef>
 
@@ -10,10 +10,6 @@ namespace cuda_emulator::detail {
 
 // Records `error` as the calling thread's last error and returns it.
 cudaError_t fail(cudaError_t error);
-
-int device_count();
-int sm_count();
-size_t memory_capacity();
 
 bool valid_stream(cudaStream_t stream);
 // True when [ptr, ptr + bytes) lies inside one live device allocation.

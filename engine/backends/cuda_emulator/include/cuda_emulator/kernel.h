@@ -158,6 +158,3 @@ inline unsigned long long atomicAdd(unsigned long long* address, unsigned long l
 inline double __fma_rn(double a, double b, double c) {
   return std::fma(a, b, c);
 }
-inline float __fmaf_rn(float a, float b, float c) {
-  return std::fma(a, b, c);
-}

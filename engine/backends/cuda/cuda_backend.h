@@ -78,6 +78,13 @@ class CudaBackend final : public backend::Backend {
                  int64_t n, int64_t inner) override;
   void random(backend::RandomKind kind, const Tensor& out, uint64_t seed, uint64_t counter,
               double p0, double p1) override;
+  bool group_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t groups,
+                          double eps, bool silu, const Tensor& out, const Tensor& mean,
+                          const Tensor& rstd) override;
+  bool group_norm_backward(const Tensor& grad_out, const Tensor& x, const Tensor& weight,
+                           const Tensor& bias, const Tensor& mean, const Tensor& rstd,
+                           int64_t groups, bool silu, const Tensor& grad_x,
+                           const Tensor& grad_weight, const Tensor& grad_bias) override;
 
   int device() const { return device_; }
   cudaStream_t stream() const { return stream_; }

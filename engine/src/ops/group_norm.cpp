@@ -1,5 +1,5 @@
-// group_norm and group_norm_silu: one fused kernel forward and one backward on backends that
-// have them (the CPU), the composite of recorded ops (reference::group_norm) elsewhere.
+// group_norm and group_norm_silu: fused kernels forward and backward on backends that have them
+// (the CPU and CUDA), the composite of recorded ops (reference::group_norm) elsewhere.
 
 #include "onestep/engine/elementwise.h"
 #include "onestep/engine/nn_functional.h"

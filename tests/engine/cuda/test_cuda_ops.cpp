@@ -172,7 +172,21 @@ std::vector<OpCase> op_cases() {
                  return Inputs{normal({8, 32, 16, 16}, g), normal({32}, g), normal({32}, g)};
                },
                [](const Inputs& in) { return group_norm(in[0], 8, in[1], in[2], 1e-6); }});
-  // The fused CPU kernel is the reference; CUDA runs the composite, so this row checks both agree.
+  // Both backends run their fused kernels: rows small and large (blocks wider than a channel,
+  // several passes per thread), without affine parameters, and [N, C] (one element a channel).
+  c.push_back({"group_norm", "no affine, 1 group",
+               [](Generator& g) { return Inputs{normal({3, 6, 2, 5}, g)}; },
+               [](const Inputs& in) { return group_norm(in[0], 1, Tensor(), Tensor(), 1e-5); }});
+  c.push_back({"group_norm", "[N, C], 2 groups",
+               [](Generator& g) {
+                 return Inputs{normal({5, 8}, g), normal({8}, g), normal({8}, g)};
+               },
+               [](const Inputs& in) { return group_norm(in[0], 2, in[1], in[2], 1e-6); }});
+  c.push_back({"group_norm_silu", "large, affine, 8 groups",
+               [](Generator& g) {
+                 return Inputs{normal({4, 32, 24, 24}, g), normal({32}, g), normal({32}, g)};
+               },
+               [](const Inputs& in) { return group_norm_silu(in[0], 8, in[1], in[2], 1e-6); }});
   c.push_back({"group_norm_silu", "affine, 4 groups",
                [](Generator& g) {
                  return Inputs{normal({4, 8, 5, 5}, g), normal({8}, g), normal({8}, g)};

@@ -79,9 +79,10 @@ int run_bench(BenchFlags& f) {
 Run add_bench_command(CLI::App& app) {
   auto f = std::make_shared<BenchFlags>();
   CLI::App* cmd = app.add_subcommand(
-      "bench", "Time one training, distillation or generation step (median, JSON line)");
+      "bench", "Time one training, distillation, generation or optimizer step (median, JSON line)");
   cmd->add_option("--workload", f->workload,
-                  "teacher (EDM step), distill (Uni-Instruct iteration), generate (one step)")
+                  "teacher (EDM step), distill (Uni-Instruct iteration), generate (one step), adam (the "
+                  "teacher's optimizer step alone)")
       ->check(CLI::IsMember(bench_workload_names()))
       ->capture_default_str();
   cmd->add_option("--config", f->config, "Network: fmnist, fmnist-cpu or cifar10 (32x32)")

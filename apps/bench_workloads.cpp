@@ -23,7 +23,7 @@ const std::vector<std::string>& bench_config_names() {
 }
 
 const std::vector<std::string>& bench_workload_names() {
-  static const std::vector<std::string> names = {"teacher", "distill", "generate"};
+  static const std::vector<std::string> names = {"teacher", "distill", "generate", "adam"};
   return names;
 }
 
@@ -130,6 +130,24 @@ struct GenerateStep {
   Tensor out;
 };
 
+// The teacher's optimizer step alone (nn::Adam, the teacher preset's betas) on fixed random
+// gradients: what the fused update costs next to PyTorch's Adam.
+struct AdamStep {
+  AdamStep(const diffusion::ModelConfig& m, Device device, uint64_t seed) : init(seed) {
+    const diffusion::TeacherOptions o;
+    net = diffusion::build_denoiser(m, init);
+    net->to(device);
+    for (const Tensor& p : net->parameters())
+      p.set_grad(randn(p.shape(), init, p.dtype(), device) * 1e-2);
+    adam = std::make_unique<nn::Adam>(net->parameters(),
+                                      nn::AdamOptions{1e-4, o.beta1, o.beta2, o.adam_eps, 0.0});
+  }
+  void operator()() { adam->step(); }
+  Generator init;
+  std::shared_ptr<EDMPrecond> net;
+  std::unique_ptr<nn::Adam> adam;
+};
+
 }  // namespace
 
 BenchWorkload make_bench_workload(const std::string& workload, const std::string& config,
@@ -147,6 +165,8 @@ BenchWorkload make_bench_workload(const std::string& workload, const std::string
     w.step = [s = std::make_shared<DistillStep>(m, batch, device, seed)] { (*s)(); };
   } else if (workload == "generate") {
     w.step = [s = std::make_shared<GenerateStep>(m, batch, device, seed)] { (*s)(); };
+  } else if (workload == "adam") {
+    w.step = [s = std::make_shared<AdamStep>(m, device, seed)] { (*s)(); };
   } else {
     ONESTEP_FAIL("bench: unknown workload '{}': expected one of {}", workload,
                  fmt::join(bench_workload_names(), ", "));

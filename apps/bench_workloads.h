@@ -1,11 +1,12 @@
 #pragma once
-// The three workloads of `onestep bench`, built from the library's own training pieces, in the
+// The workloads of `onestep bench`, built from the library's own training pieces, in the
 // same shape as bench/torch_reference.py (docs/PERFORMANCE.md):
 //   teacher   one EDM training step: loss, forward + backward + Adam
 //   distill   one Uni-Instruct iteration as in distill/src/distill.cpp: fake-score and
 //             discriminator update, then the generator update through the frozen teacher and
 //             fake networks
 //   generate  one-step generation D(2.5 z; 2.5) without gradients
+//   adam      the teacher's Adam step alone, on fixed gradients (the batch plays no part)
 
 #include <functional>
 #include <memory>

@@ -16,6 +16,8 @@ Workloads (bench/README-free: docs/PERFORMANCE.md describes them):
             network evaluated at x_t with gradients through their input, discriminator logit,
             Uni-Instruct loss with the GAN term, Adam). Adam betas 0/0.999.
   generate  one-step generation without grad: D(2.5 z; 2.5).
+  adam      the teacher's Adam step alone (betas 0.9/0.999) on fixed random gradients:
+            torch.optim.Adam's default (foreach) implementation, fused=True on a GPU.
 
 The network is this file's own implementation of SongUNet with EDM's parameter names (docs/EDM_CHECKPOINTS.md),
 so onestep's safetensors weights and EDM's converted checkpoints load unchanged;
@@ -409,6 +411,19 @@ class Generate:
                                 torch.full([self.shape[0]], 2.5, device=self.device))
 
 
+class AdamStep:
+    """The teacher's optimizer step alone, on fixed random gradients."""
+
+    def __init__(self, args, device, dtype):
+        self.net = make_net(args.config, device, dtype)
+        for q in self.net.parameters():
+            q.grad = torch.randn_like(q) * 1e-2
+        self.adam = make_adam(self.net.parameters(), args, betas=(0.9, 0.999))
+
+    def step(self):
+        self.adam.step()
+
+
 def make_adam(params, args, betas):
     kwargs = dict(lr=1e-4, betas=betas, eps=1e-8)
     if args.device == 'cuda':
@@ -439,7 +454,8 @@ class autocast:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--workload', choices=['teacher', 'distill', 'generate'], default='teacher')
+    p.add_argument('--workload', choices=['teacher', 'distill', 'generate', 'adam'],
+                   default='teacher')
     p.add_argument('--config', choices=sorted(CONFIGS), default='fmnist')
     p.add_argument('--batch', type=int, default=64)
     p.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
@@ -473,7 +489,8 @@ def main():
     torch.backends.cudnn.allow_tf32 = args.precision == 'tf32'
     torch.backends.cudnn.benchmark = True
     device = torch.device(args.device)
-    workload = {'teacher': Teacher, 'distill': Distill, 'generate': Generate}[args.workload](
+    workload = {'teacher': Teacher, 'distill': Distill, 'generate': Generate,
+                'adam': AdamStep}[args.workload](
         args, device, torch.float32)
     workload.args_precision = args.precision
     workload.args_device = args.device

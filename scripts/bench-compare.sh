@@ -13,8 +13,8 @@
 # its Python (default .venv-torch/bin/python, made by scripts/install-bench-peers.sh).
 # Environment: BUILD_DIR (default build; built if missing, with -DONESTEP_CUDA=ON for --gpu),
 # PYTHON (default /usr/bin/python3: Debian's python3-torch on the CPU machine), PYTHON_LATEST,
-# THREADS (2),
-# STEPS (10), WARMUP (3), JSON_OUT (a file to which every raw JSON line is appended), and on the
+# THREADS (2), ROWS (comma-separated "workload config batch [torch flags]" rows instead of the
+# defaults), STEPS (10), WARMUP (3), JSON_OUT (a file to which every raw JSON line is appended), and on the
 # GPU PRECISION (fp32 | tf32: both sides may use TF32 tensor cores, onestep via ONESTEP_TF32=1).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -53,6 +53,8 @@ if [[ $gpu == 1 ]]; then
     "generate cifar10 1024"
     "generate cifar10 1024 --compile"
     "generate cifar10 1024 --compile --graphs"
+    "adam fmnist 128"
+    "adam cifar10 128"
   )
   device=cuda
 else
@@ -60,8 +62,14 @@ else
     "teacher fmnist 64"
     "distill fmnist-cpu 32"
     "generate fmnist 64"
+    "adam fmnist 64"
   )
   device=cpu
+fi
+
+# ROWS="workload config batch [torch flags],...": only these rows.
+if [[ -n "${ROWS:-}" ]]; then
+  IFS=',' read -ra rows <<<"$ROWS"
 fi
 
 # The PyTorch runs each row is compared with: "python precision".

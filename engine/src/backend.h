@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "onestep/engine/memory.h"
 #include "onestep/engine/tensor.h"
@@ -47,6 +48,20 @@ enum class RandomKind { uniform, normal, randint };
 struct ConvGeometry {
   int64_t stride = 1;
   int64_t padding = 0;
+};
+
+// One parameter of a fused Adam update (onestep/engine/adam.h): four contiguous tensors of one
+// shape and dtype on the backend's device, and the parameter's bias corrections folded in:
+// step_size = lr / (1 - beta1^t), denom_scale = 1 / sqrt(1 - beta2^t).
+struct AdamTensors {
+  Tensor param, grad, exp_avg, exp_avg_sq;
+  double step_size, denom_scale;
+};
+
+struct AdamConstants {
+  double beta1, beta2, eps, weight_decay;
+  bool decoupled;       // AdamW: param *= decay_factor first, g is not decayed
+  double decay_factor;  // 1 - lr * weight_decay
 };
 
 class Backend {
@@ -127,6 +142,14 @@ class Backend {
                                    const Tensor& /*mean*/, const Tensor& /*rstd*/,
                                    int64_t /*groups*/, bool /*silu*/, const Tensor& /*grad_x*/,
                                    const Tensor& /*grad_weight*/, const Tensor& /*grad_bias*/) {
+    return false;
+  }
+
+  // The Adam update of every entry (all of one dtype), computing each element as
+  // reference::adam_update does, in the tensors' precision. A backend without the kernel
+  // returns false and the op runs the composite.
+  virtual bool adam_update(const std::vector<AdamTensors>& /*parameters*/,
+                           const AdamConstants& /*constants*/) {
     return false;
   }
 };

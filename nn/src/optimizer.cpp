@@ -5,6 +5,7 @@
 #include <cmath>
 #include <map>
 
+#include "onestep/engine/adam.h"
 #include "onestep/engine/autograd.h"
 #include "onestep/engine/creation.h"
 #include "onestep/engine/elementwise.h"
@@ -236,46 +237,18 @@ Adam::Adam(std::vector<Tensor> params, AdamOptions options, bool decoupled_weigh
 void Adam::step() {
   NoGradGuard no_grad;
   const AdamOptions& o = options_;
+  std::vector<AdamParameter> parameters;
+  parameters.reserve(params_.size());
   for (size_t i = 0; i < params_.size(); ++i) {
-    Tensor p = params_[i].detach();
-    Tensor g = params_[i].grad();
+    const Tensor& g = params_[i].grad();
     if (!g.defined()) continue;
     ParamState& s = states_[i];
+    const Tensor p = params_[i].detach();
     if (s.buffers.empty()) s.buffers = {zeros_like(p), zeros_like(p)};
-    Tensor& m = s.buffers[0];
-    Tensor& v = s.buffers[1];
-    const int64_t t = ++s.step;
-
-    if (o.weight_decay != 0.0) {
-      if (decoupled_) {
-        p.mul_(1.0 - lr_ * o.weight_decay);
-      } else {
-        Tensor decayed = p * o.weight_decay;
-        decayed.add_(g);
-        g = decayed;
-      }
-    }
-    // m = beta1 m + (1 - beta1) g; with beta1 = 0 a copy, which also keeps a non-finite m from
-    // an earlier step from leaking in through 0 * inf.
-    if (o.beta1 == 0.0) {
-      m.copy_(g);
-    } else {
-      m.mul_(o.beta1).add_(g, 1.0 - o.beta1);
-    }
-    // v = beta2 v + (1 - beta2) g^2, scaling the one temporary in place.
-    Tensor g2 = square(g);
-    g2.mul_(1.0 - o.beta2);
-    v.mul_(o.beta2).add_(g2);
-
-    const double bias_correction1 = 1.0 - std::pow(o.beta1, double(t));
-    const double bias_correction2 = 1.0 - std::pow(o.beta2, double(t));
-    const double step_size = lr_ / bias_correction1;
-    // denom = sqrt(v) / sqrt(bias_correction2) + eps, in one fused pass after the sqrt.
-    const Tensor denom = affine(sqrt(v), 1.0 / std::sqrt(bias_correction2), o.eps);
-    Tensor update = m / denom;
-    update.mul_(-step_size);
-    p.add_(update);
+    parameters.push_back({p, g, s.buffers[0], s.buffers[1], ++s.step});
   }
+  if (parameters.empty()) return;
+  adam_update(parameters, {lr_, o.beta1, o.beta2, o.eps, o.weight_decay, decoupled_});
 }
 
 AdamW::AdamW(std::vector<Tensor> params, AdamWOptions options)

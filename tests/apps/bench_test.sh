@@ -16,7 +16,7 @@ check() {  # check DESCRIPTION CONDITION...
 less_equal() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 <= b + 0) }'; }
 positive() { awk -v a="$1" 'BEGIN { exit !(a + 0 > 0) }'; }
 
-for workload in teacher distill generate; do
+for workload in teacher distill generate adam; do
   out="$("$onestep" bench --workload "$workload" --config fmnist-cpu --batch 2 --steps 10 \
          --warmup 1 --threads 1 2>/dev/null)" || { echo "FAIL: bench $workload exited $?"; fail=1; continue; }
   if [[ "$(wc -l <<<"$out")" -ne 1 || "$out" != "{"*"}" ]]; then

@@ -68,6 +68,8 @@ class CpuBackend final : public backend::Backend {
                            const Tensor& bias, const Tensor& mean, const Tensor& rstd,
                            int64_t groups, bool silu, const Tensor& grad_x,
                            const Tensor& grad_weight, const Tensor& grad_bias) override;
+  bool adam_update(const std::vector<backend::AdamTensors>& parameters,
+                   const backend::AdamConstants& constants) override;
 
  private:
   // bias: contiguous [O] or undefined

@@ -1,6 +1,7 @@
 #pragma once
 // Everything of onestep::engine.
 
+#include "onestep/engine/adam.h"
 #include "onestep/engine/autograd.h"
 #include "onestep/engine/conv.h"
 #include "onestep/engine/creation.h"

@@ -112,7 +112,8 @@ class Backend {
   virtual void index_add(const Tensor& src, const Tensor& index, const Tensor& out, int64_t outer,
                          int64_t n, int64_t inner) = 0;
 
-  // Fills contiguous `out` from Philox(seed) starting at `counter`; see random_layout.h.
+  // Fills contiguous `out` from Philox(seed) starting at `counter`, in the layout philox.h
+  // documents.
   virtual void random(RandomKind kind, const Tensor& out, uint64_t seed, uint64_t counter,
                       double p0, double p1) = 0;
 

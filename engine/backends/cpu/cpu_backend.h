@@ -1,31 +1,24 @@
 #pragma once
 // The CPU backend: Eigen expressions and templated loops, threads from our pool (thread_pool.h).
 
-#include <mutex>
-#include <unordered_map>
 #include <vector>
 
 #include "../../src/backend.h"
+#include "../../src/caching_pool.h"
 
 namespace onestep::cpu {
 
-// Keeps freed blocks by rounded size for reuse: the first touch of a fresh page costs ~12 us
-// on the development machine, and training reallocates the same sizes every step.
-class CachingAllocator {
- public:
-  ~CachingAllocator();
+// The source of the CPU's caching pool: 64-byte-aligned host memory.
+struct HostMemory {
+  static constexpr const char* kName = "cpu allocator";
+  static constexpr const char* kSystemCall = "aligned_alloc";
   void* allocate(size_t bytes);
-  void deallocate(void* ptr, size_t bytes);
-  MemoryStats stats();
-  void reset_peak();
-  void empty_cache();
-  static size_t round_size(size_t bytes);
-
- private:
-  std::mutex mutex_;
-  std::unordered_map<size_t, std::vector<void*>> free_blocks_;
-  MemoryStats stats_;
+  void free(void* ptr);
+  void before_release() {}
+  void handed_out(void* /*ptr*/, size_t /*bytes*/) {}
 };
+
+using CachingAllocator = detail::CachingPool<HostMemory>;
 
 class CpuBackend final : public backend::Backend {
  public:
@@ -76,7 +69,7 @@ class CpuBackend final : public backend::Backend {
   void conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& out,
               backend::ConvGeometry g);
 
-  CachingAllocator allocator_;
+  CachingAllocator allocator_{HostMemory{}};
 };
 
 // Calls f(T{}) with T the C++ type of `dtype`.

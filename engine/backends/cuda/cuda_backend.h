@@ -9,38 +9,29 @@
 #include <cuda_runtime.h>
 
 #include <memory>
-#include <mutex>
-#include <unordered_map>
 #include <vector>
 
 #include "../../src/backend.h"
+#include "../../src/caching_pool.h"
 #include "cuda_check.h"
 
 namespace onestep::cuda_backend {
 
-// Keeps freed device blocks by rounded size for reuse: cudaMalloc and cudaFree synchronise the
-// device and cost tens of microseconds, and training allocates the same sizes every step.
-class CachingAllocator {
- public:
-  // poison: fill every block handed out with 0xFF bytes (NaN in f32/f64, -1 in i64) so that a
-  // kernel that leaves an output element unwritten is caught by tests; ONESTEP_CUDA_POISON=1.
-  CachingAllocator(cudaStream_t stream, bool poison);
+// The source of a device's caching pool: cudaMalloc'd memory used on `stream`.
+struct DeviceMemory {
+  static constexpr const char* kName = "cuda allocator";
+  static constexpr const char* kSystemCall = "cudaMalloc";
+  cudaStream_t stream;
+  // Fill every block handed out with 0xFF bytes (NaN in f32/f64, -1 in i64) so that a kernel
+  // that leaves an output element unwritten is caught by tests; ONESTEP_CUDA_POISON=1.
+  bool poison;
   void* allocate(size_t bytes);
-  void deallocate(void* ptr, size_t bytes);
-  MemoryStats stats();
-  void reset_peak();
-  void empty_cache();
-  static size_t round_size(size_t bytes);
-
- private:
-  void release_cached_locked();  // cudaFree every cached block; mutex_ held
-
-  cudaStream_t stream_;
-  bool poison_;
-  std::mutex mutex_;
-  std::unordered_map<size_t, std::vector<void*>> free_blocks_;
-  MemoryStats stats_;
+  void free(void* ptr);
+  void before_release();
+  void handed_out(void* ptr, size_t bytes);
 };
+
+using CachingAllocator = detail::CachingPool<DeviceMemory>;
 
 class CudaBackend final : public backend::Backend {
  public:

@@ -108,7 +108,8 @@ CudaBackend::CudaBackend(int device) : device_(device) {
   // TF32 rounds GEMM inputs to 10 mantissa bits: fast on tensor cores, but ~1e-3 relative error,
   // so it is opt-in and f32 matmuls are full precision by default.
   tf32_ = env_flag("ONESTEP_TF32");
-  allocator_ = std::make_unique<CachingAllocator>(stream_, env_flag("ONESTEP_CUDA_POISON"));
+  allocator_ = std::make_unique<CachingAllocator>(
+      DeviceMemory{stream_, env_flag("ONESTEP_CUDA_POISON")});
 }
 
 void CudaBackend::activate() const {

@@ -126,13 +126,11 @@ Run add_distill_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--teacher", o.teacher, "Teacher checkpoint (default from the preset)");
   cmd->add_option("--data", o.data, "Real data for the discriminator (default: the teacher's)");
-  cmd->add_option(
-         "--method", o.method,
-         "uni-instruct, uni-instruct-official, sid, sida, sim, diff-instruct, dmd, dmd2, f-distill")
+  cmd->add_option("--method", o.method, fmt::format("{}", fmt::join(distill::method_names(), ", ")))
       ->check(CLI::IsMember(distill::method_names()));
   cmd->add_option("--divergence", o.method_options.divergence,
-                  "reverse-kl, forward-kl, jeffreys, js, chi2, hellinger, alpha, softened-rkl, "
-                  "jeffreys-official (default: jeffreys; js for f-distill)");
+                  fmt::format("{} (default: jeffreys; js for f-distill)",
+                              fmt::join(distill::divergence_names(), ", ")));
   cmd->add_option("--alpha", o.method_options.alpha, "alpha of the alpha-divergence");
   cmd->add_option("--sid-alpha", o.method_options.sid_alpha, "SiD's alpha (1.2)")
       ->check(CLI::PositiveNumber);

@@ -1,3 +1,7 @@
+// Every divergence written once: its names, and f, h = f'' r^2, h - r h' and r^2 h'' as
+// templates over the value type, instantiated for double (quadrature, tests) and for tensors of
+// ratios (the estimator). The expressions use only operations both types have.
+
 #include "onestep/distill/divergence.h"
 
 #include <cmath>
@@ -6,39 +10,73 @@
 
 namespace onestep::distill {
 
-Divergence::Divergence(DivergenceKind kind, double alpha) : kind_(kind), alpha_(alpha) {
-  ONESTEP_CHECK(kind != DivergenceKind::alpha || (std::isfinite(alpha) && alpha != 0 && alpha != 1),
-                "alpha-divergence: alpha must be finite and not 0 or 1, got {}", alpha);
-}
+namespace {
 
-std::string Divergence::name() const {
-  switch (kind_) {
+struct DivergenceName {
+  DivergenceKind kind;
+  const char* name;   // as the CLI and run files spell it
+  const char* alias;  // also accepted by parse_divergence; "" for none
+};
+
+const DivergenceName kNames[] = {
+    {DivergenceKind::reverse_kl, "reverse-kl", "rkl"},
+    {DivergenceKind::forward_kl, "forward-kl", "fkl"},
+    {DivergenceKind::jeffreys, "jeffreys", ""},
+    {DivergenceKind::jensen_shannon, "js", "jensen-shannon"},
+    {DivergenceKind::pearson_chi2, "chi2", "pearson-chi2"},
+    {DivergenceKind::squared_hellinger, "hellinger", ""},
+    {DivergenceKind::alpha, "alpha", ""},
+    {DivergenceKind::softened_rkl, "softened-rkl", ""},
+    {DivergenceKind::official_jeffreys, "jeffreys-official", ""},
+};
+
+// The scalar counterparts of the tensor ops the formulas use.
+double square(double x) {
+  return x * x;
+}
+double reciprocal(double x) {
+  return 1.0 / x;
+}
+double constant_like(double /*r*/, double c) {
+  return c;
+}
+Tensor constant_like(const Tensor& r, double c) {
+  return full_like(r, c);
+}
+using std::log;
+using std::pow;
+using std::sqrt;
+
+template <class V>
+V f_of(DivergenceKind kind, double a, const V& r) {
+  switch (kind) {
     case DivergenceKind::reverse_kl:
-      return "reverse-kl";
+      return -log(r);
     case DivergenceKind::forward_kl:
-      return "forward-kl";
+      return r * log(r);
     case DivergenceKind::jeffreys:
-      return "jeffreys";
+      return (r - 1.0) * log(r);
     case DivergenceKind::jensen_shannon:
-      return "js";
+      return r * log(r) - (r + 1.0) * log((r + 1.0) * 0.5);
     case DivergenceKind::pearson_chi2:
-      return "chi2";
+      return square(r - 1.0);
     case DivergenceKind::squared_hellinger:
-      return "hellinger";
+      return square(sqrt(r) - 1.0);
     case DivergenceKind::alpha:
-      return fmt::format("alpha({})", alpha_);
+      return (pow(r, a) - r * a - (1.0 - a)) / (a * (a - 1.0));
     case DivergenceKind::softened_rkl:
-      return "softened-rkl";
+      return (r + 1.0) * log((r + 1.0) / (r * 2.0));
     case DivergenceKind::official_jeffreys:
-      return "jeffreys-official";
+      return r * 0.4 * log(r) - log(r) * 0.6;
   }
-  return "?";
+  ONESTEP_FAIL("unknown divergence {}", static_cast<int>(kind));
 }
 
-Tensor Divergence::h(const Tensor& r) const {
-  switch (kind_) {
+template <class V>
+V h_of(DivergenceKind kind, double a, const V& r) {
+  switch (kind) {
     case DivergenceKind::reverse_kl:
-      return ones_like(r);
+      return constant_like(r, 1.0);
     case DivergenceKind::forward_kl:
       return r * 1.0;
     case DivergenceKind::jeffreys:
@@ -50,23 +88,23 @@ Tensor Divergence::h(const Tensor& r) const {
     case DivergenceKind::squared_hellinger:
       return sqrt(r) * 0.5;
     case DivergenceKind::alpha:
-      return pow(r, alpha_);
+      return pow(r, a);
     case DivergenceKind::softened_rkl:
       return reciprocal(r + 1.0);
     case DivergenceKind::official_jeffreys:
       return r * 0.4 + 0.6;
   }
-  ONESTEP_FAIL("unknown divergence");
+  ONESTEP_FAIL("unknown divergence {}", static_cast<int>(kind));
 }
 
-Tensor Divergence::h_minus_r_hprime(const Tensor& r) const {
-  switch (kind_) {
+template <class V>
+V h_minus_r_hprime_of(DivergenceKind kind, double a, const V& r) {
+  switch (kind) {
     case DivergenceKind::reverse_kl:
-      return ones_like(r);
-    case DivergenceKind::forward_kl:
-      return zeros_like(r);
     case DivergenceKind::jeffreys:
-      return ones_like(r);
+      return constant_like(r, 1.0);
+    case DivergenceKind::forward_kl:
+      return constant_like(r, 0.0);
     case DivergenceKind::jensen_shannon:
       return square(r / (r + 1.0));
     case DivergenceKind::pearson_chi2:
@@ -74,22 +112,23 @@ Tensor Divergence::h_minus_r_hprime(const Tensor& r) const {
     case DivergenceKind::squared_hellinger:
       return sqrt(r) * 0.25;
     case DivergenceKind::alpha:
-      return pow(r, alpha_) * (1.0 - alpha_);
+      return pow(r, a) * (1.0 - a);
     case DivergenceKind::softened_rkl:
       return (r * 2.0 + 1.0) / square(r + 1.0);
     case DivergenceKind::official_jeffreys:
-      return full_like(r, 0.6);
+      return constant_like(r, 0.6);
   }
-  ONESTEP_FAIL("unknown divergence");
+  ONESTEP_FAIL("unknown divergence {}", static_cast<int>(kind));
 }
 
-Tensor Divergence::r2_hsecond(const Tensor& r) const {
-  switch (kind_) {
+template <class V>
+V r2_hsecond_of(DivergenceKind kind, double a, const V& r) {
+  switch (kind) {
     case DivergenceKind::reverse_kl:
     case DivergenceKind::forward_kl:
     case DivergenceKind::jeffreys:
     case DivergenceKind::official_jeffreys:
-      return zeros_like(r);
+      return constant_like(r, 0.0);
     case DivergenceKind::jensen_shannon:
       return square(r) * -2.0 / pow(r + 1.0, 3.0);
     case DivergenceKind::pearson_chi2:
@@ -97,78 +136,65 @@ Tensor Divergence::r2_hsecond(const Tensor& r) const {
     case DivergenceKind::squared_hellinger:
       return sqrt(r) * -0.125;
     case DivergenceKind::alpha:
-      return pow(r, alpha_) * (alpha_ * (alpha_ - 1.0));
+      return pow(r, a) * (a * (a - 1.0));
     case DivergenceKind::softened_rkl:
       return square(r) * 2.0 / pow(r + 1.0, 3.0);
   }
-  ONESTEP_FAIL("unknown divergence");
+  ONESTEP_FAIL("unknown divergence {}", static_cast<int>(kind));
 }
 
+}  // namespace
+
+Divergence::Divergence(DivergenceKind kind, double alpha) : kind_(kind), alpha_(alpha) {
+  ONESTEP_CHECK(kind != DivergenceKind::alpha || (std::isfinite(alpha) && alpha != 0 && alpha != 1),
+                "alpha-divergence: alpha must be finite and not 0 or 1, got {}", alpha);
+}
+
+std::string Divergence::name() const {
+  if (kind_ == DivergenceKind::alpha) return fmt::format("alpha({})", alpha_);
+  for (const DivergenceName& n : kNames)
+    if (n.kind == kind_) return n.name;
+  ONESTEP_FAIL("unknown divergence {}", static_cast<int>(kind_));
+}
+
+Tensor Divergence::h(const Tensor& r) const {
+  return h_of(kind_, alpha_, r);
+}
+Tensor Divergence::h_minus_r_hprime(const Tensor& r) const {
+  return h_minus_r_hprime_of(kind_, alpha_, r);
+}
+Tensor Divergence::r2_hsecond(const Tensor& r) const {
+  return r2_hsecond_of(kind_, alpha_, r);
+}
+Tensor Divergence::f(const Tensor& r) const {
+  return f_of(kind_, alpha_, r);
+}
 double Divergence::h(double r) const {
-  switch (kind_) {
-    case DivergenceKind::reverse_kl:
-      return 1.0;
-    case DivergenceKind::forward_kl:
-      return r;
-    case DivergenceKind::jeffreys:
-      return r + 1.0;
-    case DivergenceKind::jensen_shannon:
-      return r / (r + 1.0);
-    case DivergenceKind::pearson_chi2:
-      return 2.0 * r * r;
-    case DivergenceKind::squared_hellinger:
-      return 0.5 * std::sqrt(r);
-    case DivergenceKind::alpha:
-      return std::pow(r, alpha_);
-    case DivergenceKind::softened_rkl:
-      return 1.0 / (r + 1.0);
-    case DivergenceKind::official_jeffreys:
-      return 0.4 * r + 0.6;
-  }
-  return 0;
+  return h_of(kind_, alpha_, r);
 }
-
+double Divergence::h_minus_r_hprime(double r) const {
+  return h_minus_r_hprime_of(kind_, alpha_, r);
+}
+double Divergence::r2_hsecond(double r) const {
+  return r2_hsecond_of(kind_, alpha_, r);
+}
 double Divergence::f(double r) const {
-  switch (kind_) {
-    case DivergenceKind::reverse_kl:
-      return -std::log(r);
-    case DivergenceKind::forward_kl:
-      return r * std::log(r);
-    case DivergenceKind::jeffreys:
-      return (r - 1.0) * std::log(r);
-    case DivergenceKind::jensen_shannon:
-      return r * std::log(r) - (r + 1.0) * std::log((r + 1.0) / 2.0);
-    case DivergenceKind::pearson_chi2:
-      return (r - 1.0) * (r - 1.0);
-    case DivergenceKind::squared_hellinger:
-      return (std::sqrt(r) - 1.0) * (std::sqrt(r) - 1.0);
-    case DivergenceKind::alpha:
-      return (std::pow(r, alpha_) - alpha_ * r - (1.0 - alpha_)) / (alpha_ * (alpha_ - 1.0));
-    case DivergenceKind::softened_rkl:
-      return (r + 1.0) * std::log((r + 1.0) / (2.0 * r));
-    case DivergenceKind::official_jeffreys:
-      return 0.4 * r * std::log(r) - 0.6 * std::log(r);
-  }
-  return 0;
+  return f_of(kind_, alpha_, r);
 }
 
 const std::vector<std::string>& divergence_names() {
-  static const std::vector<std::string> names = {"reverse-kl", "forward-kl",   "jeffreys",
-                                                 "js",         "chi2",         "hellinger",
-                                                 "alpha",      "softened-rkl", "jeffreys-official"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (const DivergenceName& n : kNames) v.push_back(n.name);
+    return v;
+  }();
   return names;
 }
 
 Divergence parse_divergence(const std::string& name, double alpha) {
-  if (name == "reverse-kl" || name == "rkl") return Divergence(DivergenceKind::reverse_kl);
-  if (name == "forward-kl" || name == "fkl") return Divergence(DivergenceKind::forward_kl);
-  if (name == "jeffreys") return Divergence(DivergenceKind::jeffreys);
-  if (name == "js" || name == "jensen-shannon") return Divergence(DivergenceKind::jensen_shannon);
-  if (name == "chi2" || name == "pearson-chi2") return Divergence(DivergenceKind::pearson_chi2);
-  if (name == "hellinger") return Divergence(DivergenceKind::squared_hellinger);
-  if (name == "alpha") return Divergence(DivergenceKind::alpha, alpha);
-  if (name == "softened-rkl") return Divergence(DivergenceKind::softened_rkl);
-  if (name == "jeffreys-official") return Divergence(DivergenceKind::official_jeffreys);
+  for (const DivergenceName& n : kNames)
+    if (name == n.name || (*n.alias != '\0' && name == n.alias))
+      return n.kind == DivergenceKind::alpha ? Divergence(n.kind, alpha) : Divergence(n.kind);
   ONESTEP_FAIL("unknown divergence '{}': expected one of {}", name,
                fmt::join(divergence_names(), ", "));
 }

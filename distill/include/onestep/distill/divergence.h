@@ -29,11 +29,14 @@ class Divergence {
   double alpha() const { return alpha_; }
   std::string name() const;
 
+  // Each formula exists once (divergence.cpp), for a tensor of ratios and for one ratio.
   Tensor h(const Tensor& r) const;                 // f''(r) r^2
   Tensor h_minus_r_hprime(const Tensor& r) const;  // h - r h'
   Tensor r2_hsecond(const Tensor& r) const;        // r^2 h''
-  // Scalar forms (quadrature, tests).
+  Tensor f(const Tensor& r) const;
   double h(double r) const;
+  double h_minus_r_hprime(double r) const;
+  double r2_hsecond(double r) const;
   double f(double r) const;
 
  private:

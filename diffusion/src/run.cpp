@@ -170,6 +170,16 @@ void check_run_directory(const std::string& dir, bool resume, const char* who) {
   }
 }
 
+void prepare_run_directory(const std::string& dir, bool resume, const char* who) {
+  ensure_directory(dir);
+  remove_stale_temp_files(dir);
+  if (!resume) {
+    check_run_directory(dir, false, who);
+    // This run starts over, so its metrics do too.
+    remove_if_exists(join_path(dir, "metrics.jsonl"));
+  }
+}
+
 void ensure_directory(const std::string& dir) {
   std::error_code error;
   std::filesystem::create_directories(dir, error);

@@ -8,6 +8,7 @@
 #include "onestep/diffusion/image_io.h"
 #include "onestep/diffusion/run.h"
 #include "onestep/diffusion/sampler.h"
+#include "onestep/diffusion/training_loop.h"
 #include "onestep/diffusion/training_state.h"
 #include "onestep/engine.h"
 #include "onestep/nn/atomic_file.h"
@@ -48,7 +49,7 @@ ModelConfig resolve_model(const TeacherOptions& o, const DatasetInfo& info) {
   return m;
 }
 
-class TeacherRun {
+class TeacherRun : public TrainingLoop {
  public:
   TeacherRun(const TeacherOptions& options, bool resume)
       : o_(options),
@@ -76,62 +77,23 @@ class TeacherRun {
   const TeacherOptions& options() const { return o_; }
 
   TeacherResult run() {
-    TeacherResult result;
-    StopSignal::install();
-    MetricsLog metrics(join_path(o_.out, "metrics.jsonl"));
-    Progress progress("teacher");
-    start_images_ = static_cast<double>(images_);
-    int64_t next_log = next_multiple(images_, o_.log_every_images);
-    int64_t next_checkpoint =
-        o_.checkpoint_every_images > 0 ? next_multiple(images_, o_.checkpoint_every_images) : -1;
-    reset_peak_memory(device_);
     net_->train();
-
-    while (images_ < o_.total_images && !StopSignal::requested()) {
-      const double loss = step();
-      if (std::isfinite(loss)) {
-        interval_loss_ += loss;
-        ++interval_steps_;
-        result.last_loss = loss;
-      }
-      if (consecutive_skips_ >= o_.max_consecutive_skips) {
-        log_interval(metrics, progress);  // the skipped steps reach metrics.jsonl
-        progress.finish();
-        stop_after_skips();
-      }
-      if (images_ >= next_log || images_ >= o_.total_images) {
-        log_interval(metrics, progress);
-        next_log = next_multiple(images_, o_.log_every_images);
-      }
-      if (next_checkpoint > 0 && images_ >= next_checkpoint && images_ < o_.total_images) {
-        save_checkpoint();
-        next_checkpoint = next_multiple(images_, o_.checkpoint_every_images);
-      }
-    }
-    progress.finish();
-    save_checkpoint();
-    result.stop_signal = StopSignal::signal_number();
-    result.steps = step_;
-    result.images = images_;
-    result.skipped_steps = skipped_total_;
-    result.seconds = progress.elapsed_seconds();
-    result.images_per_second =
-        (static_cast<double>(images_) - start_images_) / std::max(result.seconds, 1e-9);
-    if (result.stop_signal == 0 && o_.preview_samples > 0) write_preview();
+    const TrainingOutcome outcome = run_loop(schedule_of(o_, "teacher", device_));
+    TeacherResult result;
+    copy_outcome(outcome, result);
+    result.steps = outcome.steps;
+    result.last_loss = last_loss_;
     return result;
   }
 
  private:
-  static int64_t next_multiple(int64_t value, int64_t every) { return (value / every + 1) * every; }
-
-  // One metrics.jsonl line and progress update for the steps since the last one.
-  void log_interval(MetricsLog& metrics, Progress& progress) {
+  void log_interval(MetricsLog& metrics, Progress& progress) override {
     const double elapsed = progress.elapsed_seconds();
-    const double rate = (static_cast<double>(images_) - start_images_) / std::max(elapsed, 1e-9);
+    const double rate = images_rate(elapsed);
     const double mean_loss =
         interval_steps_ ? interval_loss_ / static_cast<double>(interval_steps_) : NAN;
     metrics.write(
-        {{"step", static_cast<double>(step_)},
+        {{"step", static_cast<double>(steps_)},
          {"images", static_cast<double>(images_)},
          {"loss", mean_loss},
          {"lr", adam_->learning_rate()},
@@ -141,34 +103,37 @@ class TeacherRun {
          {"wall_s", elapsed}});
     progress.update(static_cast<double>(images_) / static_cast<double>(o_.total_images),
                     static_cast<double>(o_.total_images - images_) / std::max(rate, 1e-9),
-                    fmt::format("step {} | {} images | loss {:.4f} | {:.1f} img/s", step_, images_,
+                    fmt::format("step {} | {} images | loss {:.4f} | {:.1f} img/s", steps_, images_,
                                 mean_loss, rate));
     interval_loss_ = 0;
     interval_steps_ = 0;
   }
 
-  // --max-consecutive-skips reached. Skipped steps change neither the weights nor Adam's or the
-  // EMA's state, so the networks are still those of the last good step: saved (when finite)
-  // so that no work is lost, then the run stops with an error.
-  [[noreturn]] void stop_after_skips() {
-    const int64_t last_good = step_ - consecutive_skips_;
-    std::string saved;
-    if (all_finite(params_)) {
-      save_checkpoint();
-      saved =
-          fmt::format("the networks of the last good step ({}) are saved in {}", last_good, o_.out);
-    } else {
-      saved =
-          fmt::format("the weights are not finite, so the last checkpoint in {} is kept", o_.out);
-    }
-    ONESTEP_FAIL(
+  std::vector<Tensor> trained_parameters() const override { return params_; }
+
+  std::string saved_networks_text() const override {
+    return fmt::format("the networks of the last good step ({}) are saved in {}",
+                       steps_ - consecutive_skips_, o_.out);
+  }
+
+  std::string skip_limit_message(const std::string& saved) const override {
+    return fmt::format(
         "teacher: {} had a non-finite loss or gradient (the --max-consecutive-skips limit); "
         "stopping: {}. Try a lower --lr or a --grad-clip",
-        describe_skipped_run("step", step_, consecutive_skips_), saved);
+        describe_skipped_run("step", steps_, consecutive_skips_), saved);
+  }
+
+  void train_step() override {
+    const double loss = step();
+    if (std::isfinite(loss)) {
+      interval_loss_ += loss;
+      ++interval_steps_;
+      last_loss_ = loss;
+    }
   }
 
   double step() {
-    const int64_t number = step_ + 1;  // as logged in metrics.jsonl
+    const int64_t number = steps_ + 1;  // as logged in metrics.jsonl
     const Batch batch = data_->next_batch(o_.batch);
     const Tensor x = batch.x.to(device_);
     const Tensor labels =
@@ -189,14 +154,11 @@ class TeacherRun {
     }
     const int64_t seen_before = images_;
     images_ += o_.batch;
-    ++step_;
-    if (skip) {
-      ++skipped_total_;
-      ++consecutive_skips_;
+    ++steps_;
+    if (!record_step(!skip)) {
       adam_->zero_grad();
       return NAN;
     }
-    consecutive_skips_ = 0;
     if (o_.grad_clip > 0) nn::clip_grad_norm(params_, o_.grad_clip);
     adam_->step();
     ema_->update(nn::ExponentialMovingAverage::decay_for_half_life(
@@ -205,16 +167,16 @@ class TeacherRun {
     return value;
   }
 
-  void save_checkpoint() {
+  void save_checkpoint() override {
     ema_->copy_to(ema_net_->parameters());
     save_denoiser(join_path(o_.out, "teacher.safetensors"), *ema_net_, model_config_,
-                  {{"images", std::to_string(images_)}, {"steps", std::to_string(step_)}});
+                  {{"images", std::to_string(images_)}, {"steps", std::to_string(steps_)}});
     nn::NamedTensors state;
     for (const auto& [name, t] : net_->state_dict()) state.emplace_back("net." + name, t);
     for (const auto& [name, t] : adam_->state()) state.emplace_back("adam." + name, t);
     for (const auto& [name, t] : ema_->state()) state.emplace_back("ema." + name, t);
     state.emplace_back("progress",
-                       i64_vector({step_, images_, skipped_total_, consecutive_skips_}));
+                       i64_vector({steps_, images_, skipped_total_, consecutive_skips_}));
     state.emplace_back("rng.loss", generator_state(loss_gen_));
     state.emplace_back("rng.dropout", generator_state(dropout_gen_));
     state.emplace_back("data", i64_vector(data_->state()));
@@ -236,7 +198,7 @@ class TeacherRun {
       ema_->load_state(with_prefix(content.tensors, "ema."));
       const auto progress = content.at("progress").to_vector<int64_t>();
       ONESTEP_CHECK(progress.size() == 4, "bad 'progress' entry");
-      step_ = progress[0];
+      steps_ = progress[0];
       images_ = progress[1];
       skipped_total_ = progress[2];
       consecutive_skips_ = progress[3];
@@ -249,7 +211,7 @@ class TeacherRun {
     }
   }
 
-  void write_preview() {
+  void write_preview() override {
     ema_->copy_to(ema_net_->parameters());
     Generator gen(stream_seed(o_.seed, 4));
     const DatasetInfo& info = data_->info();
@@ -283,9 +245,9 @@ class TeacherRun {
   std::vector<Tensor> params_;
   std::unique_ptr<nn::Adam> adam_;
   std::unique_ptr<nn::ExponentialMovingAverage> ema_;
-  int64_t step_ = 0, images_ = 0, skipped_total_ = 0, consecutive_skips_ = 0;
+  double last_loss_ = 0;  // of the last finite step
   // This invocation's logging interval.
-  double start_images_ = 0, interval_loss_ = 0;
+  double interval_loss_ = 0;
   int64_t interval_steps_ = 0;
 };
 
@@ -316,21 +278,10 @@ TeacherOptions read_teacher_config(const std::string& run_dir) {
 
 TeacherResult train_teacher(const TeacherOptions& options, bool resume) {
   options.validate();
-  ensure_directory(options.out);
-  remove_stale_temp_files(options.out);
-  const std::string config_path = join_path(options.out, "config.json");
-  if (!resume) {
-    ONESTEP_CHECK(
-        !file_exists(join_path(options.out, "state.safetensors")),
-        "teacher: {} already holds a run; pass --resume to continue it or choose another --out",
-        options.out);
-    // A run killed before its first checkpoint leaves config.json and metrics.jsonl behind: this
-    // one starts over, so its metrics do too.
-    remove_if_exists(join_path(options.out, "metrics.jsonl"));
-  }
+  prepare_run_directory(options.out, resume, "teacher");
   TeacherRun run(options, resume);
-  const std::string text = run.options().to_json();
-  nn::write_file_atomically(config_path, text.data(), text.size());
+  const std::string text = run.options().to_json();  // the network as built
+  nn::write_file_atomically(join_path(options.out, "config.json"), text.data(), text.size());
   return run.run();
 }
 

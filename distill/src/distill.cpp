@@ -12,6 +12,7 @@
 #include "onestep/diffusion/run.h"
 #include "onestep/diffusion/sample_quality.h"
 #include "onestep/diffusion/sampler.h"
+#include "onestep/diffusion/training_loop.h"
 #include "onestep/diffusion/training_state.h"
 #include "onestep/distill/generator_loss.h"
 #include "onestep/engine.h"
@@ -120,7 +121,7 @@ std::unique_ptr<DataSource> open_distill_data(const DistillOptions& o,
 
 }  // namespace
 
-class DistillRun {
+class DistillRun : public TrainingLoop {
  public:
   DistillRun(const DistillOptions& options, LoadedDenoiser teacher,
              std::unique_ptr<DataSource> data, bool resume)
@@ -210,49 +211,14 @@ class DistillRun {
   }
 
   DistillResult run() {
+    TrainingSchedule schedule = schedule_of(o_, "distill", device_);
+    schedule.eval_every_images = scorer_ ? o_.eval_every_images : 0;
+    const TrainingOutcome outcome = run_loop(schedule);
     DistillResult result;
-    StopSignal::install();
-    MetricsLog metrics(join_path(o_.out, "metrics.jsonl"));
-    Progress progress("distill");
-    start_images_ = static_cast<double>(images_);
-    Sums sums;
-    int64_t next_log = next_multiple(images_, o_.log_every_images);
-    int64_t next_checkpoint =
-        o_.checkpoint_every_images > 0 ? next_multiple(images_, o_.checkpoint_every_images) : -1;
-    int64_t next_eval = scorer_ ? next_multiple(images_, o_.eval_every_images) : -1;
-    if (scorer_ && images_ == 0) evaluate(metrics, progress);  // the curve starts at the teacher
-    reset_peak_memory(device_);
-    while (images_ < o_.total_images && !StopSignal::requested()) {
-      iteration(sums);
-      if (consecutive_skips_ >= o_.max_consecutive_skips) {
-        log_interval(metrics, progress, sums, result);  // the skipped updates reach metrics.jsonl
-        progress.finish();
-        stop_after_skips();
-      }
-      // Scored first, so that the progress line below shows the new score.
-      if (scorer_ && (images_ >= next_eval || images_ >= o_.total_images)) {
-        evaluate(metrics, progress);
-        next_eval = next_multiple(images_, o_.eval_every_images);
-      }
-      if (images_ >= next_log || images_ >= o_.total_images) {
-        log_interval(metrics, progress, sums, result);
-        next_log = next_multiple(images_, o_.log_every_images);
-      }
-      if (next_checkpoint > 0 && images_ >= next_checkpoint && images_ < o_.total_images) {
-        save_checkpoint();
-        next_checkpoint = next_multiple(images_, o_.checkpoint_every_images);
-      }
-    }
-    progress.finish();
-    save_checkpoint();
-    result.stop_signal = StopSignal::signal_number();
-    result.iterations = iteration_;
-    result.images = images_;
-    result.skipped_steps = skipped_total_;
-    result.seconds = progress.elapsed_seconds();
-    result.images_per_second =
-        (static_cast<double>(images_) - start_images_) / std::max(result.seconds, 1e-9);
-    if (result.stop_signal == 0 && o_.preview_samples > 0) write_preview();
+    copy_outcome(outcome, result);
+    result.iterations = outcome.steps;
+    result.last_generator_loss = last_generator_loss_;
+    result.last_fake_loss = last_fake_loss_;
     return result;
   }
 
@@ -273,14 +239,13 @@ class DistillRun {
     }
   };
 
-  static int64_t next_multiple(int64_t value, int64_t every) { return (value / every + 1) * every; }
-
   // One metrics.jsonl line and progress update for the iterations since the last one.
-  void log_interval(MetricsLog& metrics, Progress& progress, Sums& sums, DistillResult& result) {
+  void log_interval(MetricsLog& metrics, Progress& progress) override {
+    Sums& sums = sums_;
     const double elapsed = progress.elapsed_seconds();
-    const double rate = (static_cast<double>(images_) - start_images_) / std::max(elapsed, 1e-9);
+    const double rate = images_rate(elapsed);
     MetricValues values = {
-        {"iteration", static_cast<double>(iteration_)},
+        {"iteration", static_cast<double>(steps_)},
         {"images", static_cast<double>(images_)},
         {"fake_loss", sums.mean(sums.fake, sums.fake_count)},
         {"discriminator_loss", sums.mean(sums.disc, sums.fake_count)},
@@ -306,16 +271,16 @@ class DistillRun {
         static_cast<double>(images_) / static_cast<double>(o_.total_images),
         static_cast<double>(o_.total_images - images_) / std::max(rate, 1e-9),
         fmt::format("iteration {} | {} images | fake {:.4f} | generator {:.4f} | {:.1f} img/s{}",
-                    iteration_, images_, sums.mean(sums.fake, sums.fake_count),
+                    steps_, images_, sums.mean(sums.fake, sums.fake_count),
                     sums.mean(sums.score, sums.gen_count), rate, last_eval_summary_));
-    result.last_generator_loss = sums.mean(sums.score, sums.gen_count);
-    result.last_fake_loss = sums.mean(sums.fake, sums.fake_count);
+    last_generator_loss_ = sums.mean(sums.score, sums.gen_count);
+    last_fake_loss_ = sums.mean(sums.fake, sums.fake_count);
     sums = Sums();
   }
 
   // Scores the EMA generator on the fixed evaluation noise: one metrics.jsonl line of eval_*
   // values, remembered for the progress line.
-  void evaluate(MetricsLog& metrics, Progress& progress) {
+  void evaluate(MetricsLog& metrics, Progress& progress) override {
     const auto start = std::chrono::steady_clock::now();
     ema_->copy_to(ema_net_->parameters());
     std::vector<Tensor> pieces;
@@ -332,7 +297,7 @@ class DistillRun {
     const MetricValues scores = scorer_->score(concat(pieces, 0));
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    MetricValues values = {{"iteration", static_cast<double>(iteration_)},
+    MetricValues values = {{"iteration", static_cast<double>(steps_)},
                            {"images", static_cast<double>(images_)},
                            {"wall_s", progress.elapsed_seconds()}};
     for (const auto& [key, value] : scores) values.emplace_back("eval_" + key, value);
@@ -341,23 +306,21 @@ class DistillRun {
     last_eval_summary_ = " | " + scorer_->summary(scores);
   }
 
-  // --max-consecutive-skips reached: skipped updates change no weights, so the networks are
-  // those of the last good update; saved when finite, then the run stops with an error.
-  [[noreturn]] void stop_after_skips() {
-    std::string saved;
+  std::vector<Tensor> trained_parameters() const override {
     std::vector<Tensor> all = generator_params_;
     all.insert(all.end(), fake_step_params_.begin(), fake_step_params_.end());
-    if (all_finite(all)) {
-      save_checkpoint();
-      saved = fmt::format("the networks of the last good update are saved in {}", o_.out);
-    } else {
-      saved =
-          fmt::format("the weights are not finite, so the last checkpoint in {} is kept", o_.out);
-    }
-    ONESTEP_FAIL(
+    return all;
+  }
+
+  std::string saved_networks_text() const override {
+    return fmt::format("the networks of the last good update are saved in {}", o_.out);
+  }
+
+  std::string skip_limit_message(const std::string& saved) const override {
+    return fmt::format(
         "distill: {} updates in a row (up to iteration {}) had a non-finite loss or gradient "
         "(the --max-consecutive-skips limit); stopping: {}. Try lower learning rates",
-        consecutive_skips_, iteration_, saved);
+        consecutive_skips_, steps_, saved);
   }
 
   Shape sample_shape(int64_t n) const {
@@ -391,7 +354,7 @@ class DistillRun {
 
   // A step counts as failed (skipped) when its loss or any gradient is not finite.
   bool finish_step(const Tensor& loss, const std::vector<Tensor>& params) {
-    const int64_t number = iteration_ + 1;  // as logged in metrics.jsonl
+    const int64_t number = steps_ + 1;  // as logged in metrics.jsonl
     const double value = o_.inject_nan.loss_at(number) ? NAN : loss.item();
     bool skip = !std::isfinite(value);
     if (!skip) {
@@ -399,14 +362,9 @@ class DistillRun {
       if (o_.inject_nan.grad_at(number)) poison_gradient(params);
       skip = nn::zero_nonfinite_grads(params) > 0;
     }
-    if (skip) {
+    if (skip)
       for (const Tensor& p : params) p.zero_grad();
-      ++skipped_total_;
-      ++consecutive_skips_;
-      return false;
-    }
-    consecutive_skips_ = 0;
-    return true;
+    return record_step(!skip);
   }
 
   void set_fake_requires_grad(bool requires_grad) {
@@ -524,8 +482,10 @@ class DistillRun {
     for (int64_t k = 0; k < method_.fake_steps; ++k) fake_step(sums);
     if (images_ >= o_.generator_warmup_images) generator_step(sums);
     images_ += o_.batch;
-    ++iteration_;
+    ++steps_;
   }
+
+  void train_step() override { iteration(sums_); }
 
   // DMD's regression targets: teacher ODE solutions (Heun) from fixed noise, deterministic in
   // the seed, so a resumed run rebuilds the same pairs.
@@ -551,7 +511,7 @@ class DistillRun {
     regression_targets_ = concat(pieces, 0);
   }
 
-  void save_checkpoint() {
+  void save_checkpoint() override {
     ema_->copy_to(ema_net_->parameters());
     save_denoiser(join_path(o_.out, "generator.safetensors"), *ema_net_, model_config_,
                   {{"images", std::to_string(images_)}, {"method", method_.describe()}});
@@ -564,7 +524,7 @@ class DistillRun {
     if (adam_head_) append_with_prefix(state, adam_head_->state(), "adam_discriminator_head.");
     append_with_prefix(state, ema_->state(), "ema.");
     state.emplace_back("progress",
-                       i64_vector({iteration_, images_, skipped_total_, consecutive_skips_}));
+                       i64_vector({steps_, images_, skipped_total_, consecutive_skips_}));
     state.emplace_back("rng", generator_state(gen_));
     if (data_) state.emplace_back("data", i64_vector(data_->state()));
     nn::save_safetensors(join_path(o_.out, "state.safetensors"), state,
@@ -596,7 +556,7 @@ class DistillRun {
       ema_->load_state(with_prefix(content.tensors, "ema."));
       const auto progress = content.at("progress").to_vector<int64_t>();
       ONESTEP_CHECK(progress.size() == 4, "bad 'progress' entry");
-      iteration_ = progress[0];
+      steps_ = progress[0];
       images_ = progress[1];
       skipped_total_ = progress[2];
       consecutive_skips_ = progress[3];
@@ -608,7 +568,7 @@ class DistillRun {
     }
   }
 
-  void write_preview() {
+  void write_preview() override {
     ema_->copy_to(ema_net_->parameters());
     Generator preview_gen(stream_seed(o_.seed, 4));
     const int64_t n = o_.preview_samples;
@@ -649,8 +609,8 @@ class DistillRun {
   std::unique_ptr<SampleScorer> scorer_;  // with --eval-every
   Tensor eval_noise_, eval_labels_;
   std::string last_eval_summary_;
-  int64_t iteration_ = 0, images_ = 0, skipped_total_ = 0, consecutive_skips_ = 0;
-  double start_images_ = 0;             // where this invocation started
+  Sums sums_;  // of this log interval
+  double last_generator_loss_ = 0, last_fake_loss_ = 0;  // of the last log interval
   bool measure_ratio_gradient_ = true;  // at the next generator step with a logit
 };
 
@@ -711,17 +671,7 @@ DistillOptions read_distill_config(const std::string& run_dir) {
 
 DistillResult distill(const DistillOptions& options, bool resume) {
   options.validate();
-  ensure_directory(options.out);
-  remove_stale_temp_files(options.out);
-  if (!resume) {
-    ONESTEP_CHECK(
-        !file_exists(join_path(options.out, "state.safetensors")),
-        "distill: {} already holds a run; pass --resume to continue it or choose another --out",
-        options.out);
-    // A run killed before its first checkpoint leaves config.json and metrics.jsonl behind: this
-    // one starts over, so its metrics do too.
-    remove_if_exists(join_path(options.out, "metrics.jsonl"));
-  }
+  prepare_run_directory(options.out, resume, "distill");
   const std::unique_ptr<DistillRun> run = start_run(options, resume);
   const std::string text = run->options().to_json();
   nn::write_file_atomically(join_path(options.out, "config.json"), text.data(), text.size());

@@ -14,4 +14,5 @@
 #include "onestep/diffusion/sample_quality.h"
 #include "onestep/diffusion/sampler.h"
 #include "onestep/diffusion/teacher.h"
+#include "onestep/diffusion/training_loop.h"
 #include "onestep/diffusion/training_state.h"

@@ -72,6 +72,12 @@ void remove_if_exists(const std::string& path);
 // resuming, and no run (state.safetensors) otherwise. Throws onestep::Error prefixed with `who`.
 void check_run_directory(const std::string& dir, bool resume, const char* who);
 
+// Makes --out ready for a run, after the options were validated: creates it, removes the temp
+// files of killed atomic writes, and for a fresh run refuses a directory holding one (as
+// check_run_directory) and drops the metrics.jsonl a run killed before its first checkpoint
+// left behind.
+void prepare_run_directory(const std::string& dir, bool resume, const char* who);
+
 // Creates `dir` (and parents); throws onestep::Error if it cannot.
 void ensure_directory(const std::string& dir);
 std::string join_path(const std::string& dir, const std::string& name);

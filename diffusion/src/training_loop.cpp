@@ -1,0 +1,89 @@
+#include "onestep/diffusion/training_loop.h"
+
+#include <algorithm>
+
+#include "onestep/engine.h"
+
+namespace onestep::diffusion {
+
+namespace {
+int64_t next_multiple(int64_t value, int64_t every) {
+  return (value / every + 1) * every;
+}
+}  // namespace
+
+bool TrainingLoop::record_step(bool taken) {
+  if (taken) {
+    consecutive_skips_ = 0;
+  } else {
+    ++skipped_total_;
+    ++consecutive_skips_;
+  }
+  return taken;
+}
+
+double TrainingLoop::images_rate(double elapsed) const {
+  return (static_cast<double>(images_) - start_images_) / std::max(elapsed, 1e-9);
+}
+
+TrainingOutcome TrainingLoop::run_loop(const TrainingSchedule& s) {
+  StopSignal::install();
+  MetricsLog metrics(join_path(s.out, "metrics.jsonl"));
+  Progress progress(s.who);
+  start_images_ = static_cast<double>(images_);
+  int64_t next_log = next_multiple(images_, s.log_every_images);
+  int64_t next_checkpoint =
+      s.checkpoint_every_images > 0 ? next_multiple(images_, s.checkpoint_every_images) : -1;
+  const bool evaluates = s.eval_every_images > 0;
+  int64_t next_eval = evaluates ? next_multiple(images_, s.eval_every_images) : -1;
+  if (evaluates && images_ == 0) evaluate(metrics, progress);  // the curve starts at step 0
+  reset_peak_memory(s.device);
+  while (images_ < s.total_images && !StopSignal::requested()) {
+    train_step();
+    if (consecutive_skips_ >= s.max_consecutive_skips) {
+      log_interval(metrics, progress);  // the skipped steps reach metrics.jsonl
+      progress.finish();
+      stop_after_skips(s);
+    }
+    // Scored first, so that the progress line below shows the new score.
+    if (evaluates && (images_ >= next_eval || images_ >= s.total_images)) {
+      evaluate(metrics, progress);
+      next_eval = next_multiple(images_, s.eval_every_images);
+    }
+    if (images_ >= next_log || images_ >= s.total_images) {
+      log_interval(metrics, progress);
+      next_log = next_multiple(images_, s.log_every_images);
+    }
+    if (next_checkpoint > 0 && images_ >= next_checkpoint && images_ < s.total_images) {
+      save_checkpoint();
+      next_checkpoint = next_multiple(images_, s.checkpoint_every_images);
+    }
+  }
+  progress.finish();
+  save_checkpoint();
+  TrainingOutcome outcome;
+  outcome.stop_signal = StopSignal::signal_number();
+  outcome.steps = steps_;
+  outcome.images = images_;
+  outcome.skipped_steps = skipped_total_;
+  outcome.seconds = progress.elapsed_seconds();
+  outcome.images_per_second = images_rate(outcome.seconds);
+  if (outcome.stop_signal == 0 && s.preview) write_preview();
+  return outcome;
+}
+
+// Skipped steps change neither the weights nor the optimizer's or the EMA's state, so the
+// networks are still those of the last good step: saved (when finite) so that no work is lost,
+// then the run stops with an error.
+void TrainingLoop::stop_after_skips(const TrainingSchedule& s) {
+  std::string saved;
+  if (all_finite(trained_parameters())) {
+    save_checkpoint();
+    saved = saved_networks_text();
+  } else {
+    saved = fmt::format("the weights are not finite, so the last checkpoint in {} is kept", s.out);
+  }
+  throw Error(skip_limit_message(saved));
+}
+
+}  // namespace onestep::diffusion

@@ -47,27 +47,36 @@ Shape batch_shape(const diffusion::ModelConfig& m, int64_t batch) {
   return s;
 }
 
-// The EDM teacher step of diffusion/src/teacher.cpp on a fixed batch.
+// 256 images of uniform random pixels of the network's shape: the data of the training steps.
+std::unique_ptr<diffusion::DataSource> random_images(const diffusion::ModelConfig& m,
+                                                     Generator& gen) {
+  diffusion::ImageSet set;
+  set.info.size = 256;
+  set.info.channels = m.data_shape[0];
+  set.info.height = m.data_shape[1];
+  set.info.width = m.data_shape[2];
+  const Tensor pixels = randint(0, 256, {set.info.size * shape_numel(m.data_shape)}, gen);
+  for (int64_t v : pixels.to_vector<int64_t>()) set.pixels.push_back(static_cast<uint8_t>(v));
+  return diffusion::make_image_source(std::move(set));
+}
+
+// The library's own teacher step (diffusion::TeacherTraining: what `onestep teacher` runs, with
+// its learning-rate warm-up, non-finite check, Adam and EMA update) on random images, with the
+// config's preset settings.
 struct TeacherStep {
-  TeacherStep(const diffusion::ModelConfig& m, int64_t batch, Device device, uint64_t seed)
-      : init(seed), loss_gen(seed + 1), dropout_gen(seed + 2) {
-    const diffusion::TeacherOptions o;
-    net = diffusion::build_denoiser(m, init);
-    net->to(device);
-    net->train();
-    adam = std::make_unique<nn::Adam>(net->parameters(),
-                                      nn::AdamOptions{1e-4, o.beta1, o.beta2, o.adam_eps, 0.0});
-    x0 = rand(batch_shape(m, batch), init, DType::f32, device) * 2.0 - 1.0;
+  TeacherStep(const std::string& config, const diffusion::ModelConfig& m, int64_t batch,
+              Device device, uint64_t seed) {
+    diffusion::TeacherOptions o = diffusion::teacher_preset(config);
+    o.model = m;
+    o.batch = batch;
+    o.seed = seed;
+    o.device = device.str();
+    o.preview_samples = 0;
+    Generator data_gen(seed);
+    training = std::make_unique<diffusion::TeacherTraining>(o, random_images(m, data_gen));
   }
-  void operator()() {
-    adam->zero_grad();
-    mean(diffusion::edm_loss(*net, x0, Tensor(), loss_gen, {}, &dropout_gen)).backward();
-    adam->step();
-  }
-  Generator init, loss_gen, dropout_gen;
-  std::shared_ptr<EDMPrecond> net;
-  std::unique_ptr<nn::Adam> adam;
-  Tensor x0;
+  void operator()() { training->step(); }
+  std::unique_ptr<diffusion::TeacherTraining> training;
 };
 
 // The library's own distillation iteration (distill::DistillTraining: fake step, generator step,
@@ -91,19 +100,6 @@ struct DistillStep {
     diffusion::LoadedDenoiser teacher{m, diffusion::build_denoiser(m, init), {}};
     training = std::make_unique<distill::DistillTraining>(o, std::move(teacher),
                                                          random_images(m, init));
-  }
-
-  // 256 images of uniform random pixels: the discriminator's real data.
-  static std::unique_ptr<diffusion::DataSource> random_images(const diffusion::ModelConfig& m,
-                                                              Generator& gen) {
-    diffusion::ImageSet set;
-    set.info.size = 256;
-    set.info.channels = m.data_shape[0];
-    set.info.height = m.data_shape[1];
-    set.info.width = m.data_shape[2];
-    const Tensor pixels = randint(0, 256, {set.info.size * shape_numel(m.data_shape)}, gen);
-    for (int64_t v : pixels.to_vector<int64_t>()) set.pixels.push_back(static_cast<uint8_t>(v));
-    return diffusion::make_image_source(std::move(set));
   }
 
   void operator()() { training->iteration(); }
@@ -160,7 +156,7 @@ BenchWorkload make_bench_workload(const std::string& workload, const std::string
     w.parameters = diffusion::build_denoiser(m, gen)->num_parameters();
   }
   if (workload == "teacher") {
-    w.step = [s = std::make_shared<TeacherStep>(m, batch, device, seed)] { (*s)(); };
+    w.step = [s = std::make_shared<TeacherStep>(config, m, batch, device, seed)] { (*s)(); };
   } else if (workload == "distill") {
     w.step = [s = std::make_shared<DistillStep>(m, batch, device, seed)] { (*s)(); };
   } else if (workload == "generate") {

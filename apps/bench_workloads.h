@@ -1,7 +1,8 @@
 #pragma once
 // The workloads of `onestep bench`, built from the library's own training pieces, in the
 // same shape as bench/torch_reference.py (docs/PERFORMANCE.md):
-//   teacher   one EDM training step: loss, forward + backward + Adam
+//   teacher   the library's teacher step (diffusion::TeacherTraining): EDM loss, forward +
+//             backward, non-finite check, Adam, EMA
 //   distill   one Uni-Instruct iteration as in distill/src/distill.cpp: fake-score and
 //             discriminator update, then the generator update through the frozen teacher and
 //             fake networks

@@ -49,11 +49,17 @@ ModelConfig resolve_model(const TeacherOptions& o, const DatasetInfo& info) {
   return m;
 }
 
+std::unique_ptr<DataSource> open_teacher_data(const TeacherOptions& o) {
+  return open_dataset(o.data, DataOptions{stream_seed(o.seed, 0), o.hflip, false});
+}
+
+}  // namespace
+
 class TeacherRun : public TrainingLoop {
  public:
-  TeacherRun(const TeacherOptions& options, bool resume)
+  TeacherRun(const TeacherOptions& options, std::unique_ptr<DataSource> data, bool resume)
       : o_(options),
-        data_(open_dataset(o_.data, DataOptions{stream_seed(o_.seed, 0), o_.hflip, false})),
+        data_(std::move(data)),
         model_config_(resolve_model(o_, data_->info())),
         device_(usable_device(o_.device)),
         loss_gen_(stream_seed(o_.seed, 1)),
@@ -75,6 +81,11 @@ class TeacherRun : public TrainingLoop {
   }
 
   const TeacherOptions& options() const { return o_; }
+  int64_t images() const { return images_; }
+  const EDMPrecond& network() const { return *net_; }
+
+  // One step outside run(): as run() takes it, its loss tallied for a log line nobody writes.
+  void step_once() { train_step(); }
 
   TeacherResult run() {
     net_->train();
@@ -251,8 +262,6 @@ class TeacherRun : public TrainingLoop {
   int64_t interval_steps_ = 0;
 };
 
-}  // namespace
-
 void check_teacher_options(const TeacherOptions& options, bool resume) {
   options.validate();
   check_run_directory(options.out, resume, "teacher");
@@ -279,10 +288,32 @@ TeacherOptions read_teacher_config(const std::string& run_dir) {
 TeacherResult train_teacher(const TeacherOptions& options, bool resume) {
   options.validate();
   prepare_run_directory(options.out, resume, "teacher");
-  TeacherRun run(options, resume);
+  TeacherRun run(options, open_teacher_data(options), resume);
   const std::string text = run.options().to_json();  // the network as built
   nn::write_file_atomically(join_path(options.out, "config.json"), text.data(), text.size());
   return run.run();
+}
+
+TeacherTraining::TeacherTraining(const TeacherOptions& options)
+    : TeacherTraining(options, open_teacher_data(options)) {}
+
+TeacherTraining::TeacherTraining(const TeacherOptions& options, std::unique_ptr<DataSource> data) {
+  options.validate();
+  run_ = std::make_unique<TeacherRun>(options, std::move(data), false);
+}
+
+TeacherTraining::~TeacherTraining() = default;
+
+void TeacherTraining::step() {
+  run_->step_once();
+}
+
+int64_t TeacherTraining::images() const {
+  return run_->images();
+}
+
+const EDMPrecond& TeacherTraining::network() const {
+  return run_->network();
 }
 
 }  // namespace onestep::diffusion

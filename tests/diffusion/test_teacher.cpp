@@ -1,5 +1,6 @@
-// Teacher training: a resumed run continues bit-exactly, a run directory is not overwritten,
-// options round-trip through config.json, and every preset is valid.
+// Teacher training: TeacherTraining steps as train_teacher does, a resumed run continues
+// bit-exactly, a run directory is not overwritten, options round-trip through config.json, and
+// every preset is valid.
 
 #include <gtest/gtest.h>
 
@@ -40,6 +41,22 @@ void expect_identical_checkpoints(const std::string& a, const std::string& b,
     EXPECT_EQ(testing::max_abs_diff(x.tensors[i].second, y.tensors[i].second), 0.0)
         << x.tensors[i].first;
   }
+}
+
+// What `onestep bench` times is the step users run: TeacherTraining, stepped to the same image
+// count, trains the network train_teacher() saves in its state, bit for bit.
+TEST(Teacher, TeacherTrainingStepsTheSameLoopAsTrainTeacher) {
+  StopSignal::clear();
+  const TeacherOptions o = tiny_options(fresh_dir("training_same_loop"));
+  train_teacher(o, false);
+  TeacherTraining training(o);
+  while (training.images() < o.total_images) training.step();
+  EXPECT_EQ(training.images(), o.total_images);
+  const auto saved = nn::load_safetensors(o.out + "/state.safetensors");
+  const nn::NamedTensors trained = training.network().state_dict();
+  ASSERT_FALSE(trained.empty());
+  for (const auto& [name, tensor] : trained)
+    EXPECT_EQ(testing::max_abs_diff(tensor, saved.at("net." + name)), 0.0) << name;
 }
 
 TEST(Teacher, AResumedRunContinuesBitExactly) {

@@ -12,9 +12,11 @@
 //   state.safetensors    raw weights, Adam and EMA state, random-stream and data positions
 //   samples.png          a preview grid (images) or scatter plot (2-D) of the final EMA network
 
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "onestep/diffusion/datasets.h"
 #include "onestep/diffusion/edm.h"
 #include "onestep/diffusion/model_config.h"
 #include "onestep/diffusion/nonfinite_steps.h"
@@ -85,5 +87,29 @@ void check_teacher_options(const TeacherOptions& options, bool resume);
 
 // Reads <run>/config.json.
 TeacherOptions read_teacher_config(const std::string& run_dir);
+
+class TeacherRun;
+
+// A teacher's network, optimiser and EMA, stepped by the caller: the step train_teacher() runs
+// (learning-rate warm-up, EDM loss, backward, non-finite check, gradient clipping, Adam, EMA
+// update), without its files and logs. `onestep bench` times it.
+class TeacherTraining {
+ public:
+  // The data of options.data.
+  explicit TeacherTraining(const TeacherOptions& options);
+  // A data stream already in memory.
+  TeacherTraining(const TeacherOptions& options, std::unique_ptr<DataSource> data);
+  ~TeacherTraining();
+  TeacherTraining(const TeacherTraining&) = delete;
+  TeacherTraining& operator=(const TeacherTraining&) = delete;
+
+  void step();
+  int64_t images() const;  // trained on so far: batch x steps
+  // The network as trained (train_teacher saves the EMA of its weights as teacher.safetensors).
+  const EDMPrecond& network() const;
+
+ private:
+  std::unique_ptr<TeacherRun> run_;
+};
 
 }  // namespace onestep::diffusion

@@ -122,37 +122,12 @@ int evaluate_points(EvalFlags& f) {
   ONESTEP_USAGE_CHECK(samples.dim() == 2 && samples.size(1) == 2 && samples.size(0) >= 2,
                       "{}: 2-D metrics need points [N, 2], got {}", f.samples,
                       shape_str(samples.shape()));
-  const int64_t n = samples.size(0);
   auto data = open_dataset(f.data);
-  Generator gen(f.seed);
-  const Tensor reference = data->reference_sample(n, gen).x,
-               second = data->reference_sample(n, gen).x;
-  Generator projections(f.seed + 1), projections_floor(f.seed + 1);
-  const double swd = sliced_wasserstein(samples, reference, f.projections, projections);
-  const double swd_floor = sliced_wasserstein(second, reference, f.projections, projections_floor);
-  const double mmd = mmd_rbf(samples, reference), mmd_floor = mmd_rbf(second, reference);
-  fmt::print(
-      "{} points from {} vs {}: sliced Wasserstein {:.5f} (data-vs-data {:.5f}), MMD^2 {:.6f} "
-      "(data-vs-data {:.6f})\n",
-      n, f.samples, f.data, swd, swd_floor, mmd, mmd_floor);
-  std::string json = fmt::format(
-      "{{\"samples\": \"{}\", \"n\": {}, \"data\": \"{}\", \"sliced_wasserstein\": {:.6g}, "
-      "\"sliced_wasserstein_floor\": {:.6g}, \"mmd\": {:.6g}, \"mmd_floor\": {:.6g}",
-      f.samples, n, f.data, swd, swd_floor, mmd, mmd_floor);
-  double stddev = 0;
-  const Tensor means = toy_mixture_means(f.data, &stddev);
-  if (means.defined()) {
-    const ModeStats s = mixture_mode_stats(samples, means, stddev);
-    const ModeStats floor = mixture_mode_stats(second, means, stddev);
-    fmt::print("modes covered {}/{} (data {}/{}), high-quality samples {:.1f}% (data {:.1f}%)\n",
-               s.modes_covered, s.modes, floor.modes_covered, floor.modes,
-               100 * s.high_quality_fraction, 100 * floor.high_quality_fraction);
-    json += fmt::format(
-        ", \"modes\": {}, \"modes_covered\": {}, \"high_quality\": {:.6g}, "
-        "\"high_quality_data\": {:.6g}",
-        s.modes, s.modes_covered, s.high_quality_fraction, floor.high_quality_fraction);
-  }
-  json += "}\n";
+  const PointScores scores = score_points(samples, *data, f.data, f.projections, f.seed);
+  fmt::print("{} points from {}: ", scores.n, f.samples);
+  fmt::print("{}", scores.summary(f.data));
+  const std::string json = fmt::format("{{\"samples\": \"{}\", \"data\": \"{}\", {}}}\n",
+                                       f.samples, f.data, scores.json_members());
   nn::write_file_atomically(f.out, json.data(), json.size());
   return 0;
 }

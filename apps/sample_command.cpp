@@ -116,34 +116,13 @@ int run_sample(const CLI::App& cmd, SampleFlags& f) {
     Tensor reference;
     if (!spec.empty()) {
       auto data = diffusion::open_dataset(spec);
-      Generator data_gen(f.seed + 1);
-      reference = data->reference_sample(f.n, data_gen).x;
-      const Tensor second = data->reference_sample(f.n, data_gen).x;
-      Generator projection_gen(f.seed + 2);
-      const double swd =
-          diffusion::sliced_wasserstein(samples, reference, f.projections, projection_gen);
-      Generator floor_gen(f.seed + 2);
-      const double floor =
-          diffusion::sliced_wasserstein(second, reference, f.projections, floor_gen);
-      fmt::print(
-          "sliced Wasserstein distance to {} ({} points, {} projections): {:.5f}; "
-          "data-vs-data noise floor {:.5f} (ratio {:.2f})\n",
-          spec, f.n, f.projections, swd, floor, swd / floor);
-      std::string mode_json;
-      double stddev = 0;
-      const Tensor means = diffusion::toy_mixture_means(spec, &stddev);
-      if (means.defined()) {
-        const diffusion::ModeStats stats = diffusion::mixture_mode_stats(samples, means, stddev);
-        fmt::print("modes covered {}/{}, high-quality samples {:.1f}% (within 3 std of a mode)\n",
-                   stats.modes_covered, stats.modes, 100 * stats.high_quality_fraction);
-        mode_json = fmt::format(", \"modes\": {}, \"modes_covered\": {}, \"high_quality\": {:.6g}",
-                                stats.modes, stats.modes_covered, stats.high_quality_fraction);
-      }
+      const diffusion::PointScores scores =
+          diffusion::score_points(samples, *data, spec, f.projections, f.seed + 1);
+      reference = scores.reference;
+      fmt::print("{}", scores.summary(spec));
       const std::string json = fmt::format(
-          "{{\"data\": \"{}\", \"n\": {}, \"sliced_wasserstein\": {:.9g}, \"noise_floor\": {:.9g}, "
-          "\"nfe\": {}, \"seconds\": {:.6g}{}}}\n",
-          spec, f.n, swd, floor, one_step ? 1 : diffusion::sampler_nfe(f.options), seconds,
-          mode_json);
+          "{{\"data\": \"{}\", {}, \"nfe\": {}, \"seconds\": {:.6g}}}\n", spec,
+          scores.json_members(), one_step ? 1 : diffusion::sampler_nfe(f.options), seconds);
       nn::write_file_atomically(diffusion::join_path(f.out, "metrics.json"), json.data(),
                                 json.size());
     }

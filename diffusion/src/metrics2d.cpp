@@ -123,4 +123,60 @@ Tensor toy_mixture_means(const std::string& name, double* stddev) {
   return from_vector<float>(means, {static_cast<int64_t>(means.size() / 2), 2});
 }
 
+PointScores score_points(const Tensor& samples, const DataSource& data,
+                         const std::string& data_spec, int64_t projections, uint64_t seed) {
+  ONESTEP_CHECK(samples.dim() == 2 && samples.size(1) == 2 && samples.size(0) >= 2,
+                "2-D metrics need points [N, 2] with N >= 2, got {}", shape_str(samples.shape()));
+  PointScores s;
+  s.n = samples.size(0);
+  s.projections = projections;
+  const Tensor points = samples.to(DType::f64);
+  Generator gen(seed);
+  s.reference = data.reference_sample(s.n, gen).x;
+  const Tensor second = data.reference_sample(s.n, gen).x;
+  Generator projection_gen(seed + 1), floor_projection_gen(seed + 1);
+  s.sliced_wasserstein = sliced_wasserstein(points, s.reference, projections, projection_gen);
+  s.sliced_wasserstein_floor =
+      sliced_wasserstein(second, s.reference, projections, floor_projection_gen);
+  s.mmd = mmd_rbf(points, s.reference);
+  s.mmd_floor = mmd_rbf(second, s.reference);
+  double stddev = 0;
+  const Tensor means = toy_mixture_means(data_spec, &stddev);
+  if (means.defined()) {
+    s.mixture = true;
+    s.modes = mixture_mode_stats(samples, means, stddev);
+    s.data_modes = mixture_mode_stats(second, means, stddev);
+  }
+  return s;
+}
+
+std::string PointScores::json_members() const {
+  std::string json = fmt::format(
+      "\"n\": {}, \"sliced_wasserstein\": {:.9g}, \"sliced_wasserstein_floor\": {:.9g}, "
+      "\"mmd\": {:.9g}, \"mmd_floor\": {:.9g}",
+      n, sliced_wasserstein, sliced_wasserstein_floor, mmd, mmd_floor);
+  if (mixture)
+    json += fmt::format(
+        ", \"modes\": {}, \"modes_covered\": {}, \"high_quality\": {:.6g}, "
+        "\"high_quality_data\": {:.6g}",
+        modes.modes, modes.modes_covered, modes.high_quality_fraction,
+        data_modes.high_quality_fraction);
+  return json;
+}
+
+std::string PointScores::summary(const std::string& data_name) const {
+  std::string text = fmt::format(
+      "sliced Wasserstein distance to {} ({} points, {} projections): {:.5f}; data-vs-data noise "
+      "floor {:.5f} (ratio {:.2f}); MMD^2 {:.6f} (data-vs-data {:.6f})\n",
+      data_name, n, projections, sliced_wasserstein, sliced_wasserstein_floor,
+      sliced_wasserstein / sliced_wasserstein_floor, mmd, mmd_floor);
+  if (mixture)
+    text += fmt::format(
+        "modes covered {}/{} (data {}/{}), high-quality samples {:.1f}% (data {:.1f}%) (within 3 "
+        "std of a mode)\n",
+        modes.modes_covered, modes.modes, data_modes.modes_covered, data_modes.modes,
+        100 * modes.high_quality_fraction, 100 * data_modes.high_quality_fraction);
+  return text;
+}
+
 }  // namespace onestep::diffusion

@@ -85,6 +85,11 @@ grep -q "$((stopped + 5120)) images" <<<"$out" || fail "resume did not reach $((
 expect 0 "$onestep" eval --samples "$run/samples/samples.npy" --data toy:25gaussians
 grep -q "modes covered" <<<"$out" || fail "eval printed no mode statistics: $out"
 [ -s "$run/samples/metrics-eval.json" ] || fail "eval wrote no metrics-eval.json"
+# sample --seed 0 scored against the data eval draws with --seed 1: the same scores, same keys.
+expect 0 "$onestep" eval --samples "$run/samples/samples.npy" --data toy:25gaussians --seed 1 --out "$work/eval-seed1.json"
+scores() { grep -oE '"(sliced_wasserstein|sliced_wasserstein_floor|mmd|mmd_floor|modes_covered|high_quality|high_quality_data)": [^,}]+' "$1"; }
+[ "$(scores "$run/samples/metrics.json")" = "$(scores "$work/eval-seed1.json")" ] && [ "$(scores "$work/eval-seed1.json" | wc -l)" -eq 7 ] ||
+  fail "sample and eval --seed 1 disagree: $(cat "$run/samples/metrics.json") vs $(cat "$work/eval-seed1.json")"
 expect 2 "$onestep" eval --samples "$run/samples/samples.npy" --data fashion-mnist   # float points, not images
 grep -q "uint8" <<<"$out" || fail "wrong-dtype error does not say what was expected: $out"
 # A uint8 npy of 5x5 images: NumPy's v1.0 header padded to 128 bytes, then 50 zero bytes.

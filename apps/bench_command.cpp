@@ -28,12 +28,7 @@ size_t peak_rss_bytes() {
 }
 
 int run_bench(BenchFlags& f) {
-  Device device;
-  try {
-    device = usable_device(f.device);
-  } catch (const Error& e) {
-    throw UsageError(e.what());  // a bad --device is a usage error: exit code 2, before any work
-  }
+  const Device device = check_device_flag(f.device);
   if (f.threads > 0) set_num_threads(static_cast<int>(f.threads));
   BenchWorkload w = make_bench_workload(f.workload, f.config, f.batch, device, f.seed);
   fmt::print(stderr, "onestep bench: {} step, {} ({} parameters), batch {}, {}\n", f.workload,

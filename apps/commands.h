@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 
+#include "onestep/engine/device.h"
 #include "onestep/engine/error.h"
 #include "onestep/engine/threading.h"
 
@@ -36,6 +37,10 @@ void check_flags(Check&& check) {
 
 // --out of a command that writes a folder: not an existing file.
 void check_output_folder(const std::string& flag, const std::string& path);
+
+// --device: a device name this build and machine can run on, else a usage error that names the
+// flag and the way out.
+Device check_device_flag(const std::string& text);
 
 // The header line's "where": the CPU thread count, or the CUDA device.
 inline std::string device_description(const std::string& device) {

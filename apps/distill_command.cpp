@@ -92,6 +92,7 @@ int run_distill(CLI::App& cmd, DistillFlags& f) {
   ONESTEP_USAGE_CHECK(cmd.count("--alpha") == 0 || o.method_options.divergence == "alpha",
                       "--alpha applies only to --divergence alpha (got --divergence {})",
                       o.method_options.divergence);
+  check_device_flag(o.device);
   check_flags([&] { distill::check_distill_options(o, f.resume); });
   const distill::Method method = distill::make_method(o.method, o.method_options);
   fmt::print("onestep distill: {} -> {} with {} ({} images, batch {}, {}{})\n", o.teacher, o.out,

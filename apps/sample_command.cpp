@@ -35,7 +35,7 @@ int run_sample(const CLI::App& cmd, SampleFlags& f) {
   check_flags([&] {
     f.options.method = diffusion::parse_sampler_method(f.sampler);
     f.options.validate();
-    device = usable_device(f.device);
+    device = check_device_flag(f.device);
     if (!f.data.empty()) diffusion::describe_dataset(f.data);
   });
   const diffusion::LoadedDenoiser loaded = diffusion::load_denoiser(f.model);

@@ -72,6 +72,7 @@ int run_teacher(CLI::App& cmd, TeacherFlags& f) {
   if (cmd.count("--checkpoint-every")) o.checkpoint_every_images = f.o.checkpoint_every_images;
   if (cmd.count("--max-consecutive-skips")) o.max_consecutive_skips = f.o.max_consecutive_skips;
   o.inject_nan = f.o.inject_nan;
+  check_device_flag(o.device);
   check_flags([&] { diffusion::check_teacher_options(o, f.resume); });
 
   fmt::print("onestep teacher: {} on {} -> {} ({} images, batch {}, {}{})\n", o.model.arch, o.data,

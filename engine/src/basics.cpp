@@ -58,12 +58,11 @@ Device usable_device(const std::string& text) {
   const Device device = parse_device(text);
   if (device.is_cuda()) {
     ONESTEP_CHECK(cuda::compiled(),
-                  "device {}: this onestep was built without CUDA; rebuild with -DONESTEP_CUDA=ON "
-                  "or use --device cpu",
+                  "device {}: this build has no CUDA (configure with -DONESTEP_CUDA=ON); use "
+                  "device cpu",
                   text);
-    ONESTEP_CHECK(cuda::available(),
-                  "device {}: no usable CUDA device here (no GPU, or no driver); use --device cpu",
-                  text);
+    ONESTEP_CHECK(cuda::available(), "device {}: no usable CUDA device here ({}); use device cpu",
+                  text, cuda::unavailable_reason());
   }
   return device;
 }

@@ -41,6 +41,14 @@ grep -q "train-images-idx3-ubyte.gz" <<<"$out" || fail "truncated-file error doe
 expect 2 "$onestep" teacher --preset toy --device gpu --out "$work/device"
 grep -q "unknown device 'gpu': expected cpu, cuda or cuda:N" <<<"$out" || fail "bad --device error: $out"
 [ ! -e "$work/device" ] || fail "bad --device: the run folder was created"
+# --device cuda in a build without CUDA: refused before any work, naming the flag and the way
+# out (the library's own message names no flag; the command adds it).
+if "$onestep" --version | grep -q "CUDA off"; then
+  expect 2 "$onestep" teacher --preset toy --device cuda --out "$work/cuda"
+  grep -q "^onestep: --device cuda: this onestep was built without CUDA; .* or use --device cpu" <<<"$out" ||
+    fail "--device cuda in a build without CUDA: $out"
+  [ ! -e "$work/cuda" ] || fail "--device cuda without CUDA: the run folder was created"
+fi
 
 # A small teacher and sampling from it.
 run="$work/toy"

@@ -84,6 +84,15 @@ TEST(Errors, CudaWithoutACudaBuildIsAClearError) {
   EXPECT_FALSE(cuda::available());
   expect_error([] { zeros({2}, DType::f32, Device::cuda(0)); }, {"without CUDA", "ONESTEP_CUDA"});
   expect_error([] { zeros({2}).to(Device::cuda(0)); }, {"without CUDA"});
+  // A library error names no command-line flag: the onestep command adds "--device" itself.
+  try {
+    usable_device("cuda");
+    FAIL() << "usable_device(\"cuda\") succeeded in a build without CUDA";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("device cuda: this build has no CUDA"), std::string::npos) << message;
+    EXPECT_EQ(message.find("--"), std::string::npos) << message;
+  }
 }
 
 TEST(Errors, IndicesOutOfRangeAreCaught) {

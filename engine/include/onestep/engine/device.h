@@ -23,7 +23,7 @@ struct Device {
 // Parses "cpu", "cuda", "cuda:1"; throws onestep::Error on anything else.
 Device parse_device(const std::string& text);
 // parse_device, then a clear error when a CUDA device is asked of a build without CUDA or of a
-// machine without a usable GPU; for command-line --device flags.
+// machine without a usable GPU.
 Device usable_device(const std::string& text);
 
 }  // namespace onestep

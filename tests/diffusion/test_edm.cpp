@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "onestep/diffusion/edm.h"
@@ -41,6 +42,28 @@ TEST(Edm, KarrasNoiseLevels) {
   o.sigma_min = 0;
   EXPECT_THROW(karras_sigmas(o), Error);
   EXPECT_THROW(parse_sampler_method("ddim"), Error);
+}
+
+TEST(Edm, KarrasGridNoiseLevels) {
+  // u ~ U[0, 0.8] on EDM's grid: sigma from 0.002 (u = 0) to 24.4 (u = 0.8), denser at the low end.
+  Generator gen(3);
+  const std::vector<double> s =
+      karras_grid_sigmas(20000, 0.002, 80.0, 7.0, 0.8, gen, DType::f64).to_vector<double>();
+  const double top = std::pow(0.2 * std::pow(0.002, 1 / 7.0) + 0.8 * std::pow(80.0, 1 / 7.0), 7.0);
+  EXPECT_NEAR(top, 24.4, 0.05);
+  const auto [lo, hi] = std::minmax_element(s.begin(), s.end());
+  EXPECT_GE(*lo, 0.002);
+  EXPECT_LT(*lo, 0.003);
+  EXPECT_LE(*hi, top * (1 + 1e-12));
+  EXPECT_GT(*hi, 23.0);
+  std::vector<double> sorted = s;
+  std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
+  const double median_u = 0.4;  // sigma at the median of u
+  const double median =
+      std::pow((1 - median_u) * std::pow(0.002, 1 / 7.0) + median_u * std::pow(80.0, 1 / 7.0), 7.0);
+  EXPECT_NEAR(sorted[sorted.size() / 2], median, 0.05 * median);
+  EXPECT_THROW(karras_grid_sigmas(4, 0.002, 80.0, 7.0, 1.5, gen), Error);
+  EXPECT_THROW(karras_grid_sigmas(4, 80.0, 0.002, 7.0, 0.8, gen), Error);
 }
 
 // A "network" for which EDMPrecond computes exactly the denoiser of N(m, s^2) data:

@@ -23,10 +23,4 @@ nn::NamedTensors with_prefix(const nn::NamedTensors& all, const std::string& pre
 void append_with_prefix(nn::NamedTensors& out, const nn::NamedTensors& entries,
                         const std::string& prefix);
 
-// Noise levels of the Karras grid (the generator's in distillation):
-// sigma = (smax^(1/rho) + (1 - u)(smin^(1/rho) - smax^(1/rho)))^rho with u ~ U[0, u_max];
-// u_max 0.8 gives sigma in [0.002, 24.4]. Drawn on `device` (the same numbers on every device).
-Tensor karras_grid_sigmas(int64_t n, double sigma_min, double sigma_max, double rho, double u_max,
-                          Generator& gen, DType dtype = DType::f32, Device device = Device::cpu());
-
 }  // namespace onestep::diffusion

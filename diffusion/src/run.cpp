@@ -170,6 +170,13 @@ void check_run_directory(const std::string& dir, bool resume, const char* who) {
   }
 }
 
+std::string read_config_text(const std::string& run_dir) {
+  const std::string path = join_path(run_dir, "config.json");
+  ONESTEP_CHECK(file_exists(path), "no run to resume in {}: {} does not exist", run_dir, path);
+  const std::vector<uint8_t> bytes = nn::read_file(path);
+  return std::string(bytes.begin(), bytes.end());
+}
+
 void prepare_run_directory(const std::string& dir, bool resume, const char* who) {
   ensure_directory(dir);
   remove_stale_temp_files(dir);

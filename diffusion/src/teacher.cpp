@@ -275,14 +275,7 @@ void check_teacher_options(const TeacherOptions& options, bool resume) {
 }
 
 TeacherOptions read_teacher_config(const std::string& run_dir) {
-  const std::string path = join_path(run_dir, "config.json");
-  ONESTEP_CHECK(file_exists(path), "no run to resume in {}: {} does not exist", run_dir, path);
-  const std::vector<uint8_t> bytes = nn::read_file(path);
-  try {
-    return TeacherOptions::from_json(std::string(bytes.begin(), bytes.end()));
-  } catch (const Error& e) {
-    ONESTEP_FAIL("{}: {}", path, e.what());
-  }
+  return read_run_config<TeacherOptions>(run_dir);
 }
 
 TeacherResult train_teacher(const TeacherOptions& options, bool resume) {

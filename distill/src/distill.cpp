@@ -659,14 +659,7 @@ void check_distill_options(const DistillOptions& options, bool resume) {
 }
 
 DistillOptions read_distill_config(const std::string& run_dir) {
-  const std::string path = join_path(run_dir, "config.json");
-  ONESTEP_CHECK(file_exists(path), "no run to resume in {}: {} does not exist", run_dir, path);
-  const std::vector<uint8_t> bytes = nn::read_file(path);
-  try {
-    return DistillOptions::from_json(std::string(bytes.begin(), bytes.end()));
-  } catch (const Error& e) {
-    ONESTEP_FAIL("{}: {}", path, e.what());
-  }
+  return read_run_config<DistillOptions>(run_dir);
 }
 
 DistillResult distill(const DistillOptions& options, bool resume) {

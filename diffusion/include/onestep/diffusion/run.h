@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "onestep/engine/error.h"
+
 namespace onestep::diffusion {
 
 // SIGINT and SIGTERM set a flag that training loops poll, so they can write a checkpoint and
@@ -78,11 +80,26 @@ void check_run_directory(const std::string& dir, bool resume, const char* who);
 // left behind.
 void prepare_run_directory(const std::string& dir, bool resume, const char* who);
 
+// The text of <run_dir>/config.json; throws onestep::Error when the run has none.
+std::string read_config_text(const std::string& run_dir);
+
 // Creates `dir` (and parents); throws onestep::Error if it cannot.
 void ensure_directory(const std::string& dir);
 std::string join_path(const std::string& dir, const std::string& name);
 bool file_exists(const std::string& path);
 // Seconds as "1h02m03s" / "2m03s" / "4.5s".
 std::string format_duration(double seconds);
+
+// Options::from_json of <run_dir>/config.json (TeacherOptions, DistillOptions); an error that
+// does not parse names the file.
+template <class Options>
+Options read_run_config(const std::string& run_dir) {
+  const std::string text = read_config_text(run_dir);
+  try {
+    return Options::from_json(text);
+  } catch (const Error& e) {
+    throw Error(join_path(run_dir, "config.json") + ": " + e.what());
+  }
+}
 
 }  // namespace onestep::diffusion

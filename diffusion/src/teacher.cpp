@@ -186,33 +186,22 @@ class TeacherRun : public TrainingLoop {
     for (const auto& [name, t] : net_->state_dict()) state.emplace_back("net." + name, t);
     for (const auto& [name, t] : adam_->state()) state.emplace_back("adam." + name, t);
     for (const auto& [name, t] : ema_->state()) state.emplace_back("ema." + name, t);
-    state.emplace_back("progress",
-                       i64_vector({steps_, images_, skipped_total_, consecutive_skips_}));
+    state.emplace_back("progress", progress_state());
     state.emplace_back("rng.loss", generator_state(loss_gen_));
     state.emplace_back("rng.dropout", generator_state(dropout_gen_));
     state.emplace_back("data", i64_vector(data_->state()));
-    nn::save_safetensors(join_path(o_.out, "state.safetensors"), state,
-                         {{"kind", "onestep-teacher-state"}, {"config", o_.to_json()}},
-                         nn::StorageDType::native, nn::SafetensorsChecksum::crc32);
+    write_state(o_.out, state, "onestep-teacher-state", o_.to_json());
   }
 
   void load_state() {
+    const nn::SafetensorsContent content =
+        read_state(o_.out, "teacher", "onestep-teacher-state", "a teacher training state");
     const std::string path = join_path(o_.out, "state.safetensors");
-    ONESTEP_CHECK(file_exists(path), "teacher: cannot resume: {} does not exist", path);
-    const nn::SafetensorsContent content = nn::load_safetensors(path);
-    auto kind = content.metadata.find("kind");
-    ONESTEP_CHECK(kind != content.metadata.end() && kind->second == "onestep-teacher-state",
-                  "teacher: {} is not a teacher training state", path);
     try {
       net_->load_state_dict(with_prefix(content.tensors, "net."));
       adam_->load_state(with_prefix(content.tensors, "adam."));
       ema_->load_state(with_prefix(content.tensors, "ema."));
-      const auto progress = content.at("progress").to_vector<int64_t>();
-      ONESTEP_CHECK(progress.size() == 4, "bad 'progress' entry");
-      steps_ = progress[0];
-      images_ = progress[1];
-      skipped_total_ = progress[2];
-      consecutive_skips_ = progress[3];
+      restore_progress(content.at("progress"));
       restore_generator(loss_gen_, content.at("rng.loss"), "rng.loss");
       restore_generator(dropout_gen_, content.at("rng.dropout"), "rng.dropout");
       data_->restore(content.at("data").to_vector<int64_t>());

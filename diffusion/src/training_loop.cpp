@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "onestep/diffusion/training_state.h"
 #include "onestep/engine.h"
 
 namespace onestep::diffusion {
@@ -20,6 +21,38 @@ bool TrainingLoop::record_step(bool taken) {
     ++consecutive_skips_;
   }
   return taken;
+}
+
+Tensor TrainingLoop::progress_state() const {
+  return i64_vector({steps_, images_, skipped_total_, consecutive_skips_});
+}
+
+void TrainingLoop::restore_progress(const Tensor& progress) {
+  const std::vector<int64_t> values = progress.to_vector<int64_t>();
+  ONESTEP_CHECK(values.size() == 4, "bad 'progress' entry");
+  steps_ = values[0];
+  images_ = values[1];
+  skipped_total_ = values[2];
+  consecutive_skips_ = values[3];
+}
+
+void TrainingLoop::write_state(const std::string& out, const nn::NamedTensors& state,
+                               const std::string& kind, const std::string& config_json) {
+  nn::save_safetensors(join_path(out, "state.safetensors"), state,
+                       {{"kind", kind}, {"config", config_json}}, nn::StorageDType::native,
+                       nn::SafetensorsChecksum::crc32);
+}
+
+nn::SafetensorsContent TrainingLoop::read_state(const std::string& out, const char* who,
+                                                const std::string& kind,
+                                                const char* description) {
+  const std::string path = join_path(out, "state.safetensors");
+  ONESTEP_CHECK(file_exists(path), "{}: cannot resume: {} does not exist", who, path);
+  nn::SafetensorsContent content = nn::load_safetensors(path);
+  auto found = content.metadata.find("kind");
+  ONESTEP_CHECK(found != content.metadata.end() && found->second == kind, "{}: {} is not {}", who,
+                path, description);
+  return content;
 }
 
 double TrainingLoop::images_rate(double elapsed) const {

@@ -523,22 +523,16 @@ class DistillRun : public TrainingLoop {
     append_with_prefix(state, adam_f_->state(), "adam_fake.");
     if (adam_head_) append_with_prefix(state, adam_head_->state(), "adam_discriminator_head.");
     append_with_prefix(state, ema_->state(), "ema.");
-    state.emplace_back("progress",
-                       i64_vector({steps_, images_, skipped_total_, consecutive_skips_}));
+    state.emplace_back("progress", progress_state());
     state.emplace_back("rng", generator_state(gen_));
     if (data_) state.emplace_back("data", i64_vector(data_->state()));
-    nn::save_safetensors(join_path(o_.out, "state.safetensors"), state,
-                         {{"kind", "onestep-distill-state"}, {"config", o_.to_json()}},
-                         nn::StorageDType::native, nn::SafetensorsChecksum::crc32);
+    write_state(o_.out, state, "onestep-distill-state", o_.to_json());
   }
 
   void load_state() {
+    const nn::SafetensorsContent content =
+        read_state(o_.out, "distill", "onestep-distill-state", "a distillation state");
     const std::string path = join_path(o_.out, "state.safetensors");
-    ONESTEP_CHECK(file_exists(path), "distill: cannot resume: {} does not exist", path);
-    const nn::SafetensorsContent content = nn::load_safetensors(path);
-    auto kind = content.metadata.find("kind");
-    ONESTEP_CHECK(kind != content.metadata.end() && kind->second == "onestep-distill-state",
-                  "distill: {} is not a distillation state", path);
     try {
       generator_->load_state_dict(with_prefix(content.tensors, "generator."));
       fake_->load_state_dict(with_prefix(content.tensors, "fake."));
@@ -554,12 +548,7 @@ class DistillRun : public TrainingLoop {
       if (adam_head_)
         adam_head_->load_state(with_prefix(content.tensors, "adam_discriminator_head."));
       ema_->load_state(with_prefix(content.tensors, "ema."));
-      const auto progress = content.at("progress").to_vector<int64_t>();
-      ONESTEP_CHECK(progress.size() == 4, "bad 'progress' entry");
-      steps_ = progress[0];
-      images_ = progress[1];
-      skipped_total_ = progress[2];
-      consecutive_skips_ = progress[3];
+      restore_progress(content.at("progress"));
       restore_generator(gen_, content.at("rng"), "rng");
       if (data_) data_->restore(content.at("data").to_vector<int64_t>());
       truncate_metrics(join_path(o_.out, "metrics.jsonl"), images_);

@@ -13,6 +13,8 @@
 #include "onestep/diffusion/run.h"
 #include "onestep/engine/device.h"
 #include "onestep/engine/tensor.h"
+#include "onestep/nn/named_tensors.h"
+#include "onestep/nn/safetensors.h"
 
 namespace onestep::diffusion {
 
@@ -82,6 +84,18 @@ class TrainingLoop {
   // "the networks of the last good step (12) are saved in runs/x": what a stop keeps when
   // the networks are finite.
   virtual std::string saved_networks_text() const = 0;
+
+  // The counters as the "progress" entry of state.safetensors, and back (checked).
+  Tensor progress_state() const;
+  void restore_progress(const Tensor& progress);
+  // Writes <out>/state.safetensors (atomically, with a CRC) with `kind` and the run's config in
+  // its metadata.
+  static void write_state(const std::string& out, const nn::NamedTensors& state,
+                          const std::string& kind, const std::string& config_json);
+  // Reads <out>/state.safetensors for a resume; an error, prefixed with `who`, when it is missing
+  // or not of `kind` (described to the user as `description`).
+  static nn::SafetensorsContent read_state(const std::string& out, const char* who,
+                                           const std::string& kind, const char* description);
 
   // Counts a step that was skipped (false) or taken (true); returns `taken`.
   bool record_step(bool taken);

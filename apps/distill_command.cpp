@@ -1,5 +1,7 @@
 // `onestep distill`: distil a teacher into a one-step generator (distill/distill.h).
 
+#include <cmath>
+
 #include "commands.h"
 #include "onestep/diffusion/run.h"
 #include "onestep/distill/distill.h"
@@ -99,11 +101,15 @@ int run_distill(CLI::App& cmd, DistillFlags& f) {
              method.describe(), o.total_images, o.batch, device_description(o.device),
              f.resume ? ", resuming" : "");
   const distill::DistillResult r = distill::distill(o, f.resume);
-  fmt::print(
-      "{} iterations, {} images ({} skipped steps) in {:.1f} s: {:.1f} images/s; last "
-      "generator loss {:.4f}, fake loss {:.4f}\n",
-      r.iterations, r.images, r.skipped_steps, r.seconds, r.images_per_second,
-      r.last_generator_loss, r.last_fake_loss);
+  // NaN when the last log interval had no generator update: the run ended in its warm-up.
+  const std::string generator_loss =
+      std::isnan(r.last_generator_loss)
+          ? std::string("no generator update yet (warm-up)")
+          : fmt::format("last generator loss {:.4f}", r.last_generator_loss);
+  fmt::print("{} iterations, {} images ({} skipped steps) in {:.1f} s: {:.1f} images/s; {}, fake "
+             "loss {:.4f}\n",
+             r.iterations, r.images, r.skipped_steps, r.seconds, r.images_per_second,
+             generator_loss, r.last_fake_loss);
   if (r.stop_signal != 0) {
     fmt::print("stopped by signal {}; checkpoint written, continue with --resume --out {}\n",
                r.stop_signal, o.out);

@@ -270,9 +270,11 @@ class DistillRun : public TrainingLoop {
     progress.update(
         static_cast<double>(images_) / static_cast<double>(o_.total_images),
         static_cast<double>(o_.total_images - images_) / std::max(rate, 1e-9),
-        fmt::format("iteration {} | {} images | fake {:.4f} | generator {:.4f} | {:.1f} img/s{}",
+        fmt::format("iteration {} | {} images | fake {:.4f} | generator {} | {:.1f} img/s{}",
                     steps_, images_, sums.mean(sums.fake, sums.fake_count),
-                    sums.mean(sums.score, sums.gen_count), rate, last_eval_summary_));
+                    sums.gen_count ? fmt::format("{:.4f}", sums.mean(sums.score, sums.gen_count))
+                                   : std::string("warm-up"),
+                    rate, last_eval_summary_));
     last_generator_loss_ = sums.mean(sums.score, sums.gen_count);
     last_fake_loss_ = sums.mean(sums.fake, sums.fake_count);
     sums = Sums();

@@ -69,6 +69,10 @@ printf 'not a npy file' > "$work/bad.npy"
 expect 1 "$onestep" sample --model "$run/teacher.safetensors" --noise "$work/bad.npy" --out "$run/bad-noise"
 # A one-step generator from the teacher, sampled with one evaluation.
 expect 0 "$onestep" distill --preset toy --teacher "$run/teacher.safetensors" --method sid --images 5120 --log-every 2560 --preview 0 --out "$run/sid"
+# 5120 images end inside the generator's warm-up: the progress and the summary say so instead of
+# printing a NaN loss.
+grep -q "no generator update yet (warm-up)" <<<"$out" && grep -q "generator warm-up" <<<"$out" &&
+  ! grep -qi "nan" <<<"$out" || fail "distill ending in its warm-up: $out"
 # The preset's settings follow --method: sid gets its defaults, not uni-instruct's toy recipe.
 grep -q '"gan_weight": -1' "$run/sid/config.json" && grep -q '"lr_generator": 0.001' "$run/sid/config.json" ||
   fail "distill --preset toy --method sid did not keep sid's defaults: $(cat "$run/sid/config.json")"

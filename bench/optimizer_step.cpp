@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "onestep/diffusion/teacher.h"
 #include "onestep/engine.h"
 #include "onestep/nn/song_unet.h"
 
@@ -45,14 +46,11 @@ double median_ms(const std::function<void()>& work, Device device, int reps) {
   return times[times.size() / 2];
 }
 
-nn::SongUNetConfig fmnist_unet(int64_t channels, std::vector<int64_t> mult, int64_t blocks) {
-  nn::SongUNetConfig c;
+// The teacher preset's SongUNet at 1x32x32, as `onestep bench` builds it.
+nn::SongUNetConfig preset_unet(const std::string& preset) {
+  nn::SongUNetConfig c = diffusion::teacher_preset(preset).model.unet;
   c.img_resolution = 32;
   c.in_channels = c.out_channels = 1;
-  c.model_channels = channels;
-  c.channel_mult = std::move(mult);
-  c.num_blocks = blocks;
-  c.attn_resolutions = {8};
   return c;
 }
 
@@ -81,8 +79,8 @@ int main(int argc, char** argv) {
     const char* name;
     nn::SongUNetConfig config;
   };
-  const Model models[] = {{"fmnist-cpu teacher", fmnist_unet(32, {1, 1, 2}, 1)},
-                          {"fmnist teacher", fmnist_unet(64, {1, 2, 2}, 2)}};
+  const Model models[] = {{"fmnist-cpu teacher", preset_unet("fmnist-cpu")},
+                          {"fmnist teacher", preset_unet("fmnist")}};
   std::printf("Adam step on %s, %d threads, median of %d (ms)\n", device.str().c_str(),
               num_threads(), reps);
   std::printf("| model | parameters | tensors | composite | fused | composite / fused |\n");

@@ -188,13 +188,9 @@ unsigned blocks_for_groups(const GroupShape& s) {
   return static_cast<unsigned>(std::min<int64_t>(s.N * s.groups, int64_t{1} << 20));
 }
 
+// The data of an optional tensor (weight, bias, a gradient not asked for), null when undefined.
 template <class T>
-const T* optional(const Tensor& t) {
-  return t.defined() ? typed<T>(t) : nullptr;
-}
-
-template <class T>
-T* optional_out(const Tensor& t) {
+T* optional(const Tensor& t) {
   return t.defined() ? typed<T>(t) : nullptr;
 }
 
@@ -234,10 +230,10 @@ bool CudaBackend::group_norm_backward(const Tensor& grad_out, const Tensor& x,
     ONESTEP_LAUNCH(blocks_for_groups(s), threads, 2 * threads * sizeof(double), stream(),
                    group_norm_backward_kernel<T>)(
         typed<T>(grad_out), typed<T>(x), optional<T>(weight), optional<T>(bias), typed<T>(mean),
-        typed<T>(rstd), s, silu, optional_out<T>(grad_x), sum_dz, sum_dz_u);
+        typed<T>(rstd), s, silu, optional<T>(grad_x), sum_dz, sum_dz_u);
     if (!channel_grads) return;
     ONESTEP_LAUNCH(blocks_for(s.C, sm_count()), kThreads, 0, stream(), channel_sums_kernel<T>)(
-        sum_dz, sum_dz_u, s.N, s.C, optional_out<T>(grad_weight), optional_out<T>(grad_bias));
+        sum_dz, sum_dz_u, s.N, s.C, optional<T>(grad_weight), optional<T>(grad_bias));
   });
   return true;
 }

@@ -2,13 +2,17 @@
 // are enough of them (each thread with its own column buffer); otherwise the GEMM is threaded.
 // float runs the GEMMs of cpu_sgemm.h where they are built, AVX-512 or AVX2 (weights packed once
 // per call, not once per sample; the forward im2col written in the GEMM's column blocks; weight
-// gradients of large images as dot products); double, and float on other CPUs, run Eigen.
+// gradients of large images as dot products); double, and float on other CPUs, run Eigen. Under
+// MatmulPrecision::bf16, float runs the bfloat16 GEMM of cpu_bf16_gemm.h in all three.
 
 #include <Eigen/Core>
 #include <cstring>
 #include <type_traits>
 
+#include "onestep/engine/precision.h"
+
 #include "cpu_backend.h"
+#include "cpu_bf16_gemm.h"
 #include "cpu_sgemm.h"
 #include "parallel.h"
 
@@ -167,6 +171,12 @@ void for_each_sample(int64_t N, const Body& body) {
   for_each_sample_group(N, N, [&](int64_t n, int64_t, int64_t, int worker) { body(n, worker); });
 }
 
+// Whether this float32 call rounds its operands to bfloat16.
+template <class T>
+bool bf16_operands() {
+  return std::is_same_v<T, float> && matmul_precision() == MatmulPrecision::bf16;
+}
+
 template <class T>
 constexpr bool kPackedGemm = std::is_same_v<T, float>&& sgemm::kAvailable;
 
@@ -207,7 +217,24 @@ void CpuBackend::conv2d(const Tensor& x, const Tensor& weight, const Tensor& bia
       }
     };
     // y_n[O, P] = w[O, patch] col_n[patch, P]
-    if constexpr (kPackedGemm<T>) {
+    if (bf16_operands<T>()) {
+      Scratch columns(allocator_, s.is_pointwise() ? 0 : s.patch() * s.pixels() * sizeof(float),
+                      sample_workers(s.N));
+      Scratch packed(allocator_, bf16_gemm::packed_lhs_size(s.O, s.patch()) * sizeof(uint32_t), 1);
+      bf16_gemm::pack_lhs(typed<float>(weight), s.O, s.patch(), s.patch(), 1,
+                          packed.get<uint32_t>(0));
+      for_each_sample(s.N, [&](int64_t n, int worker) {
+        const float* col = typed<float>(x) + n * s.x_batch_stride;
+        if (!s.is_pointwise()) {
+          im2col(col, columns.get<float>(worker), s);
+          col = columns.get<float>(worker);
+        }
+        T* y_n = py + n * s.y_batch_stride;
+        bf16_gemm::multiply(packed.get<uint32_t>(0), s.O, s.patch(), col, s.pixels(), 1,
+                            s.pixels(), reinterpret_cast<float*>(y_n), s.pixels(), false);
+        add_bias(y_n);
+      });
+    } else if constexpr (kPackedGemm<T>) {
       const bool blocked = !s.is_pointwise() && fits_blocked_columns(s);
       Scratch columns(allocator_,
                       blocked ? sgemm::blocked_rhs_size(s.patch(), s.pixels()) * sizeof(float)
@@ -268,7 +295,19 @@ void CpuBackend::conv2d_backward_input(const Tensor& grad_out, const Tensor& wei
       std::fill(gx_n, gx_n + s.C * s.H * s.W, T(0));
       col2im_add(scratch.get<T>(worker), gx_n, s);
     };
-    if constexpr (kPackedGemm<T>) {
+    if (bf16_operands<T>()) {
+      Scratch packed(allocator_, bf16_gemm::packed_lhs_size(s.patch(), s.O) * sizeof(uint32_t), 1);
+      bf16_gemm::pack_lhs(typed<float>(weight), s.patch(), s.O, 1, s.patch(),
+                          packed.get<uint32_t>(0));
+      for_each_sample(s.N, [&](int64_t n, int worker) {
+        T* gx_n = pgx + n * s.x_batch_stride;
+        T* col = s.is_pointwise() ? gx_n : scratch.get<T>(worker);
+        bf16_gemm::multiply(packed.get<uint32_t>(0), s.patch(), s.O,
+                            typed<float>(grad_out) + n * s.y_batch_stride, s.pixels(), 1,
+                            s.pixels(), reinterpret_cast<float*>(col), s.pixels(), false);
+        if (!s.is_pointwise()) scatter(gx_n, worker);
+      });
+    } else if constexpr (kPackedGemm<T>) {
       Scratch packed(allocator_, sgemm::packed_lhs_size(s.patch(), s.O) * sizeof(float), 1);
       sgemm::pack_lhs(typed<T>(weight), s.patch(), s.O, 1, s.patch(), packed.get<float>(0));
       for_each_sample(s.N, [&](int64_t n, int worker) {
@@ -314,6 +353,26 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_out, const Tensor& x,
     Scratch partials(allocator_, s.O * s.patch() * sizeof(T), static_cast<int>(groups));
     for (int i = 0; i < groups; ++i) MatrixMap<T>(partials.get<T>(i), s.O, s.patch()).setZero();
     MatrixMap<T> gw(typed<T>(grad_w), s.O, s.patch());
+    if (bf16_operands<T>()) {
+      // partial[O, patch] += g_n[O, P] col_n^T[P, patch], g_n packed per sample.
+      Scratch packed(allocator_, bf16_gemm::packed_lhs_size(s.O, s.pixels()) * sizeof(uint32_t),
+                     sample_workers(s.N));
+      for_each_sample_group(s.N, groups, [&](int64_t first, int64_t last, int64_t group,
+                                             int worker) {
+        for (int64_t n = first; n < last; ++n) {
+          bf16_gemm::pack_lhs(typed<float>(grad_out) + n * s.y_batch_stride, s.O, s.pixels(),
+                              s.pixels(), 1, packed.get<uint32_t>(worker));
+          bf16_gemm::multiply(packed.get<uint32_t>(worker), s.O, s.pixels(),
+                              reinterpret_cast<const float*>(columns_of(n, worker)), 1,
+                              s.pixels(), s.patch(),
+                              reinterpret_cast<float*>(partials.get<T>(static_cast<int>(group))),
+                              s.patch(), true);
+        }
+      });
+      gw = MatrixMap<T>(partials.get<T>(0), s.O, s.patch());
+      for (int i = 1; i < groups; ++i) gw += MatrixMap<T>(partials.get<T>(i), s.O, s.patch());
+      return;
+    }
     if constexpr (kPackedGemm<T>) {
       if (s.pixels() >= kDotProductMinPixels) {
         // partial^T[patch, O] += col_n[patch, P] g_n^T[P, O]: dot products along the pixel rows

@@ -1,10 +1,14 @@
 // Batched GEMM on Eigen. Each operand arrives with a unit stride in one of its two matrix dims
 // (ops/matmul.cpp makes a copy otherwise), so Eigen maps it directly, row- or column-major.
+// float32 under MatmulPrecision::bf16 runs the bfloat16 GEMM of cpu_bf16_gemm.h instead.
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <vector>
 
 #include "cpu_backend.h"
+#include "cpu_bf16_gemm.h"
+#include "onestep/engine/precision.h"
 #include "parallel.h"
 
 namespace onestep::cpu {
@@ -73,9 +77,36 @@ void gemm_batch(const Tensor& a, const Tensor& b, const Tensor& out) {
     parallel_for(0, M, row_grain, [&](int64_t lo, int64_t hi) { rows_of(i, lo, hi); });
 }
 
+// Each product packs its A (rounding it to bfloat16) and multiplies; many small products run
+// whole on each thread, few large ones split their columns over threads inside the GEMM.
+void bf16_gemm_batch(const Tensor& a, const Tensor& b, const Tensor& out) {
+  const int64_t batch = out.size(0), M = out.size(1), N = out.size(2), K = a.size(2);
+  const float* pa = typed<float>(a);
+  const float* pb = typed<float>(b);
+  float* po = typed<float>(out);
+  auto product = [&](int64_t i, std::vector<uint32_t>& packed) {
+    packed.resize(bf16_gemm::packed_lhs_size(M, K));
+    bf16_gemm::pack_lhs(pa + i * a.strides()[0], M, K, a.strides()[1], a.strides()[2],
+                        packed.data());
+    bf16_gemm::multiply(packed.data(), M, K, pb + i * b.strides()[0], b.strides()[1],
+                        b.strides()[2], N, po + i * M * N, N, false);
+  };
+  if (batch >= num_threads() && batch > 1) {
+    parallel_for(0, batch, 1, [&](int64_t lo, int64_t hi) {
+      std::vector<uint32_t> packed;
+      for (int64_t i = lo; i < hi; ++i) product(i, packed);
+    });
+    return;
+  }
+  std::vector<uint32_t> packed;
+  for (int64_t i = 0; i < batch; ++i) product(i, packed);
+}
+
 }  // namespace
 
 void CpuBackend::matmul(const Tensor& a, const Tensor& bm, const Tensor& out) {
+  if (out.dtype() == DType::f32 && matmul_precision() == MatmulPrecision::bf16)
+    return bf16_gemm_batch(a, bm, out);
   dispatch_floating(out.dtype(), "matmul",
                     [&](auto tag) { gemm_batch<decltype(tag)>(a, bm, out); });
 }

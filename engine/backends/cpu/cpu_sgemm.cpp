@@ -11,9 +11,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <type_traits>
 #include <utility>
 
+#include "gemm_tile.h"
 #include "parallel.h"
 
 #if ONESTEP_CPU_SGEMM
@@ -28,9 +28,7 @@ constexpr int64_t kPanelCols = kBlockCols;  // 4 vectors
 constexpr int64_t kDepthBlock = 512;        // A slice 12 KiB (L1), B panel 128 KiB (L2)
 constexpr int64_t kInPlaceMaxRowStride = 256;
 
-int64_t ceil_div(int64_t a, int64_t b) {
-  return (a + b - 1) / b;
-}
+using gemm_tile::ceil_div;
 
 }  // namespace
 
@@ -133,38 +131,7 @@ void pack_rhs(const float* b, int64_t row_stride, int64_t col_stride, int64_t k0
   }
 }
 
-// Both kernels are unrolled over their tile: rows 1..6 and columns (vectors or rows of B)
-// 1..4, fixed at compile time. Returns pick(R, C), R and C as std::integral_constant, for a
-// tile of rows x cols (larger sizes take the largest kernel).
-template <class Pick>
-auto for_tile(int64_t rows, int64_t cols, const Pick& pick) {
-  auto with_rows = [&](auto r) {
-    switch (cols) {
-      case 1:
-        return pick(r, std::integral_constant<int, 1>{});
-      case 2:
-        return pick(r, std::integral_constant<int, 2>{});
-      case 3:
-        return pick(r, std::integral_constant<int, 3>{});
-      default:
-        return pick(r, std::integral_constant<int, 4>{});
-    }
-  };
-  switch (rows) {
-    case 1:
-      return with_rows(std::integral_constant<int, 1>{});
-    case 2:
-      return with_rows(std::integral_constant<int, 2>{});
-    case 3:
-      return with_rows(std::integral_constant<int, 3>{});
-    case 4:
-      return with_rows(std::integral_constant<int, 4>{});
-    case 5:
-      return with_rows(std::integral_constant<int, 5>{});
-    default:
-      return with_rows(std::integral_constant<int, 6>{});
-  }
-}
+using gemm_tile::for_tile;
 
 // C[R x V vectors] (+)= A-panel[depth x 6] (first R rows) * B[depth x V vectors] (rows ldb
 // apart); the last vector of each row of B and C reads and writes only the lanes in `tail`.

@@ -1,8 +1,11 @@
-// cuBLAS GEMM for f32 (full precision unless ONESTEP_TF32=1) and f64.
+// cuBLAS GEMM for f32 (full precision unless ONESTEP_TF32=1; bfloat16 operands on tensor cores
+// under MatmulPrecision::bf16, which takes precedence) and f64.
 
 #include "cuda_blas.h"
 
 #include <limits>
+
+#include "onestep/engine/precision.h"
 
 namespace onestep::cuda_backend {
 
@@ -31,9 +34,11 @@ void gemm_strided_batched(const CudaBackend& be, DType dtype, int64_t m, int64_t
   const float alpha32 = 1.0f, beta32 = static_cast<float>(beta);
   const double alpha64 = 1.0, beta64 = beta;
   const bool f64 = dtype == DType::f64;
-  const cublasComputeType_t compute = f64         ? CUBLAS_COMPUTE_64F
-                                      : be.tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32
-                                                  : CUBLAS_COMPUTE_32F;
+  const cublasComputeType_t compute =
+      f64 ? CUBLAS_COMPUTE_64F
+      : matmul_precision() == MatmulPrecision::bf16 ? CUBLAS_COMPUTE_32F_FAST_16BF
+      : be.tf32()                                   ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                                    : CUBLAS_COMPUTE_32F;
   ONESTEP_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
       be.blas(), op_of(a), op_of(b), as_int(m, "rows"), as_int(n, "columns"),
       as_int(k, "inner size"), f64 ? static_cast<const void*>(&alpha64) : &alpha32, a.data, type,

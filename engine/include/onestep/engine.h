@@ -14,6 +14,7 @@
 #include "onestep/engine/memory.h"
 #include "onestep/engine/nn_functional.h"
 #include "onestep/engine/op_registry.h"
+#include "onestep/engine/precision.h"
 #include "onestep/engine/random.h"
 #include "onestep/engine/reduction.h"
 #include "onestep/engine/shape.h"

@@ -1,8 +1,8 @@
 // cuBLAS GEMM as a reference loop. Arguments are checked as cuBLAS checks them (handle, then
 // operations, sizes and leading dimensions, then types); operands must lie inside device
 // allocations, which on a GPU would be an illegal address and here is a Fault. Products
-// accumulate in the compute type, in order of the inner index; FAST_TF32 rounds A and B to
-// TF32's 10-bit mantissa first, as the tensor cores do.
+// accumulate in the compute type, in order of the inner index; FAST_TF32 and FAST_16BF round A
+// and B to TF32's 10-bit or bfloat16's 7-bit mantissa first, as the tensor cores do.
 
 #include <cstdint>
 #include <cstring>
@@ -29,6 +29,19 @@ float round_to_tf32(float v) {
   return v;
 }
 
+// Nearest, ties to even (cuBLAS's conversion to bfloat16).
+float round_to_bf16(float v) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  if ((bits & 0x7F800000u) == 0x7F800000u) return v;  // inf and NaN stay
+  bits = (bits + 0x7FFFu + ((bits >> 16) & 1u)) & 0xFFFF0000u;
+  std::memcpy(&v, &bits, sizeof bits);
+  return v;
+}
+
+// How a float32 GEMM rounds its operands.
+enum class InputRounding { none, tf32, bf16 };
+
 struct Operand {
   const char* name;
   const void* data;
@@ -54,11 +67,12 @@ void check_inside_allocations(const Operand& x, int batch, size_t element) {
 template <class T, class Acc>
 void gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, T alpha, const T* a,
           int lda, long long sa, const T* b, int ldb, long long sb, T beta, T* c, int ldc,
-          long long sc, int batch, bool tf32) {
+          long long sc, int batch, InputRounding rounding) {
   std::vector<Acc> column(static_cast<size_t>(m));
-  auto in = [tf32](T v) -> Acc {
+  auto in = [rounding](T v) -> Acc {
     if constexpr (std::is_same_v<T, float>) {
-      if (tf32) return round_to_tf32(v);
+      if (rounding == InputRounding::tf32) return round_to_tf32(v);
+      if (rounding == InputRounding::bf16) return round_to_bf16(v);
     }
     return v;
   };
@@ -169,7 +183,8 @@ cublasStatus_t cublasGemmStridedBatchedEx(
   if (a_type != b_type || a_type != c_type) return CUBLAS_STATUS_NOT_SUPPORTED;
   const bool f64 = a_type == CUDA_R_64F;
   if (f64 ? compute != CUBLAS_COMPUTE_64F
-          : compute != CUBLAS_COMPUTE_32F && compute != CUBLAS_COMPUTE_32F_FAST_TF32)
+          : compute != CUBLAS_COMPUTE_32F && compute != CUBLAS_COMPUTE_32F_FAST_TF32 &&
+                compute != CUBLAS_COMPUTE_32F_FAST_16BF)
     return CUBLAS_STATUS_NOT_SUPPORTED;
   if (m == 0 || n == 0 || batch == 0) return CUBLAS_STATUS_SUCCESS;
   const size_t element = f64 ? sizeof(double) : sizeof(float);
@@ -181,12 +196,15 @@ cublasStatus_t cublasGemmStridedBatchedEx(
                          static_cast<const double*>(a), lda, stride_a,
                          static_cast<const double*>(b), ldb, stride_b,
                          *static_cast<const double*>(beta), static_cast<double*>(c), ldc, stride_c,
-                         batch, false);
+                         batch, InputRounding::none);
   } else {
     gemm<float, float>(transa, transb, m, n, k, *static_cast<const float*>(alpha),
                        static_cast<const float*>(a), lda, stride_a, static_cast<const float*>(b),
                        ldb, stride_b, *static_cast<const float*>(beta), static_cast<float*>(c),
-                       ldc, stride_c, batch, compute == CUBLAS_COMPUTE_32F_FAST_TF32);
+                       ldc, stride_c, batch,
+                       compute == CUBLAS_COMPUTE_32F_FAST_TF32   ? InputRounding::tf32
+                       : compute == CUBLAS_COMPUTE_32F_FAST_16BF ? InputRounding::bf16
+                                                                 : InputRounding::none);
   }
   return CUBLAS_STATUS_SUCCESS;
 }

@@ -15,7 +15,7 @@ namespace onestep::app {
 namespace {
 
 struct BenchFlags {
-  std::string workload = "teacher", config = "fmnist", device = "cpu";
+  std::string workload = "teacher", config = "fmnist", device = "cpu", precision = "fp32";
   int64_t batch = 64, warmup = 3, steps = 10, threads = 0;
   uint64_t seed = 0;
 };
@@ -30,9 +30,11 @@ size_t peak_rss_bytes() {
 int run_bench(BenchFlags& f) {
   const Device device = check_device_flag(f.device);
   if (f.threads > 0) set_num_threads(static_cast<int>(f.threads));
+  const MatmulPrecisionScope precision(parse_matmul_precision(f.precision));
   BenchWorkload w = make_bench_workload(f.workload, f.config, f.batch, device, f.seed);
-  fmt::print(stderr, "onestep bench: {} step, {} ({} parameters), batch {}, {}\n", f.workload,
-             f.config, w.parameters, f.batch, device_description(f.device));
+  fmt::print(stderr, "onestep bench: {} step, {} ({} parameters), batch {}, {}, {}\n",
+             f.workload, f.config, w.parameters, f.batch, device_description(f.device),
+             precision_description(matmul_precision(), device));
 
   std::vector<double> times;
   for (int64_t i = 0; i < f.warmup + f.steps; ++i) {
@@ -59,11 +61,11 @@ int run_bench(BenchFlags& f) {
   const size_t peak = device.is_cpu() ? peak_rss_bytes() : stats.peak_allocated_bytes;
   fmt::print(
       "{{\"impl\": \"onestep\", \"workload\": \"{}\", \"config\": \"{}\", \"batch\": {}, "
-      "\"device\": \"{}\", \"threads\": {}, \"precision\": \"fp32\", \"parameters\": {}, "
+      "\"device\": \"{}\", \"threads\": {}, \"precision\": \"{}\", \"parameters\": {}, "
       "\"steps\": {}, \"median_ms\": {:.3f}, \"min_ms\": {:.3f}, \"max_ms\": {:.3f}, "
       "\"peak_memory_bytes\": {}, \"peak_memory_kind\": \"{}\", \"allocator_peak_bytes\": {}}}\n",
       f.workload, f.config, f.batch, device.is_cpu() ? "cpu" : "cuda",
-      device.is_cpu() ? std::to_string(num_threads()) : "null", w.parameters, f.steps,
+      device.is_cpu() ? std::to_string(num_threads()) : "null", f.precision, w.parameters, f.steps,
       times[times.size() / 2], times.front(), times.back(), peak,
       device.is_cpu() ? "peak_rss" : "allocator_peak", stats.peak_allocated_bytes);
   return 0;
@@ -87,6 +89,7 @@ Run add_bench_command(CLI::App& app) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 16))
       ->capture_default_str();
   cmd->add_option("--device", f->device, "cpu, cuda or cuda:N")->capture_default_str();
+  add_precision_flag(*cmd, f->precision);
   cmd->add_option("--threads", f->threads, "CPU threads (default: ONESTEP_THREADS, else all)")
       ->check(CLI::Range(int64_t{1}, int64_t{4096}));
   cmd->add_option("--warmup", f->warmup, "Untimed steps first")

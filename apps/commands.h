@@ -7,6 +7,7 @@
 
 #include "onestep/engine/device.h"
 #include "onestep/engine/error.h"
+#include "onestep/engine/precision.h"
 #include "onestep/engine/threading.h"
 
 namespace onestep::app {
@@ -41,6 +42,19 @@ void check_output_folder(const std::string& flag, const std::string& path);
 // --device: a device name this build and machine can run on, else a usage error that names the
 // flag and the way out.
 Device check_device_flag(const std::string& text);
+
+// --precision: fp32 or bf16 operands in convolutions and matrix products
+// (onestep/engine/precision.h).
+void add_precision_flag(CLI::App& cmd, std::string& precision);
+
+// The header line's precision, and for bf16 how this build computes it.
+std::string precision_description(MatmulPrecision precision, const Device& device);
+
+// ", bf16 (how)" for a header line under --precision bf16; nothing for fp32.
+inline std::string precision_suffix(const std::string& precision, const std::string& device) {
+  const MatmulPrecision p = parse_matmul_precision(precision);
+  return p == MatmulPrecision::fp32 ? "" : ", " + precision_description(p, parse_device(device));
+}
 
 // The header line's "where": the CPU thread count, or the CUDA device.
 inline std::string device_description(const std::string& device) {

@@ -79,6 +79,7 @@ int run_distill(CLI::App& cmd, DistillFlags& f) {
   }
   if (cmd.count("--images")) o.total_images = f.o.total_images;
   if (cmd.count("--device")) o.device = f.o.device;
+  if (cmd.count("--precision")) o.precision = f.o.precision;
   if (cmd.count("--log-every")) o.log_every_images = f.o.log_every_images;
   if (cmd.count("--checkpoint-every")) o.checkpoint_every_images = f.o.checkpoint_every_images;
   if (cmd.count("--eval-every")) o.eval_every_images = f.o.eval_every_images;
@@ -97,9 +98,9 @@ int run_distill(CLI::App& cmd, DistillFlags& f) {
   check_device_flag(o.device);
   check_flags([&] { distill::check_distill_options(o, f.resume); });
   const distill::Method method = distill::make_method(o.method, o.method_options);
-  fmt::print("onestep distill: {} -> {} with {} ({} images, batch {}, {}{})\n", o.teacher, o.out,
-             method.describe(), o.total_images, o.batch, device_description(o.device),
-             f.resume ? ", resuming" : "");
+  fmt::print("onestep distill: {} -> {} with {} ({} images, batch {}, {}{}{})\n", o.teacher,
+             o.out, method.describe(), o.total_images, o.batch, device_description(o.device),
+             precision_suffix(o.precision, o.device), f.resume ? ", resuming" : "");
   const distill::DistillResult r = distill::distill(o, f.resume);
   // NaN when the last log interval had no generator update: the run ended in its warm-up.
   const std::string generator_loss =
@@ -182,6 +183,7 @@ Run add_distill_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--seed", o.seed, "Random seed")->check(CLI::NonNegativeNumber);
   cmd->add_option("--device", o.device, "Where the networks run: cpu, cuda or cuda:N");
+  add_precision_flag(*cmd, o.precision);
   cmd->add_option("--beta1", o.beta1, "Adam beta1 of both networks (0)")
       ->check(CLI::Range(0.0, 0.999));
   cmd->add_option("--disc-weighting", o.discriminator_sigma_weighting,

@@ -30,4 +30,22 @@ Device check_device_flag(const std::string& text) {
   return device;
 }
 
+void add_precision_flag(CLI::App& cmd, std::string& precision) {
+  cmd.add_option("--precision", precision,
+                 "Operands of convolutions and matrix products: fp32, or bf16 (rounded to "
+                 "bfloat16, summed in float32; parameters, optimizer state and everything else "
+                 "stay float32)")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
+}
+
+std::string precision_description(MatmulPrecision precision, const Device& device) {
+  if (precision == MatmulPrecision::fp32) return "fp32";
+  if (device.is_cuda()) return "bf16 (tensor cores)";
+  return cpu_has_bf16_instructions()
+             ? "bf16 (AVX512_BF16)"
+             : "bf16 (no AVX512_BF16 in this build: same results through float32 multiply-adds, "
+               "slower than fp32)";
+}
+
 }  // namespace onestep::app

@@ -20,7 +20,7 @@ namespace onestep::app {
 namespace {
 
 struct SampleFlags {
-  std::string model, out, noise, sampler = "heun", data, device = "cpu";
+  std::string model, out, noise, sampler = "heun", data, device = "cpu", precision = "fp32";
   int64_t n = 64, batch = 256, label = -1, columns = 0, projections = 256;
   uint64_t seed = 0;
   diffusion::SamplerOptions options;
@@ -75,13 +75,15 @@ int run_sample(const CLI::App& cmd, SampleFlags& f) {
   const bool one_step = config.one_step_sigma > 0;
   if (one_step) {
     fmt::print(
-        "onestep sample: {} ({} one-step generator), {} samples, 1 network evaluation each\n",
-        f.model, config.arch, f.n);
+        "onestep sample: {} ({} one-step generator), {} samples, 1 network evaluation each{}\n",
+        f.model, config.arch, f.n, precision_suffix(f.precision, f.device));
   } else {
-    fmt::print("onestep sample: {} ({}), {} samples, {} {} steps ({} network evaluations each)\n",
-               f.model, config.arch, f.n, f.sampler, f.options.steps,
-               diffusion::sampler_nfe(f.options));
+    fmt::print(
+        "onestep sample: {} ({}), {} samples, {} {} steps ({} network evaluations each){}\n",
+        f.model, config.arch, f.n, f.sampler, f.options.steps, diffusion::sampler_nfe(f.options),
+        precision_suffix(f.precision, f.device));
   }
+  const MatmulPrecisionScope precision(parse_matmul_precision(f.precision));
   const auto start = std::chrono::steady_clock::now();
   std::vector<Tensor> pieces;
   for (int64_t begin = 0; begin < f.n; begin += f.batch) {
@@ -174,6 +176,7 @@ Run add_sample_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--device", f->device, "Where the network runs: cpu, cuda or cuda:N")
       ->capture_default_str();
+  add_precision_flag(*cmd, f->precision);
   cmd->add_option("--class", f->label, "Class label for conditional models (-1: random per sample)")
       ->check(CLI::Range(int64_t{-1}, int64_t{1000000}));
   cmd->add_option("--noise", f->noise, "Start from these latents (.npy, [N, ...] unit-variance)")

@@ -68,6 +68,7 @@ int run_teacher(CLI::App& cmd, TeacherFlags& f) {
   }
   if (cmd.count("--images")) o.total_images = f.o.total_images;
   if (cmd.count("--device")) o.device = f.o.device;
+  if (cmd.count("--precision")) o.precision = f.o.precision;
   if (cmd.count("--log-every")) o.log_every_images = f.o.log_every_images;
   if (cmd.count("--checkpoint-every")) o.checkpoint_every_images = f.o.checkpoint_every_images;
   if (cmd.count("--max-consecutive-skips")) o.max_consecutive_skips = f.o.max_consecutive_skips;
@@ -75,9 +76,9 @@ int run_teacher(CLI::App& cmd, TeacherFlags& f) {
   check_device_flag(o.device);
   check_flags([&] { diffusion::check_teacher_options(o, f.resume); });
 
-  fmt::print("onestep teacher: {} on {} -> {} ({} images, batch {}, {}{})\n", o.model.arch, o.data,
-             o.out, o.total_images, o.batch, device_description(o.device),
-             f.resume ? ", resuming" : "");
+  fmt::print("onestep teacher: {} on {} -> {} ({} images, batch {}, {}{}{})\n", o.model.arch,
+             o.data, o.out, o.total_images, o.batch, device_description(o.device),
+             precision_suffix(o.precision, o.device), f.resume ? ", resuming" : "");
   const diffusion::TeacherResult r = diffusion::train_teacher(o, f.resume);
   fmt::print(
       "{} steps, {} images ({} skipped steps) in {:.1f} s: {:.1f} images/s, last loss {:.4f}\n",
@@ -127,6 +128,7 @@ Run add_teacher_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--seed", f->o.seed, "Random seed")->check(CLI::NonNegativeNumber);
   cmd->add_option("--device", f->o.device, "Where the networks run: cpu, cuda or cuda:N");
+  add_precision_flag(*cmd, f->o.precision);
   cmd->add_option("--log-every", f->o.log_every_images, "Log interval, images")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--checkpoint-every", f->o.checkpoint_every_images,

@@ -88,6 +88,7 @@ class TeacherRun : public TrainingLoop {
   void step_once() { train_step(); }
 
   TeacherResult run() {
+    const MatmulPrecisionScope precision(parse_matmul_precision(o_.precision));
     net_->train();
     const TrainingOutcome outcome = run_loop(schedule_of(o_, "teacher", device_));
     TeacherResult result;

@@ -4,6 +4,7 @@
 
 #include "onestep/diffusion/teacher.h"
 #include "onestep/engine/error.h"
+#include "onestep/engine/precision.h"
 
 namespace onestep::diffusion {
 
@@ -34,6 +35,7 @@ void TeacherOptions::validate() const {
                 preview_steps);
   ONESTEP_CHECK(!out.empty(), "teacher: --out is empty");
   parse_device(device);
+  parse_matmul_precision(precision);
 }
 
 std::string TeacherOptions::to_json() const {
@@ -61,6 +63,7 @@ std::string TeacherOptions::to_json() const {
             {"preview_steps", preview_steps},
             {"seed", seed},
             {"device", device},
+            {"precision", precision},
             {"out", out}};
   return j.dump(2);
 }
@@ -98,6 +101,7 @@ TeacherOptions TeacherOptions::from_json(const std::string& text) {
     read("preview_steps", o.preview_steps);
     read("seed", o.seed);
     read("device", o.device);
+    read("precision", o.precision);
     read("out", o.out);
   } catch (const json::exception& e) {
     ONESTEP_FAIL("teacher config: {}", e.what());

@@ -5,6 +5,7 @@
 
 #include "onestep/distill/distill.h"
 #include "onestep/engine/error.h"
+#include "onestep/engine/precision.h"
 
 namespace onestep::distill {
 
@@ -57,6 +58,7 @@ void DistillOptions::validate() const {
   inject_nan.validate("distill");
   ONESTEP_CHECK(!out.empty(), "distill: --out is empty");
   parse_device(device);
+  parse_matmul_precision(precision);
 }
 
 std::string DistillOptions::to_json() const {
@@ -112,6 +114,7 @@ std::string DistillOptions::to_json() const {
             {"preview_samples", preview_samples},
             {"seed", seed},
             {"device", device},
+            {"precision", precision},
             {"out", out}};
   return j.dump(2);
 }
@@ -183,6 +186,7 @@ DistillOptions DistillOptions::from_json(const std::string& text) {
     read("preview_samples", o.preview_samples);
     read("seed", o.seed);
     read("device", o.device);
+    read("precision", o.precision);
     read("out", o.out);
   } catch (const json::exception& e) {
     ONESTEP_FAIL("distill config: {}", e.what());

@@ -51,6 +51,9 @@ struct TeacherOptions {
   // Where the networks run (cpu, cuda, cuda:N). Not a training setting: a run may resume on
   // another device.
   std::string device = "cpu";
+  // Operands of convolutions and matrix products: fp32 or bf16 (onestep/engine/precision.h).
+  // Not a training setting either: a run may resume in the other.
+  std::string precision = "fp32";
   std::string out = "runs/teacher";
   // Debug: steps made non-finite on purpose (not saved in config.json).
   NanInjection inject_nan;

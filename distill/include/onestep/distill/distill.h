@@ -79,6 +79,9 @@ struct DistillOptions {
   uint64_t seed = 0;
   // Where the networks run (cpu, cuda, cuda:N); a run may resume on another device.
   std::string device = "cpu";
+  // Operands of convolutions and matrix products: fp32 or bf16 (onestep/engine/precision.h);
+  // a run may resume in the other.
+  std::string precision = "fp32";
   std::string out = "runs/distill";
   // Debug: iterations whose updates (fake and generator) are made non-finite on purpose (not
   // saved in config.json).

@@ -36,4 +36,12 @@ for workload in teacher distill generate adam; do
   check "$workload: peak memory" positive "$(field "$out" peak_memory_bytes)"
   [[ $bad == 0 ]] && echo "ok: $workload median $median ms"
 done
+# --precision bf16 is timed and reported as such.
+out="$("$onestep" bench --workload generate --config fmnist-cpu --batch 2 --steps 10 --warmup 1 \
+       --threads 1 --precision bf16 2>/dev/null)"
+if [[ "$(field "$out" precision)" == bf16 ]] && positive "$(field "$out" median_ms)"; then
+  echo "ok: generate in bf16"
+else
+  echo "FAIL: bench --precision bf16 printed '$out'"; fail=1
+fi
 exit $fail

@@ -58,6 +58,20 @@ for f in config.json metrics.jsonl teacher.safetensors state.safetensors samples
 done
 [ "$(wc -l < "$run/metrics.jsonl")" -eq 4 ] || fail "expected 4 metrics lines: $(cat "$run/metrics.jsonl")"
 expect 2 "$onestep" teacher --resume --out "$run" --lr 0.1   # settings come from config.json
+
+# --precision bf16: recorded in config.json, named in the header line, changeable on resume (not
+# a training setting); a bad value is a usage error naming the flag and what it accepts.
+bf16="$work/bf16"
+expect 0 "$onestep" teacher --preset toy --hidden 32 --images 10240 --preview 0 --precision bf16 --out "$bf16"
+grep -q '"precision": "bf16"' "$bf16/config.json" || fail "bf16 run: config.json has no precision: $(cat "$bf16/config.json")"
+grep -q "^onestep teacher: .*, bf16 (" <<<"$out" || fail "bf16 run: header does not name bf16: $out"
+expect 0 "$onestep" teacher --resume --out "$bf16" --images 20480 --precision fp32
+grep -q '"precision": "fp32"' "$bf16/config.json" || fail "resumed in fp32: config.json still says bf16"
+expect 0 "$onestep" sample --model "$bf16/teacher.safetensors" --n 16 --steps 4 --precision bf16 --out "$work/bf16-samples"
+[ -s "$work/bf16-samples/samples.npy" ] || fail "sample --precision bf16 wrote no samples: $out"
+expect 2 "$onestep" teacher --preset toy --precision fp16 --out "$work/fp16"
+grep -q -- "--precision: fp16 not in {fp32,bf16}" <<<"$out" || fail "bad --precision error: $out"
+[ ! -e "$work/fp16" ] || fail "bad --precision: the run folder was created"
 expect 0 "$onestep" sample --model "$run/teacher.safetensors" --n 300 --steps 6 --out "$run/samples"
 grep -q "sliced Wasserstein" <<<"$out" || fail "sample did not report the 2-D distance: $out"
 for f in samples.npy samples.png metrics.json; do [ -s "$run/samples/$f" ] || fail "sample did not write $f"; done

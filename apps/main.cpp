@@ -12,11 +12,12 @@
 namespace {
 
 std::string version_text() {
-  return fmt::format("onestep {} (git {}, {} build, CUDA {})", ONESTEP_VERSION, ONESTEP_GIT_HASH,
-                     ONESTEP_BUILD_TYPE,
+  return fmt::format("onestep {} (git {}, {} build, CUDA {}, CPU bf16 {})", ONESTEP_VERSION,
+                     ONESTEP_GIT_HASH, ONESTEP_BUILD_TYPE,
                      onestep::cuda::emulated()   ? "emulated"
                      : onestep::cuda::compiled() ? "on"
-                                                 : "off");
+                                                 : "off",
+                     onestep::cpu_has_bf16_instructions() ? "AVX512_BF16" : "via float32");
 }
 
 }  // namespace

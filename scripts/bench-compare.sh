@@ -14,7 +14,8 @@
 # Environment: BUILD_DIR (default build; built if missing, with -DONESTEP_CUDA=ON for --gpu),
 # PYTHON (default /usr/bin/python3: Debian's python3-torch on the CPU machine), PYTHON_LATEST,
 # THREADS (2), ROWS (comma-separated "workload config batch [torch flags]" rows instead of the
-# defaults), STEPS (10), WARMUP (3), JSON_OUT (a file to which every raw JSON line is appended), and on the
+# defaults), ONESTEP_PRECISIONS (onestep's --precision values, space-separated; default fp32, plus
+# bf16 on a CPU with avx512_bf16), STEPS (10), WARMUP (3), JSON_OUT (a file to which every raw JSON line is appended), and on the
 # GPU PRECISION (fp32 | tf32: both sides may use TF32 tensor cores, onestep via ONESTEP_TF32=1).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -98,22 +99,29 @@ version_of() { "$1" -c 'import torch; print(torch.__version__)'; }
 echo "onestep bench ($precision) vs PyTorch on $device$([[ $device == cpu ]] && echo ", $threads threads"): median of $steps steps after $warmup warm-up"
 echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} MALLOC settings: ${MALLOC_ARENA_MAX:+MALLOC_ARENA_MAX=$MALLOC_ARENA_MAX }${MALLOC_MMAP_THRESHOLD_:+MALLOC_MMAP_THRESHOLD_=$MALLOC_MMAP_THRESHOLD_ }${MALLOC_TRIM_THRESHOLD_:+MALLOC_TRIM_THRESHOLD_=$MALLOC_TRIM_THRESHOLD_ }${LD_PRELOAD:+LD_PRELOAD=$LD_PRELOAD}(glibc defaults otherwise)"
 [[ $device == cuda ]] && nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true
-printf '\n| %-8s | %-10s | %5s | %-30s | %11s | %11s | %6s | %12s | %12s |\n' \
-  workload config batch "PyTorch" "onestep ms" "PyTorch ms" ratio "onestep MiB" "PyTorch MiB"
-printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' ---------- ------------ ------- -------------------------------- \
-  ------------- ------------- -------- -------------- --------------
+# onestep's own precisions: fp32, and on a CPU with avx512_bf16 also --precision bf16.
+ours_precisions=(fp32)
+[[ $device == cpu ]] && grep -qw avx512_bf16 /proc/cpuinfo && ours_precisions+=(bf16)
+[[ -n "${ONESTEP_PRECISIONS:-}" ]] && read -ra ours_precisions <<<"$ONESTEP_PRECISIONS"
+
+printf '\n| %-8s | %-10s | %5s | %-7s | %-30s | %11s | %11s | %6s | %12s | %12s |\n' \
+  workload config batch onestep "PyTorch" "onestep ms" "PyTorch ms" ratio "onestep MiB" "PyTorch MiB"
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' ---------- ------------ ------- --------- \
+  -------------------------------- ------------- ------------- -------- -------------- --------------
 
 declare -A onestep_cache
 for row in "${rows[@]}"; do
   read -r workload config batch torch_flags <<<"$row"
-  key="$workload $config $batch"
-  # onestep runs once per workload; the compile/graphs rows compare against the same number.
-  if [[ -z "${onestep_cache[$key]:-}" ]]; then
-    onestep_cache[$key]="$("$onestep" bench --workload "$workload" --config "$config" \
-      --batch "$batch" "${common[@]}" 2>/dev/null | tail -n 1)"
-    [[ -n "$json_out" ]] && echo "${onestep_cache[$key]}" >>"$json_out"
-  fi
-  ours="${onestep_cache[$key]}"
+  # onestep runs once per workload and precision; the compile/graphs rows compare against the
+  # same numbers.
+  for ours_precision in "${ours_precisions[@]}"; do
+    key="$workload $config $batch $ours_precision"
+    if [[ -z "${onestep_cache[$key]:-}" ]]; then
+      onestep_cache[$key]="$("$onestep" bench --workload "$workload" --config "$config" \
+        --batch "$batch" --precision "$ours_precision" "${common[@]}" 2>/dev/null | tail -n 1)"
+      [[ -n "$json_out" ]] && echo "${onestep_cache[$key]}" >>"$json_out"
+    fi
+  done
   for peer in "${peers[@]}"; do
     read -r peer_python peer_precision <<<"$peer"
     # shellcheck disable=SC2086
@@ -121,16 +129,19 @@ for row in "${rows[@]}"; do
       --config "$config" --batch "$batch" "${common[@]}" --precision "$peer_precision" \
       $torch_flags | tail -n 1)"
     [[ -n "$json_out" ]] && echo "$theirs" >>"$json_out"
-    ours_ms="$(field median_ms "$ours")"
     theirs_ms="$(field median_ms "$theirs")"
     mode="eager"
     [[ "$torch_flags" == *--compile* ]] && mode="compile"
     [[ "$torch_flags" == *--graphs* ]] && mode="$mode+graphs"
-    ratio="$(awk -v a="$ours_ms" -v b="$theirs_ms" 'BEGIN { printf "%.2f", a / b }')"
-    printf '| %-8s | %-10s | %5s | %-30s | %11.1f | %11.1f | %6s | %12s | %12s |\n' "$workload" \
-      "$config" "$batch" "$(field version "$theirs") $peer_precision $mode" "$ours_ms" \
-      "$theirs_ms" "$ratio" "$(mib "$(field peak_memory_bytes "$ours")")" \
-      "$(mib "$(field peak_memory_bytes "$theirs")")"
+    for ours_precision in "${ours_precisions[@]}"; do
+      ours="${onestep_cache[$workload $config $batch $ours_precision]}"
+      ours_ms="$(field median_ms "$ours")"
+      ratio="$(awk -v a="$ours_ms" -v b="$theirs_ms" 'BEGIN { printf "%.2f", a / b }')"
+      printf '| %-8s | %-10s | %5s | %-7s | %-30s | %11.1f | %11.1f | %6s | %12s | %12s |\n' \
+        "$workload" "$config" "$batch" "$ours_precision" \
+        "$(field version "$theirs") $peer_precision $mode" "$ours_ms" "$theirs_ms" "$ratio" \
+        "$(mib "$(field peak_memory_bytes "$ours")")" "$(mib "$(field peak_memory_bytes "$theirs")")"
+    done
   done
 done
 echo

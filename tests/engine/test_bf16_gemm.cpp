@@ -155,6 +155,48 @@ TEST(Bf16Gemm, FloatOperandsAreRoundedThenSummedInFloat32) {
   }
 }
 
+// The dot-product form, C += A B^T over rows rounded by round_rows: exact on small integers at
+// shapes with partial 6 x 4 tiles, odd depths (the zero pad), partial 16-pair vectors and
+// several 2048-deep slices; float rows within float32 summation of the rounded product.
+TEST(Bf16Gemm, DotProductFormMatchesTheReference) {
+  struct Shape {
+    int64_t rows, cols, depth;
+  };
+  const Shape shapes[] = {{1, 1, 1}, {7, 5, 33}, {6, 4, 32}, {13, 9, 4097}, {3, 2, 30}, {2, 7, 64}};
+  std::mt19937 rng(4);
+  std::uniform_int_distribution<int> small(-4, 4);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const Shape& t : shapes) {
+    SCOPED_TRACE(::testing::Message() << t.rows << "x" << t.cols << " depth " << t.depth);
+    for (bool integers : {true, false}) {
+      auto draw = [&] { return integers ? static_cast<float>(small(rng)) : normal(rng); };
+      std::vector<float> a(t.rows * t.depth), b(t.cols * t.depth), c(t.rows * t.cols);
+      for (float& v : a) v = draw();
+      for (float& v : b) v = draw();
+      for (float& v : c) v = draw();
+      const int64_t ld = (t.depth + 1) / 2 * 2;
+      std::vector<uint16_t> a16(t.rows * ld, 0xFFFF), b16(t.cols * ld, 0xFFFF);  // pads: NaN
+      round_rows(a.data(), t.rows, t.depth, t.depth, a16.data(), ld);
+      round_rows(b.data(), t.cols, t.depth, t.depth, b16.data(), ld);
+      std::vector<float> got = c;
+      multiply_add_transposed(a16.data(), t.rows, ld, b16.data(), t.cols, ld, ld, got.data(),
+                              t.cols);
+      for (int64_t i = 0; i < t.rows; ++i)
+        for (int64_t j = 0; j < t.cols; ++j) {
+          double want = c[i * t.cols + j], size = std::abs(want);
+          for (int64_t k = 0; k < t.depth; ++k) {
+            const double p = to_bf16_reference(a[i * t.depth + k]) *
+                             to_bf16_reference(b[j * t.depth + k]);
+            want += p;
+            size += std::abs(p);
+          }
+          const double bound = integers ? 0.0 : (t.depth + 2) * std::ldexp(1.0, -24) * size;
+          ASSERT_NEAR(got[i * t.cols + j], want, bound) << i << ", " << j;
+        }
+    }
+  }
+}
+
 TEST(Bf16Gemm, NaNAndInfinityPropagate) {
   const Case t{3, 5, 4, false, false};
   Operands o = make(t, [] { return 1.0f; });

@@ -16,18 +16,7 @@ namespace onestep {
 namespace {
 
 using testing::max_abs_diff;
-
-// An independent bfloat16 rounding: 8 significant bits by frexp, ties to even.
-Tensor rounded_to_bf16(const Tensor& x) {
-  std::vector<double> values = x.to_vector<double>();
-  for (double& v : values) {
-    if (v == 0 || !std::isfinite(v)) continue;
-    int e = 0;
-    const double m = std::frexp(v, &e);
-    v = std::ldexp(std::nearbyint(std::ldexp(m, 8)), e - 8);
-  }
-  return from_vector<double>(values, x.shape());
-}
+using testing::rounded_to_bf16;
 
 Tensor leaf(const Tensor& x) { return x.detach().set_requires_grad(true); }
 

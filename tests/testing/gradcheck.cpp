@@ -168,4 +168,15 @@ void randomise(const std::vector<Tensor>& tensors, uint64_t seed) {
   for (const Tensor& t : tensors) t.copy_(randn(t.shape(), gen, t.dtype()) * 0.3);
 }
 
+Tensor rounded_to_bf16(const Tensor& x) {
+  std::vector<double> values = x.to(Device::cpu()).to_vector<double>();
+  for (double& v : values) {
+    if (v == 0 || !std::isfinite(v)) continue;
+    int exponent = 0;
+    const double mantissa = std::frexp(v, &exponent);  // |mantissa| in [0.5, 1)
+    v = std::ldexp(std::nearbyint(std::ldexp(mantissa, 8)), exponent - 8);
+  }
+  return from_vector<double>(values, x.shape());
+}
+
 }  // namespace onestep::testing

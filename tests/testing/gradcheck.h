@@ -45,4 +45,9 @@ double max_abs_diff(const Tensor& a, const Tensor& b);
 double get_element(const Tensor& t, int64_t index);
 void set_element(const Tensor& t, int64_t index, double value);
 
+// A float64 copy (on the CPU) of x with every element rounded to bfloat16 (8 significant bits,
+// ties to even): the operands MatmulPrecision::bf16 multiplies, rounded independently of the
+// engine's own rounding (frexp and nearbyint).
+Tensor rounded_to_bf16(const Tensor& x);
+
 }  // namespace onestep::testing

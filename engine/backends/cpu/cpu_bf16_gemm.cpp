@@ -159,6 +159,81 @@ void run_tile(int64_t rows, int64_t width, int64_t pairs, const uint32_t* a, con
 
 #endif
 
+constexpr int64_t kDotRows = 6, kDotCols = 4;
+constexpr int64_t kDotDepthBlock = 2048;  // 6 rows of A: 24 KiB, kept in L1 across B's rows
+
+#if defined(__AVX512BF16__)
+
+// C[R x S] += A[R x depth] B[S x depth]^T: 16 pairs of each dot product per step, summed
+// across lanes at the end; 24 accumulators, 10 loads per 24 vdpbf16ps.
+template <int R, int S>
+void dot_kernel(int64_t depth, const uint16_t* a, int64_t lda, const uint16_t* b, int64_t ldb,
+                float* c, int64_t ldc) {
+  __m512 acc[R][S];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int t = 0; t < S; ++t) acc[r][t] = _mm512_setzero_ps();
+  auto step = [&](int64_t p, const auto& load) {
+    __m512bh bv[S];
+#pragma GCC unroll 4
+    for (int t = 0; t < S; ++t) bv[t] = load(b + t * ldb + p);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512bh av = load(a + r * lda + p);
+#pragma GCC unroll 4
+      for (int t = 0; t < S; ++t) acc[r][t] = _mm512_dpbf16_ps(acc[r][t], av, bv[t]);
+    }
+  };
+  constexpr int64_t kStep = 2 * kLanes;  // bfloat16 elements per vector
+  int64_t p = 0;
+  for (; p + kStep <= depth; p += kStep)
+    step(p, [](const uint16_t* q) { return reinterpret_cast<__m512bh>(_mm512_loadu_si512(q)); });
+  if (p < depth) {
+    const __mmask16 tail = static_cast<__mmask16>((1u << ((depth - p) / 2)) - 1u);
+    step(p, [tail](const uint16_t* q) {
+      return reinterpret_cast<__m512bh>(_mm512_maskz_loadu_epi32(tail, q));
+    });
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int t = 0; t < S; ++t) c[r * ldc + t] += _mm512_reduce_add_ps(acc[r][t]);
+}
+
+using DotKernel = void (*)(int64_t, const uint16_t*, int64_t, const uint16_t*, int64_t, float*,
+                           int64_t);
+
+void dot_tile(int64_t rows, int64_t cols, int64_t depth, const uint16_t* a, int64_t lda,
+              const uint16_t* b, int64_t ldb, float* c, int64_t ldc) {
+  gemm_tile::for_tile(rows, cols, [](auto r, auto t) -> DotKernel {
+    return dot_kernel<decltype(r)::value, decltype(t)::value>;
+  })(depth, a, lda, b, ldb, c, ldc);
+}
+
+#else
+
+float widened(uint16_t v) { return float_of(static_cast<uint32_t>(v) << 16); }
+
+// The same sums in float32 multiply-adds, lane by lane as the instruction forms them.
+void dot_tile(int64_t rows, int64_t cols, int64_t depth, const uint16_t* a, int64_t lda,
+              const uint16_t* b, int64_t ldb, float* c, int64_t ldc) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t t = 0; t < cols; ++t) {
+      float lanes[kLanes] = {};
+      for (int64_t p = 0; p < depth; p += 2) {
+        float& lane = lanes[(p / 2) % kLanes];
+        lane = std::fma(widened(a[r * lda + p]), widened(b[t * ldb + p]),
+                        std::fma(widened(a[r * lda + p + 1]), widened(b[t * ldb + p + 1]), lane));
+      }
+      float sum = 0;
+      for (float lane : lanes) sum += lane;
+      c[r * ldc + t] += sum;
+    }
+}
+
+#endif
+
 // One B panel per thread, allocated on first use and kept (the pool's threads live on).
 uint32_t* rhs_panel() {
   struct Free {
@@ -194,6 +269,32 @@ void pack_lhs(const float* a, int64_t rows, int64_t depth, int64_t row_stride,
       for (; r < kPanelRows; ++r) slot[r] = 0u;
     }
   }
+}
+
+void round_rows(const float* x, int64_t rows, int64_t cols, int64_t ldx, uint16_t* out,
+                int64_t ld_out) {
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* row = x + i * ldx;
+    uint16_t* dst = out + i * ld_out;
+    for (int64_t j = 0; j < cols; ++j)  // vectorised
+      dst[j] = static_cast<uint16_t>(rounded_bits(bits_of(row[j])) >> 16);
+    std::fill(dst + cols, dst + ld_out, uint16_t{0});
+  }
+}
+
+void multiply_add_transposed(const uint16_t* a, int64_t rows, int64_t lda, const uint16_t* b,
+                             int64_t cols, int64_t ldb, int64_t depth, float* c, int64_t ldc) {
+  parallel_for(0, ceil_div(rows, kDotRows), 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t p0 = 0; p0 < depth; p0 += kDotDepthBlock) {
+      const int64_t pc = std::min(kDotDepthBlock, depth - p0);
+      for (int64_t tile = lo; tile < hi; ++tile) {
+        const int64_t i0 = tile * kDotRows, r = std::min(kDotRows, rows - i0);
+        for (int64_t j0 = 0; j0 < cols; j0 += kDotCols)
+          dot_tile(r, std::min(kDotCols, cols - j0), pc, a + i0 * lda + p0, lda,
+                   b + j0 * ldb + p0, ldb, c + i0 * ldc + j0, ldc);
+      }
+    }
+  });
 }
 
 void multiply(const uint32_t* packed_a, int64_t rows, int64_t depth, const float* b,

@@ -32,4 +32,17 @@ void multiply(const uint32_t* packed_a, int64_t rows, int64_t depth, const float
               int64_t b_row_stride, int64_t b_col_stride, int64_t cols, float* c, int64_t ldc,
               bool accumulate);
 
+// Rounds rows x cols of x (leading dimension ldx) to bfloat16 into out (leading dimension ld_out
+// >= cols rounded up to even), zero past cols: the operands of multiply_add_transposed.
+void round_rows(const float* x, int64_t rows, int64_t cols, int64_t ldx, uint16_t* out,
+                int64_t ld_out);
+
+// C (rows x cols, leading dimension ldc) += A B^T, A (rows x depth) and B (cols x depth) rounded
+// by round_rows: dot products along contiguous rows, two depth elements per vdpbf16ps lane, so
+// neither operand is packed (a convolution's weight gradient: column matrix times output
+// gradient, both pixel-contiguous). depth is even (round_rows' zero pads an odd one). Threaded
+// over rows outside a parallel region.
+void multiply_add_transposed(const uint16_t* a, int64_t rows, int64_t lda, const uint16_t* b,
+                             int64_t cols, int64_t ldb, int64_t depth, float* c, int64_t ldc);
+
 }  // namespace onestep::cpu::bf16_gemm

@@ -354,23 +354,28 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_out, const Tensor& x,
     for (int i = 0; i < groups; ++i) MatrixMap<T>(partials.get<T>(i), s.O, s.patch()).setZero();
     MatrixMap<T> gw(typed<T>(grad_w), s.O, s.patch());
     if (bf16_operands<T>()) {
-      // partial[O, patch] += g_n[O, P] col_n^T[P, patch], g_n packed per sample.
-      Scratch packed(allocator_, bf16_gemm::packed_lhs_size(s.O, s.pixels()) * sizeof(uint32_t),
-                     sample_workers(s.N));
+      // partial^T[patch, O] += col_n[patch, P] g_n^T[P, O]: dot products along the pixel rows of
+      // both, each rounded to bfloat16 once (pixels padded to even).
+      const int64_t depth = (s.pixels() + 1) / 2 * 2;
+      Scratch rounded(allocator_, (s.patch() + s.O) * depth * sizeof(uint16_t),
+                      sample_workers(s.N));
       for_each_sample_group(s.N, groups, [&](int64_t first, int64_t last, int64_t group,
                                              int worker) {
+        uint16_t* col16 = rounded.get<uint16_t>(worker);
+        uint16_t* g16 = col16 + s.patch() * depth;
         for (int64_t n = first; n < last; ++n) {
-          bf16_gemm::pack_lhs(typed<float>(grad_out) + n * s.y_batch_stride, s.O, s.pixels(),
-                              s.pixels(), 1, packed.get<uint32_t>(worker));
-          bf16_gemm::multiply(packed.get<uint32_t>(worker), s.O, s.pixels(),
-                              reinterpret_cast<const float*>(columns_of(n, worker)), 1,
-                              s.pixels(), s.patch(),
-                              reinterpret_cast<float*>(partials.get<T>(static_cast<int>(group))),
-                              s.patch(), true);
+          bf16_gemm::round_rows(reinterpret_cast<const float*>(columns_of(n, worker)), s.patch(),
+                                s.pixels(), s.pixels(), col16, depth);
+          bf16_gemm::round_rows(typed<float>(grad_out) + n * s.y_batch_stride, s.O, s.pixels(),
+                                s.pixels(), g16, depth);
+          bf16_gemm::multiply_add_transposed(
+              col16, s.patch(), depth, g16, s.O, depth, depth,
+              reinterpret_cast<float*>(partials.get<T>(static_cast<int>(group))), s.O);
         }
       });
-      gw = MatrixMap<T>(partials.get<T>(0), s.O, s.patch());
-      for (int i = 1; i < groups; ++i) gw += MatrixMap<T>(partials.get<T>(i), s.O, s.patch());
+      gw = MatrixMap<T>(partials.get<T>(0), s.patch(), s.O).transpose();
+      for (int i = 1; i < groups; ++i)
+        gw += MatrixMap<T>(partials.get<T>(i), s.patch(), s.O).transpose();
       return;
     }
     if constexpr (kPackedGemm<T>) {

@@ -11,7 +11,8 @@ start=$(date +%s.%N)
 middle=$(date +%s.%N)
 "$onestep" sample --model "$work/teacher/teacher.safetensors" --n 4000 --out "$work/samples" | tee "$work/sample.log"
 end=$(date +%s.%N)
-printf 'teacher %.1f s, sampling %.1f s\n' "$(echo "$middle - $start" | bc)" "$(echo "$end - $middle" | bc)"
+printf 'teacher %.1f s, sampling %.1f s\n' "$(awk -v a="$middle" -v b="$start" 'BEGIN { print a - b }')" \
+  "$(awk -v a="$end" -v b="$middle" 'BEGIN { print a - b }')"
 ratio=$(grep -oE 'ratio [0-9.]+' "$work/sample.log" | grep -oE '[0-9.]+')
 awk -v r="$ratio" 'BEGIN { exit !(r <= 2.0) }' || { echo "FAIL: distance is $ratio x the noise floor (limit 2)"; exit 1; }
 echo "toy pipeline: sliced Wasserstein distance $ratio x the data-vs-data noise floor"

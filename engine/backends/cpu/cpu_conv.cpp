@@ -171,11 +171,8 @@ void for_each_sample(int64_t N, const Body& body) {
   for_each_sample_group(N, N, [&](int64_t n, int64_t, int64_t, int worker) { body(n, worker); });
 }
 
-// Whether this float32 call rounds its operands to bfloat16.
-template <class T>
-bool bf16_operands() {
-  return std::is_same_v<T, float> && matmul_precision() == MatmulPrecision::bf16;
-}
+// Whether a float32 call rounds its operands to bfloat16 (MatmulPrecision::bf16).
+bool bf16_operands() { return matmul_precision() == MatmulPrecision::bf16; }
 
 template <class T>
 constexpr bool kPackedGemm = std::is_same_v<T, float>&& sgemm::kAvailable;
@@ -217,24 +214,29 @@ void CpuBackend::conv2d(const Tensor& x, const Tensor& weight, const Tensor& bia
       }
     };
     // y_n[O, P] = w[O, patch] col_n[patch, P]
-    if (bf16_operands<T>()) {
-      Scratch columns(allocator_, s.is_pointwise() ? 0 : s.patch() * s.pixels() * sizeof(float),
-                      sample_workers(s.N));
-      Scratch packed(allocator_, bf16_gemm::packed_lhs_size(s.O, s.patch()) * sizeof(uint32_t), 1);
-      bf16_gemm::pack_lhs(typed<float>(weight), s.O, s.patch(), s.patch(), 1,
-                          packed.get<uint32_t>(0));
-      for_each_sample(s.N, [&](int64_t n, int worker) {
-        const float* col = typed<float>(x) + n * s.x_batch_stride;
-        if (!s.is_pointwise()) {
-          im2col(col, columns.get<float>(worker), s);
-          col = columns.get<float>(worker);
-        }
-        T* y_n = py + n * s.y_batch_stride;
-        bf16_gemm::multiply(packed.get<uint32_t>(0), s.O, s.patch(), col, s.pixels(), 1,
-                            s.pixels(), reinterpret_cast<float*>(y_n), s.pixels(), false);
-        add_bias(y_n);
-      });
-    } else if constexpr (kPackedGemm<T>) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (bf16_operands()) {
+        Scratch columns(allocator_, s.is_pointwise() ? 0 : s.patch() * s.pixels() * sizeof(T),
+                        sample_workers(s.N));
+        Scratch packed(allocator_, bf16_gemm::packed_lhs_size(s.O, s.patch()) * sizeof(uint32_t),
+                       1);
+        bf16_gemm::pack_lhs(typed<T>(weight), s.O, s.patch(), s.patch(), 1,
+                            packed.get<uint32_t>(0));
+        for_each_sample(s.N, [&](int64_t n, int worker) {
+          const T* col = px + n * s.x_batch_stride;
+          if (!s.is_pointwise()) {
+            im2col(col, columns.get<T>(worker), s);
+            col = columns.get<T>(worker);
+          }
+          T* y_n = py + n * s.y_batch_stride;
+          bf16_gemm::multiply(packed.get<uint32_t>(0), s.O, s.patch(), col, s.pixels(), 1,
+                              s.pixels(), y_n, s.pixels(), false);
+          add_bias(y_n);
+        });
+        return;
+      }
+    }
+    if constexpr (kPackedGemm<T>) {
       const bool blocked = !s.is_pointwise() && fits_blocked_columns(s);
       Scratch columns(allocator_,
                       blocked ? sgemm::blocked_rhs_size(s.patch(), s.pixels()) * sizeof(float)
@@ -295,19 +297,23 @@ void CpuBackend::conv2d_backward_input(const Tensor& grad_out, const Tensor& wei
       std::fill(gx_n, gx_n + s.C * s.H * s.W, T(0));
       col2im_add(scratch.get<T>(worker), gx_n, s);
     };
-    if (bf16_operands<T>()) {
-      Scratch packed(allocator_, bf16_gemm::packed_lhs_size(s.patch(), s.O) * sizeof(uint32_t), 1);
-      bf16_gemm::pack_lhs(typed<float>(weight), s.patch(), s.O, 1, s.patch(),
-                          packed.get<uint32_t>(0));
-      for_each_sample(s.N, [&](int64_t n, int worker) {
-        T* gx_n = pgx + n * s.x_batch_stride;
-        T* col = s.is_pointwise() ? gx_n : scratch.get<T>(worker);
-        bf16_gemm::multiply(packed.get<uint32_t>(0), s.patch(), s.O,
-                            typed<float>(grad_out) + n * s.y_batch_stride, s.pixels(), 1,
-                            s.pixels(), reinterpret_cast<float*>(col), s.pixels(), false);
-        if (!s.is_pointwise()) scatter(gx_n, worker);
-      });
-    } else if constexpr (kPackedGemm<T>) {
+    if constexpr (std::is_same_v<T, float>) {
+      if (bf16_operands()) {
+        Scratch packed(allocator_, bf16_gemm::packed_lhs_size(s.patch(), s.O) * sizeof(uint32_t),
+                       1);
+        bf16_gemm::pack_lhs(typed<T>(weight), s.patch(), s.O, 1, s.patch(),
+                            packed.get<uint32_t>(0));
+        for_each_sample(s.N, [&](int64_t n, int worker) {
+          T* gx_n = pgx + n * s.x_batch_stride;
+          T* col = s.is_pointwise() ? gx_n : scratch.get<T>(worker);
+          bf16_gemm::multiply(packed.get<uint32_t>(0), s.patch(), s.O, pg + n * s.y_batch_stride,
+                              s.pixels(), 1, s.pixels(), col, s.pixels(), false);
+          if (!s.is_pointwise()) scatter(gx_n, worker);
+        });
+        return;
+      }
+    }
+    if constexpr (kPackedGemm<T>) {
       Scratch packed(allocator_, sgemm::packed_lhs_size(s.patch(), s.O) * sizeof(float), 1);
       sgemm::pack_lhs(typed<T>(weight), s.patch(), s.O, 1, s.patch(), packed.get<float>(0));
       for_each_sample(s.N, [&](int64_t n, int worker) {
@@ -353,30 +359,31 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_out, const Tensor& x,
     Scratch partials(allocator_, s.O * s.patch() * sizeof(T), static_cast<int>(groups));
     for (int i = 0; i < groups; ++i) MatrixMap<T>(partials.get<T>(i), s.O, s.patch()).setZero();
     MatrixMap<T> gw(typed<T>(grad_w), s.O, s.patch());
-    if (bf16_operands<T>()) {
-      // partial^T[patch, O] += col_n[patch, P] g_n^T[P, O]: dot products along the pixel rows of
-      // both, each rounded to bfloat16 once (pixels padded to even).
-      const int64_t depth = (s.pixels() + 1) / 2 * 2;
-      Scratch rounded(allocator_, (s.patch() + s.O) * depth * sizeof(uint16_t),
-                      sample_workers(s.N));
-      for_each_sample_group(s.N, groups, [&](int64_t first, int64_t last, int64_t group,
-                                             int worker) {
-        uint16_t* col16 = rounded.get<uint16_t>(worker);
-        uint16_t* g16 = col16 + s.patch() * depth;
-        for (int64_t n = first; n < last; ++n) {
-          bf16_gemm::round_rows(reinterpret_cast<const float*>(columns_of(n, worker)), s.patch(),
-                                s.pixels(), s.pixels(), col16, depth);
-          bf16_gemm::round_rows(typed<float>(grad_out) + n * s.y_batch_stride, s.O, s.pixels(),
-                                s.pixels(), g16, depth);
-          bf16_gemm::multiply_add_transposed(
-              col16, s.patch(), depth, g16, s.O, depth, depth,
-              reinterpret_cast<float*>(partials.get<T>(static_cast<int>(group))), s.O);
-        }
-      });
-      gw = MatrixMap<T>(partials.get<T>(0), s.patch(), s.O).transpose();
-      for (int i = 1; i < groups; ++i)
-        gw += MatrixMap<T>(partials.get<T>(i), s.patch(), s.O).transpose();
-      return;
+    if constexpr (std::is_same_v<T, float>) {
+      if (bf16_operands()) {
+        // partial^T[patch, O] += col_n[patch, P] g_n^T[P, O]: dot products along the pixel rows
+        // of both, each rounded to bfloat16 once (pixels padded to even).
+        const int64_t depth = (s.pixels() + 1) / 2 * 2;
+        Scratch rounded(allocator_, (s.patch() + s.O) * depth * sizeof(uint16_t),
+                        sample_workers(s.N));
+        for_each_sample_group(s.N, groups, [&](int64_t first, int64_t last, int64_t group,
+                                               int worker) {
+          uint16_t* col16 = rounded.get<uint16_t>(worker);
+          uint16_t* g16 = col16 + s.patch() * depth;
+          for (int64_t n = first; n < last; ++n) {
+            bf16_gemm::round_rows(columns_of(n, worker), s.patch(), s.pixels(), s.pixels(), col16,
+                                  depth);
+            bf16_gemm::round_rows(pg + n * s.y_batch_stride, s.O, s.pixels(), s.pixels(), g16,
+                                  depth);
+            bf16_gemm::multiply_add_transposed(col16, s.patch(), depth, g16, s.O, depth, depth,
+                                               partials.get<T>(static_cast<int>(group)), s.O);
+          }
+        });
+        gw = MatrixMap<T>(partials.get<T>(0), s.patch(), s.O).transpose();
+        for (int i = 1; i < groups; ++i)
+          gw += MatrixMap<T>(partials.get<T>(i), s.patch(), s.O).transpose();
+        return;
+      }
     }
     if constexpr (kPackedGemm<T>) {
       if (s.pixels() >= kDotProductMinPixels) {

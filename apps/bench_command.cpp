@@ -99,7 +99,7 @@ Run add_bench_command(CLI::App& app) {
       ->check(CLI::Range(int64_t{10}, int64_t{100000}))
       ->capture_default_str();
   cmd->add_option("--seed", f->seed, "Seed of the weights and inputs")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   return [f] { return run_bench(*f); };
 }

@@ -36,6 +36,41 @@ void check_flags(Check&& check) {
   }
 }
 
+// As check_flags, the message prefixed with the flag the checked value came from
+// ("--data: unknown dataset 'toy:nope' ..."): for library checks that cannot know the flag.
+template <class Check>
+void check_flag(const std::string& flag, Check&& check) {
+  try {
+    check();
+  } catch (const UsageError&) {
+    throw;
+  } catch (const Error& e) {
+    throw UsageError(flag + ": " + e.what());
+  }
+}
+
+// As check_flags, with every setting the library's message names (sigma_min) that is a flag of
+// `cmd` (--sigma-min) written as the flag.
+template <class Check>
+void check_flags(const CLI::App& cmd, Check&& check);
+std::string with_flag_names(const CLI::App& cmd, const std::string& message);
+
+template <class Check>
+void check_flags(const CLI::App& cmd, Check&& check) {
+  try {
+    check();
+  } catch (const UsageError&) {
+    throw;
+  } catch (const Error& e) {
+    throw UsageError(with_flag_names(cmd, e.what()));
+  }
+}
+
+// Number checks that say what they mean: CLI11's PositiveNumber and NonNegativeNumber report a
+// range up to DBL_MAX, printed in full ("not in range 0.000000 to 1797693...").
+extern const CLI::Validator kPositive;     // > 0
+extern const CLI::Validator kNonNegative;  // >= 0
+
 // --out of a command that writes a folder: not an existing file.
 void check_output_folder(const std::string& flag, const std::string& path);
 

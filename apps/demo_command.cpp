@@ -142,7 +142,7 @@ Run add_demo_command(CLI::App& app) {
       ->check(CLI::Range(1e-8, 1.0))
       ->capture_default_str();
   cmd->add_option("--seed", options->seed, "Random seed")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   return [options] {
     check_output_folder("--out", options->out);

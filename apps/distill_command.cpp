@@ -37,7 +37,7 @@ int run_distill(CLI::App& cmd, DistillFlags& f) {
           "{} cannot be combined with --resume: the settings come from {}/config.json", flag,
           f.o.out);
     ONESTEP_USAGE_CHECK(cmd.count("--out") > 0, "--resume needs --out, the run to continue");
-    check_flags([&] { diffusion::check_run_directory(f.o.out, true, "distill"); });
+    check_flag("--out", [&] { diffusion::check_run_directory(f.o.out, true, "distill"); });
     o = distill::read_distill_config(f.o.out);
     o.out = f.o.out;
   } else {
@@ -96,7 +96,11 @@ int run_distill(CLI::App& cmd, DistillFlags& f) {
                       "--alpha applies only to --divergence alpha (got --divergence {})",
                       o.method_options.divergence);
   check_device_flag(o.device);
-  check_flags([&] { distill::check_distill_options(o, f.resume); });
+  if (!f.resume) check_output_folder("--out", o.out);
+  if (cmd.count("--data")) check_flag("--data", [&] { diffusion::describe_dataset(o.data); });
+  if (cmd.count("--divergence"))
+    check_flag("--divergence", [&] { distill::parse_divergence(o.method_options.divergence); });
+  check_flags(cmd, [&] { distill::check_distill_options(o, f.resume); });
   const distill::Method method = distill::make_method(o.method, o.method_options);
   fmt::print("onestep distill: {} -> {} with {} ({} images, batch {}, {}{}{})\n", o.teacher,
              o.out, method.describe(), o.total_images, o.batch, device_description(o.device),
@@ -141,31 +145,31 @@ Run add_distill_command(CLI::App& app) {
                               fmt::join(distill::divergence_names(), ", ")));
   cmd->add_option("--alpha", o.method_options.alpha, "alpha of the alpha-divergence");
   cmd->add_option("--sid-alpha", o.method_options.sid_alpha, "SiD's alpha (1.2)")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   cmd->add_option("--sim-c", o.method_options.sim_c, "SIM pseudo-Huber c")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   cmd->add_option("--ratio-gradient", o.method_options.ratio_gradient,
                   "Uni-Instruct ratio gradient: discriminator or closed-form")
       ->check(CLI::IsMember({"discriminator", "closed-form"}));
   cmd->add_option("--gan-weight", o.method_options.gan_weight,
                   "GAN weight (method default when omitted)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   cmd->add_option("--fake-steps", o.method_options.fake_steps, "Fake updates per generator update")
       ->check(CLI::Range(int64_t{1}, int64_t{1000}));
   cmd->add_option("--regression-weight", o.method_options.regression_weight,
                   "Weight of the MSE to teacher ODE pairs (DMD's regression; any method; "
                   "default 0.25 for dmd, 0 otherwise)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   cmd->add_flag("--normalise-ratio", o.method_options.normalise_ratio,
                 "Divide r by its batch mean");
   cmd->add_flag("--gan-over-nu", o.method_options.gan_over_nu,
                 "Multiply the GAN term by the batch mean of 1/nu, as the official code does");
   cmd->add_option("--sigma-init", o.sigma_init, "Generator noise level (2.5)")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   cmd->add_option("--batch", o.batch, "Batch size")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   cmd->add_option("--images", o.total_images, "Length in generator images")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   cmd->add_option("--lr", f->lr, "Learning rate of both networks")->check(CLI::Range(1e-12, 1.0));
   cmd->add_option("--lr-generator", o.lr_generator, "Generator learning rate")
       ->check(CLI::Range(1e-12, 1.0));
@@ -175,13 +179,13 @@ Run add_distill_command(CLI::App& app) {
                   "Learning rate of the learned discriminator head (0: --lr-fake's)")
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--ema-halflife", o.ema_halflife_images, "Generator EMA half-life, images")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   cmd->add_option("--generator-warmup", o.generator_warmup_images,
                   "Images before the generator trains")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   cmd->add_option("--sim-only", o.sim_only_images, "Images of SIM-term-only training")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--seed", o.seed, "Random seed")->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
+  cmd->add_option("--seed", o.seed, "Random seed")->check(kNonNegative);
   cmd->add_option("--device", o.device, "Where the networks run: cpu, cuda or cuda:N");
   add_precision_flag(*cmd, o.precision);
   cmd->add_option("--beta1", o.beta1, "Adam beta1 of both networks (0)")
@@ -201,14 +205,14 @@ Run add_distill_command(CLI::App& app) {
   cmd->add_option("--out", o.out, "Run directory (default from the preset)");
   cmd->add_flag("--resume", f->resume, "Continue the run in --out");
   cmd->add_option("--log-every", o.log_every_images, "Log interval, images")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   cmd->add_option("--checkpoint-every", o.checkpoint_every_images,
                   "Checkpoint interval, images (0: end only)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   cmd->add_option("--eval-every", o.eval_every_images,
                   "Score the EMA generator every this many images, and at the start and end "
                   "(0: never): a learning curve in metrics.jsonl")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   cmd->add_option("--eval-samples", o.eval_samples, "Samples per score of --eval-every")
       ->check(CLI::Range(int64_t{2}, int64_t{1000000}));
   cmd->add_option("--eval-features", o.eval_features,
@@ -222,12 +226,12 @@ Run add_distill_command(CLI::App& app) {
   cmd->add_option("--inject-nan-at", o.inject_nan.loss_steps,
                   "Debug: treat the losses of these iterations (1, 2, ...) as NaN, e.g. 5,6")
       ->delimiter(',')
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->group("Debugging");
   cmd->add_option("--inject-nan-grad-at", o.inject_nan.grad_steps,
                   "Debug: make the gradients of these iterations NaN")
       ->delimiter(',')
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->group("Debugging");
   return [cmd, f] { return run_distill(*cmd, *f); };
 }

@@ -158,7 +158,7 @@ int train_features(EvalFlags& f) {
 
 int run_eval(const CLI::App& cmd, EvalFlags& f) {
   const bool points = f.data.rfind("toy:", 0) == 0;
-  check_flags([&] { describe_dataset(f.data); });
+  check_flag("--data", [&] { describe_dataset(f.data); });
   if (f.train_features) {
     ONESTEP_USAGE_CHECK(f.samples.empty(), "--train-features and --samples are separate jobs");
     for (const char* flag : {"--labels", "--out", "--kid-subsets", "--kid-size", "--projections"})
@@ -210,7 +210,7 @@ Run add_eval_command(CLI::App& app) {
       ->check(CLI::Range(int64_t{2}, int64_t{100000}));
   cmd->add_option("--projections", f->projections, "Sliced Wasserstein projections")
       ->check(CLI::Range(int64_t{1}, int64_t{100000}));
-  cmd->add_option("--seed", f->seed, "Random seed of the metrics")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--seed", f->seed, "Random seed of the metrics")->check(kNonNegative);
   cmd->add_flag("--train-features", f->train_features,
                 "Train the feature network and save it to --features");
   cmd->add_option("--epochs", f->training.epochs, "Feature-network epochs")

@@ -1,5 +1,9 @@
 // Checks of flag values shared by the subcommands (commands.h).
 
+#include <algorithm>
+#include <cctype>
+#include <unistd.h>
+
 #include <filesystem>
 
 #include "commands.h"
@@ -7,17 +11,73 @@
 
 namespace onestep::app {
 
+namespace {
+
+CLI::Validator number_above(double bound, bool inclusive, const char* name) {
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        double value = 0;
+        if (!CLI::detail::lexical_cast(text, value)) return "not a number: " + text;
+        if (inclusive ? value >= bound : value > bound) return "";
+        return fmt::format("must be {} {}, got {}", inclusive ? ">=" : ">", bound, text);
+      },
+      name);
+}
+
+}  // namespace
+
+std::string with_flag_names(const CLI::App& cmd, const std::string& message) {
+  std::string out;
+  size_t i = 0;
+  while (i < message.size()) {
+    // Words of letters, digits and underscores; a word with an underscore that names a flag of
+    // the command becomes the flag.
+    size_t end = i;
+    while (end < message.size() && (std::isalnum(static_cast<unsigned char>(message[end])) ||
+                                    message[end] == '_'))
+      ++end;
+    if (end == i) {
+      out += message[i++];
+      continue;
+    }
+    std::string word = message.substr(i, end - i);
+    if (word.find('_') != std::string::npos && (i == 0 || message[i - 1] != '-')) {
+      std::string flag = "--" + word;
+      std::replace(flag.begin(), flag.end(), '_', '-');
+      if (cmd.get_option_no_throw(flag) != nullptr) word = flag;
+    }
+    out += word;
+    i = end;
+  }
+  return out;
+}
+
+const CLI::Validator kPositive = number_above(0, false, "POSITIVE");
+const CLI::Validator kNonNegative = number_above(0, true, "NONNEGATIVE");
+
 void check_output_folder(const std::string& flag, const std::string& path) {
+  namespace fs = std::filesystem;
   std::error_code error;
   ONESTEP_USAGE_CHECK(!path.empty(), "{} is empty", flag);
-  ONESTEP_USAGE_CHECK(
-      !std::filesystem::exists(path, error) || std::filesystem::is_directory(path, error),
-      "{} {}: exists and is not a folder", flag, path);
+  ONESTEP_USAGE_CHECK(!fs::exists(path, error) || fs::is_directory(path, error),
+                      "{} {}: exists and is not a folder", flag, path);
+  // The nearest folder that exists must take a new entry, or the command would do its work and
+  // fail when it writes: probe with a folder created and removed at once.
+  fs::path existing = fs::absolute(path, error);
+  while (existing.has_relative_path() && !fs::exists(existing, error))
+    existing = existing.parent_path();
+  ONESTEP_USAGE_CHECK(fs::is_directory(existing, error), "{} {}: {} is not a folder", flag, path,
+                      existing.string());
+  const fs::path probe = existing / fmt::format(".onestep-probe-{}", ::getpid());
+  const bool created = fs::create_directory(probe, error);
+  ONESTEP_USAGE_CHECK(created, "{} {}: cannot create anything in {} ({})", flag, path,
+                      existing.string(), error.message());
+  fs::remove(probe, error);
 }
 
 Device check_device_flag(const std::string& text) {
   Device device;
-  check_flags([&] { device = parse_device(text); });
+  check_flag("--device", [&] { device = parse_device(text); });
   if (device.is_cuda()) {
     ONESTEP_USAGE_CHECK(cuda::compiled(),
                         "--device {}: this onestep was built without CUDA; rebuild with "

@@ -32,12 +32,12 @@ int run_sample(const CLI::App& cmd, SampleFlags& f) {
                       f.noise);
   if (!f.out.empty()) check_output_folder("--out", f.out);
   Device device;
-  check_flags([&] {
+  check_flags(cmd, [&] {
     f.options.method = diffusion::parse_sampler_method(f.sampler);
     f.options.validate();
-    device = check_device_flag(f.device);
-    if (!f.data.empty()) diffusion::describe_dataset(f.data);
   });
+  device = check_device_flag(f.device);
+  if (!f.data.empty()) check_flag("--data", [&] { diffusion::describe_dataset(f.data); });
   const diffusion::LoadedDenoiser loaded = diffusion::load_denoiser(f.model);
   loaded.net->to(device);
   const diffusion::ModelConfig& config = loaded.config;
@@ -163,16 +163,16 @@ Run add_sample_command(CLI::App& app) {
       ->check(CLI::IsMember({"heun", "euler"}))
       ->capture_default_str();
   cmd->add_option("--sigma-min", f->options.sigma_min, "Smallest noise level")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   cmd->add_option("--sigma-max", f->options.sigma_max, "Largest noise level")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   cmd->add_option("--rho", f->options.rho, "Noise-level schedule exponent")
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->capture_default_str();
   cmd->add_option("--seed", f->seed, "Random seed")
-      ->check(CLI::NonNegativeNumber)
+      ->check(kNonNegative)
       ->capture_default_str();
   cmd->add_option("--device", f->device, "Where the network runs: cpu, cuda or cuda:N")
       ->capture_default_str();
@@ -183,7 +183,7 @@ Run add_sample_command(CLI::App& app) {
       ->check(CLI::ExistingFile);
   cmd->add_option("--data", f->data, "Reference data for 2-D metrics (default: the model's)");
   cmd->add_option("--grid-columns", f->columns, "Columns of the PNG grid (0: square)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   cmd->add_option("--projections", f->projections, "Projections of the sliced Wasserstein distance")
       ->check(CLI::Range(int64_t{1}, int64_t{100000}));
   return [cmd, f] { return run_sample(*cmd, *f); };

@@ -37,7 +37,7 @@ int run_teacher(CLI::App& cmd, TeacherFlags& f) {
           "{} cannot be combined with --resume: the settings come from {}/config.json", flag,
           f.o.out);
     ONESTEP_USAGE_CHECK(cmd.count("--out") > 0, "--resume needs --out, the run to continue");
-    check_flags([&] { diffusion::check_run_directory(f.o.out, true, "teacher"); });
+    check_flag("--out", [&] { diffusion::check_run_directory(f.o.out, true, "teacher"); });
     o = diffusion::read_teacher_config(f.o.out);
     o.out = f.o.out;
   } else {
@@ -74,7 +74,9 @@ int run_teacher(CLI::App& cmd, TeacherFlags& f) {
   if (cmd.count("--max-consecutive-skips")) o.max_consecutive_skips = f.o.max_consecutive_skips;
   o.inject_nan = f.o.inject_nan;
   check_device_flag(o.device);
-  check_flags([&] { diffusion::check_teacher_options(o, f.resume); });
+  if (!f.resume) check_output_folder("--out", o.out);
+  if (cmd.count("--data")) check_flag("--data", [&] { diffusion::describe_dataset(o.data); });
+  check_flags(cmd, [&] { diffusion::check_teacher_options(o, f.resume); });
 
   fmt::print("onestep teacher: {} on {} -> {} ({} images, batch {}, {}{}{})\n", o.model.arch,
              o.data, o.out, o.total_images, o.batch, device_description(o.device),
@@ -109,31 +111,31 @@ Run add_teacher_command(CLI::App& app) {
   cmd->add_flag("--cond", f->o.cond, "Class-conditional (labelled data)");
   cmd->add_flag("--hflip", f->o.hflip, "Random horizontal flips");
   cmd->add_option("--images", f->o.total_images, "Training length in images")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   cmd->add_option("--batch", f->o.batch, "Batch size")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   cmd->add_option("--lr", f->o.lr, "Adam learning rate")->check(CLI::Range(1e-12, 10.0));
   cmd->add_option("--lr-warmup", f->o.lr_warmup_images, "Linear lr warm-up, images")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   cmd->add_option("--ema-halflife", f->o.ema_halflife_images, "EMA half-life, images")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   cmd->add_option("--ema-rampup", f->o.ema_rampup, "EMA ramp-up ratio (0: off)")
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--grad-clip", f->o.grad_clip, "Clip the gradient norm (0: off)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   cmd->add_option("--p-mean", f->o.loss.p_mean, "Mean of ln(sigma) in training");
   cmd->add_option("--p-std", f->o.loss.p_std, "Std of ln(sigma) in training")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   cmd->add_option("--sigma-data", f->o.model.sigma_data, "EDM sigma_data")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--seed", f->o.seed, "Random seed")->check(CLI::NonNegativeNumber);
+      ->check(kPositive);
+  cmd->add_option("--seed", f->o.seed, "Random seed")->check(kNonNegative);
   cmd->add_option("--device", f->o.device, "Where the networks run: cpu, cuda or cuda:N");
   add_precision_flag(*cmd, f->o.precision);
   cmd->add_option("--log-every", f->o.log_every_images, "Log interval, images")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   cmd->add_option("--checkpoint-every", f->o.checkpoint_every_images,
                   "Checkpoint interval, images (0: end only)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   cmd->add_option("--preview", f->o.preview_samples, "Samples in the final preview (0: none)")
       ->check(CLI::Range(int64_t{0}, int64_t{1000000}));
   cmd->add_option("--max-consecutive-skips", f->o.max_consecutive_skips,
@@ -143,12 +145,12 @@ Run add_teacher_command(CLI::App& app) {
   cmd->add_option("--inject-nan-at", f->o.inject_nan.loss_steps,
                   "Debug: treat the loss of these steps (1, 2, ...) as NaN, e.g. 5,6")
       ->delimiter(',')
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->group("Debugging");
   cmd->add_option("--inject-nan-grad-at", f->o.inject_nan.grad_steps,
                   "Debug: make the gradients of these steps NaN")
       ->delimiter(',')
-      ->check(CLI::PositiveNumber)
+      ->check(kPositive)
       ->group("Debugging");
   cmd->add_option("--arch", f->arch, "Network: songunet or mlp")
       ->check(CLI::IsMember({"songunet", "mlp"}));

@@ -36,8 +36,8 @@ ModelConfig resolve_model(const TeacherOptions& o, const DatasetInfo& info) {
     m.mlp.label_dim = label_dim;
     m.data_shape = {2};
   } else {
-    ONESTEP_CHECK(m.arch == "songunet", "teacher: image data ({}) needs the SongUNet network",
-                  o.data);
+    ONESTEP_CHECK(m.arch == "songunet",
+                  "teacher: image data ({}) needs the SongUNet network (--arch songunet)", o.data);
     ONESTEP_CHECK(info.height == info.width, "teacher: SongUNet needs square images, {} has {}x{}",
                   o.data, info.height, info.width);
     m.unet.img_resolution = info.height;

@@ -642,6 +642,14 @@ void check_distill_options(const DistillOptions& options, bool resume) {
   std::error_code error;
   ONESTEP_CHECK(std::filesystem::is_regular_file(options.teacher, error),
                 "distill: --teacher {} does not exist or is not a file", options.teacher);
+  // Read in full now, so that a file that is not a teacher is refused before the run folder
+  // exists (the run loads it again; a second read of a checkpoint is cheap next to a run).
+  try {
+    load_denoiser(options.teacher);
+  } catch (const Error& e) {
+    ONESTEP_FAIL("distill: --teacher {} is not a network onestep can load: {}", options.teacher,
+                 e.what());
+  }
   if (!options.data.empty()) describe_dataset(options.data);
   ONESTEP_CHECK(options.eval_every_images == 0 || options.eval_features.empty() ||
                     std::filesystem::is_regular_file(options.eval_features, error),

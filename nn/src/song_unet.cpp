@@ -93,8 +93,9 @@ void SongUNetConfig::validate() const {
                 "SongUNet: num_blocks, channel_mult_emb and channel_mult_noise must be <= {}",
                 kMaxFactor);
   ONESTEP_CHECK(img_resolution % (int64_t{1} << (channel_mult.size() - 1)) == 0,
-                "SongUNet: resolution {} does not halve {} times", img_resolution,
-                channel_mult.size() - 1);
+                "SongUNet: channel_mult has {} levels, so the resolution halves {} times, but {} "
+                "does not",
+                channel_mult.size(), channel_mult.size() - 1, img_resolution);
   ONESTEP_CHECK(num_blocks >= 1 && channel_mult_emb >= 1 && channel_mult_noise >= 1,
                 "SongUNet: num_blocks, channel_mult_emb and channel_mult_noise must be >= 1");
   ONESTEP_CHECK(dropout >= 0 && dropout < 1 && label_dropout >= 0 && label_dropout < 1,

@@ -199,6 +199,7 @@ DatasetInfo describe_dataset(const std::string& spec) {
     ONESTEP_CHECK(
         fs::is_directory(dir, ec), "dataset '{}': folder '{}' does not exist{}", spec, dir,
         has_arg ? "" : " (install Debian's dataset-fashion-mnist, or pass fashion-mnist:DIR)");
+    detail::check_fashion_mnist_files(dir);
     info.name = "fashion-mnist";
     info.channels = 1;
     info.height = info.width = 32;

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "gunzip.h"
+#include "sources.h"
 #include "onestep/diffusion/datasets.h"
 #include "onestep/nn/atomic_file.h"
 
@@ -67,6 +68,11 @@ void check_size(const std::vector<uint8_t>& bytes, const std::string& path, uint
 }
 
 }  // namespace
+
+void detail::check_fashion_mnist_files(const std::string& dir) {
+  find_idx(dir, "train-images-idx3-ubyte");
+  find_idx(dir, "train-labels-idx1-ubyte");
+}
 
 ImageSet load_fashion_mnist(const std::string& dir, bool test_split) {
   const std::string prefix = test_split ? "t10k" : "train";

@@ -278,7 +278,7 @@ void round_rows(const float* x, int64_t rows, int64_t cols, int64_t ldx, uint16_
     uint16_t* dst = out + i * ld_out;
     for (int64_t j = 0; j < cols; ++j)  // vectorised
       dst[j] = static_cast<uint16_t>(rounded_bits(bits_of(row[j])) >> 16);
-    std::fill(dst + cols, dst + ld_out, uint16_t{0});
+    if (cols % 2 != 0) dst[cols] = 0;
   }
 }
 

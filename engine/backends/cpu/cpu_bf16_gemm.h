@@ -33,7 +33,8 @@ void multiply(const uint32_t* packed_a, int64_t rows, int64_t depth, const float
               bool accumulate);
 
 // Rounds rows x cols of x (leading dimension ldx) to bfloat16 into out (leading dimension ld_out
-// >= cols rounded up to even), zero past cols: the operands of multiply_add_transposed.
+// >= cols rounded up to even), with a zero after an odd cols: the operands of
+// multiply_add_transposed. Rows of several calls may lie side by side in one wider out.
 void round_rows(const float* x, int64_t rows, int64_t cols, int64_t ldx, uint16_t* out,
                 int64_t ld_out);
 

@@ -24,46 +24,37 @@ class UsageError : public Error {
   } while (0)
 
 // Runs a library check of flag values (it throws onestep::Error) and reports what it finds as a
-// usage error: exit code 2, before any work.
+// usage error, its message passed through `reword`: exit code 2, before any work.
+template <class Check, class Reword>
+void check_as_usage(Check&& check, const Reword& reword) {
+  try {
+    check();
+  } catch (const UsageError&) {
+    throw;
+  } catch (const Error& e) {
+    throw UsageError(reword(std::string(e.what())));
+  }
+}
+
+// The library's message as it is.
 template <class Check>
 void check_flags(Check&& check) {
-  try {
-    check();
-  } catch (const UsageError&) {
-    throw;
-  } catch (const Error& e) {
-    throw UsageError(e.what());
-  }
+  check_as_usage(check, [](const std::string& message) { return message; });
 }
 
-// As check_flags, the message prefixed with the flag the checked value came from
-// ("--data: unknown dataset 'toy:nope' ..."): for library checks that cannot know the flag.
+// The message prefixed with the flag the checked value came from ("--data: unknown dataset
+// 'toy:nope' ..."): for library checks that cannot know the flag.
 template <class Check>
 void check_flag(const std::string& flag, Check&& check) {
-  try {
-    check();
-  } catch (const UsageError&) {
-    throw;
-  } catch (const Error& e) {
-    throw UsageError(flag + ": " + e.what());
-  }
+  check_as_usage(check, [&](const std::string& message) { return flag + ": " + message; });
 }
 
-// As check_flags, with every setting the library's message names (sigma_min) that is a flag of
-// `cmd` (--sigma-min) written as the flag.
-template <class Check>
-void check_flags(const CLI::App& cmd, Check&& check);
+// Every setting the library's message names (sigma_min) that is a flag of `cmd` (--sigma-min)
+// written as the flag.
 std::string with_flag_names(const CLI::App& cmd, const std::string& message);
-
 template <class Check>
 void check_flags(const CLI::App& cmd, Check&& check) {
-  try {
-    check();
-  } catch (const UsageError&) {
-    throw;
-  } catch (const Error& e) {
-    throw UsageError(with_flag_names(cmd, e.what()));
-  }
+  check_as_usage(check, [&](const std::string& message) { return with_flag_names(cmd, message); });
 }
 
 // Number checks that say what they mean: CLI11's PositiveNumber and NonNegativeNumber report a

@@ -10,9 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
-#include <memory>
 
 #include "gemm_tile.h"
 #include "parallel.h"
@@ -234,15 +232,8 @@ void dot_tile(int64_t rows, int64_t cols, int64_t depth, const uint16_t* a, int6
 
 #endif
 
-// One B panel per thread, allocated on first use and kept (the pool's threads live on).
-uint32_t* rhs_panel() {
-  struct Free {
-    void operator()(uint32_t* p) const { std::free(p); }
-  };
-  thread_local std::unique_ptr<uint32_t, Free> panel(static_cast<uint32_t*>(
-      std::aligned_alloc(64, kDepthBlock / 2 * kBlockCols * sizeof(uint32_t))));
-  return panel.get();
-}
+// One B panel per thread.
+uint32_t* rhs_panel() { return gemm_tile::thread_panel<uint32_t, kDepthBlock / 2 * kBlockCols>(); }
 
 }  // namespace
 
@@ -284,17 +275,12 @@ void round_rows(const float* x, int64_t rows, int64_t cols, int64_t ldx, uint16_
 
 void multiply_add_transposed(const uint16_t* a, int64_t rows, int64_t lda, const uint16_t* b,
                              int64_t cols, int64_t ldb, int64_t depth, float* c, int64_t ldc) {
-  parallel_for(0, ceil_div(rows, kDotRows), 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t p0 = 0; p0 < depth; p0 += kDotDepthBlock) {
-      const int64_t pc = std::min(kDotDepthBlock, depth - p0);
-      for (int64_t tile = lo; tile < hi; ++tile) {
-        const int64_t i0 = tile * kDotRows, r = std::min(kDotRows, rows - i0);
-        for (int64_t j0 = 0; j0 < cols; j0 += kDotCols)
-          dot_tile(r, std::min(kDotCols, cols - j0), pc, a + i0 * lda + p0, lda,
-                   b + j0 * ldb + p0, ldb, c + i0 * ldc + j0, ldc);
-      }
-    }
-  });
+  gemm_tile::for_each_dot_tile<kDotRows, kDotCols, kDotDepthBlock>(
+      rows, cols, depth,
+      [&](int64_t r, int64_t s, int64_t pc, int64_t i0, int64_t j0, int64_t p0) {
+        dot_tile(r, s, pc, a + i0 * lda + p0, lda, b + j0 * ldb + p0, ldb, c + i0 * ldc + j0,
+                 ldc);
+      });
 }
 
 void multiply(const uint32_t* packed_a, int64_t rows, int64_t depth, const float* b,

@@ -8,9 +8,7 @@
 #include "cpu_sgemm.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <utility>
 
 #include "gemm_tile.h"
@@ -178,15 +176,8 @@ Kernel kernel_for(int64_t rows, int64_t vectors) {
   });
 }
 
-// One B panel per thread, allocated on first use and kept (the pool's threads live on).
-float* rhs_panel() {
-  struct Free {
-    void operator()(float* p) const { std::free(p); }
-  };
-  thread_local std::unique_ptr<float, Free> panel(
-      static_cast<float*>(std::aligned_alloc(64, kDepthBlock * kPanelCols * sizeof(float))));
-  return panel.get();
-}
+// One B panel per thread.
+float* rhs_panel() { return gemm_tile::thread_panel<float, kDepthBlock * kPanelCols>(); }
 
 // The micro-kernel calls for rows x [0, width) of C (width <= 64) over all of depth.
 // `slice_of(k0, kc)` returns depth rows [k0, k0 + kc) of the matching columns of B and their
@@ -276,17 +267,12 @@ constexpr int64_t kDotDepthBlock = 1024;  // 6 (3) rows of A: 24 (12) KiB, kept 
 
 void multiply_add_transposed(const float* a, int64_t rows, int64_t lda, const float* b,
                              int64_t cols, int64_t ldb, int64_t depth, float* c, int64_t ldc) {
-  parallel_for(0, ceil_div(rows, kDotRows), 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t p0 = 0; p0 < depth; p0 += kDotDepthBlock) {
-      const int64_t pc = std::min(kDotDepthBlock, depth - p0);
-      for (int64_t tile = lo; tile < hi; ++tile) {
-        const int64_t i0 = tile * kDotRows, r = std::min(kDotRows, rows - i0);
-        for (int64_t j0 = 0; j0 < cols; j0 += kDotCols)
-          dot_kernel_for(r, std::min(kDotCols, cols - j0))(
-              pc, a + i0 * lda + p0, lda, b + j0 * ldb + p0, ldb, c + i0 * ldc + j0, ldc);
-      }
-    }
-  });
+  gemm_tile::for_each_dot_tile<kDotRows, kDotCols, kDotDepthBlock>(
+      rows, cols, depth,
+      [&](int64_t r, int64_t s, int64_t pc, int64_t i0, int64_t j0, int64_t p0) {
+        dot_kernel_for(r, s)(pc, a + i0 * lda + p0, lda, b + j0 * ldb + p0, ldb,
+                             c + i0 * ldc + j0, ldc);
+      });
 }
 
 void multiply(const float* packed_a, int64_t rows, int64_t depth, const float* b,

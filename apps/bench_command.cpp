@@ -80,23 +80,23 @@ Run add_bench_command(CLI::App& app) {
   cmd->add_option("--workload", f->workload,
                   "teacher (EDM step), distill (Uni-Instruct iteration), generate (one step), adam (the "
                   "teacher's optimizer step alone)")
-      ->check(CLI::IsMember(bench_workload_names()))
+      ->check(member_of(bench_workload_names()))
       ->capture_default_str();
   cmd->add_option("--config", f->config, "Network: fmnist, fmnist-cpu or cifar10 (32x32)")
-      ->check(CLI::IsMember(bench_config_names()))
+      ->check(member_of(bench_config_names()))
       ->capture_default_str();
   cmd->add_option("--batch", f->batch, "Batch size")
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 16))
+      ->check(in_range(1, 65536))
       ->capture_default_str();
   cmd->add_option("--device", f->device, "cpu, cuda or cuda:N")->capture_default_str();
   add_precision_flag(*cmd, f->precision);
   cmd->add_option("--threads", f->threads, "CPU threads (default: ONESTEP_THREADS, else all)")
-      ->check(CLI::Range(int64_t{1}, int64_t{4096}));
+      ->check(in_range(1, 4096));
   cmd->add_option("--warmup", f->warmup, "Untimed steps first")
-      ->check(CLI::Range(int64_t{1}, int64_t{1000}))
+      ->check(in_range(1, 1000))
       ->capture_default_str();
   cmd->add_option("--steps", f->steps, "Timed steps (the median is reported)")
-      ->check(CLI::Range(int64_t{10}, int64_t{100000}))
+      ->check(in_range(10, 100000))
       ->capture_default_str();
   cmd->add_option("--seed", f->seed, "Seed of the weights and inputs")
       ->check(kNonNegative)

@@ -6,7 +6,7 @@
 
 #include "onestep/diffusion/edm.h"
 #include "onestep/diffusion/teacher.h"
-#include "onestep/diffusion/training_state.h"
+#include "onestep/run/training_state.h"
 #include "onestep/distill/distill.h"
 #include "onestep/distill/generator_loss.h"
 #include "onestep/engine.h"
@@ -49,7 +49,7 @@ Shape batch_shape(const diffusion::ModelConfig& m, int64_t batch) {
 
 // 256 images of uniform random pixels of the network's shape: the data of the training steps.
 std::unique_ptr<diffusion::DataSource> random_images(const diffusion::ModelConfig& m,
-                                                     Generator& gen) {
+                                                     Rng& gen) {
   diffusion::ImageSet set;
   set.info.size = 256;
   set.info.channels = m.data_shape[0];
@@ -72,7 +72,7 @@ struct TeacherStep {
     o.seed = seed;
     o.device = device.str();
     o.preview_samples = 0;
-    Generator data_gen(seed);
+    Rng data_gen(seed);
     training = std::make_unique<diffusion::TeacherTraining>(o, random_images(m, data_gen));
   }
   void operator()() { training->step(); }
@@ -96,7 +96,7 @@ struct DistillStep {
     o.device = device.str();
     o.preview_samples = 0;
     o.eval_every_images = 0;
-    Generator init(seed);
+    Rng init(seed);
     diffusion::LoadedDenoiser teacher{m, diffusion::build_denoiser(m, init), {}};
     training = std::make_unique<distill::DistillTraining>(o, std::move(teacher),
                                                          random_images(m, init));
@@ -119,7 +119,7 @@ struct GenerateStep {
     NoGradGuard no_grad;
     out = distill::generate(*net, randn(shape, gen, DType::f32, device), 2.5, Tensor());
   }
-  Generator init, gen;
+  Rng init, gen;
   Shape shape;
   Device device;
   std::shared_ptr<EDMPrecond> net;
@@ -139,7 +139,7 @@ struct AdamStep {
                                       nn::AdamOptions{1e-4, o.beta1, o.beta2, o.adam_eps, 0.0});
   }
   void operator()() { adam->step(); }
-  Generator init;
+  Rng init;
   std::shared_ptr<EDMPrecond> net;
   std::unique_ptr<nn::Adam> adam;
 };
@@ -152,7 +152,7 @@ BenchWorkload make_bench_workload(const std::string& workload, const std::string
   const diffusion::ModelConfig m = bench_model_config(config);
   BenchWorkload w;
   {
-    Generator gen(seed);
+    Rng gen(seed);
     w.parameters = diffusion::build_denoiser(m, gen)->num_parameters();
   }
   if (workload == "teacher") {

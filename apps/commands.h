@@ -9,6 +9,7 @@
 #include "onestep/engine/error.h"
 #include "onestep/engine/precision.h"
 #include "onestep/engine/threading.h"
+#include "onestep/run/option_table.h"
 
 namespace onestep::app {
 
@@ -57,10 +58,17 @@ void check_flags(const CLI::App& cmd, Check&& check) {
   check_as_usage(check, [&](const std::string& message) { return with_flag_names(cmd, message); });
 }
 
-// Number checks that say what they mean: CLI11's PositiveNumber and NonNegativeNumber report a
-// range up to DBL_MAX, printed in full ("not in range 0.000000 to 1797693...").
+// Checks of flag values, worded as the library words its settings' ranges
+// (onestep/run/option_table.h): "--batch: must be in [1, 65536], got 0", "--sampler: must be one
+// of heun, euler, got 'rk4'". (CLI11's own Range and IsMember say "Value 0 not in range 1 to
+// 65536" and "rk4 not in {heun,euler}"; its PositiveNumber prints DBL_MAX in full.)
+// CLI11's check of one value (each element of a list) against `range`: "--batch: must be in
+// [1, 1048576], got 0". A value that is not a number is left to CLI11's conversion, which says so.
+CLI::Validator range_validator(const run::OptionRange& range, bool numeric);
 extern const CLI::Validator kPositive;     // > 0
 extern const CLI::Validator kNonNegative;  // >= 0
+CLI::Validator in_range(double min, double max);
+CLI::Validator member_of(std::vector<std::string> choices);
 
 // --out of a command that writes a folder: not an existing file.
 void check_output_folder(const std::string& flag, const std::string& path);

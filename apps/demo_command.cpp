@@ -28,7 +28,7 @@ struct Mlp {
   std::vector<std::pair<std::string, Tensor>> params;
 
   // PyTorch's default Linear init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-  static Mlp create(int64_t hidden, Generator& gen) {
+  static Mlp create(int64_t hidden, Rng& gen) {
     Mlp mlp;
     const int64_t sizes[] = {2, hidden, hidden, 1};
     for (int layer = 0; layer < 3; ++layer) {
@@ -64,7 +64,7 @@ Tensor target_function(const Tensor& x) {
 }
 
 int run_demo(const DemoOptions& o) {
-  Generator gen(o.seed);
+  Rng gen(o.seed);
   const Tensor x = rand({o.points, 2}, gen) * 2.0 - 1.0;
   const Tensor y = target_function(x);
   const Tensor x_test = rand({o.points, 2}, gen) * 2.0 - 1.0;
@@ -130,16 +130,16 @@ Run add_demo_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("demo", "Train a small MLP with the engine and save it");
   cmd->add_option("--out", options->out, "Run directory")->capture_default_str();
   cmd->add_option("--steps", options->steps, "Training steps")
-      ->check(CLI::Range(int64_t{1}, int64_t{10000000}))
+      ->check(in_range(1, 10000000))
       ->capture_default_str();
   cmd->add_option("--hidden", options->hidden, "Hidden width")
-      ->check(CLI::Range(int64_t{1}, int64_t{4096}))
+      ->check(in_range(1, 4096))
       ->capture_default_str();
   cmd->add_option("--points", options->points, "Training points")
-      ->check(CLI::Range(int64_t{1}, int64_t{10000000}))
+      ->check(in_range(1, 10000000))
       ->capture_default_str();
   cmd->add_option("--lr", options->lr, "Adam learning rate")
-      ->check(CLI::Range(1e-8, 1.0))
+      ->check(in_range(1e-8, 1.0))
       ->capture_default_str();
   cmd->add_option("--seed", options->seed, "Random seed")
       ->check(kNonNegative)

@@ -9,12 +9,14 @@
 #include "onestep/diffusion/image_metrics.h"
 #include "onestep/diffusion/metrics2d.h"
 #include "onestep/diffusion/npy.h"
-#include "onestep/diffusion/run.h"
+#include "onestep/run/run.h"
 #include "onestep/diffusion/sample_quality.h"
 #include "onestep/engine.h"
 #include "onestep/nn/atomic_file.h"
 
 namespace onestep::app {
+
+using run::file_exists;
 
 namespace {
 
@@ -75,7 +77,7 @@ int evaluate_images(EvalFlags& f) {
   const int64_t n = images.size(0);
   const Tensor fake = compute_features(*net, images);
   const Tensor real = test_split_features(*net, f.features, f.data);
-  Generator gen(f.seed);
+  Rng gen(f.seed);
   const double fid = frechet_distance(gaussian_stats(real), gaussian_stats(fake));
   const int64_t subset = std::min({f.kid_size, n, real.size(0)});
   const KernelDistance kid = kernel_distance(real, fake, f.kid_subsets, subset, gen);
@@ -205,16 +207,16 @@ Run add_eval_command(CLI::App& app) {
   cmd->add_option("--labels", f->labels, "int64 .npy of the classes the samples were asked for");
   cmd->add_option("--out", f->out, "Metrics JSON (default: metrics-eval.json beside the samples)");
   cmd->add_option("--kid-subsets", f->kid_subsets, "KID subsets")
-      ->check(CLI::Range(int64_t{2}, int64_t{100000}));
+      ->check(in_range(2, 100000));
   cmd->add_option("--kid-size", f->kid_size, "KID subset size")
-      ->check(CLI::Range(int64_t{2}, int64_t{100000}));
+      ->check(in_range(2, 100000));
   cmd->add_option("--projections", f->projections, "Sliced Wasserstein projections")
-      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+      ->check(in_range(1, 100000));
   cmd->add_option("--seed", f->seed, "Random seed of the metrics")->check(kNonNegative);
   cmd->add_flag("--train-features", f->train_features,
                 "Train the feature network and save it to --features");
   cmd->add_option("--epochs", f->training.epochs, "Feature-network epochs")
-      ->check(CLI::Range(int64_t{1}, int64_t{1000}));
+      ->check(in_range(1, 1000));
   return [cmd, f] { return run_eval(*cmd, *f); };
 }
 

@@ -7,24 +7,23 @@
 #include <filesystem>
 
 #include "commands.h"
+#include "option_flags.h"
 #include "onestep/engine/cuda.h"
 
 namespace onestep::app {
 
-namespace {
-
-CLI::Validator number_above(double bound, bool inclusive, const char* name) {
+CLI::Validator range_validator(const run::OptionRange& range, bool numeric) {
   return CLI::Validator(
-      [=](std::string& text) -> std::string {
+      [range, numeric](std::string& text) -> std::string {
+        if (!numeric) return range.check(run::OptionValue(text), false);
         double value = 0;
-        if (!CLI::detail::lexical_cast(text, value)) return "not a number: " + text;
-        if (inclusive ? value >= bound : value > bound) return "";
-        return fmt::format("must be {} {}, got {}", inclusive ? ">=" : ">", bound, text);
+        if (!CLI::detail::lexical_cast(text, value)) return "";
+        return range.check(run::OptionValue(value), false);
       },
-      name);
+      // What --help shows after the type: "INT:in [1, 65536]", "TEXT:{heun,euler}".
+      range.choices.empty() ? range.describe().substr(std::string("must be ").size())
+                            : fmt::format("{{{}}}", fmt::join(range.choices, ",")));
 }
-
-}  // namespace
 
 std::string with_flag_names(const CLI::App& cmd, const std::string& message) {
   std::string out;
@@ -52,8 +51,16 @@ std::string with_flag_names(const CLI::App& cmd, const std::string& message) {
   return out;
 }
 
-const CLI::Validator kPositive = number_above(0, false, "POSITIVE");
-const CLI::Validator kNonNegative = number_above(0, true, "NONNEGATIVE");
+const CLI::Validator kPositive = range_validator(run::positive(), true);
+const CLI::Validator kNonNegative = range_validator(run::at_least(0), true);
+
+CLI::Validator in_range(double min, double max) {
+  return range_validator(run::between(min, max), true);
+}
+
+CLI::Validator member_of(std::vector<std::string> choices) {
+  return range_validator(run::one_of(std::move(choices)), false);
+}
 
 void check_output_folder(const std::string& flag, const std::string& path) {
   namespace fs = std::filesystem;
@@ -91,11 +98,8 @@ Device check_device_flag(const std::string& text) {
 }
 
 void add_precision_flag(CLI::App& cmd, std::string& precision) {
-  cmd.add_option("--precision", precision,
-                 "Operands of convolutions and matrix products: fp32, or bf16 (rounded to "
-                 "bfloat16, summed in float32; parameters, optimizer state and everything else "
-                 "stay float32)")
-      ->check(CLI::IsMember({"fp32", "bf16"}))
+  cmd.add_option("--precision", precision, run::kPrecisionHelp)
+      ->check(member_of({"fp32", "bf16"}))
       ->capture_default_str();
 }
 

@@ -10,7 +10,7 @@
 #include "onestep/diffusion/metrics2d.h"
 #include "onestep/diffusion/model_config.h"
 #include "onestep/diffusion/npy.h"
-#include "onestep/diffusion/run.h"
+#include "onestep/run/run.h"
 #include "onestep/diffusion/sampler.h"
 #include "onestep/engine.h"
 #include "onestep/nn/atomic_file.h"
@@ -48,9 +48,9 @@ int run_sample(const CLI::App& cmd, SampleFlags& f) {
   ONESTEP_USAGE_CHECK(f.label < label_dim || label_dim == 0,
                       "--class {} is out of range: the model has {} classes", f.label, label_dim);
   if (f.out.empty())
-    f.out = diffusion::join_path(std::filesystem::path(f.model).parent_path().string(), "samples");
+    f.out = run::join_path(std::filesystem::path(f.model).parent_path().string(), "samples");
 
-  Generator gen(f.seed);
+  Rng gen(f.seed);
   Shape shape = {f.n};
   shape.insert(shape.end(), config.data_shape.begin(), config.data_shape.end());
   Tensor latents;
@@ -106,9 +106,9 @@ int run_sample(const CLI::App& cmd, SampleFlags& f) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-  diffusion::ensure_directory(f.out);
-  const std::string npy = diffusion::join_path(f.out, "samples.npy");
-  const std::string png = diffusion::join_path(f.out, "samples.png");
+  run::ensure_directory(f.out);
+  const std::string npy = run::join_path(f.out, "samples.npy");
+  const std::string png = run::join_path(f.out, "samples.png");
   const bool points = config.data_shape.size() == 1;
   fmt::print("generated in {:.2f} s ({:.1f} samples/s)\n", seconds,
              static_cast<double>(f.n) / seconds);
@@ -125,7 +125,7 @@ int run_sample(const CLI::App& cmd, SampleFlags& f) {
       const std::string json = fmt::format(
           "{{\"data\": \"{}\", {}, \"nfe\": {}, \"seconds\": {:.6g}}}\n", spec,
           scores.json_members(), one_step ? 1 : diffusion::sampler_nfe(f.options), seconds);
-      nn::write_file_atomically(diffusion::join_path(f.out, "metrics.json"), json.data(),
+      nn::write_file_atomically(run::join_path(f.out, "metrics.json"), json.data(),
                                 json.size());
     }
     diffusion::write_scatter_png(png, samples, reference);
@@ -134,7 +134,7 @@ int run_sample(const CLI::App& cmd, SampleFlags& f) {
     const Shape nhwc = {f.n, config.data_shape[1], config.data_shape[2], config.data_shape[0]};
     diffusion::write_npy(npy, "|u1", nhwc, pixels.data());
     // The requested classes, for `onestep eval --labels`.
-    if (classes.defined()) diffusion::write_npy(diffusion::join_path(f.out, "labels.npy"), classes);
+    if (classes.defined()) diffusion::write_npy(run::join_path(f.out, "labels.npy"), classes);
     diffusion::write_image_grid(png, samples, f.columns);
   }
   fmt::print("wrote {} and {}\n", npy, png);
@@ -151,16 +151,16 @@ Run add_sample_command(CLI::App& app) {
       ->check(CLI::ExistingFile);
   cmd->add_option("--out", f->out, "Output directory (default: samples/ beside the model)");
   cmd->add_option("--n", f->n, "Number of samples")
-      ->check(CLI::Range(int64_t{1}, int64_t{100000000}))
+      ->check(in_range(1, 100000000))
       ->capture_default_str();
   cmd->add_option("--batch", f->batch, "Samples per network call")
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
+      ->check(in_range(1, 1048576))
       ->capture_default_str();
   cmd->add_option("--steps", f->options.steps, "Sampler steps")
-      ->check(CLI::Range(int64_t{1}, int64_t{100000}))
+      ->check(in_range(1, 100000))
       ->capture_default_str();
   cmd->add_option("--sampler", f->sampler, "heun or euler")
-      ->check(CLI::IsMember({"heun", "euler"}))
+      ->check(member_of({"heun", "euler"}))
       ->capture_default_str();
   cmd->add_option("--sigma-min", f->options.sigma_min, "Smallest noise level")
       ->check(kPositive)
@@ -178,14 +178,14 @@ Run add_sample_command(CLI::App& app) {
       ->capture_default_str();
   add_precision_flag(*cmd, f->precision);
   cmd->add_option("--class", f->label, "Class label for conditional models (-1: random per sample)")
-      ->check(CLI::Range(int64_t{-1}, int64_t{1000000}));
+      ->check(in_range(-1, 1000000));
   cmd->add_option("--noise", f->noise, "Start from these latents (.npy, [N, ...] unit-variance)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--data", f->data, "Reference data for 2-D metrics (default: the model's)");
   cmd->add_option("--grid-columns", f->columns, "Columns of the PNG grid (0: square)")
       ->check(kNonNegative);
   cmd->add_option("--projections", f->projections, "Projections of the sliced Wasserstein distance")
-      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+      ->check(in_range(1, 100000));
   return [cmd, f] { return run_sample(*cmd, *f); };
 }
 

@@ -148,7 +148,7 @@ const char* env_or(const char* name, const char* fallback) {
 // A 3x3 (pad 1) or 1x1 convolution of SongUNet, batch N: its forward pass, input gradient and
 // weight gradient timed apart (each gradient as its forward + backward less the forward).
 void conv_rows(std::vector<Row>& rows, int64_t N, int64_t in, int64_t out, int64_t size,
-               int64_t kernel, Generator& gen, int reps) {
+               int64_t kernel, Rng& gen, int reps) {
   const Tensor x = randn({N, in, size, size}, gen);
   const Tensor w = randn({out, in, kernel, kernel}, gen) * (1.0 / std::sqrt(in * kernel * kernel));
   const Tensor g = randn({N, out, size, size}, gen);
@@ -191,7 +191,7 @@ void conv_rows(std::vector<Row>& rows, int64_t N, int64_t in, int64_t out, int64
 std::vector<Row> measure(MatmulPrecision precision, bool quick, int reps) {
   const MatmulPrecisionScope scope(precision);
   const int64_t n = 1024;
-  Generator gen(0);
+  Rng gen(0);
   std::vector<Row> rows;
   {
     const Tensor a = randn({n, n}, gen), b = randn({n, n}, gen);

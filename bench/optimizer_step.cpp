@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
   std::printf("| model | parameters | tensors | composite | fused | composite / fused |\n");
   std::printf("|---|---|---|---|---|---|\n");
   for (const Model& model : models) {
-    Generator gen(1);
+    Rng gen(1);
     const nn::SongUNet net(model.config, gen);
     std::vector<AdamParameter> parameters;
     int64_t count = 0;

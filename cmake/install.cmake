@@ -1,17 +1,17 @@
 # `cmake --install`: headers, the static libraries, the onestep command, and a CMake package so
 # that a consumer writes find_package(onestep REQUIRED) and links onestep::engine (or nn,
-# diffusion, distill). docs/API.md describes both ways in: this one and add_subdirectory.
+# run, diffusion, distill). docs/API.md describes both ways in: this one and add_subdirectory.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 set(ONESTEP_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/onestep)
 
-install(TARGETS onestep_engine onestep_nn onestep_diffusion onestep_distill
+install(TARGETS onestep_engine onestep_nn onestep_run onestep_diffusion onestep_distill
         EXPORT onestepTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-foreach(library engine nn diffusion distill)
+foreach(library engine nn run diffusion distill)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${library}/include/
           DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} FILES_MATCHING PATTERN "*.h")
 endforeach()

@@ -5,7 +5,7 @@
 
 int main() {
   using namespace onestep;
-  Generator gen(0);  // Philox: the same numbers on every device and thread count
+  Rng gen(0);  // Philox: the same numbers on every device and thread count
 
   // Tensors and autograd: the gradient of sum((x w - y)^2) at w = 0 is -2 x^T y.
   const Tensor x = randn({8, 3}, gen);  // [8, 3]

@@ -16,7 +16,7 @@ void png_folder(const uint8_t* data, size_t size) {
   (void)touch(set.pixels.data(), set.pixels.size());
   auto source = diffusion::make_image_source(std::move(set), diffusion::DataOptions{1, true});
   source->next_batch(3);
-  Generator gen(2);
+  Rng gen(2);
   source->reference_sample(2, gen);
 }
 

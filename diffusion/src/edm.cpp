@@ -22,7 +22,7 @@ EDMPrecond::EDMPrecond(std::shared_ptr<nn::NoiseConditionedNet> model, double si
 }
 
 Tensor EDMPrecond::forward(const Tensor& x, const Tensor& sigma, const Tensor& class_labels,
-                           Generator* gen) const {
+                           Rng* gen) const {
   ONESTEP_CHECK(x.dim() >= 1, "EDMPrecond: input must have a batch dim");
   const int64_t batch = x.size(0);
   ONESTEP_CHECK(sigma.numel() == batch || sigma.numel() == 1,
@@ -42,7 +42,7 @@ Tensor EDMPrecond::forward(const Tensor& x, const Tensor& sigma, const Tensor& c
 }
 
 Tensor EDMPrecond::encode(const Tensor& x, const Tensor& sigma, const Tensor& class_labels,
-                          Generator* gen) const {
+                          Rng* gen) const {
   const int64_t batch = x.size(0);
   ONESTEP_CHECK(sigma.numel() == batch || sigma.numel() == 1,
                 "EDMPrecond: {} noise levels for a batch of {}", sigma.numel(), batch);
@@ -54,12 +54,12 @@ Tensor EDMPrecond::encode(const Tensor& x, const Tensor& sigma, const Tensor& cl
 }
 
 Tensor EDMPrecond::forward(const Tensor& x, double sigma, const Tensor& class_labels,
-                           Generator* gen) const {
+                           Rng* gen) const {
   return forward(x, full({1}, sigma, x.dtype(), x.device()), class_labels, gen);
 }
 
-Tensor edm_loss(const EDMPrecond& net, const Tensor& x0, const Tensor& class_labels, Generator& gen,
-                const EdmLossOptions& options, Generator* dropout_gen) {
+Tensor edm_loss(const EDMPrecond& net, const Tensor& x0, const Tensor& class_labels, Rng& gen,
+                const EdmLossOptions& options, Rng* dropout_gen) {
   const int64_t batch = x0.size(0);
   const Tensor sigma =
       exp(randn({batch}, gen, x0.dtype(), x0.device()) * options.p_std + options.p_mean);
@@ -67,7 +67,7 @@ Tensor edm_loss(const EDMPrecond& net, const Tensor& x0, const Tensor& class_lab
 }
 
 Tensor edm_loss_at(const EDMPrecond& net, const Tensor& x0, const Tensor& class_labels,
-                   const Tensor& sigma, Generator& gen, Generator* dropout_gen) {
+                   const Tensor& sigma, Rng& gen, Rng* dropout_gen) {
   const int64_t batch = x0.size(0);
   ONESTEP_CHECK(sigma.numel() == batch, "edm_loss: {} noise levels for a batch of {}",
                 sigma.numel(), batch);

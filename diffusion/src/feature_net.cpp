@@ -3,14 +3,16 @@
 #include <chrono>
 
 #include "onestep/diffusion/edm.h"
-#include "onestep/diffusion/run.h"
+#include "onestep/run/run.h"
 #include "onestep/engine.h"
 #include "onestep/nn/optimizer.h"
 #include "onestep/nn/safetensors.h"
 
 namespace onestep::diffusion {
 
-FeatureNet::FeatureNet(Generator& gen) {
+using run::Progress;
+
+FeatureNet::FeatureNet(Rng& gen) {
   const int64_t channels[5] = {1, 32, 64, 128, 128};
   const nn::Init init{nn::InitMode::kaiming_uniform, 1.0, 0.0};
   nn::Conv2d::Options conv3;
@@ -49,7 +51,7 @@ std::shared_ptr<FeatureNet> train_feature_net(const std::string& data_spec,
   const DatasetInfo info = data->info();
   ONESTEP_CHECK(info.num_classes == 10 && info.channels == 1 && info.height == 32,
                 "feature network: {} is not Fashion-MNIST-shaped (10 classes, 1x32x32)", data_spec);
-  Generator gen(o.seed);
+  Rng gen(o.seed);
   auto net = std::make_shared<FeatureNet>(gen);
   nn::Adam adam(net->parameters(), nn::AdamOptions{o.lr, 0.9, 0.999, 1e-8, 0.0});
   const int64_t steps = o.epochs * info.size / o.batch;
@@ -80,7 +82,7 @@ std::shared_ptr<FeatureNet> train_feature_net(const std::string& data_spec,
 
 double feature_net_accuracy(const FeatureNet& net, const std::string& data_spec) {
   auto test = open_dataset(data_spec, DataOptions{0, false, true});
-  Generator gen(0);
+  Rng gen(0);
   const Batch all = test->reference_sample(test->info().size, gen);
   NoGradGuard no_grad;
   int64_t correct = 0;
@@ -118,7 +120,7 @@ std::shared_ptr<FeatureNet> load_feature_net(const std::string& path,
   auto kind = content.metadata.find("kind");
   ONESTEP_CHECK(kind != content.metadata.end() && kind->second == "onestep-feature-net",
                 "{} is not a onestep feature network", path);
-  Generator unused(0);
+  Rng unused(0);
   auto net = std::make_shared<FeatureNet>(unused);
   try {
     net->load_state_dict(content.tensors);

@@ -77,7 +77,7 @@ double coverage(const Matrix& manifold, const std::vector<double>& radii, const 
 }
 
 // The first m entries of a random permutation of [0, n).
-std::vector<int64_t> random_subset(int64_t n, int64_t m, Generator& gen) {
+std::vector<int64_t> random_subset(int64_t n, int64_t m, Rng& gen) {
   const auto keys = rand({n}, gen, DType::f64).to_vector<double>();
   std::vector<int64_t> order(n);
   for (int64_t i = 0; i < n; ++i) order[i] = i;
@@ -119,7 +119,7 @@ double frechet_distance(const GaussianStats& a, const GaussianStats& b) {
 }
 
 KernelDistance kernel_distance(const Tensor& a, const Tensor& b, int64_t subsets,
-                               int64_t subset_size, Generator& gen) {
+                               int64_t subset_size, Rng& gen) {
   const Matrix x = to_matrix(a, "kernel_distance"), y = to_matrix(b, "kernel_distance");
   ONESTEP_CHECK(x.cols() == y.cols(), "kernel_distance: feature sizes differ ({} and {})", x.cols(),
                 y.cols());

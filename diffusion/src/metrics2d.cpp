@@ -7,7 +7,7 @@
 
 namespace onestep::diffusion {
 
-double sliced_wasserstein(const Tensor& a, const Tensor& b, int64_t projections, Generator& gen) {
+double sliced_wasserstein(const Tensor& a, const Tensor& b, int64_t projections, Rng& gen) {
   ONESTEP_CHECK(a.dim() == 2 && b.dim() == 2 && a.shape() == b.shape() && a.size(0) > 0,
                 "sliced_wasserstein: need two [N, D] samples of the same shape, got {} and {}",
                 shape_str(a.shape()), shape_str(b.shape()));
@@ -131,10 +131,10 @@ PointScores score_points(const Tensor& samples, const DataSource& data,
   s.n = samples.size(0);
   s.projections = projections;
   const Tensor points = samples.to(DType::f64);
-  Generator gen(seed);
+  Rng gen(seed);
   s.reference = data.reference_sample(s.n, gen).x;
   const Tensor second = data.reference_sample(s.n, gen).x;
-  Generator projection_gen(seed + 1), floor_projection_gen(seed + 1);
+  Rng projection_gen(seed + 1), floor_projection_gen(seed + 1);
   s.sliced_wasserstein = sliced_wasserstein(points, s.reference, projections, projection_gen);
   s.sliced_wasserstein_floor =
       sliced_wasserstein(second, s.reference, projections, floor_projection_gen);

@@ -159,7 +159,7 @@ ModelConfig ModelConfig::from_json(const std::string& text) {
   return c;
 }
 
-std::shared_ptr<EDMPrecond> build_denoiser(const ModelConfig& config, Generator& gen) {
+std::shared_ptr<EDMPrecond> build_denoiser(const ModelConfig& config, Rng& gen) {
   std::shared_ptr<nn::NoiseConditionedNet> net;
   if (config.arch == "mlp") {
     net = std::make_shared<nn::ToyMLP>(config.mlp, gen);
@@ -216,7 +216,7 @@ LoadedDenoiser denoiser_from_safetensors(const nn::SafetensorsContent& content,
                 "{}: the config describes a network of at least {:.0f} parameters, but the file "
                 "holds only {:.0f} values",
                 path, needed, elements);
-  Generator unused(0);  // the weights come from the file
+  Rng unused(0);  // the weights come from the file
   loaded.net = build_denoiser(loaded.config, unused);
   try {
     loaded.net->load_state_dict(content.tensors, "__");

@@ -10,6 +10,10 @@
 
 namespace onestep::diffusion {
 
+using run::MetricValues;
+using run::file_exists;
+using run::metric_value;
+
 namespace {
 
 constexpr int64_t kProjections = 256;   // as `onestep sample`
@@ -37,7 +41,7 @@ Tensor test_split_features(const FeatureNet& net, const std::string& features_pa
       return content.at("features");
   }
   auto test = open_dataset(spec, DataOptions{0, false, true});
-  Generator gen(0);
+  Rng gen(0);
   const Tensor features = compute_features(net, test->reference_sample(test->info().size, gen).x);
   try {
     nn::save_safetensors(cache, {{"features", features}}, {{"data", spec}});
@@ -54,7 +58,7 @@ SampleScorer::SampleScorer(const std::string& data_spec, const std::string& feat
   const DatasetInfo info = describe_dataset(data_spec);
   if (info.is_2d) {
     auto data = open_dataset(data_spec);
-    Generator gen(seed);
+    Rng gen(seed);
     reference_ = data->reference_sample(n, gen).x.to(DType::f64);
     mode_means_ = toy_mixture_means(data_spec, &mode_std_);
     return;
@@ -78,7 +82,7 @@ MetricValues SampleScorer::score(const Tensor& samples) const {
   MetricValues values;
   if (!images()) {
     const Tensor points = samples.to(Device::cpu()).to(DType::f64);
-    Generator projections(seed_ + 1);  // the same directions at every score
+    Rng projections(seed_ + 1);  // the same directions at every score
     values.emplace_back("swd", sliced_wasserstein(points, reference_, kProjections, projections));
     if (mode_means_.defined()) {
       const ModeStats stats = mixture_mode_stats(points, mode_means_, mode_std_);
@@ -90,7 +94,7 @@ MetricValues SampleScorer::score(const Tensor& samples) const {
   const Tensor features = compute_features(*net_, quantise_to_8_bits(samples));
   values.emplace_back("fid",
                       frechet_distance(gaussian_stats(reference_), gaussian_stats(features)));
-  Generator subsets(seed_ + 2);
+  Rng subsets(seed_ + 2);
   const int64_t subset = std::min({kKidSubsetSize, n_, reference_.size(0)});
   const KernelDistance kid = kernel_distance(reference_, features, kKidSubsets, subset, subsets);
   values.emplace_back("kid", kid.mean);

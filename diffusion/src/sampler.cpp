@@ -56,7 +56,7 @@ Tensor edm_sample(const DenoiseFn& denoise, const Tensor& latents, const Sampler
 }
 
 Tensor karras_grid_sigmas(int64_t n, double sigma_min, double sigma_max, double rho, double u_max,
-                          Generator& gen, DType dtype, Device device) {
+                          Rng& gen, DType dtype, Device device) {
   ONESTEP_CHECK(sigma_min > 0 && sigma_max > sigma_min && rho > 0 && u_max > 0 && u_max <= 1,
                 "karras_grid_sigmas: need 0 < sigma_min < sigma_max, rho > 0, 0 < u_max <= 1");
   const double hi = std::pow(sigma_max, 1.0 / rho), lo = std::pow(sigma_min, 1.0 / rho);

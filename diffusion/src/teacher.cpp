@@ -6,10 +6,10 @@
 
 #include "onestep/diffusion/datasets.h"
 #include "onestep/diffusion/image_io.h"
-#include "onestep/diffusion/run.h"
+#include "onestep/run/run.h"
 #include "onestep/diffusion/sampler.h"
-#include "onestep/diffusion/training_loop.h"
-#include "onestep/diffusion/training_state.h"
+#include "onestep/run/training_loop.h"
+#include "onestep/run/training_state.h"
 #include "onestep/engine.h"
 #include "onestep/nn/atomic_file.h"
 #include "onestep/nn/ema.h"
@@ -19,25 +19,44 @@
 
 namespace onestep::diffusion {
 
+using run::MetricsLog;
+using run::Progress;
+using run::TrainingLoop;
+using run::TrainingOutcome;
+using run::check_run_directory;
+using run::copy_outcome;
+using run::describe_skipped_run;
+using run::i64_vector;
+using run::join_path;
+using run::poison_gradient;
+using run::prepare_run_directory;
+using run::read_run_config;
+using run::restore_rng;
+using run::rng_state;
+using run::schedule_of;
+using run::stream_seed;
+using run::truncate_metrics;
+using run::with_prefix;
+
 namespace {
 
 // Fills the model fields that depend on the data.
 ModelConfig resolve_model(const TeacherOptions& o, const DatasetInfo& info) {
   ModelConfig m = o.model;
   ONESTEP_CHECK(!o.cond || info.num_classes > 0,
-                "teacher: --cond needs labelled data, and {} has no labels", o.data);
+                "teacher: cond needs labelled data, and {} has no labels", o.data);
   const int64_t label_dim = o.cond ? info.num_classes : 0;
   m.data_spec = o.data;
   if (info.is_2d) {
     ONESTEP_CHECK(m.arch == "mlp",
-                  "teacher: 2-D data ({}) needs the MLP network (--preset toy or --arch mlp)",
+                  "teacher: 2-D data ({}) needs the MLP network (arch mlp, as the toy preset has)",
                   o.data);
     m.mlp.dim = 2;
     m.mlp.label_dim = label_dim;
     m.data_shape = {2};
   } else {
     ONESTEP_CHECK(m.arch == "songunet",
-                  "teacher: image data ({}) needs the SongUNet network (--arch songunet)", o.data);
+                  "teacher: image data ({}) needs the SongUNet network (arch songunet)", o.data);
     ONESTEP_CHECK(info.height == info.width, "teacher: SongUNet needs square images, {} has {}x{}",
                   o.data, info.height, info.width);
     m.unet.img_resolution = info.height;
@@ -64,7 +83,7 @@ class TeacherRun : public TrainingLoop {
         device_(usable_device(o_.device)),
         loss_gen_(stream_seed(o_.seed, 1)),
         dropout_gen_(stream_seed(o_.seed, 2)) {
-    Generator init_gen(stream_seed(o_.seed, 3));
+    Rng init_gen(stream_seed(o_.seed, 3));
     net_ = build_denoiser(model_config_, init_gen);
     ema_net_ = build_denoiser(model_config_, init_gen);
     net_->to(device_);
@@ -130,8 +149,8 @@ class TeacherRun : public TrainingLoop {
 
   std::string skip_limit_message(const std::string& saved) const override {
     return fmt::format(
-        "teacher: {} had a non-finite loss or gradient (the --max-consecutive-skips limit); "
-        "stopping: {}. Try a lower --lr or a --grad-clip",
+        "teacher: {} had a non-finite loss or gradient (the max_consecutive_skips limit); "
+        "stopping: {}. Try a lower learning rate or a grad_clip",
         describe_skipped_run("step", steps_, consecutive_skips_), saved);
   }
 
@@ -188,8 +207,8 @@ class TeacherRun : public TrainingLoop {
     for (const auto& [name, t] : adam_->state()) state.emplace_back("adam." + name, t);
     for (const auto& [name, t] : ema_->state()) state.emplace_back("ema." + name, t);
     state.emplace_back("progress", progress_state());
-    state.emplace_back("rng.loss", generator_state(loss_gen_));
-    state.emplace_back("rng.dropout", generator_state(dropout_gen_));
+    state.emplace_back("rng.loss", rng_state(loss_gen_));
+    state.emplace_back("rng.dropout", rng_state(dropout_gen_));
     state.emplace_back("data", i64_vector(data_->state()));
     write_state(o_.out, state, "onestep-teacher-state", o_.to_json());
   }
@@ -203,8 +222,8 @@ class TeacherRun : public TrainingLoop {
       adam_->load_state(with_prefix(content.tensors, "adam."));
       ema_->load_state(with_prefix(content.tensors, "ema."));
       restore_progress(content.at("progress"));
-      restore_generator(loss_gen_, content.at("rng.loss"), "rng.loss");
-      restore_generator(dropout_gen_, content.at("rng.dropout"), "rng.dropout");
+      restore_rng(loss_gen_, content.at("rng.loss"), "rng.loss");
+      restore_rng(dropout_gen_, content.at("rng.dropout"), "rng.dropout");
       data_->restore(content.at("data").to_vector<int64_t>());
       truncate_metrics(join_path(o_.out, "metrics.jsonl"), images_);
     } catch (const Error& e) {
@@ -214,7 +233,7 @@ class TeacherRun : public TrainingLoop {
 
   void write_preview() override {
     ema_->copy_to(ema_net_->parameters());
-    Generator gen(stream_seed(o_.seed, 4));
+    Rng gen(stream_seed(o_.seed, 4));
     const DatasetInfo& info = data_->info();
     const int64_t n = o_.preview_samples;
     Shape shape = {n};
@@ -241,7 +260,7 @@ class TeacherRun : public TrainingLoop {
   std::unique_ptr<DataSource> data_;
   ModelConfig model_config_;
   Device device_;
-  Generator loss_gen_, dropout_gen_;
+  Rng loss_gen_, dropout_gen_;
   std::shared_ptr<EDMPrecond> net_, ema_net_;
   std::vector<Tensor> params_;
   std::unique_ptr<nn::Adam> adam_;

@@ -1,111 +1,101 @@
 // TeacherOptions: validation, JSON, presets.
 
-#include <nlohmann/json.hpp>
-
 #include "onestep/diffusion/teacher.h"
 #include "onestep/engine/error.h"
 #include "onestep/engine/precision.h"
 
 namespace onestep::diffusion {
 
-using nlohmann::json;
+const run::OptionTable<TeacherOptions>& teacher_option_table() {
+  static const run::OptionTable<TeacherOptions> table = [] {
+    run::OptionTable<TeacherOptions> t("teacher");
+    using run::at_least;
+    using run::between;
+    t.add("preset", "", "The preset the settings started from", ONESTEP_OPTION_MEMBER(preset));
+    t.add("data", "--data",
+          "Dataset: toy:25gaussians|toy:8gaussians|toy:swissroll|toy:checkerboard|toy:moons, "
+          "fashion-mnist[:DIR], cifar10:DIR, png:DIR",
+          ONESTEP_OPTION_MEMBER(data));
+    t.add("cond", "--cond", "Class-conditional (labelled data)", ONESTEP_OPTION_MEMBER(cond));
+    t.add("hflip", "--hflip", "Random horizontal flips", ONESTEP_OPTION_MEMBER(hflip));
+    t.add_custom(
+        "model", "", "The network (model config)",
+        [](const TeacherOptions& o) { return run::OptionValue(run::JsonText{o.model.to_json()}); },
+        [](TeacherOptions& o, const run::OptionValue& v) {
+          o.model = ModelConfig::from_json(std::get<run::JsonText>(v).text);
+        });
+    t.add("total_images", "--images", "Training length in images",
+          ONESTEP_OPTION_MEMBER(total_images))
+        .allow(at_least(1))
+        .may_change();
+    t.add("batch", "--batch", "Batch size", ONESTEP_OPTION_MEMBER(batch))
+        .allow(between(1, 1 << 20));
+    t.add("lr", "--lr", "Adam learning rate", ONESTEP_OPTION_MEMBER(lr)).allow(between(1e-12, 10));
+    t.add("lr_warmup_images", "--lr-warmup", "Linear lr warm-up, images",
+          ONESTEP_OPTION_MEMBER(lr_warmup_images))
+        .allow(at_least(0));
+    t.add("beta1", "", "Adam beta1", ONESTEP_OPTION_MEMBER(beta1));
+    t.add("beta2", "", "Adam beta2", ONESTEP_OPTION_MEMBER(beta2));
+    t.add("adam_eps", "", "Adam epsilon", ONESTEP_OPTION_MEMBER(adam_eps)).allow(run::positive());
+    t.add("ema_halflife_images", "--ema-halflife", "EMA half-life, images",
+          ONESTEP_OPTION_MEMBER(ema_halflife_images))
+        .allow(at_least(0));
+    t.add("ema_rampup", "--ema-rampup", "EMA ramp-up ratio (0: off)",
+          ONESTEP_OPTION_MEMBER(ema_rampup))
+        .allow(between(0, 1));
+    t.add("grad_clip", "--grad-clip", "Clip the gradient norm (0: off)",
+          ONESTEP_OPTION_MEMBER(grad_clip))
+        .allow(at_least(0));
+    t.add("p_mean", "--p-mean", "Mean of ln(sigma) in training", ONESTEP_OPTION_MEMBER(loss.p_mean));
+    t.add("p_std", "--p-std", "Std of ln(sigma) in training", ONESTEP_OPTION_MEMBER(loss.p_std))
+        .allow(at_least(0));
+    t.add("", "--sigma-data", "EDM sigma_data", ONESTEP_OPTION_MEMBER(model.sigma_data))
+        .allow(run::positive());
+    t.add("preview_steps", "", "Heun steps of the preview", ONESTEP_OPTION_MEMBER(preview_steps))
+        .allow(between(1, 100000));
+    run::add_run_options(t, "step");
+    // The network's shape: flags that edit the "model" entry.
+    t.add("", "--arch", "Network: songunet or mlp", ONESTEP_OPTION_MEMBER(model.arch))
+        .allow(run::one_of({"songunet", "mlp"}));
+    t.add("", "--channels", "SongUNet model_channels",
+          ONESTEP_OPTION_MEMBER(model.unet.model_channels))
+        .allow(between(4, 4096));
+    t.add("", "--channel-mult", "SongUNet channel_mult, e.g. 1,2,2",
+          ONESTEP_OPTION_MEMBER(model.unet.channel_mult))
+        .allow(between(1, 64));
+    t.add_custom(
+        "", "--blocks", "Residual blocks per resolution",
+        [](const TeacherOptions& o) { return run::OptionValue(o.model.unet.num_blocks); },
+        [](TeacherOptions& o, const run::OptionValue& v) {
+          o.model.unet.num_blocks = o.model.mlp.num_blocks = std::get<int64_t>(v);
+        })
+        .allow(between(1, 64));
+    t.add("", "--attn", "Resolutions with self-attention, e.g. 16",
+          ONESTEP_OPTION_MEMBER(model.unet.attn_resolutions))
+        .allow(between(1, 65536));
+    t.add("", "--dropout", "SongUNet dropout", ONESTEP_OPTION_MEMBER(model.unet.dropout))
+        .allow(between(0, 0.99));
+    t.add("", "--hidden", "MLP width", ONESTEP_OPTION_MEMBER(model.mlp.hidden))
+        .allow(between(1, 65536));
+    return t;
+  }();
+  return table;
+}
 
 void TeacherOptions::validate() const {
-  // The upper limits match the command's flags, so that an edited config.json cannot ask for
-  // what the command line refuses.
-  ONESTEP_CHECK(batch >= 1 && batch <= (int64_t{1} << 20),
-                "teacher: --batch must be in [1, {}], got {}", int64_t{1} << 20, batch);
-  ONESTEP_CHECK(total_images >= 1, "teacher: --images must be >= 1, got {}", total_images);
-  ONESTEP_CHECK(lr > 0 && std::isfinite(lr), "teacher: --lr must be positive, got {}", lr);
-  ONESTEP_CHECK(lr_warmup_images >= 0, "teacher: --lr-warmup must be >= 0");
-  ONESTEP_CHECK(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1 && adam_eps > 0,
-                "teacher: Adam needs 0 <= beta < 1 and eps > 0");
-  ONESTEP_CHECK(ema_halflife_images >= 0 && ema_rampup >= 0, "teacher: EMA settings must be >= 0");
-  ONESTEP_CHECK(grad_clip >= 0, "teacher: --grad-clip must be >= 0 (0 turns it off)");
-  ONESTEP_CHECK(std::isfinite(loss.p_mean) && loss.p_std >= 0,
-                "teacher: bad noise-level distribution");
-  ONESTEP_CHECK(log_every_images >= 1 && checkpoint_every_images >= 0,
-                "teacher: --log-every must be >= 1, --checkpoint-every >= 0");
-  ONESTEP_CHECK(max_consecutive_skips >= 1, "teacher: --max-consecutive-skips must be >= 1, got {}",
-                max_consecutive_skips);
+  teacher_option_table().check_ranges(*this);
+  ONESTEP_CHECK(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1,
+                "teacher: Adam needs 0 <= beta1, beta2 < 1 (got {}, {})", beta1, beta2);
   inject_nan.validate("teacher");
-  ONESTEP_CHECK(preview_samples >= 0 && preview_samples <= 1000000 && preview_steps >= 1 &&
-                    preview_steps <= 100000,
-                "teacher: bad preview settings ({} samples, {} steps)", preview_samples,
-                preview_steps);
-  ONESTEP_CHECK(!out.empty(), "teacher: --out is empty");
+  ONESTEP_CHECK(!out.empty(), "teacher: out is empty");
   parse_device(device);
-  parse_matmul_precision(precision);
 }
 
-std::string TeacherOptions::to_json() const {
-  json j = {{"preset", preset},
-            {"data", data},
-            {"hflip", hflip},
-            {"cond", cond},
-            {"model", json::parse(model.to_json())},
-            {"batch", batch},
-            {"total_images", total_images},
-            {"lr", lr},
-            {"lr_warmup_images", lr_warmup_images},
-            {"beta1", beta1},
-            {"beta2", beta2},
-            {"adam_eps", adam_eps},
-            {"ema_halflife_images", ema_halflife_images},
-            {"ema_rampup", ema_rampup},
-            {"grad_clip", grad_clip},
-            {"p_mean", loss.p_mean},
-            {"p_std", loss.p_std},
-            {"log_every_images", log_every_images},
-            {"checkpoint_every_images", checkpoint_every_images},
-            {"max_consecutive_skips", max_consecutive_skips},
-            {"preview_samples", preview_samples},
-            {"preview_steps", preview_steps},
-            {"seed", seed},
-            {"device", device},
-            {"precision", precision},
-            {"out", out}};
-  return j.dump(2);
-}
+std::string TeacherOptions::to_json() const { return teacher_option_table().to_json(*this); }
 
 TeacherOptions TeacherOptions::from_json(const std::string& text) {
   TeacherOptions o;
-  try {
-    const json j = json::parse(text);
-    ONESTEP_CHECK(j.is_object(), "teacher config: expected a JSON object");
-    // Missing keys keep their defaults, so configs written before an option existed still load.
-    const auto read = [&](const char* key, auto& value) {
-      if (j.contains(key)) j.at(key).get_to(value);
-    };
-    read("preset", o.preset);
-    read("data", o.data);
-    read("hflip", o.hflip);
-    read("cond", o.cond);
-    if (j.contains("model")) o.model = ModelConfig::from_json(j.at("model").dump());
-    read("batch", o.batch);
-    read("total_images", o.total_images);
-    read("lr", o.lr);
-    read("lr_warmup_images", o.lr_warmup_images);
-    read("beta1", o.beta1);
-    read("beta2", o.beta2);
-    read("adam_eps", o.adam_eps);
-    read("ema_halflife_images", o.ema_halflife_images);
-    read("ema_rampup", o.ema_rampup);
-    read("grad_clip", o.grad_clip);
-    read("p_mean", o.loss.p_mean);
-    read("p_std", o.loss.p_std);
-    read("log_every_images", o.log_every_images);
-    read("checkpoint_every_images", o.checkpoint_every_images);
-    read("max_consecutive_skips", o.max_consecutive_skips);
-    read("preview_samples", o.preview_samples);
-    read("preview_steps", o.preview_steps);
-    read("seed", o.seed);
-    read("device", o.device);
-    read("precision", o.precision);
-    read("out", o.out);
-  } catch (const json::exception& e) {
-    ONESTEP_FAIL("teacher config: {}", e.what());
-  }
+  teacher_option_table().read_json(text, o);
   o.validate();
   return o;
 }

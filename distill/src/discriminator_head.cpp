@@ -4,7 +4,7 @@
 
 namespace onestep::distill {
 
-DiscriminatorHead::DiscriminatorHead(const Shape& feature_shape, Generator& gen)
+DiscriminatorHead::DiscriminatorHead(const Shape& feature_shape, Rng& gen)
     : feature_shape_(feature_shape) {
   ONESTEP_CHECK(feature_shape.size() == 1 || feature_shape.size() == 3,
                 "discriminator head: the bottleneck must be [C, h, w] or [H] per sample, got {}",

@@ -9,11 +9,11 @@
 #include "onestep/diffusion/datasets.h"
 #include "onestep/diffusion/image_io.h"
 #include "onestep/diffusion/model_config.h"
-#include "onestep/diffusion/run.h"
+#include "onestep/run/run.h"
 #include "onestep/diffusion/sample_quality.h"
 #include "onestep/diffusion/sampler.h"
-#include "onestep/diffusion/training_loop.h"
-#include "onestep/diffusion/training_state.h"
+#include "onestep/run/training_loop.h"
+#include "onestep/run/training_state.h"
 #include "onestep/distill/generator_loss.h"
 #include "onestep/engine.h"
 #include "onestep/nn/atomic_file.h"
@@ -23,6 +23,27 @@
 #include "onestep/nn/safetensors.h"
 
 namespace onestep::distill {
+
+using run::MetricValues;
+using run::MetricsLog;
+using run::Progress;
+using run::TrainingLoop;
+using run::TrainingOutcome;
+using run::TrainingSchedule;
+using run::append_with_prefix;
+using run::check_run_directory;
+using run::copy_outcome;
+using run::i64_vector;
+using run::join_path;
+using run::poison_gradient;
+using run::prepare_run_directory;
+using run::read_run_config;
+using run::restore_rng;
+using run::rng_state;
+using run::schedule_of;
+using run::stream_seed;
+using run::truncate_metrics;
+using run::with_prefix;
 
 using namespace diffusion;
 
@@ -114,7 +135,7 @@ std::unique_ptr<DataSource> open_distill_data(const DistillOptions& o,
   const Method method = make_method(o.method, o.method_options);
   if (!method.needs_discriminator() && o.preview_samples == 0) return nullptr;
   const std::string spec = data_spec_of(o, teacher_config);
-  ONESTEP_CHECK(!spec.empty(), "distill: {} needs real data; the teacher names none, pass --data",
+  ONESTEP_CHECK(!spec.empty(), "distill: {} needs real data; the teacher names none, so set data",
                 method.name);
   return open_dataset(spec, DataOptions{stream_seed(o.seed, 0), false, false});
 }
@@ -139,7 +160,7 @@ class DistillRun : public TrainingLoop {
     teacher_.net->to(device_);
     teacher_.net->set_requires_grad(false);
     teacher_.net->eval();
-    Generator unused(0);  // weights come from the teacher
+    Rng unused(0);  // weights come from the teacher
     generator_ = build_denoiser(model_config_, unused);
     fake_ = build_denoiser(model_config_, unused);
     ema_net_ = build_denoiser(model_config_, unused);
@@ -162,7 +183,7 @@ class DistillRun : public TrainingLoop {
     generator_params_ = generator_->parameters();
     fake_params_ = fake_->parameters();
     if (method_.needs_discriminator() && o_.discriminator_head == "learned") {
-      Generator head_gen(stream_seed(o_.seed, 8));
+      Rng head_gen(stream_seed(o_.seed, 8));
       head_ = std::make_shared<DiscriminatorHead>(
           bottleneck_shape(*fake_, model_config_.data_shape, label_dim_), head_gen);
       head_->to(device_);
@@ -186,11 +207,11 @@ class DistillRun : public TrainingLoop {
     ema_ = std::make_unique<nn::ExponentialMovingAverage>(generator_params_);
     if (method_.regression_weight > 0) make_regression_pairs();
     if (o_.eval_every_images > 0) {
-      ONESTEP_CHECK(!spec.empty(), "distill: --eval-every needs the data; the teacher names none, "
-                                   "pass --data");
+      ONESTEP_CHECK(!spec.empty(), "distill: eval_every_images needs the data; the teacher names none, "
+                                   "so set data");
       scorer_ = std::make_unique<SampleScorer>(spec, o_.eval_features, o_.eval_samples,
                                                stream_seed(o_.seed, 6));
-      Generator eval_gen(stream_seed(o_.seed, 7));
+      Rng eval_gen(stream_seed(o_.seed, 7));
       eval_noise_ = randn(sample_shape(o_.eval_samples), eval_gen, DType::f32, device_);
       if (label_dim_ > 0)
         eval_labels_ = one_hot(randint(0, label_dim_, {o_.eval_samples}, eval_gen).to(device_),
@@ -322,7 +343,7 @@ class DistillRun : public TrainingLoop {
   std::string skip_limit_message(const std::string& saved) const override {
     return fmt::format(
         "distill: {} updates in a row (up to iteration {}) had a non-finite loss or gradient "
-        "(the --max-consecutive-skips limit); stopping: {}. Try lower learning rates",
+        "(the max_consecutive_skips limit); stopping: {}. Try lower learning rates",
         consecutive_skips_, steps_, saved);
   }
 
@@ -493,7 +514,7 @@ class DistillRun : public TrainingLoop {
   // DMD's regression targets: teacher ODE solutions (Heun) from fixed noise, deterministic in
   // the seed, so a resumed run rebuilds the same pairs.
   void make_regression_pairs() {
-    Generator pair_gen(stream_seed(o_.seed, 5));
+    Rng pair_gen(stream_seed(o_.seed, 5));
     const int64_t n = o_.regression_pairs;
     regression_noise_ = randn(sample_shape(n), pair_gen, DType::f32, device_);
     regression_labels_ =
@@ -527,7 +548,7 @@ class DistillRun : public TrainingLoop {
     if (adam_head_) append_with_prefix(state, adam_head_->state(), "adam_discriminator_head.");
     append_with_prefix(state, ema_->state(), "ema.");
     state.emplace_back("progress", progress_state());
-    state.emplace_back("rng", generator_state(gen_));
+    state.emplace_back("rng", rng_state(gen_));
     if (data_) state.emplace_back("data", i64_vector(data_->state()));
     write_state(o_.out, state, "onestep-distill-state", o_.to_json());
   }
@@ -542,7 +563,7 @@ class DistillRun : public TrainingLoop {
       const nn::NamedTensors head_state = with_prefix(content.tensors, "discriminator_head.");
       ONESTEP_CHECK(head_state.empty() == !head_,
                     "the state was saved {} a learned discriminator head, this run is set up "
-                    "{} one (--disc-head {}); resume with the setting the run was started with",
+                    "{} one (discriminator_head {}); resume with the setting the run was started with",
                     head_state.empty() ? "without" : "with", head_ ? "with" : "without",
                     o_.discriminator_head);
       if (head_) head_->load_state_dict(head_state);
@@ -552,7 +573,7 @@ class DistillRun : public TrainingLoop {
         adam_head_->load_state(with_prefix(content.tensors, "adam_discriminator_head."));
       ema_->load_state(with_prefix(content.tensors, "ema."));
       restore_progress(content.at("progress"));
-      restore_generator(gen_, content.at("rng"), "rng");
+      restore_rng(gen_, content.at("rng"), "rng");
       if (data_) data_->restore(content.at("data").to_vector<int64_t>());
       truncate_metrics(join_path(o_.out, "metrics.jsonl"), images_);
     } catch (const Error& e) {
@@ -562,7 +583,7 @@ class DistillRun : public TrainingLoop {
 
   void write_preview() override {
     ema_->copy_to(ema_net_->parameters());
-    Generator preview_gen(stream_seed(o_.seed, 4));
+    Rng preview_gen(stream_seed(o_.seed, 4));
     const int64_t n = o_.preview_samples;
     const Tensor labels =
         label_dim_ > 0 ? one_hot(randint(0, label_dim_, {n}, preview_gen).to(device_), label_dim_)
@@ -587,7 +608,7 @@ class DistillRun : public TrainingLoop {
   LoadedDenoiser teacher_;
   ModelConfig model_config_;
   Device device_;
-  Generator gen_;
+  Rng gen_;
   int64_t label_dim_ = 0;
   std::shared_ptr<EDMPrecond> generator_, fake_, ema_net_;
   std::shared_ptr<DiscriminatorHead> head_;  // with --disc-head learned
@@ -641,19 +662,19 @@ void check_distill_options(const DistillOptions& options, bool resume) {
   check_run_directory(options.out, resume, "distill");
   std::error_code error;
   ONESTEP_CHECK(std::filesystem::is_regular_file(options.teacher, error),
-                "distill: --teacher {} does not exist or is not a file", options.teacher);
+                "distill: teacher {} does not exist or is not a file", options.teacher);
   // Read in full now, so that a file that is not a teacher is refused before the run folder
   // exists (the run loads it again; a second read of a checkpoint is cheap next to a run).
   try {
     load_denoiser(options.teacher);
   } catch (const Error& e) {
-    ONESTEP_FAIL("distill: --teacher {} is not a network onestep can load: {}", options.teacher,
+    ONESTEP_FAIL("distill: teacher {} is not a network onestep can load: {}", options.teacher,
                  e.what());
   }
   if (!options.data.empty()) describe_dataset(options.data);
   ONESTEP_CHECK(options.eval_every_images == 0 || options.eval_features.empty() ||
                     std::filesystem::is_regular_file(options.eval_features, error),
-                "distill: --eval-features {} does not exist or is not a file",
+                "distill: eval_features {} does not exist or is not a file",
                 options.eval_features);
   usable_device(options.device);
 }

@@ -1,7 +1,7 @@
 // DistillOptions: validation, JSON, presets.
 
+#include <algorithm>
 #include <cmath>
-#include <nlohmann/json.hpp>
 
 #include "onestep/distill/distill.h"
 #include "onestep/engine/error.h"
@@ -9,187 +9,177 @@
 
 namespace onestep::distill {
 
-using nlohmann::json;
+const run::OptionTable<DistillOptions>& distill_option_table() {
+  static const run::OptionTable<DistillOptions> table = [] {
+    run::OptionTable<DistillOptions> t("distill");
+    using run::at_least;
+    using run::between;
+    using run::one_of;
+    using run::positive;
+    t.add("preset", "", "The preset the settings started from", ONESTEP_OPTION_MEMBER(preset));
+    t.add("teacher", "--teacher", "Teacher checkpoint (default from the preset)",
+          ONESTEP_OPTION_MEMBER(teacher));
+    t.add("data", "--data", "Real data for the discriminator (default: the teacher's)",
+          ONESTEP_OPTION_MEMBER(data));
+    t.add("method", "--method", fmt::format("{}", fmt::join(method_names(), ", ")),
+          ONESTEP_OPTION_MEMBER(method))
+        .allow(one_of(method_names()));
+    t.add("divergence", "--divergence",
+          fmt::format("{} (default: jeffreys; js for f-distill)",
+                      fmt::join(divergence_names(), ", ")),
+          ONESTEP_OPTION_MEMBER(method_options.divergence));
+    t.add("alpha", "--alpha", "alpha of the alpha-divergence",
+          ONESTEP_OPTION_MEMBER(method_options.alpha));
+    t.add("sid_alpha", "--sid-alpha", "SiD's alpha (1.2)",
+          ONESTEP_OPTION_MEMBER(method_options.sid_alpha))
+        .allow(positive());
+    t.add("sim_c", "--sim-c", "SIM pseudo-Huber c", ONESTEP_OPTION_MEMBER(method_options.sim_c))
+        .allow(positive());
+    t.add("ratio_gradient", "--ratio-gradient",
+          "Uni-Instruct ratio gradient: discriminator or closed-form",
+          ONESTEP_OPTION_MEMBER(method_options.ratio_gradient))
+        .allow(one_of({"discriminator", "closed-form"}));
+    t.add("gan_weight", "--gan-weight", "GAN weight (method default when omitted)",
+          ONESTEP_OPTION_MEMBER(method_options.gan_weight))
+        .allow(at_least(0).or_unset(-1));
+    t.add("fake_steps", "--fake-steps", "Fake updates per generator update",
+          ONESTEP_OPTION_MEMBER(method_options.fake_steps))
+        .allow(between(1, 1000).or_unset(0));
+    t.add("regression", "--regression-weight",
+          "Weight of the MSE to teacher ODE pairs (DMD's regression; any method; default 0.25 "
+          "for dmd, 0 otherwise)",
+          ONESTEP_OPTION_MEMBER(method_options.regression_weight))
+        .allow(at_least(0).or_unset(-1));
+    t.add("normalise_ratio", "--normalise-ratio", "Divide r by its batch mean",
+          ONESTEP_OPTION_MEMBER(method_options.normalise_ratio));
+    t.add("gan_over_nu", "--gan-over-nu",
+          "Multiply the GAN term by the batch mean of 1/nu, as the official code does",
+          ONESTEP_OPTION_MEMBER(method_options.gan_over_nu));
+    t.add("sigma_init", "--sigma-init", "Generator noise level (2.5)",
+          ONESTEP_OPTION_MEMBER(sigma_init))
+        .allow(positive());
+    t.add("batch", "--batch", "Batch size", ONESTEP_OPTION_MEMBER(batch))
+        .allow(between(1, 1 << 20));
+    t.add("total_images", "--images", "Length in generator images",
+          ONESTEP_OPTION_MEMBER(total_images))
+        .allow(at_least(1))
+        .may_change();
+    t.add_custom(
+         "", "--lr", "Learning rate of both networks",
+         [](const DistillOptions& o) { return run::OptionValue(o.lr_generator); },
+         [](DistillOptions& o, const run::OptionValue& v) {
+           o.lr_generator = o.lr_fake = std::get<double>(v);
+         })
+        .allow(between(1e-12, 1));
+    t.add("lr_generator", "--lr-generator", "Generator learning rate",
+          ONESTEP_OPTION_MEMBER(lr_generator))
+        .allow(between(1e-12, 1));
+    t.add("lr_fake", "--lr-fake", "Fake-score learning rate", ONESTEP_OPTION_MEMBER(lr_fake))
+        .allow(between(1e-12, 1));
+    t.add("lr_discriminator_head", "--lr-disc-head",
+          "Learning rate of the learned discriminator head (0: --lr-fake's)",
+          ONESTEP_OPTION_MEMBER(lr_discriminator_head))
+        .allow(between(0, 1));
+    t.add("beta1", "--beta1", "Adam beta1 of both networks (0)", ONESTEP_OPTION_MEMBER(beta1))
+        .allow(between(0, 0.999));
+    t.add("beta2", "", "Adam beta2 of both networks", ONESTEP_OPTION_MEMBER(beta2));
+    t.add("adam_eps", "", "Adam epsilon", ONESTEP_OPTION_MEMBER(adam_eps)).allow(positive());
+    t.add("ema_halflife_images", "--ema-halflife", "Generator EMA half-life, images",
+          ONESTEP_OPTION_MEMBER(ema_halflife_images))
+        .allow(at_least(0));
+    t.add("ema_rampup", "", "EMA ramp-up ratio (0: off)", ONESTEP_OPTION_MEMBER(ema_rampup))
+        .allow(at_least(0));
+    t.add("fake_grad_clip", "", "Gradient-norm clip of the fake network (0: off)",
+          ONESTEP_OPTION_MEMBER(fake_grad_clip))
+        .allow(at_least(0));
+    t.add("generator_warmup_images", "--generator-warmup", "Images before the generator trains",
+          ONESTEP_OPTION_MEMBER(generator_warmup_images))
+        .allow(at_least(0));
+    t.add("sim_only_images", "--sim-only", "Images of SIM-term-only training",
+          ONESTEP_OPTION_MEMBER(sim_only_images))
+        .allow(at_least(0));
+    t.add("sigma_min", "", "Smallest generator noise level", ONESTEP_OPTION_MEMBER(sigma_min))
+        .allow(positive());
+    t.add("sigma_max", "", "Largest generator noise level", ONESTEP_OPTION_MEMBER(sigma_max));
+    t.add("rho", "", "Karras grid rho", ONESTEP_OPTION_MEMBER(rho)).allow(positive());
+    t.add("u_max", "", "Largest grid position of the generator's noise levels",
+          ONESTEP_OPTION_MEMBER(u_max))
+        .allow(run::positive_up_to(1));
+    t.add("discriminator_sigma_weighting", "--disc-weighting",
+          "Discriminator BCE over noise levels: uniform or lambda (EDM's weights)",
+          ONESTEP_OPTION_MEMBER(discriminator_sigma_weighting))
+        .allow(one_of({"uniform", "lambda"}));
+    t.add("fake_sigma", "--fake-sigma", "Fake-score noise levels: grid or lognormal",
+          ONESTEP_OPTION_MEMBER(fake_sigma))
+        .allow(one_of({"grid", "lognormal"}));
+    t.add("discriminator_sigma", "--disc-sigma", "Discriminator noise levels: grid or lognormal",
+          ONESTEP_OPTION_MEMBER(discriminator_sigma))
+        .allow(one_of({"grid", "lognormal"}));
+    t.add("discriminator_head", "--disc-head",
+          "Discriminator logit: mean (of the fake network's bottleneck) or learned (a head of "
+          "its own on it)",
+          ONESTEP_OPTION_MEMBER(discriminator_head))
+        .allow(one_of({"mean", "learned"}));
+    t.add("fake_p_mean", "", "Mean of ln(sigma) of the fake network's log-normal levels",
+          ONESTEP_OPTION_MEMBER(fake_loss.p_mean));
+    t.add("fake_p_std", "", "Std of ln(sigma) of the fake network's log-normal levels",
+          ONESTEP_OPTION_MEMBER(fake_loss.p_std))
+        .allow(at_least(0));
+    t.add("score_scale", "", "Scale of the generator's score loss",
+          ONESTEP_OPTION_MEMBER(score_scale))
+        .allow(positive());
+    t.add("discriminator_weight", "", "Weight of the discriminator's BCE",
+          ONESTEP_OPTION_MEMBER(discriminator_weight))
+        .allow(at_least(0));
+    t.add("regression_pairs", "", "Teacher ODE pairs of the regression term",
+          ONESTEP_OPTION_MEMBER(regression_pairs))
+        .allow(between(1, 1000000));
+    t.add("regression_steps", "", "Heun steps of the regression pairs",
+          ONESTEP_OPTION_MEMBER(regression_steps))
+        .allow(between(1, 100000));
+    t.add("eval_every_images", "--eval-every",
+          "Score the EMA generator every this many images, and at the start and end (0: never): "
+          "a learning curve in metrics.jsonl",
+          ONESTEP_OPTION_MEMBER(eval_every_images))
+        .allow(at_least(0))
+        .may_change();
+    t.add("eval_samples", "--eval-samples", "Samples per score of --eval-every",
+          ONESTEP_OPTION_MEMBER(eval_samples))
+        .allow(between(2, 1000000))
+        .may_change();
+    t.add("eval_features", "--eval-features",
+          "Feature network of --eval-every's FID on images (default: the committed one)",
+          ONESTEP_OPTION_MEMBER(eval_features))
+        .may_change();
+    run::add_run_options(t, "iteration");
+    return t;
+  }();
+  return table;
+}
 
 void DistillOptions::validate() const {
-  ONESTEP_CHECK(!teacher.empty(), "distill: --teacher is required");
+  ONESTEP_CHECK(!teacher.empty(), "distill: teacher is required");
+  distill_option_table().check_ranges(*this);
   make_method(method, method_options);  // checks the method and its options
-  ONESTEP_CHECK(sigma_init > 0 && std::isfinite(sigma_init),
-                "distill: --sigma-init must be positive");
-  // The upper limits match the command's flags, so that an edited config.json cannot ask for
-  // what the command line refuses.
-  ONESTEP_CHECK(batch >= 1 && batch <= (int64_t{1} << 20) && total_images >= 1,
-                "distill: --batch must be in [1, {}] and --images >= 1", int64_t{1} << 20);
-  ONESTEP_CHECK(lr_generator > 0 && lr_fake > 0, "distill: learning rates must be positive");
-  ONESTEP_CHECK(lr_discriminator_head >= 0 && std::isfinite(lr_discriminator_head),
-                "distill: --lr-disc-head must be >= 0 (0: the fake network's), got {}",
-                lr_discriminator_head);
-  ONESTEP_CHECK(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1 && adam_eps > 0,
-                "distill: Adam needs 0 <= beta < 1 and eps > 0");
-  ONESTEP_CHECK(ema_halflife_images >= 0 && ema_rampup >= 0 && fake_grad_clip >= 0,
-                "distill: EMA and clipping settings must be >= 0");
-  ONESTEP_CHECK(generator_warmup_images >= 0 && sim_only_images >= 0,
-                "distill: warm-ups must be >= 0");
-  ONESTEP_CHECK(sigma_min > 0 && sigma_max > sigma_min && rho > 0 && u_max > 0 && u_max <= 1,
-                "distill: need 0 < sigma_min < sigma_max, rho > 0 and 0 < u_max <= 1");
-  ONESTEP_CHECK(
-      discriminator_sigma_weighting == "uniform" || discriminator_sigma_weighting == "lambda",
-      "distill: --disc-weighting must be uniform or lambda, got '{}'",
-      discriminator_sigma_weighting);
-  ONESTEP_CHECK(fake_loss.p_std >= 0 && std::isfinite(fake_loss.p_mean),
-                "distill: bad fake noise-level distribution");
-  ONESTEP_CHECK(fake_sigma == "grid" || fake_sigma == "lognormal",
-                "distill: --fake-sigma must be grid or lognormal, got '{}'", fake_sigma);
-  ONESTEP_CHECK(discriminator_sigma == "grid" || discriminator_sigma == "lognormal",
-                "distill: --disc-sigma must be grid or lognormal, got '{}'", discriminator_sigma);
-  ONESTEP_CHECK(discriminator_head == "mean" || discriminator_head == "learned",
-                "distill: --disc-head must be mean or learned, got '{}'", discriminator_head);
-  ONESTEP_CHECK(score_scale > 0 && discriminator_weight >= 0, "distill: bad loss weights");
-  ONESTEP_CHECK(regression_pairs >= 1 && regression_steps >= 1, "distill: bad regression settings");
-  ONESTEP_CHECK(log_every_images >= 1 && checkpoint_every_images >= 0 && preview_samples >= 0 &&
-                    preview_samples <= 1000000,
-                "distill: bad logging settings");
-  ONESTEP_CHECK(eval_every_images >= 0 && eval_samples >= 2 && eval_samples <= 1000000,
-                "distill: --eval-every must be >= 0 and --eval-samples in [2, 1000000]");
-  ONESTEP_CHECK(max_consecutive_skips >= 1, "distill: --max-consecutive-skips must be >= 1, got {}",
-                max_consecutive_skips);
-  ONESTEP_CHECK(regression_pairs <= 1000000 && regression_steps <= 100000,
-                "distill: bad regression settings");
+  ONESTEP_CHECK(beta2 >= 0 && beta2 < 1, "distill: Adam needs 0 <= beta2 < 1, got {}", beta2);
+  ONESTEP_CHECK(sigma_max > sigma_min, "distill: need sigma_min < sigma_max (got {}, {})",
+                sigma_min, sigma_max);
   inject_nan.validate("distill");
-  ONESTEP_CHECK(!out.empty(), "distill: --out is empty");
+  ONESTEP_CHECK(!out.empty(), "distill: out is empty");
   parse_device(device);
-  parse_matmul_precision(precision);
 }
 
-std::string DistillOptions::to_json() const {
-  const MethodOptions& m = method_options;
-  json j = {{"preset", preset},
-            {"teacher", teacher},
-            {"data", data},
-            {"method", method},
-            {"divergence", m.divergence},
-            {"alpha", m.alpha},
-            {"sid_alpha", m.sid_alpha},
-            {"sim_c", m.sim_c},
-            {"ratio_gradient", m.ratio_gradient},
-            {"gan_weight", m.gan_weight},
-            {"fake_steps", m.fake_steps},
-            {"regression", m.regression_weight},
-            {"normalise_ratio", m.normalise_ratio},
-            {"gan_over_nu", m.gan_over_nu},
-            {"sigma_init", sigma_init},
-            {"batch", batch},
-            {"total_images", total_images},
-            {"lr_generator", lr_generator},
-            {"lr_fake", lr_fake},
-            {"lr_discriminator_head", lr_discriminator_head},
-            {"beta1", beta1},
-            {"beta2", beta2},
-            {"adam_eps", adam_eps},
-            {"ema_halflife_images", ema_halflife_images},
-            {"ema_rampup", ema_rampup},
-            {"fake_grad_clip", fake_grad_clip},
-            {"generator_warmup_images", generator_warmup_images},
-            {"sim_only_images", sim_only_images},
-            {"sigma_min", sigma_min},
-            {"sigma_max", sigma_max},
-            {"rho", rho},
-            {"u_max", u_max},
-            {"fake_sigma", fake_sigma},
-            {"discriminator_sigma", discriminator_sigma},
-            {"discriminator_head", discriminator_head},
-            {"fake_p_mean", fake_loss.p_mean},
-            {"fake_p_std", fake_loss.p_std},
-            {"score_scale", score_scale},
-            {"discriminator_weight", discriminator_weight},
-            {"discriminator_sigma_weighting", discriminator_sigma_weighting},
-            {"regression_pairs", regression_pairs},
-            {"regression_steps", regression_steps},
-            {"log_every_images", log_every_images},
-            {"checkpoint_every_images", checkpoint_every_images},
-            {"eval_every_images", eval_every_images},
-            {"eval_samples", eval_samples},
-            {"eval_features", eval_features},
-            {"max_consecutive_skips", max_consecutive_skips},
-            {"preview_samples", preview_samples},
-            {"seed", seed},
-            {"device", device},
-            {"precision", precision},
-            {"out", out}};
-  return j.dump(2);
-}
+std::string DistillOptions::to_json() const { return distill_option_table().to_json(*this); }
 
 DistillOptions DistillOptions::from_json(const std::string& text) {
   DistillOptions o;
-  try {
-    const json j = json::parse(text);
-    ONESTEP_CHECK(j.is_object(), "distill config: expected a JSON object");
-    // Missing keys keep their defaults, so configs written before an option existed still load.
-    const auto read = [&](const char* key, auto& value) {
-      if (j.contains(key)) j.at(key).get_to(value);
-    };
-    MethodOptions& m = o.method_options;
-    read("preset", o.preset);
-    read("teacher", o.teacher);
-    read("data", o.data);
-    read("method", o.method);
-    read("divergence", m.divergence);
-    read("alpha", m.alpha);
-    read("sid_alpha", m.sid_alpha);
-    read("sim_c", m.sim_c);
-    read("ratio_gradient", m.ratio_gradient);
-    read("gan_weight", m.gan_weight);
-    read("fake_steps", m.fake_steps);
-    // "regression_weight", in configs written before the regression term applied to every
-    // method, held DMD's weight whatever the method: it counts for dmd only.
-    if (j.contains("regression")) {
-      read("regression", m.regression_weight);
-    } else if (o.method == "dmd") {
-      read("regression_weight", m.regression_weight);
-    }
-    read("normalise_ratio", m.normalise_ratio);
-    read("gan_over_nu", m.gan_over_nu);
-    read("sigma_init", o.sigma_init);
-    read("batch", o.batch);
-    read("total_images", o.total_images);
-    read("lr_generator", o.lr_generator);
-    read("lr_fake", o.lr_fake);
-    read("lr_discriminator_head", o.lr_discriminator_head);
-    read("beta1", o.beta1);
-    read("beta2", o.beta2);
-    read("adam_eps", o.adam_eps);
-    read("ema_halflife_images", o.ema_halflife_images);
-    read("ema_rampup", o.ema_rampup);
-    read("fake_grad_clip", o.fake_grad_clip);
-    read("generator_warmup_images", o.generator_warmup_images);
-    read("sim_only_images", o.sim_only_images);
-    read("sigma_min", o.sigma_min);
-    read("sigma_max", o.sigma_max);
-    read("rho", o.rho);
-    read("u_max", o.u_max);
-    read("fake_sigma", o.fake_sigma);
-    read("fake_p_mean", o.fake_loss.p_mean);
-    read("discriminator_sigma_weighting", o.discriminator_sigma_weighting);
-    read("fake_p_std", o.fake_loss.p_std);
-    read("discriminator_sigma", o.discriminator_sigma);
-    read("discriminator_head", o.discriminator_head);
-    read("score_scale", o.score_scale);
-    read("discriminator_weight", o.discriminator_weight);
-    read("regression_pairs", o.regression_pairs);
-    read("regression_steps", o.regression_steps);
-    read("log_every_images", o.log_every_images);
-    read("checkpoint_every_images", o.checkpoint_every_images);
-    read("eval_every_images", o.eval_every_images);
-    read("eval_samples", o.eval_samples);
-    read("eval_features", o.eval_features);
-    read("max_consecutive_skips", o.max_consecutive_skips);
-    read("preview_samples", o.preview_samples);
-    read("seed", o.seed);
-    read("device", o.device);
-    read("precision", o.precision);
-    read("out", o.out);
-  } catch (const json::exception& e) {
-    ONESTEP_FAIL("distill config: {}", e.what());
+  const std::vector<std::string> found = distill_option_table().read_json(text, o);
+  // "regression_weight", in configs written before the regression term applied to every method,
+  // held DMD's weight whatever the method: it counts for dmd only.
+  if (std::find(found.begin(), found.end(), "regression") == found.end() && o.method == "dmd") {
+    run::OptionTable<DistillOptions> legacy("distill");
+    legacy.add("regression_weight", "", "", ONESTEP_OPTION_MEMBER(method_options.regression_weight));
+    legacy.read_json(text, o);
   }
   o.validate();
   return o;

@@ -31,12 +31,12 @@ std::string Method::describe() const {
 }
 
 Method make_method(const std::string& name, const MethodOptions& o) {
-  ONESTEP_CHECK(o.sid_alpha > 0 && std::isfinite(o.sid_alpha), "--sid-alpha must be positive");
-  ONESTEP_CHECK(o.sim_c > 0 && std::isfinite(o.sim_c), "--sim-c must be positive");
+  ONESTEP_CHECK(o.sid_alpha > 0 && std::isfinite(o.sid_alpha), "sid_alpha must be positive");
+  ONESTEP_CHECK(o.sim_c > 0 && std::isfinite(o.sim_c), "sim_c must be positive");
   ONESTEP_CHECK(o.fake_steps >= 0 && std::isfinite(o.regression_weight),
                 "bad fake steps or regression weight");
   ONESTEP_CHECK(o.ratio_gradient == "discriminator" || o.ratio_gradient == "closed-form",
-                "--ratio-gradient must be discriminator or closed-form, got '{}'",
+                "ratio_gradient must be discriminator or closed-form, got '{}'",
                 o.ratio_gradient);
   Method m;
   m.name = name;

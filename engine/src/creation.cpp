@@ -63,7 +63,7 @@ Tensor from_host(const void* data, DType dtype, const Shape& shape, Device devic
 
 namespace {
 
-Tensor random_fill(backend::RandomKind kind, const Shape& shape, Generator& gen, DType dtype,
+Tensor random_fill(backend::RandomKind kind, const Shape& shape, Rng& gen, DType dtype,
                    Device device, double p0, double p1) {
   Tensor t = empty(shape, dtype, device);
   const int lanes = dtype == DType::f32 ? 4 : 2;
@@ -74,17 +74,17 @@ Tensor random_fill(backend::RandomKind kind, const Shape& shape, Generator& gen,
 
 }  // namespace
 
-Tensor rand(const Shape& shape, Generator& gen, DType dtype, Device device) {
+Tensor rand(const Shape& shape, Rng& gen, DType dtype, Device device) {
   ONESTEP_CHECK(is_floating(dtype), "rand: dtype must be f32 or f64, got {}", dtype_name(dtype));
   return random_fill(backend::RandomKind::uniform, shape, gen, dtype, device, 0, 0);
 }
 
-Tensor randn(const Shape& shape, Generator& gen, DType dtype, Device device) {
+Tensor randn(const Shape& shape, Rng& gen, DType dtype, Device device) {
   ONESTEP_CHECK(is_floating(dtype), "randn: dtype must be f32 or f64, got {}", dtype_name(dtype));
   return random_fill(backend::RandomKind::normal, shape, gen, dtype, device, 0, 0);
 }
 
-Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator& gen, Device device) {
+Tensor randint(int64_t low, int64_t high, const Shape& shape, Rng& gen, Device device) {
   ONESTEP_CHECK(low < high, "randint: empty range [{}, {})", low, high);
   // Bounds travel to the backend as doubles: keep them exact.
   ONESTEP_CHECK(std::abs(low) <= (int64_t{1} << 52) && std::abs(high) <= (int64_t{1} << 52),
@@ -93,10 +93,10 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator& gen, De
                      static_cast<double>(low), static_cast<double>(high));
 }
 
-Tensor rand_like(const Tensor& t, Generator& gen) {
+Tensor rand_like(const Tensor& t, Rng& gen) {
   return rand(t.shape(), gen, t.dtype(), t.device());
 }
-Tensor randn_like(const Tensor& t, Generator& gen) {
+Tensor randn_like(const Tensor& t, Rng& gen) {
   return randn(t.shape(), gen, t.dtype(), t.device());
 }
 

@@ -21,7 +21,7 @@
 
 namespace {
 
-using onestep::Generator;
+using onestep::Rng;
 using onestep::Tensor;
 namespace nn = onestep::nn;
 namespace diffusion = onestep::diffusion;
@@ -36,7 +36,7 @@ void check(bool ok, const std::string& what) {
 // x: [N, 1] -> [N, 1]
 class Regressor : public nn::Module {
  public:
-  explicit Regressor(Generator& gen) {
+  explicit Regressor(Rng& gen) {
     const nn::Init init{nn::InitMode::kaiming_uniform, 1.0, 0.0};
     fc0_ = register_module("fc0", std::make_shared<nn::Linear>(1, 64, true, init, gen));
     fc1_ = register_module("fc1", std::make_shared<nn::Linear>(64, 1, true, init, gen));
@@ -48,7 +48,7 @@ class Regressor : public nn::Module {
 };
 
 void regression(const std::string& dir) {
-  Generator gen(7);
+  Rng gen(7);
   const Tensor x = onestep::rand({256, 1}, gen) * 2.0 - 1.0;  // uniform in [-1, 1)
   const Tensor y = onestep::sin(x * 3.0);
 
@@ -70,7 +70,7 @@ void regression(const std::string& dir) {
 
   const std::string path = dir + "/regressor.safetensors";
   nn::save_safetensors(path, net.state_dict(), {{"model", "Regressor"}});
-  Generator other_seed(8);
+  Rng other_seed(8);
   Regressor loaded(other_seed);
   loaded.load_state_dict(nn::load_safetensors(path).tensors);
   onestep::NoGradGuard no_grad;
@@ -79,7 +79,7 @@ void regression(const std::string& dir) {
 }
 
 void diffusion_generator(const std::string& dir) {
-  Generator gen(11);
+  Rng gen(11);
   diffusion::ModelConfig config;
   config.arch = "mlp";
   config.mlp.hidden = 64;

@@ -7,7 +7,7 @@
 namespace onestep::nn {
 
 Tensor weight_init(const Shape& shape, InitMode mode, int64_t fan_in, int64_t fan_out,
-                   Generator& gen) {
+                   Rng& gen) {
   ONESTEP_CHECK(fan_in > 0 && fan_out > 0, "weight_init: fans must be positive, got {} and {}",
                 fan_in, fan_out);
   const double in = static_cast<double>(fan_in), out = static_cast<double>(fan_out);
@@ -24,7 +24,7 @@ Tensor weight_init(const Shape& shape, InitMode mode, int64_t fan_in, int64_t fa
   ONESTEP_FAIL("weight_init: unknown mode");
 }
 
-Linear::Linear(int64_t in, int64_t out, bool with_bias, const Init& init, Generator& gen)
+Linear::Linear(int64_t in, int64_t out, bool with_bias, const Init& init, Rng& gen)
     : in_features(in), out_features(out) {
   weight =
       register_parameter("weight", weight_init({out, in}, init.mode, in, out, gen) * init.weight);
@@ -36,7 +36,7 @@ Tensor Linear::forward(const Tensor& x) const {
   return linear(x, weight, bias);
 }
 
-Conv2d::Conv2d(int64_t in, int64_t out, const Options& o, const Init& init, Generator& gen)
+Conv2d::Conv2d(int64_t in, int64_t out, const Options& o, const Init& init, Rng& gen)
     : in_channels(in), out_channels(out), kernel(o.kernel), up(o.up), down(o.down) {
   ONESTEP_CHECK(!(up && down), "Conv2d: up and down are exclusive");
   ONESTEP_CHECK(kernel >= 0, "Conv2d: kernel must be >= 0, got {}", kernel);
@@ -100,7 +100,7 @@ Tensor PositionalEmbedding::forward(const Tensor& x) const {
   return concat({cos(angles), sin(angles)}, 1);
 }
 
-FourierEmbedding::FourierEmbedding(int64_t channels, double scale, Generator& gen) {
+FourierEmbedding::FourierEmbedding(int64_t channels, double scale, Rng& gen) {
   ONESTEP_CHECK(channels >= 2 && channels % 2 == 0,
                 "FourierEmbedding: need an even channel count, got {}", channels);
   freqs = register_buffer("freqs", randn({channels / 2}, gen) * scale);

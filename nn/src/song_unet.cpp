@@ -7,7 +7,7 @@
 
 namespace onestep::nn {
 
-UNetBlock::UNetBlock(int64_t in, int64_t out, const UNetBlockOptions& o, Generator& gen)
+UNetBlock::UNetBlock(int64_t in, int64_t out, const UNetBlockOptions& o, Rng& gen)
     : in_channels(in),
       out_channels(out),
       num_heads(o.attention ? o.num_heads : 0),
@@ -40,7 +40,7 @@ UNetBlock::UNetBlock(int64_t in, int64_t out, const UNetBlockOptions& o, Generat
   }
 }
 
-Tensor UNetBlock::forward(const Tensor& input, const Tensor& emb, Generator* gen) const {
+Tensor UNetBlock::forward(const Tensor& input, const Tensor& emb, Rng* gen) const {
   Tensor x = conv0->forward(norm0->forward_silu(input));
   const Tensor params = affine->forward(emb).unsqueeze(2).unsqueeze(3);
   x = norm1->forward_silu(x + params);
@@ -116,7 +116,7 @@ void SongUNetConfig::validate() const {
                 model_channels);
 }
 
-SongUNet::SongUNet(const SongUNetConfig& config, Generator& gen) : config_(config) {
+SongUNet::SongUNet(const SongUNetConfig& config, Rng& gen) : config_(config) {
   config_.validate();
   const SongUNetConfig& c = config_;
   const int64_t emb_channels = c.model_channels * c.channel_mult_emb;
@@ -221,7 +221,7 @@ SongUNet::SongUNet(const SongUNetConfig& config, Generator& gen) : config_(confi
 }
 
 Tensor SongUNet::embed(const Tensor& noise_labels, const Tensor& class_labels, int64_t batch,
-                       Generator* gen) const {
+                       Rng* gen) const {
   Tensor emb = positional_ ? positional_->forward(noise_labels) : fourier_->forward(noise_labels);
   // EDM swaps the cos and sin halves for DDPM++ compatibility.
   const int64_t half = emb.size(1) / 2;
@@ -246,7 +246,7 @@ Tensor SongUNet::embed(const Tensor& noise_labels, const Tensor& class_labels, i
 }
 
 Tensor SongUNet::run_encoder(const Tensor& input, const Tensor& noise_labels,
-                             const Tensor& class_labels, Generator* gen,
+                             const Tensor& class_labels, Rng* gen,
                              std::vector<Tensor>& skips) const {
   const SongUNetConfig& c = config_;
   ONESTEP_CHECK(input.dim() == 4 && input.size(1) == c.in_channels &&
@@ -266,14 +266,14 @@ Tensor SongUNet::run_encoder(const Tensor& input, const Tensor& noise_labels,
 }
 
 Tensor SongUNet::encode(const Tensor& input, const Tensor& noise_labels, const Tensor& class_labels,
-                        Generator* gen) const {
+                        Rng* gen) const {
   std::vector<Tensor> skips;
   run_encoder(input, noise_labels, class_labels, gen, skips);
   return skips.back();
 }
 
 Tensor SongUNet::forward(const Tensor& input, const Tensor& noise_labels,
-                         const Tensor& class_labels, Generator* gen) const {
+                         const Tensor& class_labels, Rng* gen) const {
   std::vector<Tensor> skips;
   const Tensor emb = run_encoder(input, noise_labels, class_labels, gen, skips);
   Tensor x = skips.back();

@@ -19,7 +19,7 @@ void ToyMLPConfig::validate() const {
                 kMax);
 }
 
-ToyMLP::ToyMLP(const ToyMLPConfig& config, Generator& gen) : config_(config) {
+ToyMLP::ToyMLP(const ToyMLPConfig& config, Rng& gen) : config_(config) {
   config_.validate();
   const Init init{InitMode::kaiming_uniform, 1.0, 0.0};
   const Init init_zero{InitMode::kaiming_uniform, 1e-3, 0.0};
@@ -47,7 +47,7 @@ ToyMLP::ToyMLP(const ToyMLPConfig& config, Generator& gen) : config_(config) {
 }
 
 Tensor ToyMLP::encode(const Tensor& x, const Tensor& noise_labels, const Tensor& class_labels,
-                      Generator*) const {
+                      Rng*) const {
   ONESTEP_CHECK(x.dim() == 2 && x.size(1) == config_.dim, "ToyMLP: input must be [N, {}], got {}",
                 config_.dim, shape_str(x.shape()));
   const int64_t batch = x.size(0);
@@ -61,7 +61,7 @@ Tensor ToyMLP::encode(const Tensor& x, const Tensor& noise_labels, const Tensor&
 }
 
 Tensor ToyMLP::forward(const Tensor& x, const Tensor& noise_labels, const Tensor& class_labels,
-                       Generator* gen) const {
+                       Rng* gen) const {
   return output_->forward(silu(encode(x, noise_labels, class_labels, gen)));
 }
 

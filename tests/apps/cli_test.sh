@@ -70,7 +70,7 @@ grep -q '"precision": "fp32"' "$bf16/config.json" || fail "resumed in fp32: conf
 expect 0 "$onestep" sample --model "$bf16/teacher.safetensors" --n 16 --steps 4 --precision bf16 --out "$work/bf16-samples"
 [ -s "$work/bf16-samples/samples.npy" ] || fail "sample --precision bf16 wrote no samples: $out"
 expect 2 "$onestep" teacher --preset toy --precision fp16 --out "$work/fp16"
-grep -q -- "--precision: fp16 not in {fp32,bf16}" <<<"$out" || fail "bad --precision error: $out"
+grep -q -- "--precision: must be one of fp32, bf16, got 'fp16'" <<<"$out" || fail "bad --precision error: $out"
 [ ! -e "$work/fp16" ] || fail "bad --precision: the run folder was created"
 expect 0 "$onestep" sample --model "$run/teacher.safetensors" --n 300 --steps 6 --out "$run/samples"
 grep -q "sliced Wasserstein" <<<"$out" || fail "sample did not report the 2-D distance: $out"

@@ -30,18 +30,18 @@ model="$work/teacher/teacher.safetensors"
 touch a-file
 
 # teacher: ranges
-usage "--batch: Value 0 not in range 1" teacher --out out --batch 0
-usage "--images: must be > 0, got 0" teacher --out out --images 0
-usage "--lr: Value -1 not in range" teacher --out out --lr -1
-usage "--lr: Value 100 not in range" teacher --out out --lr 100
-usage "--dropout: Value 1.5 not in range" teacher --out out --dropout 1.5
-usage "--channels: Value 2 not in range 4 to 4096" teacher --out out --channels 2
-usage "--channel-mult: Value 0 not in range 1 to 64" teacher --out out --channel-mult 1,0
+usage "--batch: must be in [1, 1048576], got 0" teacher --out out --batch 0
+usage "--images: must be >= 1, got 0" teacher --out out --images 0
+usage "--lr: must be in [1e-12, 10], got -1" teacher --out out --lr -1
+usage "--lr: must be in [1e-12, 10], got 100" teacher --out out --lr 100
+usage "--dropout: must be in [0, 0.99], got 1.5" teacher --out out --dropout 1.5
+usage "--channels: must be in [4, 4096], got 2" teacher --out out --channels 2
+usage "--channel-mult: must be in [1, 64], got 0" teacher --out out --channel-mult 1,0
 usage "--seed: must be >= 0, got -1" teacher --out out --seed -1
-usage "--max-consecutive-skips: Value 0 not in range 1" teacher --out out --max-consecutive-skips 0
-usage "--inject-nan-at: must be > 0, got 0" teacher --out out --inject-nan-at 0
-usage "--preview: Value -5 not in range 0" teacher --out out --preview -5
-usage "--precision: fp16 not in {fp32,bf16}" teacher --out out --precision fp16
+usage "--max-consecutive-skips: must be in [1, 1000000000], got 0" teacher --out out --max-consecutive-skips 0
+usage "--inject-nan-at: must be >= 1, got 0" teacher --out out --inject-nan-at 0
+usage "--preview: must be in [0, 1000000], got -5" teacher --out out --preview -5
+usage "--precision: must be one of fp32, bf16, got 'fp16'" teacher --out out --precision fp16
 # teacher: paths and data
 usage "--data: unknown dataset 'toy:nope'" teacher --out out --data toy:nope
 usage "--data: dataset 'png:/nonexistent/pngs': folder '/nonexistent/pngs' does not exist" \
@@ -63,18 +63,18 @@ usage "--device: unknown device 'cuda:x'" teacher --out out --device cuda:x
 # teacher: conflicts and settings the data cannot take
 usage "--lr cannot be combined with --resume" teacher --resume --out teacher --lr 0.1
 usage "--cond needs labelled data" teacher --out out --cond   # toy data has no labels
-usage "needs the MLP network (--preset toy or --arch mlp)" teacher --out out --arch songunet
+usage "needs the MLP network (arch mlp, as the toy preset has)" teacher --out out --arch songunet
 usage "--channel-mult has 7 levels, so the resolution halves 6 times, but 32 does not" \
   teacher --out out --preset fmnist-cpu --channel-mult 1,1,1,1,1,1,1
-usage "needs the SongUNet network (--arch songunet)" teacher --out out --preset fmnist-cpu --arch mlp
+usage "needs the SongUNet network (arch songunet)" teacher --out out --preset fmnist-cpu --arch mlp
 
 # sample
 usage "--model: File does not exist" sample --model "$work/missing.safetensors"
-usage "--n: Value 0 not in range 1" sample --model "$model" --n 0
-usage "--steps: Value 0 not in range 1" sample --model "$model" --steps 0
+usage "--n: must be in [1, 100000000], got 0" sample --model "$model" --n 0
+usage "--steps: must be in [1, 100000], got 0" sample --model "$model" --steps 0
 usage "need 0 < --sigma-min < --sigma-max < inf, got 10 and 1" \
   sample --model "$model" --sigma-min 10 --sigma-max 1
-usage "--sampler: rk4 not in {heun,euler}" sample --model "$model" --sampler rk4
+usage "--sampler: must be one of heun, euler, got 'rk4'" sample --model "$model" --sampler rk4
 usage "--noise: File does not exist" sample --model "$model" --noise "$work/missing.npy"
 usage "--n and --noise conflict" sample --model "$model" --noise "$model" --n 5
 usage "--out a-file: exists and is not a folder" sample --model "$model" --out a-file
@@ -82,12 +82,12 @@ usage "--out /proc/nope: cannot create anything in /proc" sample --model "$model
 usage "--data: unknown dataset 'toy:nope'" sample --model "$model" --data toy:nope
 usage "--device: unknown device 'gpu'" sample --model "$model" --device gpu
 usage "--class given, but $model is unconditional" sample --model "$model" --class 3
-usage "--precision: fp16 not in {fp32,bf16}" sample --model "$model" --precision fp16
+usage "--precision: must be one of fp32, bf16, got 'fp16'" sample --model "$model" --precision fp16
 
 # distill
 usage "--teacher $work/missing.safetensors does not exist" \
   distill --preset toy --teacher "$work/missing.safetensors" --out out
-usage "--method: gan not in" distill --preset toy --teacher "$model" --out out --method gan
+usage "--method: must be one of uni-instruct, uni-instruct-official, sid, sida, sim, diff-instruct, dmd, dmd2, f-distill, got 'gan'" distill --preset toy --teacher "$model" --out out --method gan
 usage "--divergence: unknown divergence 'nope'" \
   distill --preset toy --teacher "$model" --out out --divergence nope
 usage "--lr sets both learning rates; it cannot be combined with --lr-generator" \
@@ -96,30 +96,30 @@ usage "--alpha applies only to --divergence alpha" \
   distill --preset toy --teacher "$model" --out out --alpha 0.5 --divergence jeffreys
 usage "--data: dataset 'png:/nonexistent/pngs': folder '/nonexistent/pngs' does not exist" \
   distill --preset toy --teacher "$model" --out out --data png:/nonexistent/pngs
-usage "--batch: Value 0 not in range 1" distill --preset toy --teacher "$model" --out out --batch 0
-usage "--max-consecutive-skips: Value 0 not in range 1" \
+usage "--batch: must be in [1, 1048576], got 0" distill --preset toy --teacher "$model" --out out --batch 0
+usage "--max-consecutive-skips: must be in [1, 1000000000], got 0" \
   distill --preset toy --teacher "$model" --out out --max-consecutive-skips 0
 usage "--out a-file: exists and is not a folder" distill --preset toy --teacher "$model" --out a-file
 usage "--out: distill: no run to resume in out" distill --resume --out out
 usage "--teacher cannot be combined with --resume" distill --resume --teacher "$model"
 usage "--teacher /etc/passwd is not a network onestep can load" \
   distill --preset toy --teacher /etc/passwd --out out
-usage "--disc-sigma: nope not in {grid,lognormal}" \
+usage "--disc-sigma: must be one of grid, lognormal, got 'nope'" \
   distill --preset toy --teacher "$model" --out out --disc-sigma nope
-usage "--disc-head: nope not in {mean,learned}" \
+usage "--disc-head: must be one of mean, learned, got 'nope'" \
   distill --preset toy --teacher "$model" --out out --disc-head nope
-usage "--lr-disc-head: Value -1 not in range" \
+usage "--lr-disc-head: must be in [0, 1], got -1" \
   distill --preset toy --teacher "$model" --out out --lr-disc-head -1
 usage "--gan-over-nu cannot be combined with --resume" distill --resume --out out --gan-over-nu
 usage "--eval-every: must be >= 0, got -1" \
   distill --preset toy --teacher "$model" --out out --eval-every -1
-usage "--eval-samples: Value 1 not in range 2" \
+usage "--eval-samples: must be in [2, 1000000], got 1" \
   distill --preset toy --teacher "$model" --out out --eval-every 1000 --eval-samples 1
 usage "--eval-features missing.safetensors does not exist" \
   distill --preset toy --teacher "$model" --out out --eval-every 1000 --eval-features missing.safetensors
 usage "--regression-weight: must be >= 0, got -1" \
   distill --preset toy --teacher "$model" --out out --regression-weight -1
-usage "--precision: fp16 not in {fp32,bf16}" \
+usage "--precision: must be one of fp32, bf16, got 'fp16'" \
   distill --preset toy --teacher "$model" --out out --precision fp16
 
 # eval
@@ -132,23 +132,23 @@ usage "--train-features and --samples are separate jobs" eval --samples a-file -
 usage "--train-features needs image data" eval --train-features --data toy:25gaussians
 usage "--features $work/missing.safetensors: no such file" \
   eval --samples a-file --features "$work/missing.safetensors"
-usage "--kid-size: Value 1 not in range 2" eval --samples a-file --kid-size 1
+usage "--kid-size: must be in [2, 100000], got 1" eval --samples a-file --kid-size 1
 
 # demo
 usage "--out a-file: exists and is not a folder" demo --out a-file
 usage "--out /proc/x: cannot create anything in /proc" demo --out /proc/x
-usage "--steps: Value 0 not in range 1" demo --out out --steps 0
+usage "--steps: must be in [1, 10000000], got 0" demo --out out --steps 0
 
 # bench
-usage "--batch: Value 0 not in range 1" bench --batch 0
+usage "--batch: must be in [1, 65536], got 0" bench --batch 0
 usage "--seed: must be >= 0, got -1" bench --seed -1
-usage "--steps: Value 5 not in range 10" bench --steps 5
+usage "--steps: must be in [10, 100000], got 5" bench --steps 5
 usage "--device: unknown device 'gpu'" bench --device gpu
-usage "--precision: fp16 not in {fp32,bf16}" bench --precision fp16
+usage "--precision: must be one of fp32, bf16, got 'fp16'" bench --precision fp16
 
 # The check itself: a misspelt flag also exits 2, but its message names no reason above.
 out="$("$onestep" teacher --out out --bacth 0 2>&1)"
-grep -qF -- "--batch: Value 0 not in range 1" <<<"$out" &&
+grep -qF -- "--batch: must be in [1, 1048576], got 0" <<<"$out" &&
   fail "a misspelt flag passed for a range error: $out"
 
 if [ "$failures" -ne 0 ]; then echo "$failures failure(s)"; exit 1; fi

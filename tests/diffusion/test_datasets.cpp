@@ -56,7 +56,7 @@ TEST(Toys, Gaussians8SitOnTheCircleOfRadius2) {
 }
 
 TEST(Toys, ShapesMatchTheirDefinitions) {
-  Generator gen(9);
+  Rng gen(9);
   // checkerboard: uniform on the cells [i, i+1) x [j, j+1) of [-2, 2)^2 with i + j even.
   auto xy = sample_toy("checkerboard", 20000, gen).to_vector<float>();
   std::map<std::pair<int, int>, int> cells;
@@ -134,7 +134,7 @@ TEST(Toys, StateRestoreAndReferenceSamples) {
 
   // Reference samples come from the caller's generator and leave the stream alone.
   a->restore(state);
-  Generator g1(1), g2(1);
+  Rng g1(1), g2(1);
   const auto ref = a->reference_sample(500, g1).x.to_vector<float>();
   EXPECT_EQ(a->next_batch(64).x.to_vector<float>(), next);
   EXPECT_EQ(a->reference_sample(500, g2).x.to_vector<float>(), ref);
@@ -295,7 +295,7 @@ TEST(ImageStream, HflipMirrorsAboutHalfWithTheSameOrder) {
 TEST(ImageStream, ReferenceSamplesAreSubsetsAndLeaveTheStreamAlone) {
   auto a = make_image_source(tiny_set(10), opts(3, true));
   auto b = make_image_source(tiny_set(10), opts(3, true));
-  Generator g1(8), g2(8);
+  Rng g1(8), g2(8);
   std::vector<bool> flipped;
   const auto six = identify(a->reference_sample(6, g1), &flipped);
   EXPECT_EQ(std::set<int64_t>(six.begin(), six.end()).size(), 6u);  // without replacement

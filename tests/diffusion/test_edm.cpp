@@ -46,7 +46,7 @@ TEST(Edm, KarrasNoiseLevels) {
 
 TEST(Edm, KarrasGridNoiseLevels) {
   // u ~ U[0, 0.8] on EDM's grid: sigma from 0.002 (u = 0) to 24.4 (u = 0.8), denser at the low end.
-  Generator gen(3);
+  Rng gen(3);
   const std::vector<double> s =
       karras_grid_sigmas(20000, 0.002, 80.0, 7.0, 0.8, gen, DType::f64).to_vector<double>();
   const double top = std::pow(0.2 * std::pow(0.002, 1 / 7.0) + 0.8 * std::pow(80.0, 1 / 7.0), 7.0);
@@ -73,7 +73,7 @@ class ExactGaussianNet : public nn::NoiseConditionedNet {
   ExactGaussianNet(double mean, double stddev, double sigma_data)
       : m_(mean), s_(stddev), sd_(sigma_data) {}
   Tensor forward(const Tensor& x_in, const Tensor& c_noise, const Tensor&,
-                 Generator*) const override {
+                 Rng*) const override {
     // Undo the preconditioning: sigma = exp(4 c_noise), x = x_in / c_in.
     Shape per_sample(x_in.dim(), 1);
     per_sample[0] = x_in.size(0);
@@ -85,7 +85,7 @@ class ExactGaussianNet : public nn::NoiseConditionedNet {
     return (denoised - c_skip * x) / c_out;
   }
   // No encoder: its features are the (preconditioned) input itself.
-  Tensor encode(const Tensor& x_in, const Tensor&, const Tensor&, Generator*) const override {
+  Tensor encode(const Tensor& x_in, const Tensor&, const Tensor&, Rng*) const override {
     return x_in;
   }
   int64_t label_dim() const override { return 0; }
@@ -97,7 +97,7 @@ class ExactGaussianNet : public nn::NoiseConditionedNet {
 TEST(Edm, TheDenoisingLossOfTheExactDenoiserEqualsItsClosedForm) {
   const double m = 0.3, s = 0.7;
   EDMPrecond net(std::make_shared<ExactGaussianNet>(m, s, 0.5), 0.5);
-  Generator gen(1);
+  Rng gen(1);
   for (double sigma : {0.05, 0.5, 3.0}) {
     EdmLossOptions o;
     o.p_mean = std::log(sigma);
@@ -117,7 +117,7 @@ TEST(Edm, TheDenoisingLossOfTheExactDenoiserEqualsItsClosedForm) {
 TEST(Edm, HeunConvergesAtSecondOrderToTheExactOdeSolution) {
   const double m = -0.4, s = 0.6, sd = 0.5;
   EDMPrecond net(std::make_shared<ExactGaussianNet>(m, s, sd), sd);
-  Generator gen(2);
+  Rng gen(2);
   const Tensor z = randn({64, 3}, gen, DType::f64);
   const auto denoise = [&](const Tensor& x, double sigma) { return net.forward(x, sigma); };
   std::vector<double> errors;
@@ -145,7 +145,7 @@ TEST(Edm, HeunConvergesAtSecondOrderToTheExactOdeSolution) {
 TEST(Edm, EulerConvergesAtFirstOrder) {
   const double m = 0.2, s = 1.3;
   EDMPrecond net(std::make_shared<ExactGaussianNet>(m, s, 0.5), 0.5);
-  Generator gen(3);
+  Rng gen(3);
   const Tensor z = randn({16, 2}, gen, DType::f64);
   const auto denoise = [&](const Tensor& x, double sigma) { return net.forward(x, sigma); };
   SamplerOptions o;

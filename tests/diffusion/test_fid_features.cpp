@@ -19,7 +19,7 @@ class FidWithFeatures : public ::testing::Test {
     net_ = load_feature_net(ONESTEP_FEATURES_ASSET, &meta);
     accuracy_ = std::stod(meta.at("accuracy"));
     auto test = open_dataset("fashion-mnist", DataOptions{0, false, true});
-    Generator gen(5);
+    Rng gen(5);
     test_images_ = new Tensor(test->reference_sample(10000, gen).x);
   }
   static void TearDownTestSuite() {
@@ -55,7 +55,7 @@ TEST_F(FidWithFeatures, RandomHalvesOfTheTestSetAreNearZero) {
   const Tensor& all = *test_images_;
   const double halves =
       frechet_distance(stats(all.slice(0, 0, 5000)), stats(all.slice(0, 5000, 10000)));
-  Generator gen(6);
+  Rng gen(6);
   const double noised =
       frechet_distance(stats(all.slice(0, 0, 5000)),
                        stats(all.slice(0, 5000, 10000) + randn({5000, 1, 32, 32}, gen) * 0.1));
@@ -65,10 +65,10 @@ TEST_F(FidWithFeatures, RandomHalvesOfTheTestSetAreNearZero) {
 
 TEST_F(FidWithFeatures, TrainingSetAgainstTestSetIsSmall) {
   auto train = open_dataset("fashion-mnist", DataOptions{0, false, false});
-  Generator gen(7);
+  Rng gen(7);
   const Tensor train_images = train->reference_sample(10000, gen).x;
   const double fid = frechet_distance(stats(train_images), stats(*test_images_));
-  Generator noise_gen(8);
+  Rng noise_gen(8);
   const double noised = frechet_distance(
       stats(*test_images_ + randn({10000, 1, 32, 32}, noise_gen) * 0.1), stats(*test_images_));
   std::printf("FID training vs test set (10k each): %.4f; test vs test + noise 0.1: %.4f\n", fid,
@@ -80,7 +80,7 @@ TEST_F(FidWithFeatures, GrowsMonotonicallyWithCorruption) {
   const Tensor reference = test_images_->slice(0, 0, 5000),
                images = test_images_->slice(0, 5000, 10000);
   const GaussianStats base = stats(reference);
-  Generator gen(9);
+  Rng gen(9);
   const Tensor noise = randn(images.shape(), gen);
   double previous = frechet_distance(base, stats(images));
   for (double sigma : {0.05, 0.1, 0.2, 0.4}) {

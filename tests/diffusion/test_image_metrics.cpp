@@ -21,7 +21,7 @@ Tensor tensor_of(const Matrix& m) {
 // FID = |m1 - m2|^2 + sum_i (sqrt d1_i - sqrt d2_i)^2 exactly.
 TEST(Fid, MatchesTheClosedFormForGaussians) {
   const int d = 64;
-  Generator gen(1);
+  Rng gen(1);
   const auto q_values = randn({d, d}, gen, DType::f64).to_vector<double>();
   const Matrix q =
       Eigen::HouseholderQR<Matrix>(Eigen::Map<const Matrix>(q_values.data(), d, d)).householderQ();
@@ -56,7 +56,7 @@ TEST(Fid, NonCommutingCovariancesMatchTheDirectFormula) {
 }
 
 TEST(Fid, SampleStatisticsConvergeToTheTruth) {
-  Generator gen(2);
+  Rng gen(2);
   const Tensor a = randn({20000, 4}, gen, DType::f64) * 2.0 + 1.0;  // N(1, 4 I)
   const Tensor b = randn({20000, 4}, gen, DType::f64);              // N(0, I)
   const double expected = 4 * 1.0 + 4 * std::pow(2.0 - 1.0, 2);
@@ -68,7 +68,7 @@ TEST(Fid, SampleStatisticsConvergeToTheTruth) {
 }
 
 TEST(Kid, IsZeroInExpectationForOneDistributionAndPositiveForTwo) {
-  Generator gen(3);
+  Rng gen(3);
   const Tensor a = randn({2000, 8}, gen, DType::f64), b = randn({2000, 8}, gen, DType::f64);
   const KernelDistance same = kernel_distance(a, b, 20, 500, gen);
   EXPECT_LT(std::abs(same.mean), 4 * same.standard_error + 1e-4);
@@ -78,7 +78,7 @@ TEST(Kid, IsZeroInExpectationForOneDistributionAndPositiveForTwo) {
 }
 
 TEST(PrecisionRecall, SeparatesQualityFromCoverage) {
-  Generator gen(4);
+  Rng gen(4);
   const Tensor real = randn({1500, 2}, gen, DType::f64);
   const Tensor same = randn({1500, 2}, gen, DType::f64);
   const PrecisionRecall good = precision_recall(real, same);

@@ -51,7 +51,7 @@ TEST(ModelConfig, ASavedNetworkReloadsToIdenticalOutputs) {
                                       m.data_shape = {2};
                                       return m;
                                     }()}) {
-    Generator gen(3);
+    Rng gen(3);
     const auto net = build_denoiser(config, gen);
     {
       NoGradGuard no_grad;  // EDM's zero-initialised output layers would make outputs trivial

@@ -14,6 +14,9 @@
 #include "testing/temp_dir.h"
 
 namespace onestep::diffusion {
+
+using run::MetricValues;
+using run::metric_value;
 namespace {
 
 TEST(SampleScorer, MixtureSamplesScoreAsTheDataAndACollapsedSetDoesNot) {
@@ -21,7 +24,7 @@ TEST(SampleScorer, MixtureSamplesScoreAsTheDataAndACollapsedSetDoesNot) {
   SampleScorer scorer("toy:25gaussians", "", n, 3);
   EXPECT_FALSE(scorer.images());
   auto data = open_dataset("toy:25gaussians");
-  Generator gen(11);
+  Rng gen(11);
   const Tensor samples = data->reference_sample(n, gen).x;
   const MetricValues good = scorer.score(samples);
   EXPECT_EQ(metric_value(good, "modes_covered"), 25);
@@ -59,7 +62,7 @@ TEST(SampleScorer, ImagesFromTheTrainingSetScoreNearZeroAndNoisedOnesDoNot) {
   EXPECT_TRUE(scorer.images());
   EXPECT_TRUE(std::filesystem::exists(features + ".test-features.safetensors"));
   auto train = open_dataset("fashion-mnist");
-  Generator gen(4);
+  Rng gen(4);
   const Tensor images = train->reference_sample(n, gen).x;
   const MetricValues good = scorer.score(images);
   const MetricValues noised = scorer.score(clamp(images + randn(images.shape(), gen) * 0.3, -1, 1));

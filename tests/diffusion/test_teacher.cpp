@@ -4,13 +4,16 @@
 
 #include <gtest/gtest.h>
 
-#include "onestep/diffusion/run.h"
+#include "onestep/run/run.h"
 #include "onestep/diffusion/teacher.h"
 #include "onestep/nn/safetensors.h"
 #include "testing/gradcheck.h"
 #include "testing/temp_dir.h"
 
 namespace onestep::diffusion {
+
+using run::StopSignal;
+using run::file_exists;
 namespace {
 
 std::string fresh_dir(const std::string& name) {
@@ -96,8 +99,8 @@ TEST(Teacher, AnExistingRunIsNotOverwritten) {
   try {
     train_teacher(tiny_options(dir), false);
     FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("--resume"), std::string::npos) << e.what();
+  } catch (const run::RunDirectoryInUse& e) {
+    EXPECT_NE(std::string(e.what()).find("already holds a run"), std::string::npos) << e.what();
   }
   EXPECT_THROW(train_teacher(tiny_options(fresh_dir("nothing")), true),
                Error);  // nothing to resume

@@ -20,7 +20,7 @@ struct Gaussian1d {
 
 inline Gaussian1d gaussian_1d(double teacher_mean, double mu_value, double s_value, double sigma,
                               int64_t n, uint64_t seed) {
-  Generator gen(seed);
+  Rng gen(seed);
   Gaussian1d g;
   g.mu = full({n, 1}, mu_value, DType::f64).set_requires_grad(true);
   g.s = full({n, 1}, s_value, DType::f64).set_requires_grad(true);

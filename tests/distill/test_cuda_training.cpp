@@ -11,7 +11,7 @@
 #include <cmath>
 
 #include "../engine/cuda/cuda_test_util.h"
-#include "onestep/diffusion/run.h"
+#include "onestep/run/run.h"
 #include "onestep/diffusion/teacher.h"
 #include "onestep/distill/distill.h"
 #include "onestep/nn/safetensors.h"
@@ -51,7 +51,7 @@ diffusion::TeacherOptions toy_teacher(const std::string& device) {
 
 TEST(CudaTraining, AToyTeacherEndsWhereTheCpuRunOfTheSameSeedEnds) {
   ONESTEP_REQUIRE_CUDA();
-  diffusion::StopSignal::clear();
+  run::StopSignal::clear();
   const diffusion::TeacherOptions gpu = toy_teacher("cuda"), cpu = toy_teacher("cpu");
   const diffusion::TeacherResult on_gpu = diffusion::train_teacher(gpu, false);
   const diffusion::TeacherResult on_cpu = diffusion::train_teacher(cpu, false);
@@ -67,7 +67,7 @@ TEST(CudaTraining, AToyTeacherEndsWhereTheCpuRunOfTheSameSeedEnds) {
 
 TEST(CudaTraining, AToyDistillationEndsWhereTheCpuRunOfTheSameSeedEnds) {
   ONESTEP_REQUIRE_CUDA();
-  diffusion::StopSignal::clear();
+  run::StopSignal::clear();
   diffusion::TeacherOptions teacher = toy_teacher("cpu");
   teacher.out = testing::fresh_temp_dir("cuda_training_distill_teacher");
   diffusion::train_teacher(teacher, false);

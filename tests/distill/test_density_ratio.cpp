@@ -42,7 +42,7 @@ Shape batch_shape(const Shape& sample_shape, int64_t n) {
 }
 
 // [n, *sample_shape] ~ N(mean, diag(variance)).
-Tensor sample(const DiagonalGaussian& g, const Shape& sample_shape, int64_t n, Generator& gen) {
+Tensor sample(const DiagonalGaussian& g, const Shape& sample_shape, int64_t n, Rng& gen) {
   std::vector<float> mean, sd;
   for (double m : g.mean) mean.push_back(static_cast<float>(m));
   for (double v : g.variance) sd.push_back(static_cast<float>(std::sqrt(v)));
@@ -78,7 +78,7 @@ struct Training {
 // to 0 over the last 80% of the steps so that the final logit is not set by the noise of the last
 // few batches.
 void train_head(diffusion::EDMPrecond& net, const RatioProblem& problem,
-                const std::vector<double>& sigmas, const Training& training, Generator& gen) {
+                const std::vector<double>& sigmas, const Training& training, Rng& gen) {
   nn::Adam adam(net.parameters(), nn::AdamOptions{training.lr, 0.9, 0.999, 1e-8, 0.0});
   const int64_t n = training.batch;
   for (int step = 0; step < training.steps; ++step) {
@@ -141,7 +141,7 @@ void fit_line_over_bulk(const std::vector<double>& truth, const std::vector<doub
 
 // Held-out points at one sigma: n noised samples of each of p and q.
 RatioFit measure(const diffusion::EDMPrecond& net, const RatioProblem& problem, double sigma,
-                 int64_t n, Generator& gen) {
+                 int64_t n, Rng& gen) {
   const Tensor clean = concat({sample(problem.p, problem.sample_shape, n, gen),
                                sample(problem.q, problem.sample_shape, n, gen)},
                               0);
@@ -192,7 +192,7 @@ void check_head(const char* head, diffusion::EDMPrecond& net, const RatioProblem
                 const std::vector<double>& sigmas, const Training& training, int64_t held_out,
                 const Bounds& bounds, uint64_t seed) {
   const auto start = std::chrono::steady_clock::now();
-  Generator gen(seed);
+  Rng gen(seed);
   train_head(net, problem, sigmas, training, gen);
   const auto trained = std::chrono::steady_clock::now();
   for (double sigma : sigmas) {
@@ -225,7 +225,7 @@ TEST(DensityRatio, TheMlpHeadIsACalibratedLogRatioWithTheRightGradient) {
   config.arch = "mlp";
   config.mlp.hidden = 64;
   config.mlp.num_blocks = 2;
-  Generator init(7);
+  Rng init(7);
   const auto net = diffusion::build_denoiser(config, init);
   // Measured over four seeds: slope 0.96-1.04, |intercept| < 0.03, correlation > 0.997,
   // cosine > 0.99, norm ratio 0.91-1.07 (lowest at small sigma, where log r is steepest).
@@ -267,7 +267,7 @@ TEST(DensityRatio, TheSongUNetHeadIsACalibratedLogRatioWithTheRightGradient) {
   config.unet.attn_resolutions = {};
   config.unet.dropout = 0.0;
   config.data_shape = {1, 8, 8};
-  Generator init(7);
+  Rng init(7);
   const auto net = diffusion::build_denoiser(config, init);
   net->eval();
   // 600 steps is the least that calibrates (450 gave slopes down to 0.86). Measured over four

@@ -13,7 +13,7 @@ namespace onestep::distill {
 namespace {
 
 void expect_gradients_check(const Shape& feature_shape) {
-  Generator gen(3);
+  Rng gen(3);
   DiscriminatorHead head(feature_shape, gen);
   head.to(DType::f64);
   testing::randomise(head.parameters(), 4);
@@ -31,14 +31,14 @@ TEST(DiscriminatorHead, ImageHeadPassesGradcheck) { expect_gradients_check({8, 3
 TEST(DiscriminatorHead, PointHeadPassesGradcheck) { expect_gradients_check({6}); }
 
 TEST(DiscriminatorHead, StartsNearChance) {
-  Generator gen(5);
+  Rng gen(5);
   DiscriminatorHead head({8, 4, 4}, gen);
   const Tensor logit = head.forward(randn({16, 8, 4, 4}, gen));
   EXPECT_LT(amax(abs(logit)).item(), 0.1);
 }
 
 TEST(DiscriminatorHead, RefusesBadShapes) {
-  Generator gen(6);
+  Rng gen(6);
   EXPECT_THROW(DiscriminatorHead({8, 4}, gen), Error);
   EXPECT_THROW(DiscriminatorHead({0}, gen), Error);
   DiscriminatorHead head({8, 4, 4}, gen);
@@ -53,7 +53,7 @@ TEST(DiscriminatorHead, RefusesBadShapes) {
 // "Real" features ~ N(0, 1), "fake" ones ~ N(0, 0.25) per element: the same mean, so the channel
 // mean's logit cannot tell them apart, while the head learns to (BCE far below chance's 0.693).
 TEST(DiscriminatorHead, LearnsADifferenceTheChannelMeanCannotSee) {
-  Generator gen(7);
+  Rng gen(7);
   DiscriminatorHead head({8, 3, 3}, gen);
   nn::Adam adam(head.parameters(), nn::AdamOptions{1e-2, 0.0, 0.999, 1e-8, 0.0});
   double bce = 0;

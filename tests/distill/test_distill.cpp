@@ -7,7 +7,7 @@
 #include <filesystem>
 
 #include "onestep/diffusion/image_io.h"
-#include "onestep/diffusion/run.h"
+#include "onestep/run/run.h"
 #include "onestep/diffusion/teacher.h"
 #include "onestep/distill/distill.h"
 #include "onestep/nn/atomic_file.h"
@@ -19,7 +19,7 @@ namespace onestep::distill {
 namespace {
 
 namespace fs = std::filesystem;
-using diffusion::StopSignal;
+using run::StopSignal;
 
 std::string fresh_dir(const std::string& name) {
   return testing::fresh_temp_dir("distill_" + name);
@@ -230,7 +230,7 @@ TEST(Distill, ImagesWithSongUNetAndTheEncoderDiscriminator) {
   // Eight 8x8 gray PNGs as the dataset.
   const std::string images = fresh_dir("pngs");
   fs::create_directories(images);
-  Generator gen(1);
+  Rng gen(1);
   for (int i = 0; i < 8; ++i) {
     const auto pixels = rand({64}, gen).to_vector<float>();
     std::vector<uint8_t> bytes;
@@ -261,7 +261,7 @@ TEST(Distill, ImagesWithSongUNetAndTheEncoderDiscriminator) {
     EXPECT_EQ(r.iterations, 3) << head;
     EXPECT_EQ(r.skipped_steps, 0) << head;
     EXPECT_TRUE(std::isfinite(r.last_generator_loss)) << head;
-    EXPECT_TRUE(diffusion::file_exists(o.out + "/samples.png")) << head;
+    EXPECT_TRUE(run::file_exists(o.out + "/samples.png")) << head;
     EXPECT_GT(weight_change(o.out + "/generator.safetensors", o.teacher), 1e-7) << head;
     const auto state = nn::load_safetensors(o.out + "/state.safetensors");
     bool has_head = false;

@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "onestep/diffusion/run.h"
+#include "onestep/run/run.h"
 #include "onestep/diffusion/sample_quality.h"
 #include "onestep/diffusion/teacher.h"
 #include "onestep/distill/distill.h"
@@ -17,7 +17,7 @@ namespace onestep::distill {
 namespace {
 
 TEST(DistillQuality, UniInstructCoversEveryModeOfTheToyTeacher) {
-  diffusion::StopSignal::clear();
+  run::StopSignal::clear();
   const std::string data = "toy:8gaussians";
   diffusion::TeacherOptions t = diffusion::teacher_preset("toy");
   t.data = data;
@@ -41,17 +41,17 @@ TEST(DistillQuality, UniInstructCoversEveryModeOfTheToyTeacher) {
 
   diffusion::SampleScorer scorer(data, "", 4000, 0);
   const auto student = diffusion::load_denoiser(o.out + "/generator.safetensors");
-  Generator gen(1);
+  Rng gen(1);
   Tensor samples;
   {
     NoGradGuard no_grad;
     samples = generate(*student.net, randn({4000, 2}, gen), o.sigma_init);
   }
-  const diffusion::MetricValues score = scorer.score(samples);
+  const run::MetricValues score = scorer.score(samples);
   fmt::print("one-step generator: {}\n", scorer.summary(score));
-  EXPECT_EQ(diffusion::metric_value(score, "modes_covered"), 8) << scorer.summary(score);
+  EXPECT_EQ(run::metric_value(score, "modes_covered"), 8) << scorer.summary(score);
   // 0.86 when written (seed 0); a broken loss stays below 0.5.
-  EXPECT_GE(diffusion::metric_value(score, "high_quality"), 0.75) << scorer.summary(score);
+  EXPECT_GE(run::metric_value(score, "high_quality"), 0.75) << scorer.summary(score);
 }
 
 }  // namespace

@@ -84,7 +84,7 @@ Tensor per_coordinate(const Pair& value, int64_t n) {
 // Monte-Carlo (2 / sigma^4) E[grad l_UI] for mu_0, mu_1, s_0, s_1, from per-sample gradients.
 std::array<Estimate, 4> monte_carlo(const Divergence& f, double sigma, RatioGradient mode,
                                     int64_t n, uint64_t seed) {
-  Generator gen(seed);
+  Rng gen(seed);
   // One copy of each parameter per sample, so that autograd yields per-sample gradients.
   const Tensor mu = per_coordinate(kMu, n).set_requires_grad(true);
   const Tensor s = per_coordinate(kS, n).set_requires_grad(true);

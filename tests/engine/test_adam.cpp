@@ -21,7 +21,7 @@ struct Model {
 // transposed (non-contiguous) view.
 Model make_model(const std::vector<Shape>& shapes, DType dtype, uint64_t seed,
                  int64_t transposed = -1) {
-  Generator gen(seed);
+  Rng gen(seed);
   Model m;
   for (size_t k = 0; k < shapes.size(); ++k) {
     Tensor p = randn(shapes[k], gen, dtype);
@@ -45,7 +45,7 @@ Model clone(const Model& m) {
 
 // `steps` updates with gradients from `seed`, through the fused or the composite path.
 void train(Model& m, const AdamHyperparameters& h, int steps, bool fused, uint64_t seed) {
-  Generator gen(seed);
+  Rng gen(seed);
   for (int step = 1; step <= steps; ++step) {
     std::vector<AdamParameter> parameters;
     for (size_t k = 0; k < m.params.size(); ++k) {

@@ -83,7 +83,7 @@ TEST(Autograd, RequiresGradTogglesOnlyOnFloatingLeaves) {
 // parameters are frozen; the gradient must reach theta through the network's input, and the
 // frozen parameters must stay untouched.
 TEST(Autograd, GradientsFlowThroughTheInputsOfFrozenNetworks) {
-  Generator gen(11);
+  Rng gen(11);
   const Tensor w1 = randn({8, 3}, gen, DType::f64), b1 = randn({8}, gen, DType::f64);
   const Tensor w2 = randn({3, 8}, gen, DType::f64);
   const Tensor theta = randn({3}, gen, DType::f64).set_requires_grad(true);

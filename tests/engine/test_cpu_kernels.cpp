@@ -48,7 +48,7 @@ Tensor naive_conv(const Tensor& x, const Tensor& w, const ConvCase& c) {
 }
 
 TEST(CpuKernels, MatmulMatchesLoopsForEveryOperandLayout) {
-  Generator gen(1);
+  Rng gen(1);
   const Tensor a = randn({70, 90}, gen, DType::f64), b = randn({90, 50}, gen, DType::f64);
   const Tensor expected = naive_matmul(a, b);
   EXPECT_LE(max_abs_diff(matmul(a, b), expected), 1e-10);
@@ -66,7 +66,7 @@ TEST(CpuKernels, MatmulMatchesLoopsForEveryOperandLayout) {
 }
 
 TEST(CpuKernels, BatchedMatmulBroadcastsTheBatch) {
-  Generator gen(2);
+  Rng gen(2);
   const Tensor a = randn({6, 1, 5, 7}, gen, DType::f64), b = randn({3, 7, 4}, gen, DType::f64);
   const Tensor c = matmul(a, b);
   ASSERT_EQ(c.shape(), (Shape{6, 3, 5, 4}));
@@ -86,7 +86,7 @@ TEST(CpuKernels, Conv2dForwardAndBackwardMatchLoops) {
       {2, 2, 5, 5, 3, 5, 5, 1, 0},  // kernel as large as the input
       {4, 2, 8, 8, 2, 1, 1, 2, 0},  // strided pointwise (downsampling skip)
   };
-  Generator gen(3);
+  Rng gen(3);
   for (const ConvCase& c : cases) {
     const Tensor x = randn({c.N, c.C, c.H, c.W}, gen, DType::f64).set_requires_grad(true);
     const Tensor w = randn({c.O, c.C, c.kh, c.kw}, gen, DType::f64).set_requires_grad(true);
@@ -102,7 +102,7 @@ TEST(CpuKernels, Conv2dForwardAndBackwardMatchLoops) {
 }
 
 TEST(CpuKernels, Float32ConvAtUNetSizeMatchesFloat64) {
-  Generator gen(4);
+  Rng gen(4);
   const Tensor x = randn({4, 16, 16, 16}, gen), w = randn({16, 16, 3, 3}, gen) * 0.1;
   const Tensor y32 = conv2d(x, w, Tensor(), 1, 1);
   const Tensor y64 = conv2d(x.to(DType::f64), w.to(DType::f64), Tensor(), 1, 1);
@@ -129,7 +129,7 @@ TEST(CpuKernels, Float32ConvGradientsMatchFloat64AtEdgeShapes) {
       {1, 2, 33, 33, 3, 3, 3, 1, 1},   // weight gradient by dot products: 1089 pixels, 2 slices
       {2, 5, 24, 24, 7, 1, 1, 1, 0},   // ... pointwise, partial 6x4 tiles
   };
-  Generator gen(11);
+  Rng gen(11);
   for (const ConvCase& c : cases) {
     SCOPED_TRACE(::testing::Message() << "N" << c.N << " C" << c.C << " " << c.H << "x" << c.W
                                       << " O" << c.O << " k" << c.kh << " s" << c.stride);
@@ -157,7 +157,7 @@ TEST(CpuKernels, Float32ConvGradientsMatchFloat64AtEdgeShapes) {
 }
 
 TEST(CpuKernels, ReductionsOverEveryDimSubsetMatchLoops) {
-  Generator gen(5);
+  Rng gen(5);
   const Tensor x = randn({3, 4, 5}, gen, DType::f64);
   const auto v = x.to_vector<double>();
   for (int mask = 1; mask < 8; ++mask) {
@@ -191,7 +191,7 @@ TEST(CpuKernels, ReductionsOverEveryDimSubsetMatchLoops) {
 }
 
 TEST(CpuKernels, LargeReductionsTakeTheThreadedPathsCorrectly) {
-  Generator gen(6);
+  Rng gen(6);
   const Tensor x = randn({3, 200000}, gen, DType::f64);
   const auto v = x.to_vector<double>();
   double total = 0;
@@ -204,7 +204,7 @@ TEST(CpuKernels, LargeReductionsTakeTheThreadedPathsCorrectly) {
 }
 
 TEST(CpuKernels, LargeElementwiseOpsAgreeAcrossThreadCounts) {
-  Generator gen(7);
+  Rng gen(7);
   const Tensor a = randn({1000, 700}, gen), b = randn({700}, gen);
   const int before = num_threads();
   set_num_threads(1);
@@ -238,7 +238,7 @@ TEST(CpuKernels, SoftmaxIsStableForLargeLogits) {
 }
 
 TEST(CpuKernels, GroupNormNormalisesEachGroup) {
-  Generator gen(8);
+  Rng gen(8);
   const Tensor x = randn({2, 8, 4, 4}, gen, DType::f64) * 3.0 + 1.0;
   const Tensor y = group_norm(x, 4).reshape({2, 4, -1});
   EXPECT_LE(amax(abs(mean(y, {2}))).item(), 1e-12);

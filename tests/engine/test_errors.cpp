@@ -111,7 +111,7 @@ TEST(Errors, IndicesOutOfRangeAreCaught) {
 }
 
 TEST(Errors, BadScalarArgumentsAreCaught) {
-  Generator gen(0);
+  Rng gen(0);
   expect_error([] { clamp(zeros({1}), 1.0, 0.0); }, {"clamp"});
   expect_error([&] { dropout(zeros({1}), -0.1, true, gen); }, {"dropout", "[0, 1)"});
   expect_error([] { arange(0, 1, 0); }, {"arange"});

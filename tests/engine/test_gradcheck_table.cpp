@@ -41,14 +41,14 @@ Inputs relayout(const Inputs& inputs, Layout layout) {
 
 TEST_P(GradcheckTable, BackwardMatchesFiniteDifferences) {
   const OpCase& op = GetParam();
-  Generator gen(42);
+  Rng gen(42);
   const Inputs inputs = op.make_inputs(gen);
   EXPECT_EQ(gradcheck(op.f, inputs, op.options), "");
 }
 
 TEST_P(GradcheckTable, NonContiguousInputsGiveTheSameValuesAndGradients) {
   const OpCase& op = GetParam();
-  Generator gen(42);
+  Rng gen(42);
   const Inputs inputs = op.make_inputs(gen);
   Tensor reference;
   {
@@ -90,7 +90,7 @@ class Float32Table : public ::testing::TestWithParam<OpCase> {};
 
 TEST_P(Float32Table, ForwardMatchesFloat64) {
   const OpCase& op = GetParam();
-  Generator gen(42);
+  Rng gen(42);
   const Inputs inputs = op.make_inputs(gen);
   NoGradGuard no_grad;
   Inputs single;
@@ -121,7 +121,7 @@ TEST(GradcheckRegistry, EveryDifferentiableOpHasARow) {
 
 TEST(GradcheckHarness, CatchesAWrongGradient) {
   // A deliberately wrong backward (d/dx x^2 reported as x) must fail the check.
-  Generator gen(3);
+  Rng gen(3);
   const Tensor x = randn({4}, gen, DType::f64).set_requires_grad(true);
   const OpFunction wrong = [](const Inputs& in) {
     Tensor y = in[0].detach() * in[0].detach();

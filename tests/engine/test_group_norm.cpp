@@ -22,7 +22,7 @@ struct Result {
 };
 
 Result run(const Case& c, DType dtype, bool fused, uint64_t seed) {
-  Generator gen(seed);
+  Rng gen(seed);
   const int64_t C = c.shape[1];
   Tensor x = randn(c.shape, gen, dtype) * 1.5 + 0.3;
   if (c.permuted) x = x.transpose(2, 3);  // not contiguous: the op must copy it

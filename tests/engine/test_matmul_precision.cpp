@@ -60,7 +60,7 @@ TEST(MatmulPrecision, Bf16ConvolutionIsTheExactConvolutionOfRoundedOperands) {
       // pixel count (25) with its zero pad between them
       {9, 4, 5, 5, 3, 3, 1, 1},   {16, 3, 4, 4, 5, 3, 1, 1},
   };
-  Generator gen(21);
+  Rng gen(21);
   for (const ConvCase& c : cases) {
     SCOPED_TRACE(::testing::Message() << "N" << c.N << " C" << c.C << " " << c.H << "x" << c.W
                                       << " O" << c.O << " k" << c.k << " s" << c.stride);
@@ -97,7 +97,7 @@ TEST(MatmulPrecision, Bf16ConvolutionIsTheExactConvolutionOfRoundedOperands) {
 }
 
 TEST(MatmulPrecision, Bf16MatmulIsTheExactProductOfRoundedOperands) {
-  Generator gen(22);
+  Rng gen(22);
   struct Case {
     Shape a, b;
     bool transpose_a, transpose_b;
@@ -140,7 +140,7 @@ TEST(MatmulPrecision, Bf16MatmulIsTheExactProductOfRoundedOperands) {
 }
 
 TEST(MatmulPrecision, Float64IsNeverRounded) {
-  Generator gen(23);
+  Rng gen(23);
   const Tensor x = randn({2, 4, 6, 6}, gen, DType::f64), w = randn({3, 4, 3, 3}, gen, DType::f64);
   const Tensor a = randn({7, 9}, gen, DType::f64), b = randn({9, 5}, gen, DType::f64);
   const Tensor y = conv2d(x, w, Tensor(), 1, 1), p = matmul(a, b);

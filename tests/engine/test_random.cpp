@@ -30,7 +30,7 @@ TEST(Philox, MatchesTheRandom123KnownAnswers) {
 }
 
 TEST(Random, TheSameSeedGivesTheSameNumbers) {
-  Generator a(123), b(123), c(124);
+  Rng a(123), b(123), c(124);
   const Tensor x = randn({1000}, a), y = randn({1000}, b), z = randn({1000}, c);
   EXPECT_EQ(testing::max_abs_diff(x, y), 0.0);
   EXPECT_GT(testing::max_abs_diff(x, z), 0.1);
@@ -38,13 +38,13 @@ TEST(Random, TheSameSeedGivesTheSameNumbers) {
   const uint64_t offset = a.offset();
   const Tensor next = randn({1000}, a);
   EXPECT_GT(testing::max_abs_diff(next, x), 0.1);
-  Generator replay(0);
+  Rng replay(0);
   replay.set_state(123, offset);
   EXPECT_EQ(testing::max_abs_diff(randn({1000}, replay), next), 0.0);
 }
 
 TEST(Random, CountersAdvanceByTheLayout) {
-  Generator gen(1);
+  Rng gen(1);
   rand({10}, gen);  // f32: 4 per counter
   EXPECT_EQ(gen.offset(), 3u);
   randn({3}, gen, DType::f64);  // f64: 2 per counter
@@ -54,7 +54,7 @@ TEST(Random, CountersAdvanceByTheLayout) {
 }
 
 TEST(Random, ElementsFollowTheDocumentedLayout) {
-  Generator gen(77);
+  Rng gen(77);
   gen.advance(5);
   const auto values = rand({9}, gen).to_vector<float>();
   for (int64_t i = 0; i < 9; ++i) {
@@ -65,7 +65,7 @@ TEST(Random, ElementsFollowTheDocumentedLayout) {
 
 TEST(Random, NumbersDoNotDependOnTheThreadCount) {
   const int before = num_threads();
-  Generator a(9), b(9);
+  Rng a(9), b(9);
   set_num_threads(1);
   const Tensor single = randn({300001}, a);
   set_num_threads(std::max(2, before));
@@ -75,7 +75,7 @@ TEST(Random, NumbersDoNotDependOnTheThreadCount) {
 }
 
 TEST(Random, DistributionsHaveTheRightMoments) {
-  Generator gen(2024);
+  Rng gen(2024);
   for (DType dtype : {DType::f32, DType::f64}) {
     const Tensor n = randn({1 << 20}, gen, dtype).to(DType::f64);
     EXPECT_NEAR(mean(n).item(), 0.0, 0.005);
@@ -94,14 +94,14 @@ TEST(Random, DistributionsHaveTheRightMoments) {
 }
 
 TEST(Random, BadArgumentsAreErrors) {
-  Generator gen(0);
+  Rng gen(0);
   EXPECT_THROW(randint(5, 5, {2}, gen), Error);
   EXPECT_THROW(randn({2}, gen, DType::i64), Error);
   EXPECT_THROW(rand({2}, gen, DType::i64), Error);
 }
 
 TEST(Dropout, KeepsTheExpectationAndIsTheIdentityInEval) {
-  Generator gen(3);
+  Rng gen(3);
   const Tensor x = ones({1 << 18});
   const Tensor y = dropout(x, 0.25, true, gen);
   EXPECT_NEAR(mean(y).item(), 1.0, 0.01);

@@ -93,7 +93,7 @@ TEST(Tensor, PrintingShowsShapeDtypeAndValues) {
   EXPECT_NE(text.find("dtype=i64"), std::string::npos) << text;
   EXPECT_NE(text.find("[[1, 2],\n [3, 4]]"), std::string::npos) << text;
   // Big tensors are summarised, not dumped.
-  Generator gen(1);
+  Rng gen(1);
   EXPECT_LT(randn({100, 100}, gen).str().size(), 1000u);
   EXPECT_EQ(Tensor().str(), "Tensor(undefined)");
 }

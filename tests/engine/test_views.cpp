@@ -96,7 +96,7 @@ TEST(Broadcasting, SumToInvertsBroadcasting) {
 // Every op family fed a non-contiguous view gives what it gives on a contiguous copy (the op
 // table checks the differentiable ops; this covers the big, multi-threaded kernel paths).
 TEST(Views, LargeStridedOperandsTakeTheGeneralPaths) {
-  Generator gen(5);
+  Rng gen(5);
   const Tensor base = randn({64, 200, 8}, gen);
   const Tensor view = base.permute({2, 0, 1}).slice(2, 1, 200, 3);  // [8, 64, 67]
   const Tensor copy = view.contiguous();

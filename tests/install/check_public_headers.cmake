@@ -4,7 +4,7 @@
 #    (and onestep/onestep.h, which includes them) stay complete.
 set(forbidden "[<\"](Eigen/|eigen3/|unsupported/Eigen|cuda|cublas|curand|cusparse|cufft|thrust/|cub/|nlohmann/)")
 set(errors "")
-foreach(library engine nn diffusion distill)
+foreach(library engine nn run diffusion distill)
   set(include_dir ${ROOT}/${library}/include)
   file(READ ${include_dir}/onestep/${library}.h umbrella)
   file(GLOB_RECURSE headers RELATIVE ${include_dir} ${include_dir}/*.h)

@@ -21,7 +21,7 @@ struct Linear {
 };
 
 // PyTorch's nn.Linear default: weight and bias uniform in ±1/sqrt(fan_in).
-Linear make_linear(int64_t in, int64_t out, Generator& gen) {
+Linear make_linear(int64_t in, int64_t out, Rng& gen) {
   const double bound = 1.0 / std::sqrt(double(in));
   Linear l{rand({out, in}, gen) * (2 * bound) - bound, rand({out}, gen) * (2 * bound) - bound};
   l.weight.set_requires_grad(true);
@@ -32,7 +32,7 @@ Linear make_linear(int64_t in, int64_t out, Generator& gen) {
 struct Mlp {
   std::vector<Linear> layers;
 
-  Mlp(const std::vector<int64_t>& widths, Generator& gen) {
+  Mlp(const std::vector<int64_t>& widths, Rng& gen) {
     for (size_t i = 0; i + 1 < widths.size(); ++i)
       layers.push_back(make_linear(widths[i], widths[i + 1], gen));
   }
@@ -61,7 +61,7 @@ struct FitResult {
 };
 
 FitResult fit(uint64_t seed, int steps) {
-  Generator gen(seed);
+  Rng gen(seed);
   constexpr int64_t kPoints = 256;
   // x: [256, 2] uniform in [-2, 2]^2; y: [256, 1]
   const Tensor x = rand({kPoints, 2}, gen) * 4.0 - 2.0;

@@ -331,7 +331,7 @@ TEST_F(SafetensorsFiles, F16StorageRoundsToNearestEvenWithSubnormalsAndOverflow)
 }
 
 TEST_F(SafetensorsFiles, SixteenBitStorageErrorIsWithinHalfAnUlp) {
-  Generator gen(7);
+  Rng gen(7);
   // Magnitudes from 2^-10 to 2^10, inside both formats' normal ranges.
   const Tensor x = randn({4096}, gen) * exp(randn({4096}, gen) * 3.0);
   const std::vector<float> want = x.to_vector<float>();

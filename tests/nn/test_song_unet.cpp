@@ -27,7 +27,7 @@ SongUNetConfig tiny_config() {
 }
 
 TEST(SongUNet, KeysFollowEdmNames) {
-  Generator gen(0);
+  Rng gen(0);
   SongUNet net(tiny_config(), gen);
   std::set<std::string> keys;
   for (const auto& [name, t] : net.state_dict()) keys.insert(name);
@@ -65,7 +65,7 @@ TEST(SongUNet, KeysFollowEdmNames) {
 }
 
 TEST(SongUNet, OutputHasTheInputShapeAndDependsOnEveryInput) {
-  Generator gen(1);
+  Rng gen(1);
   SongUNet net(tiny_config(), gen);
   testing::randomise(net.parameters(), 2);
   net.eval();
@@ -88,12 +88,12 @@ TEST(SongUNet, ParametersCountMatchesEdmForTheCifarConfig) {
   c.augment_dim = 9;
   c.channel_mult = {2, 2, 2};
   c.dropout = 0.13;
-  Generator gen(0);
+  Rng gen(0);
   EXPECT_EQ(SongUNet(c, gen).num_parameters(), 55735299);
 }
 
 TEST(SongUNet, BadConfigsAreClearErrors) {
-  Generator gen(0);
+  Rng gen(0);
   SongUNetConfig c = tiny_config();
   c.encoder_type = "residual";
   EXPECT_THROW(SongUNet(c, gen), Error);
@@ -110,19 +110,19 @@ TEST(SongUNet, BadConfigsAreClearErrors) {
 }
 
 TEST(SongUNet, TrainingWithDropoutNeedsAGenerator) {
-  Generator gen(0);
+  Rng gen(0);
   SongUNetConfig c = tiny_config();
   c.dropout = 0.2;
   SongUNet net(c, gen);
   EXPECT_THROW(net.forward(zeros({1, 2, 8, 8}), zeros({1}), Tensor(), nullptr), Error);
-  Generator dropout_gen(5);
+  Rng dropout_gen(5);
   const Tensor a = net.forward(ones({1, 2, 8, 8}), zeros({1}), Tensor(), &dropout_gen);
   net.eval();
   EXPECT_EQ(net.forward(ones({1, 2, 8, 8}), zeros({1}), Tensor(), nullptr).shape(), a.shape());
 }
 
 TEST(StateDict, ProblemsAreAllReportedByName) {
-  Generator gen(0);
+  Rng gen(0);
   SongUNet net(tiny_config(), gen);
   NamedTensors sd = net.state_dict();
   sd.erase(sd.begin());  // missing map_label.weight
@@ -144,7 +144,7 @@ TEST(StateDict, ProblemsAreAllReportedByName) {
 }
 
 TEST(StateDict, LoadingCopiesInPlaceSoHandlesStayValid) {
-  Generator gen(0);
+  Rng gen(0);
   SongUNet a(tiny_config(), gen), b(tiny_config(), gen);
   const Tensor handle = a.parameters()[0];
   a.copy_state_from(b);
@@ -181,7 +181,7 @@ TEST(SongUNetGradients, EveryBlockKindPassesGradcheck) {
   heads.options.num_heads = 2;
   cases.push_back(heads);
   for (const BlockCase& c : cases) {
-    Generator gen(3);
+    Rng gen(3);
     UNetBlock block(c.in, c.out, c.options, gen);
     block.to(DType::f64);
     testing::randomise(block.parameters(), 4);
@@ -197,7 +197,7 @@ TEST(SongUNetGradients, EveryBlockKindPassesGradcheck) {
 }
 
 TEST(SongUNetGradients, AWholeTinyNetworkPassesGradcheck) {
-  Generator gen(7);
+  Rng gen(7);
   SongUNet net(tiny_config(), gen);
   net.to(DType::f64);
   testing::randomise(net.parameters(), 8);
@@ -216,7 +216,7 @@ TEST(SongUNetGradients, AWholeTinyNetworkPassesGradcheck) {
 }
 
 TEST(ToyMLP, GradientsAndShapes) {
-  Generator gen(9);
+  Rng gen(9);
   ToyMLPConfig c;
   c.hidden = 16;
   c.num_blocks = 2;

@@ -61,7 +61,7 @@ Tensor with_layout(const Tensor& t, Layout layout) {
 
 std::string gradcheck(const OpFunction& f, const std::vector<Tensor>& inputs,
                       const GradcheckOptions& o) {
-  Generator gen(o.seed);
+  Rng gen(o.seed);
   std::vector<size_t> checked;
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (!inputs[i].defined() || !inputs[i].requires_grad()) continue;
@@ -163,7 +163,7 @@ std::string gradcheck(const OpFunction& f, const std::vector<Tensor>& inputs,
 }
 
 void randomise(const std::vector<Tensor>& tensors, uint64_t seed) {
-  Generator gen(seed);
+  Rng gen(seed);
   NoGradGuard no_grad;
   for (const Tensor& t : tensors) t.copy_(randn(t.shape(), gen, t.dtype()) * 0.3);
 }

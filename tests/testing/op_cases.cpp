@@ -11,11 +11,11 @@ namespace {
 Tensor param(Tensor t) {
   return t.set_requires_grad(true);
 }
-Tensor normal(const Shape& s, Generator& g) {
+Tensor normal(const Shape& s, Rng& g) {
   return param(randn(s, g, DType::f64));
 }
 // Values in [0.5, 2]: safe for log, sqrt, division, fractional powers.
-Tensor positive(const Shape& s, Generator& g) {
+Tensor positive(const Shape& s, Rng& g) {
   return param(rand(s, g, DType::f64) * 1.5 + 0.5);
 }
 Tensor constant(Tensor t) {
@@ -29,7 +29,7 @@ std::vector<OpCase> op_cases() {
   std::vector<OpCase> c;
   auto unary = [&](const std::string& op, bool positive_input, auto fn) {
     c.push_back({op, "[3,4]",
-                 [positive_input](Generator& g) {
+                 [positive_input](Rng& g) {
                    return Inputs{positive_input ? positive({3, 4}, g) : normal({3, 4}, g)};
                  },
                  [fn](const Inputs& in) { return fn(in[0]); }});
@@ -37,7 +37,7 @@ std::vector<OpCase> op_cases() {
   auto binary = [&](const std::string& op, const std::string& variant, Shape sa, Shape sb,
                     bool positive_b, auto fn) {
     c.push_back({op, variant,
-                 [sa, sb, positive_b](Generator& g) {
+                 [sa, sb, positive_b](Rng& g) {
                    return Inputs{normal(sa, g), positive_b ? positive(sb, g) : normal(sb, g)};
                  },
                  [fn](const Inputs& in) { return fn(in[0], in[1]); }});
@@ -83,7 +83,7 @@ std::vector<OpCase> op_cases() {
   unary("silu", false, [](const Tensor& x) { return silu(x * 3.0); });
   unary("relu", false, [](const Tensor& x) { return relu(x); });
   c.push_back({"where", "broadcast cond [3,4], a [3,4], b [4]",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{constant(gt(randn({3, 4}, g, DType::f64), 0.0)), normal({3, 4}, g),
                                normal({4}, g)};
                },
@@ -92,46 +92,46 @@ std::vector<OpCase> op_cases() {
   // --- reductions
   unary("sum", false, [](const Tensor& x) { return sum(x); });
   c.push_back({"sum", "dims {0,2} keepdim",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({2, 3, 4}, g)};
                },
                [](const Inputs& in) {
                  return sum(in[0], {0, 2}, true);
                }});
   c.push_back({"sum", "dim -1",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({2, 3, 4}, g)};
                },
                [](const Inputs& in) { return sum(in[0], {-1}); }});
   c.push_back({"mean", "dim 1",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({2, 3, 4}, g)};
                },
                [](const Inputs& in) { return mean(in[0], {1}); }});
   c.push_back({"amax", "dim 1",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({3, 5}, g)};
                },
                [](const Inputs& in) { return amax(in[0], {1}); }});
   c.push_back({"amin", "all",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({3, 5}, g)};
                },
                [](const Inputs& in) { return amin(in[0]); }});
   c.push_back({"var", "dim 1 unbiased",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({3, 5}, g)};
                },
                [](const Inputs& in) { return var(in[0], {1}); }});
   c.push_back({"var", "dims {0,2} population keepdim",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({2, 3, 4}, g)};
                },
                [](const Inputs& in) {
                  return var(in[0], {0, 2}, 0, true);
                }});
   c.push_back({"sum_to", "[2,3,4] -> [3,1]",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({2, 3, 4}, g)};
                },
                [](const Inputs& in) {
@@ -148,89 +148,89 @@ std::vector<OpCase> op_cases() {
   binary("matmul", "shared weight [2,3,4]@[4,5]", {2, 3, 4}, {4, 5}, false,
          [](auto a, auto b) { return matmul(a, b); });
   c.push_back({"linear", "x [5,4], bias",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({5, 4}, g), normal({3, 4}, g), normal({3}, g)};
                },
                [](const Inputs& in) { return linear(in[0], in[1], in[2]); }});
   c.push_back({"linear", "x [2,3,4], no bias",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({2, 3, 4}, g), normal({3, 4}, g)};
                },
                [](const Inputs& in) { return linear(in[0], in[1]); }});
   c.push_back({"conv2d", "3x3 stride 1 pad 1, bias",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({2, 3, 5, 5}, g), normal({4, 3, 3, 3}, g), normal({4}, g)};
                },
                [](const Inputs& in) { return conv2d(in[0], in[1], in[2], 1, 1); }});
   c.push_back({"conv2d", "3x3 stride 2 pad 0",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({2, 2, 6, 7}, g), normal({3, 2, 3, 3}, g)};
                },
                [](const Inputs& in) { return conv2d(in[0], in[1], Tensor(), 2, 0); }});
   c.push_back({"conv2d", "1x1 with bias",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({2, 3, 4, 4}, g), normal({5, 3, 1, 1}, g), normal({5}, g)};
                },
                [](const Inputs& in) { return conv2d(in[0], in[1], in[2]); }});
   c.push_back({"conv2d", "2x3 kernel stride 2 pad 2",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({1, 2, 5, 4}, g), normal({2, 2, 2, 3}, g)};
                },
                [](const Inputs& in) { return conv2d(in[0], in[1], Tensor(), 2, 2); }});
   c.push_back({"avg_pool2d", "[2,3,4,6]",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({2, 3, 4, 6}, g)};
                },
                [](const Inputs& in) { return avg_pool2d(in[0]); }});
   c.push_back({"upsample_nearest2d", "[2,2,3,2]",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({2, 2, 3, 2}, g)};
                },
                [](const Inputs& in) { return upsample_nearest2d(in[0]); }});
 
   // --- normalisation and softmax
   c.push_back({"group_norm", "affine, 2 groups",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({2, 4, 3, 3}, g), normal({4}, g), normal({4}, g)};
                },
                [](const Inputs& in) { return group_norm(in[0], 2, in[1], in[2], 1e-6); }});
   c.push_back({"group_norm", "no affine, 1 group",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({2, 3, 2, 2}, g)};
                },
                [](const Inputs& in) { return group_norm(in[0], 1); }});
   c.push_back({"group_norm_silu", "affine, 2 groups",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({2, 4, 3, 3}, g), normal({4}, g), normal({4}, g)};
                },
                [](const Inputs& in) { return group_norm_silu(in[0], 2, in[1], in[2], 1e-6); }});
   c.push_back({"group_norm_silu", "no affine, 1 group, [N, C]",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({3, 4}, g)};
                },
                [](const Inputs& in) { return group_norm_silu(in[0], 1); }});
   c.push_back({"group_norm", "no affine, 1 group, eps 1e-5",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({3, 6, 2, 5}, g)};
                },
                [](const Inputs& in) { return group_norm(in[0], 1, Tensor(), Tensor(), 1e-5); }});
   c.push_back({"group_norm", "[N, C], 2 groups",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({5, 8}, g), normal({8}, g), normal({8}, g)};
                },
                [](const Inputs& in) { return group_norm(in[0], 2, in[1], in[2], 1e-6); }});
   c.push_back({"group_norm_silu", "affine, 4 groups",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({4, 8, 5, 5}, g), normal({8}, g), normal({8}, g)};
                },
                [](const Inputs& in) { return group_norm_silu(in[0], 4, in[1], in[2], 1e-5); }});
   c.push_back({"softmax", "dim 1",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({3, 5}, g)};
                },
                [](const Inputs& in) { return softmax(in[0] * 3.0, 1); }});
   c.push_back({"log_softmax", "dim 0",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({4, 3}, g)};
                },
                [](const Inputs& in) { return log_softmax(in[0] * 3.0, 0); }});
@@ -241,7 +241,7 @@ std::vector<OpCase> op_cases() {
   });
   binary("stack", "dim 1", {2, 3}, {2, 3}, false, [](auto a, auto b) { return stack({a, b}, 1); });
   c.push_back({"split", "sizes {2,3} dim 0",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({5, 3}, g)};
                },
                [](const Inputs& in) {
@@ -249,83 +249,83 @@ std::vector<OpCase> op_cases() {
                  return sum(pieces[0] * 2.0) + sum(pieces[1] * pieces[1]);
                }});
   c.push_back({"reshape", "[2,3,4] -> [4,-1]",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({2, 3, 4}, g)};
                },
                [](const Inputs& in) {
                  return in[0].reshape({4, -1}) * 1.0;
                }});
   c.push_back({"permute", "{2,0,1}",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({2, 3, 4}, g)};
                },
                [](const Inputs& in) {
                  return in[0].permute({2, 0, 1}) * 1.0;
                }});
   c.push_back({"transpose", "0,2",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({2, 3, 4}, g)};
                },
                [](const Inputs& in) { return in[0].transpose(0, 2) * 1.0; }});
   c.push_back({"slice", "dim 1, -4 to 5 step 2",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({2, 6, 3}, g)};
                },
                [](const Inputs& in) { return in[0].slice(1, -4, 5, 2) * 1.0; }});
   c.push_back({"select", "dim 1 index -1",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({2, 3, 4}, g)};
                },
                [](const Inputs& in) { return in[0].select(1, -1) * 1.0; }});
   c.push_back({"expand", "[3,1] -> [2,3,4]",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({3, 1}, g)};
                },
                [](const Inputs& in) {
                  return in[0].expand({2, 3, 4}) * 1.0;
                }});
   c.push_back({"unsqueeze", "dim -1",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({2, 3}, g)};
                },
                [](const Inputs& in) { return in[0].unsqueeze(-1) * 1.0; }});
   c.push_back({"squeeze", "dim 1",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({2, 1, 3}, g)};
                },
                [](const Inputs& in) { return in[0].squeeze(1) * 1.0; }});
   c.push_back({"flatten", "dims 1..2",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({2, 3, 4}, g)};
                },
                [](const Inputs& in) { return in[0].flatten(1) * 1.0; }});
   c.push_back({"index_select", "dim 0 with a repeated index",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({5, 3}, g)};
                },
                [](const Inputs& in) {
                  return index_select(in[0], 0, from_vector<int64_t>({4, 0, 4, 2}, {4}).to(in[0].device()));
                }});
   c.push_back({"index_select", "dim 1",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({2, 4, 3}, g)};
                },
                [](const Inputs& in) {
                  return index_select(in[0], 1, from_vector<int64_t>({3, 1}, {2}).to(in[0].device()));
                }});
   c.push_back({"contiguous", "of a transposed view",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({3, 4}, g)};
                },
                [](const Inputs& in) { return in[0].transpose(0, 1).contiguous(); }});
   c.push_back({"clone", "[3,4]",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({3, 4}, g)};
                },
                [](const Inputs& in) { return in[0].clone(); }});
   // Through f32 and back: finite differences need a larger step than f32 rounding.
   OpCase to_dtype{"to_dtype", "f64 -> f32 -> f64",
-                  [](Generator& g) {
+                  [](Rng& g) {
                     return Inputs{normal({3, 4}, g)};
                   },
                   [](const Inputs& in) { return in[0].to(DType::f32).to(DType::f64) * 3.0; }};
@@ -336,11 +336,11 @@ std::vector<OpCase> op_cases() {
 
   // --- stochastic and losses
   OpCase drop{"dropout", "p 0.3, fixed seed",
-              [](Generator& g) {
+              [](Rng& g) {
                 return Inputs{normal({4, 5}, g)};
               },
               [](const Inputs& in) {
-                Generator mask_gen(7);  // the same mask on every evaluation
+                Rng mask_gen(7);  // the same mask on every evaluation
                 return dropout(in[0], 0.3, true, mask_gen);
               }};
   drop.f32_comparable = false;
@@ -348,7 +348,7 @@ std::vector<OpCase> op_cases() {
   c.push_back(drop);
   binary("mse_loss", "[3,4]", {3, 4}, {3, 4}, false, [](auto a, auto b) { return mse_loss(a, b); });
   c.push_back({"bce_with_logits", "targets in [0,1]",
-               [](Generator& g) {
+               [](Rng& g) {
                  return Inputs{normal({3, 4}, g), param(rand({3, 4}, g, DType::f64))};
                },
                [](const Inputs& in) { return bce_with_logits(in[0] * 4.0, in[1]); }});
@@ -356,7 +356,7 @@ std::vector<OpCase> op_cases() {
   auto large = [&](const std::string& op, const std::string& variant, std::vector<Shape> shapes,
                    OpFunction f) {
     OpCase row{op, variant,
-               [shapes](Generator& g) {
+               [shapes](Rng& g) {
                  Inputs in;
                  for (const Shape& s : shapes) in.push_back(normal(s, g));
                  return in;
@@ -384,7 +384,7 @@ std::vector<OpCase> op_cases() {
   large("softmax", "large dim 1", {{64, 1000}},
         [](const Inputs& in) { return softmax(in[0] * 3.0, 1); });
   large("dropout", "large, p 0.3, fixed seed", {{40, 50}}, [](const Inputs& in) {
-    Generator mask_gen(7);
+    Rng mask_gen(7);
     return dropout(in[0], 0.3, true, mask_gen);
   });
   c.back().f32_comparable = false;

@@ -22,7 +22,7 @@ struct OpCase {
   std::string variant;  // what this row exercises
   // On the CPU in f64; the inputs to differentiate require grad. A row's function moves any
   // tensor it builds (an index) to its input's device.
-  std::function<Inputs(Generator&)> make_inputs;
+  std::function<Inputs(Rng&)> make_inputs;
   OpFunction f;
   GradcheckOptions options = {};
   bool f32_comparable = true;  // whether an f32 forward can be compared with the f64 one

@@ -96,7 +96,7 @@ class ImageSource final : public DataSource {
     epoch_cached_ = -1;
   }
 
-  Batch reference_sample(int64_t n, Generator& gen) const override {
+  Batch reference_sample(int64_t n, Rng& gen) const override {
     ONESTEP_CHECK(n > 0, "reference_sample: n must be positive, got {}", n);
     const int64_t size = set_.info.size;
     Batch batch = allocate(n);
@@ -143,7 +143,7 @@ class ImageSource final : public DataSource {
   // depend on hflip.
   void build_epoch(int64_t epoch) {
     const int64_t size = set_.info.size;
-    Generator gen(mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch) + 0x5eed0fe90c4ULL)));
+    Rng gen(mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch) + 0x5eed0fe90c4ULL)));
     order_.resize(static_cast<size_t>(size));
     for (int64_t i = 0; i < size; ++i) order_[i] = i;
     partial_shuffle(order_, rand({size}, gen, DType::f64).to_vector<double>(), size);

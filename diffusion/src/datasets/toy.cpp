@@ -1,5 +1,5 @@
 // Toy 2-D point clouds, defined exactly (docs/DATASETS.md) so that results compare across tools.
-// All randomness comes from the Generator; the arithmetic runs in double on the host.
+// All randomness comes from the Rng; the arithmetic runs in double on the host.
 
 #include <cmath>
 
@@ -15,7 +15,7 @@ constexpr double kStd = 0.05;                 // per-coordinate noise of every n
 constexpr int64_t kToyStateTag = 0x544f5931;  // "TOY1"
 
 // out: [n, 2] as x0 y0 x1 y1 ...
-void gaussians_8(int64_t n, Generator& gen, std::vector<double>& out) {
+void gaussians_8(int64_t n, Rng& gen, std::vector<double>& out) {
   const auto k = randint(0, 8, {n}, gen).to_vector<int64_t>();
   const auto e = randn({n, 2}, gen, DType::f64).to_vector<double>();
   for (int64_t i = 0; i < n; ++i) {
@@ -25,7 +25,7 @@ void gaussians_8(int64_t n, Generator& gen, std::vector<double>& out) {
   }
 }
 
-void gaussians_25(int64_t n, Generator& gen, std::vector<double>& out) {
+void gaussians_25(int64_t n, Rng& gen, std::vector<double>& out) {
   const auto k = randint(0, 25, {n}, gen).to_vector<int64_t>();
   const auto e = randn({n, 2}, gen, DType::f64).to_vector<double>();
   for (int64_t i = 0; i < n; ++i) {
@@ -36,7 +36,7 @@ void gaussians_25(int64_t n, Generator& gen, std::vector<double>& out) {
 
 // sklearn's make_swiss_roll in 2-D, (t cos t, t sin t), t = 1.5 pi (1 + 2u), scaled by
 // 2 / (4.5 pi) so the noise-free roll spans [-2, 2] at most.
-void swissroll(int64_t n, Generator& gen, std::vector<double>& out) {
+void swissroll(int64_t n, Rng& gen, std::vector<double>& out) {
   const auto u = rand({n}, gen, DType::f64).to_vector<double>();
   const auto e = randn({n, 2}, gen, DType::f64).to_vector<double>();
   const double scale = 2.0 / (4.5 * kPi);
@@ -49,7 +49,7 @@ void swissroll(int64_t n, Generator& gen, std::vector<double>& out) {
 
 // FFJORD's checkerboard without its final x2: uniform on the 8 dark unit squares of a 4x4 board
 // on [-2, 2)^2, the square at [0, 1) x [0, 1) among them.
-void checkerboard(int64_t n, Generator& gen, std::vector<double>& out) {
+void checkerboard(int64_t n, Rng& gen, std::vector<double>& out) {
   const auto u = rand({n, 2}, gen, DType::f64).to_vector<double>();
   const auto b = randint(0, 2, {n}, gen).to_vector<int64_t>();
   for (int64_t i = 0; i < n; ++i) {
@@ -62,7 +62,7 @@ void checkerboard(int64_t n, Generator& gen, std::vector<double>& out) {
 
 // sklearn's two moons (upper: (cos pi u, sin pi u); lower: (1 - cos pi u, 0.5 - sin pi u)),
 // centred on (0.5, 0.25) and scaled by 4/3 to x in [-2, 2], y in [-1, 1].
-void moons(int64_t n, Generator& gen, std::vector<double>& out) {
+void moons(int64_t n, Rng& gen, std::vector<double>& out) {
   const auto u = rand({n}, gen, DType::f64).to_vector<double>();
   const auto b = randint(0, 2, {n}, gen).to_vector<int64_t>();
   const auto e = randn({n, 2}, gen, DType::f64).to_vector<double>();
@@ -75,7 +75,7 @@ void moons(int64_t n, Generator& gen, std::vector<double>& out) {
   }
 }
 
-using ToyFn = void (*)(int64_t, Generator&, std::vector<double>&);
+using ToyFn = void (*)(int64_t, Rng&, std::vector<double>&);
 
 struct Toy {
   const char* name;
@@ -127,14 +127,14 @@ class ToySource final : public DataSource {
     gen_.set_state(static_cast<uint64_t>(state[2]), static_cast<uint64_t>(state[3]));
   }
 
-  Batch reference_sample(int64_t n, Generator& gen) const override {
+  Batch reference_sample(int64_t n, Rng& gen) const override {
     return {sample_toy(kToys[index_].name, n, gen), Tensor()};
   }
 
  private:
   DatasetInfo info_;
   int64_t index_;
-  Generator gen_;
+  Rng gen_;
 };
 
 }  // namespace
@@ -148,7 +148,7 @@ const std::vector<std::string>& toy_dataset_names() {
   return names;
 }
 
-Tensor sample_toy(const std::string& name, int64_t n, Generator& gen) {
+Tensor sample_toy(const std::string& name, int64_t n, Rng& gen) {
   const int64_t index = toy_index(name);
   ONESTEP_CHECK(n > 0, "toy '{}': number of samples must be positive, got {}", name, n);
   std::vector<double> xy(static_cast<size_t>(2 * n));

@@ -53,7 +53,7 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
   return shifted - log(sum(exp(shifted), {dim}, true));
 }
 
-Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
+Tensor dropout(const Tensor& x, double p, bool training, Rng& gen) {
   detail::check_defined("dropout", x, "input");
   ONESTEP_CHECK(p >= 0.0 && p < 1.0, "dropout: probability must be in [0, 1), got {}", p);
   if (!training || p == 0.0) return x;

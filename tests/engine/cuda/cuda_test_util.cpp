@@ -51,7 +51,7 @@ std::string compare(const Tensor& actual, const Tensor& expected, double atol, d
                      failures, a.size(), atol, rtol, first, worst);
 }
 
-Tensor special_values(int64_t n, DType dtype, Generator& gen, double scale) {
+Tensor special_values(int64_t n, DType dtype, Rng& gen, double scale) {
   const double inf = std::numeric_limits<double>::infinity();
   std::vector<double> values = {0.0,  -0.0,  1e-30, -1e-30, 1e-3, -1e-3, 0.5,
                                 -0.5, 1.0,   -1.0,  2.0,    -2.0, 20.0,  -20.0,

@@ -46,6 +46,6 @@ inline std::string compare_exact(const Tensor& actual, const Tensor& expected) {
 
 // Input values that stress edge cases of elementwise ops: zeros, tiny and huge magnitudes,
 // both infinities and NaN, followed by n random normals scaled by `scale`.
-Tensor special_values(int64_t n, DType dtype, Generator& gen, double scale = 3.0);
+Tensor special_values(int64_t n, DType dtype, Rng& gen, double scale = 3.0);
 
 }  // namespace onestep::cuda_testing

@@ -21,7 +21,7 @@ std::vector<Shape> shapes() {
 }
 
 State make_state(Device device) {
-  Generator gen(21);
+  Rng gen(21);
   State st;
   int k = 0;
   for (const Shape& shape : shapes()) {
@@ -34,7 +34,7 @@ State make_state(Device device) {
 }
 
 void train(State& st, const AdamHyperparameters& h, Device device) {
-  Generator gen(5);
+  Rng gen(5);
   for (int step = 1; step <= 4; ++step) {
     std::vector<AdamParameter> parameters;
     for (size_t k = 0; k < st.params.size(); ++k) {

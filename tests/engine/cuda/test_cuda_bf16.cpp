@@ -29,7 +29,7 @@ void expect_close(const Tensor& actual, const Tensor& expected, const Tensor& ma
 
 TEST(CudaBf16, ConvolutionGemmsRoundBothOperands) {
   ONESTEP_REQUIRE_CUDA();
-  Generator gen(41);
+  Rng gen(41);
   for (const int64_t stride : {1, 2}) {
     SCOPED_TRACE(fmt::format("stride {}", stride));
     const Tensor x = randn({2, 5, 9, 9}, gen), w = randn({7, 5, 3, 3}, gen) * 0.2;
@@ -55,7 +55,7 @@ TEST(CudaBf16, ConvolutionGemmsRoundBothOperands) {
 
 TEST(CudaBf16, MatmulRoundsBothOperandsAndFloat64IsUntouched) {
   ONESTEP_REQUIRE_CUDA();
-  Generator gen(42);
+  Rng gen(42);
   const Tensor a = randn({3, 37, 53}, gen), b = randn({3, 53, 29}, gen);
   const Tensor g = randn({3, 37, 29}, gen);
   const Tensor ad = leaf(a.to(gpu())), bd = leaf(b.to(gpu()));

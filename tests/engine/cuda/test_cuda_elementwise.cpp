@@ -62,7 +62,7 @@ std::vector<UnaryCase> unary_cases() {
 }
 
 // A [8, 8] CPU tensor of special and random values, stored transposed (non-contiguous).
-Tensor transposed_values(DType dtype, Generator& gen) {
+Tensor transposed_values(DType dtype, Rng& gen) {
   const Tensor flat = cuda_testing::special_values(64 - 21, dtype, gen);
   return flat.reshape({8, 8}).contiguous().transpose(0, 1);
 }
@@ -70,7 +70,7 @@ Tensor transposed_values(DType dtype, Generator& gen) {
 TEST(CudaElementwise, EveryUnaryOpMatchesTheCpuOnSpecialAndRandomValues) {
   ONESTEP_REQUIRE_CUDA();
   for (DType dtype : {DType::f32, DType::f64}) {
-    Generator gen(11);
+    Rng gen(11);
     const Tensor x = transposed_values(dtype, gen);  // CPU, strided
     for (const UnaryCase& c : unary_cases()) {
       SCOPED_TRACE(fmt::format("{} {}", c.name, dtype_name(dtype)));
@@ -97,7 +97,7 @@ TEST(CudaElementwise, EveryUnaryOpMatchesTheCpuOnSpecialAndRandomValues) {
 
 TEST(CudaElementwise, IntegerUnaryOpsMatchTheCpuAndRejectTheSameOps) {
   ONESTEP_REQUIRE_CUDA();
-  Generator gen(12);
+  Rng gen(12);
   const Tensor x = randint(-50, 50, {8, 8}, gen).transpose(0, 1);
   const Tensor xg = x.to(gpu());
   const std::vector<UnaryCase> cases = {{UnaryOp::affine, "affine", 3, -2},
@@ -142,7 +142,7 @@ const std::vector<std::pair<BinaryOp, const char*>>& binary_ops() {
 TEST(CudaElementwise, EveryBinaryOpMatchesTheCpuExactlyWithBroadcastAndTransposedOperands) {
   ONESTEP_REQUIRE_CUDA();
   for (DType dtype : {DType::f32, DType::f64, DType::i64}) {
-    Generator gen(13);
+    Rng gen(13);
     // a: [8, 8] stored transposed; b: [8] broadcast along dim 0 (stride 0), and [8, 1] along 1.
     const Tensor a = dtype == DType::i64 ? randint(-9, 9, {8, 8}, gen).transpose(0, 1)
                                          : transposed_values(dtype, gen);
@@ -171,7 +171,7 @@ TEST(CudaElementwise, EveryBinaryOpMatchesTheCpuExactlyWithBroadcastAndTranspose
 
 TEST(CudaElementwise, InPlaceBinaryOnAStridedViewLeavesTheRestAlone) {
   ONESTEP_REQUIRE_CUDA();
-  Generator gen(14);
+  Rng gen(14);
   const Tensor base = randn({6, 10}, gen);
   const Tensor other = randn({6, 5}, gen);
   const Tensor expected = base.clone();
@@ -183,7 +183,7 @@ TEST(CudaElementwise, InPlaceBinaryOnAStridedViewLeavesTheRestAlone) {
 
 TEST(CudaElementwise, WhereMatchesTheCpuForEveryConditionDtype) {
   ONESTEP_REQUIRE_CUDA();
-  Generator gen(15);
+  Rng gen(15);
   for (DType value_dtype : {DType::f32, DType::f64, DType::i64}) {
     for (DType cond_dtype : {DType::f32, DType::f64, DType::i64}) {
       SCOPED_TRACE(
@@ -208,7 +208,7 @@ TEST(CudaElementwise, WhereMatchesTheCpuForEveryConditionDtype) {
 
 TEST(CudaElementwise, CopyConvertsEveryDtypePairBetweenStridedViews) {
   ONESTEP_REQUIRE_CUDA();
-  Generator gen(16);
+  Rng gen(16);
   for (DType src_dtype : {DType::f32, DType::f64, DType::i64}) {
     for (DType dst_dtype : {DType::f32, DType::f64, DType::i64}) {
       SCOPED_TRACE(fmt::format("{} -> {}", dtype_name(src_dtype), dtype_name(dst_dtype)));
@@ -266,7 +266,7 @@ TEST(CudaElementwise, ArangeMatchesTheCpu) {
 
 TEST(CudaElementwise, HostTransfersRoundTripEveryDtype) {
   ONESTEP_REQUIRE_CUDA();
-  Generator gen(17);
+  Rng gen(17);
   for (const Tensor& t : {randn({1000}, gen, DType::f32), randn({333}, gen, DType::f64),
                           randint(-1000, 1000, {77}, gen)}) {
     const Tensor back = t.to(gpu()).to(Device::cpu());

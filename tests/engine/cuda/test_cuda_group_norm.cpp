@@ -18,7 +18,7 @@ struct NormRun {
 // wants: which of x, weight, bias require grad.
 NormRun run(const Shape& shape, int64_t groups, bool silu, bool fused, Device device, DType dtype,
         std::array<bool, 3> wants) {
-  Generator gen(11);
+  Rng gen(11);
   const int64_t C = shape[1];
   Tensor x = (randn(shape, gen, DType::f64) * 1.7 + 0.4).to(dtype).to(device);
   Tensor w = (randn({C}, gen, DType::f64) * 0.5 + 1.0).to(dtype).to(device);
@@ -52,7 +52,7 @@ void expect_match(const NormRun& actual, const NormRun& expected, double tol) {
 
 TEST(CudaGroupNorm, TheOpRunsTheFusedKernelOnTheDevice) {
   ONESTEP_REQUIRE_CUDA();
-  Generator gen(1);
+  Rng gen(1);
   const Tensor x = randn({2, 4, 3, 3}, gen).to(gpu());
   const Tensor w = ones({4}, DType::f32, gpu()).set_requires_grad(true);
   EXPECT_EQ(group_norm_silu(x, 2, w, Tensor(), 1e-6).grad_fn_name(), "group_norm_silu");

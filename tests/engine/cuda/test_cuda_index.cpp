@@ -24,7 +24,7 @@ std::vector<IndexCase> index_cases() {
           {2, 3, 5, {}}};
 }
 
-Tensor values(const Shape& shape, DType dtype, Generator& gen) {
+Tensor values(const Shape& shape, DType dtype, Rng& gen) {
   return dtype == DType::i64 ? randint(-1000, 1000, shape, gen)
                              : (randn(shape, gen, DType::f64) * 10.0).to(dtype);
 }
@@ -33,7 +33,7 @@ TEST(CudaIndex, IndexSelectMatchesTheCpu) {
   ONESTEP_REQUIRE_CUDA();
   for (const IndexCase& c : index_cases()) {
     for (DType dtype : {DType::f32, DType::f64, DType::i64}) {
-      Generator gen(41);
+      Rng gen(41);
       const int64_t k = static_cast<int64_t>(c.index.size());
       const Tensor x = values({c.outer, c.n, c.inner}, dtype, gen);
       const Tensor index = from_vector<int64_t>(c.index, {k});
@@ -51,7 +51,7 @@ TEST(CudaIndex, IndexAddAccumulatesRepeatedIndicesIntoExistingValues) {
   ONESTEP_REQUIRE_CUDA();
   for (const IndexCase& c : index_cases()) {
     for (DType dtype : {DType::f32, DType::f64, DType::i64}) {
-      Generator gen(42);
+      Rng gen(42);
       const int64_t k = static_cast<int64_t>(c.index.size());
       const Tensor src = values({c.outer, k, c.inner}, dtype, gen);
       const Tensor start = values({c.outer, c.n, c.inner}, dtype, gen);
@@ -70,7 +70,7 @@ TEST(CudaIndex, IndexAddAccumulatesRepeatedIndicesIntoExistingValues) {
 
 TEST(CudaIndex, IndexSelectOpAndItsGradientMatchTheCpu) {
   ONESTEP_REQUIRE_CUDA();
-  Generator gen(43);
+  Rng gen(43);
   const Tensor x = randn({4, 6, 3}, gen, DType::f64).set_requires_grad(true);
   const Tensor xg = x.detach().to(gpu()).set_requires_grad(true);
   const Tensor index = from_vector<int64_t>({5, 0, 5, 2, 5}, {5});

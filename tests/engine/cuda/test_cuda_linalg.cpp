@@ -26,62 +26,62 @@ Tensor reference_matmul(const Tensor& a3, const Tensor& b3) {
 
 struct MatmulCase {
   const char* name;
-  std::function<std::pair<Tensor, Tensor>(Generator&, DType)> make;  // on the GPU
+  std::function<std::pair<Tensor, Tensor>(Rng&, DType)> make;  // on the GPU
 };
 
 std::vector<MatmulCase> matmul_cases() {
   const int64_t B = 3, M = 37, K = 53, N = 29;
-  auto rnd = [](Generator& g, DType t, const Shape& s) { return randn(s, g, t).to(gpu()); };
+  auto rnd = [](Rng& g, DType t, const Shape& s) { return randn(s, g, t).to(gpu()); };
   return {
       {"contiguous",
-       [=](Generator& g, DType t) {
+       [=](Rng& g, DType t) {
          return std::pair{rnd(g, t, {B, M, K}), rnd(g, t, {B, K, N})};
        }},
       {"a stored column-major",
-       [=](Generator& g, DType t) {
+       [=](Rng& g, DType t) {
          return std::pair{rnd(g, t, {B, K, M}).transpose(1, 2), rnd(g, t, {B, K, N})};
        }},
       {"b stored column-major",
-       [=](Generator& g, DType t) {
+       [=](Rng& g, DType t) {
          return std::pair{rnd(g, t, {B, M, K}), rnd(g, t, {B, N, K}).transpose(1, 2)};
        }},
       {"both column-major",
-       [=](Generator& g, DType t) {
+       [=](Rng& g, DType t) {
          return std::pair{rnd(g, t, {B, K, M}).transpose(1, 2),
                           rnd(g, t, {B, N, K}).transpose(1, 2)};
        }},
       {"a broadcast over the batch (stride 0)",
-       [=](Generator& g, DType t) {
+       [=](Rng& g, DType t) {
          return std::pair{rnd(g, t, {1, M, K}).expand({B, M, K}), rnd(g, t, {B, K, N})};
        }},
       {"b broadcast over the batch (stride 0)",
-       [=](Generator& g, DType t) {
+       [=](Rng& g, DType t) {
          return std::pair{rnd(g, t, {B, M, K}), rnd(g, t, {1, K, N}).expand({B, K, N})};
        }},
       {"padded rows (row stride > cols)",
-       [=](Generator& g, DType t) {
+       [=](Rng& g, DType t) {
          return std::pair{rnd(g, t, {B, M, 2 * K}).slice(2, 3, 3 + K),
                           rnd(g, t, {B, 2 * K, N}).slice(1, 0, 2 * K, 2)};
        }},
       {"no unit stride (copied to scratch)",
-       [=](Generator& g, DType t) {
+       [=](Rng& g, DType t) {
          return std::pair{rnd(g, t, {B, 2 * M, 2 * K}).slice(1, 0, 2 * M, 2).slice(2, 0, 2 * K, 2),
                           rnd(g, t, {B, K, N})};
        }},
       {"row times column (M = N = 1)",
-       [=](Generator& g, DType t) {
+       [=](Rng& g, DType t) {
          return std::pair{rnd(g, t, {B, 1, 100}), rnd(g, t, {B, 100, 1})};
        }},
       {"outer product (K = 1)",
-       [=](Generator& g, DType t) {
+       [=](Rng& g, DType t) {
          return std::pair{rnd(g, t, {B, M, 1}), rnd(g, t, {B, 1, N})};
        }},
       {"empty inner dim (K = 0)",
-       [=](Generator& g, DType t) {
+       [=](Rng& g, DType t) {
          return std::pair{rnd(g, t, {B, M, 0}), rnd(g, t, {B, 0, N})};
        }},
       {"one large product",
-       [=](Generator& g, DType t) {
+       [=](Rng& g, DType t) {
          return std::pair{rnd(g, t, {1, 300, 700}), rnd(g, t, {1, 700, 200})};
        }},
   };
@@ -92,7 +92,7 @@ TEST(CudaLinalg, MatmulMatchesAnF64ReferenceForEveryLayout) {
   for (const MatmulCase& c : matmul_cases()) {
     for (DType dtype : {DType::f32, DType::f64}) {
       SCOPED_TRACE(fmt::format("{} {}", c.name, dtype_name(dtype)));
-      Generator gen(31);
+      Rng gen(31);
       const auto [a, b] = c.make(gen, dtype);
       const Tensor out = poisoned({a.size(0), a.size(1), b.size(2)}, dtype);
       backend::cuda(0).matmul(a, b, out);
@@ -106,7 +106,7 @@ TEST(CudaLinalg, MatmulMatchesAnF64ReferenceForEveryLayout) {
 
 TEST(CudaLinalg, MatmulOpWithBroadcastBatchesMatchesTheCpu) {
   ONESTEP_REQUIRE_CUDA();
-  Generator gen(32);
+  Rng gen(32);
   const Tensor a = randn({2, 1, 5, 6}, gen, DType::f64), b = randn({3, 6, 4}, gen, DType::f64);
   EXPECT_EQ(compare(matmul(a.to(gpu()), b.to(gpu())), matmul(a, b), 1e-13, 1e-13), "");
   const Tensor x = randn({4, 7, 6}, gen, DType::f64), w = randn({5, 6}, gen, DType::f64);
@@ -158,7 +158,7 @@ TEST(CudaLinalg, ConvForwardAndBothBackwardsMatchAnF64Reference) {
   for (const ConvCase& c : conv_cases()) {
     const int64_t Ho = (c.H + 2 * c.pad - c.kh) / c.stride + 1;
     const int64_t Wo = (c.W + 2 * c.pad - c.kw) / c.stride + 1;
-    Generator gen(33);
+    Rng gen(33);
     const Tensor x_buffer = randn({c.N, c.C + 2, c.H, c.W}, gen, DType::f64);
     const Tensor w = randn({c.O, c.C, c.kh, c.kw}, gen, DType::f64);
     const Tensor grad_y = randn({c.N, c.O, Ho, Wo}, gen, DType::f64);

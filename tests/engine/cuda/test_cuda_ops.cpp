@@ -63,12 +63,12 @@ class CudaOpTable : public ::testing::TestWithParam<OpCase> {};
 TEST_P(CudaOpTable, ForwardAndBackwardMatchTheCpu) {
   ONESTEP_REQUIRE_CUDA();
   const OpCase& c = GetParam();
-  Generator gen(42);
+  Rng gen(42);
   const Inputs inputs = c.make_inputs(gen);
   Tensor cotangent;
   {
     NoGradGuard no_grad;
-    Generator cot_gen(7);
+    Rng cot_gen(7);
     const Tensor probe = c.f(inputs);
     cotangent = randn(probe.shape(), cot_gen, DType::f64);
   }

@@ -1,7 +1,7 @@
 // Philox on the GPU gives the CPU's numbers: the same seed and counter fill the same values
 // (uniforms and integers bit for bit, normals to a few ulp from the device's log/sin/cos), for
 // lengths that end mid-counter and for counter offsets, through the Backend and through the
-// public Generator API.
+// public Rng API.
 
 #include <cmath>
 
@@ -57,7 +57,7 @@ TEST(CudaRandom, BackendFillsMatchTheCpuAndWriteNothingPastTheEnd) {
 
 TEST(CudaRandom, GeneratorsDrawTheSameNumbersOnBothDevices) {
   ONESTEP_REQUIRE_CUDA();
-  Generator cpu_gen(2024), gpu_gen(2024);
+  Rng cpu_gen(2024), gpu_gen(2024);
   for (int round = 0; round < 3; ++round) {
     EXPECT_EQ(compare(rand({3, 333}, gpu_gen, DType::f32, gpu()),
                       rand({3, 333}, cpu_gen, DType::f32), 0, 0),
@@ -77,7 +77,7 @@ TEST(CudaRandom, GeneratorsDrawTheSameNumbersOnBothDevices) {
 
 TEST(CudaRandom, NormalsHaveTheRightMoments) {
   ONESTEP_REQUIRE_CUDA();
-  Generator gen(5);
+  Rng gen(5);
   const Tensor z = randn({1 << 20}, gen, DType::f32, gpu());
   EXPECT_NEAR(mean(z).item(), 0.0, 5e-3);
   EXPECT_NEAR(var(z).item(), 1.0, 5e-3);

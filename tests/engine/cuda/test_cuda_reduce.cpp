@@ -59,7 +59,7 @@ TEST(CudaReduce, SumMaxMinMatchTheCpuOnEveryPath) {
   ONESTEP_REQUIRE_CUDA();
   for (const ReduceCase& c : reduce_cases()) {
     for (DType dtype : {DType::f32, DType::f64, DType::i64}) {
-      Generator gen(21);
+      Rng gen(21);
       // Stored in the pre-transpose shape, so that the view has c.shape.
       Shape stored = c.shape;
       if (c.transposed) std::swap(stored[0], stored[1]);
@@ -93,7 +93,7 @@ TEST(CudaReduce, SumMaxMinMatchTheCpuOnEveryPath) {
 TEST(CudaReduce, MaxAndMinPropagateNaNLikeTheCpu) {
   ONESTEP_REQUIRE_CUDA();
   for (DType dtype : {DType::f32, DType::f64}) {
-    Generator gen(22);
+    Rng gen(22);
     const Tensor x = randn({4, 3000}, gen, dtype);
     {
       NoGradGuard no_grad;
@@ -114,7 +114,7 @@ TEST(CudaReduce, MaxAndMinPropagateNaNLikeTheCpu) {
 
 TEST(CudaReduce, PublicReductionsAgreeWithTheCpu) {
   ONESTEP_REQUIRE_CUDA();
-  Generator gen(23);
+  Rng gen(23);
   const Tensor x = randn({16, 8, 12, 12}, gen, DType::f64);
   const Tensor xg = x.to(gpu());
   // The reductions of a group norm and of a conv bias gradient.

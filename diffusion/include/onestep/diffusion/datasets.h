@@ -41,7 +41,7 @@ class DataSource {
   // Next training batch. Images: each epoch visits a permutation of the whole set that depends
   // only on (seed, epoch), and a batch may wrap into the next epoch; with hflip each example is
   // flipped with probability 1/2 (also a function of (seed, epoch) only). Toys: fresh samples
-  // from a Generator seeded with the seed.
+  // from an Rng seeded with the seed.
   virtual Batch next_batch(int64_t batch_size) = 0;
 
   // The exact position in the stream, seed included, for bit-exact resume from a checkpoint.
@@ -54,7 +54,7 @@ class DataSource {
   // stream. Toys: fresh samples. Images: a uniformly random subset without replacement when
   // n <= size (when n > size: whole shuffled passes, then a random subset of the rest), never
   // flipped, labels included.
-  virtual Batch reference_sample(int64_t n, Generator& gen) const = 0;
+  virtual Batch reference_sample(int64_t n, Rng& gen) const = 0;
 };
 
 // spec: "toy:8gaussians" | "toy:25gaussians" | "toy:swissroll" | "toy:checkerboard" |
@@ -113,6 +113,6 @@ std::unique_ptr<DataSource> make_image_source(ImageSet set, const DataOptions& o
 // The toy point-cloud names accepted after "toy:".
 const std::vector<std::string>& toy_dataset_names();
 // n samples of toy `name` ("25gaussians", ...) as f32 [n, 2], drawn from gen.
-Tensor sample_toy(const std::string& name, int64_t n, Generator& gen);
+Tensor sample_toy(const std::string& name, int64_t n, Rng& gen);
 
 }  // namespace onestep::diffusion

@@ -24,12 +24,12 @@ class EDMPrecond : public nn::Module {
   explicit EDMPrecond(std::shared_ptr<nn::NoiseConditionedNet> model, double sigma_data = 0.5);
   // x: [N, ...]; sigma: [N] or one element; class_labels: [N, label_dim] one-hot, or undefined.
   Tensor forward(const Tensor& x, const Tensor& sigma, const Tensor& class_labels = Tensor(),
-                 Generator* gen = nullptr) const;
+                 Rng* gen = nullptr) const;
   Tensor forward(const Tensor& x, double sigma, const Tensor& class_labels = Tensor(),
-                 Generator* gen = nullptr) const;
+                 Rng* gen = nullptr) const;
   // The network's encoder bottleneck for the preconditioned input (what a discriminator reads).
   Tensor encode(const Tensor& x, const Tensor& sigma, const Tensor& class_labels = Tensor(),
-                Generator* gen = nullptr) const;
+                Rng* gen = nullptr) const;
   double sigma_data() const { return sigma_data_; }
   int64_t label_dim() const { return model_->label_dim(); }
   nn::NoiseConditionedNet& model() const { return *model_; }
@@ -46,11 +46,11 @@ struct EdmLossOptions {
 
 // lambda(s) ||D(x0 + s n; s) - x0||^2 summed over each sample's elements: [N]. sigma and n are
 // drawn from `gen`; `dropout_gen` feeds the network's dropout when training.
-Tensor edm_loss(const EDMPrecond& net, const Tensor& x0, const Tensor& class_labels, Generator& gen,
-                const EdmLossOptions& options = {}, Generator* dropout_gen = nullptr);
+Tensor edm_loss(const EDMPrecond& net, const Tensor& x0, const Tensor& class_labels, Rng& gen,
+                const EdmLossOptions& options = {}, Rng* dropout_gen = nullptr);
 // The same loss at given noise levels sigma [N] (noise still drawn from `gen`).
 Tensor edm_loss_at(const EDMPrecond& net, const Tensor& x0, const Tensor& class_labels,
-                   const Tensor& sigma, Generator& gen, Generator* dropout_gen = nullptr);
+                   const Tensor& sigma, Rng& gen, Rng* dropout_gen = nullptr);
 
 // One-hot [N, num_classes] in `dtype` from i64 labels [N].
 Tensor one_hot(const Tensor& labels, int64_t num_classes, DType dtype = DType::f32);

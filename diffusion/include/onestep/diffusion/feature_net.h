@@ -17,7 +17,7 @@ namespace onestep::diffusion {
 
 class FeatureNet : public nn::Module {
  public:
-  explicit FeatureNet(Generator& gen);
+  explicit FeatureNet(Rng& gen);
   Tensor features(const Tensor& images) const;  // [N, 1, 32, 32] in [-1, 1] -> [N, 128]
   Tensor logits(const Tensor& images) const;    // [N, 10]
   static constexpr int64_t kFeatures = 128;

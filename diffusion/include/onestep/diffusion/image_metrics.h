@@ -27,7 +27,7 @@ struct KernelDistance {
   double standard_error = 0;
 };
 KernelDistance kernel_distance(const Tensor& a, const Tensor& b, int64_t subsets,
-                               int64_t subset_size, Generator& gen);
+                               int64_t subset_size, Rng& gen);
 
 // Improved precision and recall (Kynkaanniemi et al. 2019): each set's manifold is the union of
 // balls reaching every point's k-th nearest neighbour in that set; precision is the fraction of

@@ -13,7 +13,7 @@ namespace onestep::diffusion {
 // Sliced Wasserstein-1 distance: the mean over `projections` random unit directions of the 1-D
 // Wasserstein-1 distance between the projected samples (mean |sorted a - sorted b|).
 // a, b: [N, D] with the same N.
-double sliced_wasserstein(const Tensor& a, const Tensor& b, int64_t projections, Generator& gen);
+double sliced_wasserstein(const Tensor& a, const Tensor& b, int64_t projections, Rng& gen);
 
 // Unbiased MMD^2 with the RBF kernel exp(-|x - y|^2 / (2 h^2)), h the median distance between
 // points of the pooled sample (the median heuristic, on at most 1000 points of each). a, b:
@@ -38,8 +38,8 @@ Tensor toy_mixture_means(const std::string& name, double* stddev);
 // The scores of 2-D samples against their dataset: sliced Wasserstein distance and MMD^2 to a
 // data sample of the same size, each beside its data-vs-data floor (a second data sample
 // against the first), and for the Gaussian mixtures the mode statistics of the samples and of
-// the second data sample. The data samples come from Generator(seed), the projections from
-// Generator(seed + 1): the same seed scores every set of samples against the same data.
+// the second data sample. The data samples come from Rng(seed), the projections from
+// Rng(seed + 1): the same seed scores every set of samples against the same data.
 struct PointScores {
   int64_t n = 0;
   int64_t projections = 0;

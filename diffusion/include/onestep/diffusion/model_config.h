@@ -35,7 +35,7 @@ struct ModelConfig {
   static ModelConfig from_json(const std::string& text);
 };
 
-std::shared_ptr<EDMPrecond> build_denoiser(const ModelConfig& config, Generator& gen);
+std::shared_ptr<EDMPrecond> build_denoiser(const ModelConfig& config, Rng& gen);
 
 struct LoadedDenoiser {
   ModelConfig config;

@@ -10,7 +10,7 @@
 
 #include "onestep/diffusion/datasets.h"
 #include "onestep/diffusion/feature_net.h"
-#include "onestep/diffusion/run.h"
+#include "onestep/run/run.h"
 
 namespace onestep::diffusion {
 
@@ -26,10 +26,10 @@ class SampleScorer {
 
   // Keys: 2-D data "swd" (and "modes_covered", "high_quality" for the mixtures); images "fid",
   // "kid", "kid_se". samples: [n, ...] like the dataset's examples.
-  MetricValues score(const Tensor& samples) const;
+  run::MetricValues score(const Tensor& samples) const;
   // One short line of score()'s values for a progress line, e.g. "modes 25/25, hq 88.1%, swd
   // 0.041" or "FID 3.12".
-  std::string summary(const MetricValues& values) const;
+  std::string summary(const run::MetricValues& values) const;
 
   int64_t samples() const { return n_; }
   bool images() const { return net_ != nullptr; }

@@ -33,7 +33,7 @@ std::vector<double> karras_sigmas(const SamplerOptions& options);
 // sigma = (smax^(1/rho) + (1 - u)(smin^(1/rho) - smax^(1/rho)))^rho with u ~ U[0, u_max];
 // u_max 0.8 gives sigma in [0.002, 24.4]. Drawn on `device` (the same numbers on every device).
 Tensor karras_grid_sigmas(int64_t n, double sigma_min, double sigma_max, double rho, double u_max,
-                          Generator& gen, DType dtype = DType::f32, Device device = Device::cpu());
+                          Rng& gen, DType dtype = DType::f32, Device device = Device::cpu());
 // Network evaluations of one sampling run.
 int64_t sampler_nfe(const SamplerOptions& options);
 

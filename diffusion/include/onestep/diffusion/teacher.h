@@ -19,7 +19,8 @@
 #include "onestep/diffusion/datasets.h"
 #include "onestep/diffusion/edm.h"
 #include "onestep/diffusion/model_config.h"
-#include "onestep/diffusion/nonfinite_steps.h"
+#include "onestep/run/nonfinite_steps.h"
+#include "onestep/run/option_table.h"
 
 namespace onestep::diffusion {
 
@@ -56,12 +57,16 @@ struct TeacherOptions {
   std::string precision = "fp32";
   std::string out = "runs/teacher";
   // Debug: steps made non-finite on purpose (not saved in config.json).
-  NanInjection inject_nan;
+  run::NanInjection inject_nan;
 
   void validate() const;
   std::string to_json() const;
   static TeacherOptions from_json(const std::string& text);
 };
+
+// Every setting of TeacherOptions, described once: config.json, validate() and the command's
+// flags come from it.
+const run::OptionTable<TeacherOptions>& teacher_option_table();
 
 const std::vector<std::string>& teacher_preset_names();
 // "toy" (MLP on 2-D data, seconds), "fmnist-cpu" (small SongUNet, ~30 min on 2 cores),

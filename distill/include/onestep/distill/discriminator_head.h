@@ -20,7 +20,7 @@ namespace onestep::distill {
 class DiscriminatorHead : public nn::Module {
  public:
   // feature_shape: one sample's bottleneck, [C, h, w] or [H].
-  DiscriminatorHead(const Shape& feature_shape, Generator& gen);
+  DiscriminatorHead(const Shape& feature_shape, Rng& gen);
   // [N, ...feature_shape] -> [N].
   Tensor forward(const Tensor& features) const;
 

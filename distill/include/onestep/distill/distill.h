@@ -17,7 +17,8 @@
 #include "onestep/diffusion/datasets.h"
 #include "onestep/diffusion/edm.h"
 #include "onestep/diffusion/model_config.h"
-#include "onestep/diffusion/nonfinite_steps.h"
+#include "onestep/run/nonfinite_steps.h"
+#include "onestep/run/option_table.h"
 #include "onestep/distill/discriminator_head.h"
 #include "onestep/distill/methods.h"
 
@@ -85,12 +86,16 @@ struct DistillOptions {
   std::string out = "runs/distill";
   // Debug: iterations whose updates (fake and generator) are made non-finite on purpose (not
   // saved in config.json).
-  diffusion::NanInjection inject_nan;
+  run::NanInjection inject_nan;
 
   void validate() const;
   std::string to_json() const;
   static DistillOptions from_json(const std::string& text);
 };
+
+// Every setting of DistillOptions, described once: config.json, validate() and the command's
+// flags come from it.
+const run::OptionTable<DistillOptions>& distill_option_table();
 
 const std::vector<std::string>& distill_preset_names();
 // "toy", "fmnist-cpu", "fmnist", "cifar10" (the official CIFAR-10 settings), for `method`. On

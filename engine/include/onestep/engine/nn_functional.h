@@ -24,7 +24,7 @@ Tensor softmax(const Tensor& x, int64_t dim);
 Tensor log_softmax(const Tensor& x, int64_t dim);
 // Zeroes each element with probability p and scales the rest by 1/(1-p) when training;
 // the identity otherwise.
-Tensor dropout(const Tensor& x, double p, bool training, Generator& gen);
+Tensor dropout(const Tensor& x, double p, bool training, Rng& gen);
 
 // Mean of (a - b)^2 over every element.
 Tensor mse_loss(const Tensor& a, const Tensor& b);

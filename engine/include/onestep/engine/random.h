@@ -1,6 +1,6 @@
 #pragma once
 // Counter-based random numbers (Philox 4x32-10): the same seed gives the same numbers on every
-// device and thread count, and a generator's state is two integers, so runs resume exactly.
+// device and thread count, and an Rng's state is two integers, so runs resume exactly.
 
 #include <cstdint>
 
@@ -8,9 +8,9 @@
 
 namespace onestep {
 
-class Generator {
+class Rng {
  public:
-  explicit Generator(uint64_t seed) : seed_(seed) {}
+  explicit Rng(uint64_t seed) : seed_(seed) {}
   uint64_t seed() const { return seed_; }
   // Number of 128-bit Philox counters consumed so far.
   uint64_t offset() const { return offset_; }
@@ -31,15 +31,15 @@ class Generator {
 };
 
 // Uniform on [0, 1).
-Tensor rand(const Shape& shape, Generator& gen, DType dtype = DType::f32,
+Tensor rand(const Shape& shape, Rng& gen, DType dtype = DType::f32,
             Device device = Device::cpu());
 // Standard normal.
-Tensor randn(const Shape& shape, Generator& gen, DType dtype = DType::f32,
+Tensor randn(const Shape& shape, Rng& gen, DType dtype = DType::f32,
              Device device = Device::cpu());
 // Integers uniform in [low, high), dtype i64.
-Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator& gen,
+Tensor randint(int64_t low, int64_t high, const Shape& shape, Rng& gen,
                Device device = Device::cpu());
-Tensor rand_like(const Tensor& t, Generator& gen);
-Tensor randn_like(const Tensor& t, Generator& gen);
+Tensor rand_like(const Tensor& t, Rng& gen);
+Tensor randn_like(const Tensor& t, Rng& gen);
 
 }  // namespace onestep

@@ -20,11 +20,11 @@ struct Init {
 };
 
 Tensor weight_init(const Shape& shape, InitMode mode, int64_t fan_in, int64_t fan_out,
-                   Generator& gen);
+                   Rng& gen);
 
 class Linear : public Module {
  public:
-  Linear(int64_t in_features, int64_t out_features, bool bias, const Init& init, Generator& gen);
+  Linear(int64_t in_features, int64_t out_features, bool bias, const Init& init, Rng& gen);
   Tensor forward(const Tensor& x) const;  // [..., in] -> [..., out]
   int64_t in_features, out_features;
   Tensor weight, bias;  // [out, in], [out] or undefined
@@ -44,7 +44,7 @@ class Conv2d : public Module {
     std::vector<double> resample_filter = {1, 1};
   };
   Conv2d(int64_t in_channels, int64_t out_channels, const Options& options, const Init& init,
-         Generator& gen);
+         Rng& gen);
   Tensor forward(const Tensor& x) const;  // [N, in, H, W] -> [N, out, H', W']
   int64_t in_channels, out_channels, kernel;
   bool up, down;
@@ -78,7 +78,7 @@ class PositionalEmbedding : public Module {
 // kept as the buffer `freqs`.
 class FourierEmbedding : public Module {
  public:
-  FourierEmbedding(int64_t num_channels, double scale, Generator& gen);
+  FourierEmbedding(int64_t num_channels, double scale, Rng& gen);
   Tensor forward(const Tensor& x) const;
   Tensor freqs;
 };

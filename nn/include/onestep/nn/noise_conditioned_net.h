@@ -12,12 +12,12 @@ class NoiseConditionedNet : public Module {
   // x: [N, ...]; noise_labels: [N]; class_labels: [N, label_dim] (one-hot) or undefined for
   // none. `gen` supplies dropout randomness and is required only when training with dropout.
   virtual Tensor forward(const Tensor& x, const Tensor& noise_labels, const Tensor& class_labels,
-                         Generator* gen) const = 0;
+                         Rng* gen) const = 0;
   // The encoder's bottleneck features for the same inputs (SongUNet: the output of the last
   // encoder stage; ToyMLP: the hidden state before the output layer), [N, ...]. Distillation
   // reads a discriminator logit from them.
   virtual Tensor encode(const Tensor& x, const Tensor& noise_labels, const Tensor& class_labels,
-                        Generator* gen) const = 0;
+                        Rng* gen) const = 0;
   virtual int64_t label_dim() const = 0;
 };
 

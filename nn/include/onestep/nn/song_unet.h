@@ -34,9 +34,9 @@ struct UNetBlockOptions {
 class UNetBlock : public Module {
  public:
   UNetBlock(int64_t in_channels, int64_t out_channels, const UNetBlockOptions& options,
-            Generator& gen);
+            Rng& gen);
   // x: [N, in, H, W], emb: [N, emb_channels] -> [N, out, H', W']
-  Tensor forward(const Tensor& x, const Tensor& emb, Generator* gen) const;
+  Tensor forward(const Tensor& x, const Tensor& emb, Rng* gen) const;
 
   int64_t in_channels, out_channels, num_heads;
   double dropout, skip_scale;
@@ -70,11 +70,11 @@ struct SongUNetConfig {
 
 class SongUNet : public NoiseConditionedNet {
  public:
-  SongUNet(const SongUNetConfig& config, Generator& gen);
+  SongUNet(const SongUNetConfig& config, Rng& gen);
   Tensor forward(const Tensor& x, const Tensor& noise_labels, const Tensor& class_labels,
-                 Generator* gen) const override;
+                 Rng* gen) const override;
   Tensor encode(const Tensor& x, const Tensor& noise_labels, const Tensor& class_labels,
-                Generator* gen) const override;
+                Rng* gen) const override;
   int64_t label_dim() const override { return config_.label_dim; }
   const SongUNetConfig& config() const { return config_; }
 
@@ -87,11 +87,11 @@ class SongUNet : public NoiseConditionedNet {
     std::shared_ptr<GroupNorm> norm;
   };
   Tensor embed(const Tensor& noise_labels, const Tensor& class_labels, int64_t batch,
-               Generator* gen) const;
+               Rng* gen) const;
   // Checks the input, embeds the noise and class labels, and runs the encoder; `skips` receives
   // every encoder output. Returns the embedding.
   Tensor run_encoder(const Tensor& input, const Tensor& noise_labels, const Tensor& class_labels,
-                     Generator* gen, std::vector<Tensor>& skips) const;
+                     Rng* gen, std::vector<Tensor>& skips) const;
 
   SongUNetConfig config_;
   std::shared_ptr<Module> map_noise_;

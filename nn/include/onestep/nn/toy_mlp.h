@@ -23,11 +23,11 @@ struct ToyMLPConfig {
 
 class ToyMLP : public NoiseConditionedNet {
  public:
-  ToyMLP(const ToyMLPConfig& config, Generator& gen);
+  ToyMLP(const ToyMLPConfig& config, Rng& gen);
   Tensor forward(const Tensor& x, const Tensor& noise_labels, const Tensor& class_labels,
-                 Generator* gen) const override;
+                 Rng* gen) const override;
   Tensor encode(const Tensor& x, const Tensor& noise_labels, const Tensor& class_labels,
-                Generator* gen) const override;
+                Rng* gen) const override;
   int64_t label_dim() const override { return config_.label_dim; }
   const ToyMLPConfig& config() const { return config_; }
 

@@ -1,4 +1,4 @@
-#include "onestep/diffusion/run.h"
+#include "onestep/run/run.h"
 
 #include <unistd.h>
 
@@ -13,7 +13,7 @@
 #include "onestep/engine/error.h"
 #include "onestep/nn/atomic_file.h"
 
-namespace onestep::diffusion {
+namespace onestep::run {
 
 namespace {
 std::atomic<int> received_signal{0};
@@ -158,15 +158,13 @@ void check_run_directory(const std::string& dir, bool resume, const char* who) {
   std::error_code error;
   const bool exists = std::filesystem::exists(dir, error);
   ONESTEP_CHECK(!exists || std::filesystem::is_directory(dir, error),
-                "{}: --out {} exists and is not a directory", who, dir);
+                "{}: out {} exists and is not a directory", who, dir);
   if (resume) {
     ONESTEP_CHECK(file_exists(join_path(dir, "config.json")),
                   "{}: no run to resume in {} (it has no config.json)", who, dir);
   } else {
-    ONESTEP_CHECK(
-        !file_exists(join_path(dir, "state.safetensors")),
-        "{}: {} already holds a run; pass --resume to continue it or choose another --out", who,
-        dir);
+    if (file_exists(join_path(dir, "state.safetensors")))
+      throw RunDirectoryInUse(fmt::format("{}: {} already holds a run", who, dir));
   }
 }
 
@@ -211,4 +209,4 @@ std::string format_duration(double seconds) {
   return fmt::format("{}h{:02d}m{:02d}s", s / 3600, (s % 3600) / 60, s % 60);
 }
 
-}  // namespace onestep::diffusion
+}  // namespace onestep::run

@@ -1,11 +1,11 @@
-#include "onestep/diffusion/nonfinite_steps.h"
+#include "onestep/run/nonfinite_steps.h"
 
 #include <algorithm>
 #include <cmath>
 
 #include "onestep/engine.h"
 
-namespace onestep::diffusion {
+namespace onestep::run {
 
 bool NanInjection::loss_at(int64_t step) const {
   return std::find(loss_steps.begin(), loss_steps.end(), step) != loss_steps.end();
@@ -45,4 +45,4 @@ std::string describe_skipped_run(const char* unit, int64_t last, int64_t count) 
   return fmt::format("{}s {}-{} ({} in a row)", unit, last - count + 1, last, count);
 }
 
-}  // namespace onestep::diffusion
+}  // namespace onestep::run

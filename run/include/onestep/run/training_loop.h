@@ -9,14 +9,14 @@
 #include <string>
 #include <vector>
 
-#include "onestep/diffusion/nonfinite_steps.h"
-#include "onestep/diffusion/run.h"
+#include "onestep/run/nonfinite_steps.h"
+#include "onestep/run/run.h"
 #include "onestep/engine/device.h"
 #include "onestep/engine/tensor.h"
 #include "onestep/nn/named_tensors.h"
 #include "onestep/nn/safetensors.h"
 
-namespace onestep::diffusion {
+namespace onestep::run {
 
 struct TrainingSchedule {
   const char* who = "";  // "teacher" or "distill": the progress label
@@ -109,4 +109,4 @@ class TrainingLoop {
   [[noreturn]] void stop_after_skips(const TrainingSchedule& schedule);
 };
 
-}  // namespace onestep::diffusion
+}  // namespace onestep::run

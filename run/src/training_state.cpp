@@ -1,10 +1,10 @@
-#include "onestep/diffusion/training_state.h"
+#include "onestep/run/training_state.h"
 
 #include <cmath>
 
 #include "onestep/engine.h"
 
-namespace onestep::diffusion {
+namespace onestep::run {
 
 uint64_t stream_seed(uint64_t seed, uint64_t stream) {
   uint64_t z = seed + 0x9E3779B97F4A7C15ull * (stream + 1);
@@ -17,11 +17,11 @@ Tensor i64_vector(const std::vector<int64_t>& values) {
   return from_vector<int64_t>(values, {static_cast<int64_t>(values.size())});
 }
 
-Tensor generator_state(const Generator& g) {
+Tensor rng_state(const Rng& g) {
   return i64_vector({static_cast<int64_t>(g.seed()), static_cast<int64_t>(g.offset())});
 }
 
-void restore_generator(Generator& g, const Tensor& state, const std::string& name) {
+void restore_rng(Rng& g, const Tensor& state, const std::string& name) {
   ONESTEP_CHECK(state.dtype() == DType::i64 && state.numel() == 2,
                 "training state: '{}' must be an i64 pair, got {} {}", name,
                 dtype_name(state.dtype()), shape_str(state.shape()));
@@ -41,4 +41,4 @@ void append_with_prefix(nn::NamedTensors& out, const nn::NamedTensors& entries,
   for (const auto& [name, t] : entries) out.emplace_back(prefix + name, t);
 }
 
-}  // namespace onestep::diffusion
+}  // namespace onestep::run

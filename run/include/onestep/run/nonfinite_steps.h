@@ -9,7 +9,7 @@
 
 #include "onestep/engine/tensor.h"
 
-namespace onestep::diffusion {
+namespace onestep::run {
 
 // Steps numbered from 1, as "step" (teacher) or "iteration" (distill) in metrics.jsonl. Not a
 // training setting: kept out of config.json and free to change on --resume.
@@ -32,4 +32,4 @@ bool all_finite(const std::vector<Tensor>& tensors);
 // "steps 3-5 (3 in a row)" for the `count` steps that end at `last`.
 std::string describe_skipped_run(const char* unit, int64_t last, int64_t count);
 
-}  // namespace onestep::diffusion
+}  // namespace onestep::run

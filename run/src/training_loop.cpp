@@ -1,11 +1,11 @@
-#include "onestep/diffusion/training_loop.h"
+#include "onestep/run/training_loop.h"
 
 #include <algorithm>
 
-#include "onestep/diffusion/training_state.h"
+#include "onestep/run/training_state.h"
 #include "onestep/engine.h"
 
-namespace onestep::diffusion {
+namespace onestep::run {
 
 namespace {
 int64_t next_multiple(int64_t value, int64_t every) {
@@ -119,4 +119,4 @@ void TrainingLoop::stop_after_skips(const TrainingSchedule& s) {
   throw Error(skip_limit_message(saved));
 }
 
-}  // namespace onestep::diffusion
+}  // namespace onestep::run

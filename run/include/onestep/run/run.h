@@ -10,7 +10,7 @@
 
 #include "onestep/engine/error.h"
 
-namespace onestep::diffusion {
+namespace onestep::run {
 
 // SIGINT and SIGTERM set a flag that training loops poll, so they can write a checkpoint and
 // exit; a second signal terminates at once.
@@ -70,8 +70,15 @@ void remove_stale_temp_files(const std::string& dir);
 // Removes `path` when it exists; throws onestep::Error when it cannot.
 void remove_if_exists(const std::string& path);
 
-// The run directory --out before any work: not a file; holding a run (config.json) when
-// resuming, and no run (state.safetensors) otherwise. Throws onestep::Error prefixed with `who`.
+// A fresh run asked to write where a run already is (which only resuming may continue).
+class RunDirectoryInUse : public Error {
+ public:
+  using Error::Error;
+};
+
+// The run directory before any work: not a file; holding a run (config.json) when resuming, and
+// no run (state.safetensors, else RunDirectoryInUse) otherwise. Throws onestep::Error prefixed
+// with `who`.
 void check_run_directory(const std::string& dir, bool resume, const char* who);
 
 // Makes --out ready for a run, after the options were validated: creates it, removes the temp
@@ -102,4 +109,4 @@ Options read_run_config(const std::string& run_dir) {
   }
 }
 
-}  // namespace onestep::diffusion
+}  // namespace onestep::run

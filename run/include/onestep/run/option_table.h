@@ -1,0 +1,237 @@
+#pragma once
+// A training run's settings, each described once: its config.json key, its command-line flag,
+// its help text, its range and whether --resume may change it. From that one description come
+// config.json (to_json, from_json), the range checks of validate(), and, in apps/, the command's
+// flags with their checks and the list of flags --resume refuses. Presets stay functions that
+// set members; checks that relate several settings stay in validate().
+
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "onestep/engine/error.h"
+
+// The member `path` of a settings struct, for OptionTable::add: ONESTEP_OPTION_MEMBER(loss.p_std).
+#define ONESTEP_OPTION_MEMBER(path) [](auto& options) -> auto& { return options.path; }
+
+namespace onestep::run {
+
+// A nested JSON value (a network's config) written into config.json as JSON, not as a string.
+struct JsonText {
+  std::string text;
+};
+
+using OptionValue =
+    std::variant<bool, int64_t, uint64_t, double, std::string, std::vector<int64_t>, JsonText>;
+
+// The values an option accepts: numbers in [min, max] (min itself excluded when min_exclusive;
+// each element of a list), strings among `choices` (any when empty).
+struct OptionRange {
+  double min = -std::numeric_limits<double>::infinity();
+  double max = std::numeric_limits<double>::infinity();
+  bool min_exclusive = false;
+  std::vector<std::string> choices;
+  // A value outside the range that config.json may hold to mean "not set: the default applies"
+  // (-1 for a weight whose default depends on the method); a flag never takes it, since leaving
+  // the flag out says the same.
+  std::optional<double> unset;
+
+  // "must be > 0", "must be in [1, 1048576]", "must be one of grid, lognormal"; empty: any value.
+  std::string describe() const;
+  // Empty when `value` is allowed, else describe() and the value ("must be > 0, got -1").
+  std::string check(const OptionValue& value, bool allow_unset = true) const;
+  OptionRange& or_unset(double value) { return unset = value, *this; }
+};
+
+OptionRange positive();                         // > 0
+OptionRange at_least(double min);               // >= min
+OptionRange between(double min, double max);    // [min, max]
+OptionRange positive_up_to(double max);         // (0, max]
+OptionRange one_of(std::vector<std::string> choices);
+
+// A setting the command line refuses with --resume, because config.json decides it.
+enum class OnResume { fixed, may_change };
+
+template <class Options>
+struct Option {
+  std::string key;   // config.json key; empty: not saved (a flag that sets other options)
+  std::string flag;  // "--batch"; empty: config.json only
+  std::string help;
+  OnResume on_resume = OnResume::fixed;
+  OptionRange range;
+  std::string group;  // the help section; empty: the command's options
+  std::function<OptionValue(const Options&)> get;
+  std::function<void(Options&, const OptionValue&)> set;
+
+  Option& fixed() { return on_resume = OnResume::fixed, *this; }
+  Option& may_change() { return on_resume = OnResume::may_change, *this; }
+  Option& allow(OptionRange r) { return range = std::move(r), *this; }
+  Option& in_group(std::string g) { return group = std::move(g), *this; }
+  // What the option's name is in messages to the user: the flag when it has one.
+  const std::string& name() const { return flag.empty() ? key : flag; }
+};
+
+// config.json from (key, value) pairs, and the values of the keys a text holds: the part of the
+// table that needs JSON, kept out of this header.
+std::string options_json(const std::vector<std::pair<std::string, OptionValue>>& values);
+// For each (key, value) whose key `text` holds, value is replaced by the text's (of value's
+// type), and `found` set; an error (prefixed with `who`) when the text does not parse or a value
+// has the wrong type.
+void read_options_json(const std::string& text, const std::string& who,
+                       std::vector<std::pair<std::string, OptionValue>>& values,
+                       std::vector<bool>& found);
+
+template <class Options>
+class OptionTable {
+ public:
+  explicit OptionTable(std::string who) : who_(std::move(who)) {}
+
+  // An option backed by one member: `field` returns a reference to it from an Options& or a
+  // const Options& (ONESTEP_OPTION_MEMBER).
+  template <class Field>
+  Option<Options>& add(std::string key, std::string flag, std::string help, Field field) {
+    using T = std::remove_reference_t<decltype(field(std::declval<Options&>()))>;
+    Option<Options> option;
+    option.key = std::move(key);
+    option.flag = std::move(flag);
+    option.help = std::move(help);
+    option.get = [field](const Options& o) { return OptionValue(T(field(o))); };
+    option.set = [field](Options& o, const OptionValue& v) { field(o) = std::get<T>(v); };
+    options_.push_back(std::move(option));
+    return options_.back();
+  }
+  // An option with its own reading and writing (one flag that sets two members, a nested
+  // config written as JSON).
+  Option<Options>& add_custom(std::string key, std::string flag, std::string help,
+                              std::function<OptionValue(const Options&)> get,
+                              std::function<void(Options&, const OptionValue&)> set) {
+    Option<Options> option;
+    option.key = std::move(key);
+    option.flag = std::move(flag);
+    option.help = std::move(help);
+    option.get = std::move(get);
+    option.set = std::move(set);
+    options_.push_back(std::move(option));
+    return options_.back();
+  }
+
+  const std::string& who() const { return who_; }
+  const std::vector<Option<Options>>& options() const { return options_; }
+  const Option<Options>* find_key(const std::string& key) const {
+    for (const Option<Options>& option : options_)
+      if (option.key == key) return &option;
+    return nullptr;
+  }
+
+  std::string to_json(const Options& o) const {
+    std::vector<std::pair<std::string, OptionValue>> values;
+    for (const Option<Options>& option : options_)
+      if (!option.key.empty()) values.emplace_back(option.key, option.get(o));
+    return options_json(values);
+  }
+  // The keys `text` holds replace the values in `o`; missing keys keep them, so configs written
+  // before an option existed still load. Returns the keys found.
+  std::vector<std::string> read_json(const std::string& text, Options& o) const {
+    std::vector<std::pair<std::string, OptionValue>> values;
+    std::vector<const Option<Options>*> saved;
+    for (const Option<Options>& option : options_) {
+      if (option.key.empty()) continue;
+      values.emplace_back(option.key, option.get(o));
+      saved.push_back(&option);
+    }
+    std::vector<bool> found;
+    read_options_json(text, who_ + " config", values, found);
+    std::vector<std::string> keys;
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (!found[i]) continue;
+      saved[i]->set(o, values[i].second);
+      keys.push_back(values[i].first);
+    }
+    return keys;
+  }
+  // Every saved option within its range; else an OptionError naming the option by its key
+  // ("distill: lr_fake must be > 0, got -1").
+  void check_ranges(const Options& o) const;
+
+ private:
+  std::string who_;
+  std::vector<Option<Options>> options_;
+};
+
+// A setting out of its range, with the key of the option (which a command turns into its flag).
+class OptionError : public Error {
+ public:
+  OptionError(const std::string& who, std::string key, const std::string& reason)
+      : Error(who + ": " + key + " " + reason), key_(std::move(key)), reason_(reason) {}
+  const std::string& key() const { return key_; }
+  const std::string& reason() const { return reason_; }
+
+ private:
+  std::string key_, reason_;
+};
+
+// The help of --precision (onestep/engine/precision.h); the commands that sample share it.
+inline constexpr const char* kPrecisionHelp =
+    "Operands of convolutions and matrix products: fp32, or bf16 (rounded to bfloat16, summed in "
+    "float32; parameters, optimizer state and everything else stay float32)";
+
+// The options every training run has, whatever it trains: where it runs and writes, its seed,
+// its intervals, its stop after skipped steps, and the debug injection of non-finite steps.
+// `step` names a step in the help ("step", "iteration").
+template <class Options>
+void add_run_options(OptionTable<Options>& t, const std::string& step) {
+  t.add("out", "--out", "Run directory (default from the preset)", ONESTEP_OPTION_MEMBER(out))
+      .may_change();
+  t.add("seed", "--seed", "Random seed", ONESTEP_OPTION_MEMBER(seed)).allow(at_least(0));
+  t.add("device", "--device", "Where the networks run: cpu, cuda or cuda:N",
+        ONESTEP_OPTION_MEMBER(device))
+      .may_change();
+  t.add("precision", "--precision", kPrecisionHelp, ONESTEP_OPTION_MEMBER(precision))
+      .allow(one_of({"fp32", "bf16"}))
+      .may_change();
+  t.add("log_every_images", "--log-every", "Log interval, images",
+        ONESTEP_OPTION_MEMBER(log_every_images))
+      .allow(at_least(1))
+      .may_change();
+  t.add("checkpoint_every_images", "--checkpoint-every",
+        "Checkpoint interval, images (0: end only)", ONESTEP_OPTION_MEMBER(checkpoint_every_images))
+      .allow(at_least(0))
+      .may_change();
+  t.add("preview_samples", "--preview", "Samples in the final preview (0: none)",
+        ONESTEP_OPTION_MEMBER(preview_samples))
+      .allow(between(0, 1000000));
+  t.add("max_consecutive_skips", "--max-consecutive-skips",
+        "Skipped (non-finite) " + step + "s in a row before the run stops",
+        ONESTEP_OPTION_MEMBER(max_consecutive_skips))
+      .allow(between(1, 1e9))
+      .may_change();
+  t.add("", "--inject-nan-at",
+        "Debug: treat the loss of these " + step + "s (1, 2, ...) as NaN, e.g. 5,6",
+        ONESTEP_OPTION_MEMBER(inject_nan.loss_steps))
+      .allow(at_least(1))
+      .may_change()
+      .in_group("Debugging");
+  t.add("", "--inject-nan-grad-at", "Debug: make the gradients of these " + step + "s NaN",
+        ONESTEP_OPTION_MEMBER(inject_nan.grad_steps))
+      .allow(at_least(1))
+      .may_change()
+      .in_group("Debugging");
+}
+
+template <class Options>
+void OptionTable<Options>::check_ranges(const Options& o) const {
+  for (const Option<Options>& option : options_) {
+    if (option.key.empty()) continue;
+    const std::string problem = option.range.check(option.get(o));
+    if (!problem.empty()) throw OptionError(who_, option.key, problem);
+  }
+}
+
+}  // namespace onestep::run

@@ -15,7 +15,7 @@
 
 namespace onestep::app {
 
-using diffusion::EDMPrecond;
+using diffusion::EdmPrecond;
 
 const std::vector<std::string>& bench_config_names() {
   static const std::vector<std::string> names = {"fmnist", "fmnist-cpu", "cifar10"};
@@ -122,7 +122,7 @@ struct GenerateStep {
   Rng init, gen;
   Shape shape;
   Device device;
-  std::shared_ptr<EDMPrecond> net;
+  std::shared_ptr<EdmPrecond> net;
   Tensor out;
 };
 
@@ -140,7 +140,7 @@ struct AdamStep {
   }
   void operator()() { adam->step(); }
   Rng init;
-  std::shared_ptr<EDMPrecond> net;
+  std::shared_ptr<EdmPrecond> net;
   std::unique_ptr<nn::Adam> adam;
 };
 

@@ -97,7 +97,6 @@ inline std::string device_description(const std::string& device) {
 
 using Run = std::function<int()>;
 
-Run add_demo_command(CLI::App& app);
 Run add_teacher_command(CLI::App& app);
 Run add_sample_command(CLI::App& app);
 Run add_distill_command(CLI::App& app);

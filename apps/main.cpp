@@ -35,7 +35,6 @@ int main(int argc, char** argv) {
       {"distill", onestep::app::add_distill_command(app)},
       {"eval", onestep::app::add_eval_command(app)},
       {"bench", onestep::app::add_bench_command(app)},
-      {"demo", onestep::app::add_demo_command(app)},
   };
   try {
     app.parse(argc, argv);

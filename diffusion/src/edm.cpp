@@ -16,17 +16,17 @@ double edm_loss_weight(double sigma, double sd) {
   return (sigma * sigma + sd * sd) / (sigma * sd * sigma * sd);
 }
 
-EDMPrecond::EDMPrecond(std::shared_ptr<nn::NoiseConditionedNet> model, double sigma_data)
+EdmPrecond::EdmPrecond(std::shared_ptr<nn::NoiseConditionedNet> model, double sigma_data)
     : model_(register_module("model", std::move(model))), sigma_data_(sigma_data) {
-  ONESTEP_CHECK(sigma_data > 0, "EDMPrecond: sigma_data must be positive, got {}", sigma_data);
+  ONESTEP_CHECK(sigma_data > 0, "EdmPrecond: sigma_data must be positive, got {}", sigma_data);
 }
 
-Tensor EDMPrecond::forward(const Tensor& x, const Tensor& sigma, const Tensor& class_labels,
+Tensor EdmPrecond::forward(const Tensor& x, const Tensor& sigma, const Tensor& class_labels,
                            Rng* gen) const {
-  ONESTEP_CHECK(x.dim() >= 1, "EDMPrecond: input must have a batch dim");
+  ONESTEP_CHECK(x.dim() >= 1, "EdmPrecond: input must have a batch dim");
   const int64_t batch = x.size(0);
   ONESTEP_CHECK(sigma.numel() == batch || sigma.numel() == 1,
-                "EDMPrecond: {} noise levels for a batch of {}", sigma.numel(), batch);
+                "EdmPrecond: {} noise levels for a batch of {}", sigma.numel(), batch);
   // Noise levels as [N, 1, ..., 1] so the coefficients broadcast over each sample.
   Shape per_sample(x.dim(), 1);
   per_sample[0] = batch;
@@ -41,11 +41,11 @@ Tensor EDMPrecond::forward(const Tensor& x, const Tensor& sigma, const Tensor& c
   return c_skip * x + c_out * F.to(x.dtype());
 }
 
-Tensor EDMPrecond::encode(const Tensor& x, const Tensor& sigma, const Tensor& class_labels,
+Tensor EdmPrecond::encode(const Tensor& x, const Tensor& sigma, const Tensor& class_labels,
                           Rng* gen) const {
   const int64_t batch = x.size(0);
   ONESTEP_CHECK(sigma.numel() == batch || sigma.numel() == 1,
-                "EDMPrecond: {} noise levels for a batch of {}", sigma.numel(), batch);
+                "EdmPrecond: {} noise levels for a batch of {}", sigma.numel(), batch);
   Shape per_sample(x.dim(), 1);
   per_sample[0] = batch;
   const Tensor s = sigma.to(x.dtype()).reshape({-1}).expand({batch});
@@ -53,12 +53,12 @@ Tensor EDMPrecond::encode(const Tensor& x, const Tensor& sigma, const Tensor& cl
   return model_->encode(x * c_in, log(s) * 0.25, class_labels, gen);
 }
 
-Tensor EDMPrecond::forward(const Tensor& x, double sigma, const Tensor& class_labels,
+Tensor EdmPrecond::forward(const Tensor& x, double sigma, const Tensor& class_labels,
                            Rng* gen) const {
   return forward(x, full({1}, sigma, x.dtype(), x.device()), class_labels, gen);
 }
 
-Tensor edm_loss(const EDMPrecond& net, const Tensor& x0, const Tensor& class_labels, Rng& gen,
+Tensor edm_loss(const EdmPrecond& net, const Tensor& x0, const Tensor& class_labels, Rng& gen,
                 const EdmLossOptions& options, Rng* dropout_gen) {
   const int64_t batch = x0.size(0);
   const Tensor sigma =
@@ -66,7 +66,7 @@ Tensor edm_loss(const EDMPrecond& net, const Tensor& x0, const Tensor& class_lab
   return edm_loss_at(net, x0, class_labels, sigma, gen, dropout_gen);
 }
 
-Tensor edm_loss_at(const EDMPrecond& net, const Tensor& x0, const Tensor& class_labels,
+Tensor edm_loss_at(const EdmPrecond& net, const Tensor& x0, const Tensor& class_labels,
                    const Tensor& sigma, Rng& gen, Rng* dropout_gen) {
   const int64_t batch = x0.size(0);
   ONESTEP_CHECK(sigma.numel() == batch, "edm_loss: {} noise levels for a batch of {}",

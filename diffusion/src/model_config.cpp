@@ -159,14 +159,14 @@ ModelConfig ModelConfig::from_json(const std::string& text) {
   return c;
 }
 
-std::shared_ptr<EDMPrecond> build_denoiser(const ModelConfig& config, Rng& gen) {
+std::shared_ptr<EdmPrecond> build_denoiser(const ModelConfig& config, Rng& gen) {
   std::shared_ptr<nn::NoiseConditionedNet> net;
   if (config.arch == "mlp") {
     net = std::make_shared<nn::ToyMLP>(config.mlp, gen);
   } else {
     net = std::make_shared<nn::SongUNet>(config.unet, gen);
   }
-  return std::make_shared<EDMPrecond>(net, config.sigma_data);
+  return std::make_shared<EdmPrecond>(net, config.sigma_data);
 }
 
 double min_parameter_count(const ModelConfig& config) {
@@ -228,7 +228,7 @@ LoadedDenoiser denoiser_from_safetensors(const nn::SafetensorsContent& content,
   return loaded;
 }
 
-void save_denoiser(const std::string& path, const EDMPrecond& net, const ModelConfig& config,
+void save_denoiser(const std::string& path, const EdmPrecond& net, const ModelConfig& config,
                    const std::map<std::string, std::string>& metadata) {
   std::map<std::string, std::string> all = metadata;
   all["config"] = config.to_json();

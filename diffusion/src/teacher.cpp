@@ -101,7 +101,7 @@ class TeacherRun : public TrainingLoop {
 
   const TeacherOptions& options() const { return o_; }
   int64_t images() const { return images_; }
-  const EDMPrecond& network() const { return *net_; }
+  const EdmPrecond& network() const { return *net_; }
 
   // One step outside run(): as run() takes it, its loss tallied for a log line nobody writes.
   void step_once() { train_step(); }
@@ -261,7 +261,7 @@ class TeacherRun : public TrainingLoop {
   ModelConfig model_config_;
   Device device_;
   Rng loss_gen_, dropout_gen_;
-  std::shared_ptr<EDMPrecond> net_, ema_net_;
+  std::shared_ptr<EdmPrecond> net_, ema_net_;
   std::vector<Tensor> params_;
   std::unique_ptr<nn::Adam> adam_;
   std::unique_ptr<nn::ExponentialMovingAverage> ema_;
@@ -314,7 +314,7 @@ int64_t TeacherTraining::images() const {
   return run_->images();
 }
 
-const EDMPrecond& TeacherTraining::network() const {
+const EdmPrecond& TeacherTraining::network() const {
   return run_->network();
 }
 

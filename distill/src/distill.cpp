@@ -76,19 +76,19 @@ RatioGradientAgreement ratio_gradient_agreement(const Tensor& logit, const Tenso
   return out;
 }
 
-Tensor generate(const EDMPrecond& generator, const Tensor& z, double sigma_init,
+Tensor generate(const EdmPrecond& generator, const Tensor& z, double sigma_init,
                 const Tensor& class_labels) {
   return generator.forward(z * sigma_init, sigma_init, class_labels);
 }
 
-Tensor discriminator_logit(const EDMPrecond& fake, const Tensor& x, const Tensor& sigma,
+Tensor discriminator_logit(const EdmPrecond& fake, const Tensor& x, const Tensor& sigma,
                            const Tensor& class_labels, const DiscriminatorHead* head) {
   const Tensor features = fake.encode(x, sigma, class_labels);
   if (head) return head->forward(features);
   return mean(features.reshape({x.size(0), -1}), {1});
 }
 
-Shape bottleneck_shape(const EDMPrecond& fake, const Shape& data_shape, int64_t label_dim) {
+Shape bottleneck_shape(const EdmPrecond& fake, const Shape& data_shape, int64_t label_dim) {
   NoGradGuard no_grad;
   Shape one = {1};
   one.insert(one.end(), data_shape.begin(), data_shape.end());
@@ -100,7 +100,7 @@ Shape bottleneck_shape(const EDMPrecond& fake, const Shape& data_shape, int64_t 
   return Shape(features.shape().begin() + 1, features.shape().end());
 }
 
-Tensor discriminator_loss(const EDMPrecond& fake, const Tensor& real, const Tensor& real_labels,
+Tensor discriminator_loss(const EdmPrecond& fake, const Tensor& real, const Tensor& real_labels,
                           const Tensor& fake_samples, const Tensor& fake_labels,
                           const Tensor& sigma, const Tensor& noise, bool lambda_weighting,
                           const DiscriminatorHead* head) {
@@ -223,7 +223,7 @@ class DistillRun : public TrainingLoop {
   const DistillOptions& options() const { return o_; }
   const Method& method() const { return method_; }
   int64_t images() const { return images_; }
-  const EDMPrecond& generator() const { return *generator_; }
+  const EdmPrecond& generator() const { return *generator_; }
 
   // One iteration outside run(): its losses are summed into a tally nobody reads.
   void iteration() {
@@ -610,7 +610,7 @@ class DistillRun : public TrainingLoop {
   Device device_;
   Rng gen_;
   int64_t label_dim_ = 0;
-  std::shared_ptr<EDMPrecond> generator_, fake_, ema_net_;
+  std::shared_ptr<EdmPrecond> generator_, fake_, ema_net_;
   std::shared_ptr<DiscriminatorHead> head_;  // with --disc-head learned
   std::unique_ptr<DataSource> data_;
   std::vector<Tensor> generator_params_, fake_params_;
@@ -655,7 +655,7 @@ void DistillTraining::iteration() { run_->iteration(); }
 
 int64_t DistillTraining::images() const { return run_->images(); }
 
-const EDMPrecond& DistillTraining::generator() const { return run_->generator(); }
+const EdmPrecond& DistillTraining::generator() const { return run_->generator(); }
 
 void check_distill_options(const DistillOptions& options, bool resume) {
   options.validate();

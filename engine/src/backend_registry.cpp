@@ -11,7 +11,7 @@ namespace backend {
 
 Backend& cpu() {
   // Never destroyed: tensors with static lifetime may release memory after main returns.
-  static auto* instance = new cpu::CpuBackend();
+  static auto* instance = new cpu_backend::CpuBackend();
   return *instance;
 }
 

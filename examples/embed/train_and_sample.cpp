@@ -87,7 +87,7 @@ void diffusion_generator(const std::string& dir) {
   config.data_spec = "toy:8gaussians";
   config.data_shape = {2};
   config.source = "examples/embed";
-  const std::shared_ptr<diffusion::EDMPrecond> net = diffusion::build_denoiser(config, gen);
+  const std::shared_ptr<diffusion::EdmPrecond> net = diffusion::build_denoiser(config, gen);
 
   nn::AdamOptions adam;
   adam.lr = 2e-3;

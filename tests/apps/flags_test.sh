@@ -134,11 +134,6 @@ usage "--features $work/missing.safetensors: no such file" \
   eval --samples a-file --features "$work/missing.safetensors"
 usage "--kid-size: must be in [2, 100000], got 1" eval --samples a-file --kid-size 1
 
-# demo
-usage "--out a-file: exists and is not a folder" demo --out a-file
-usage "--out /proc/x: cannot create anything in /proc" demo --out /proc/x
-usage "--steps: must be in [1, 10000000], got 0" demo --out out --steps 0
-
 # bench
 usage "--batch: must be in [1, 65536], got 0" bench --batch 0
 usage "--seed: must be >= 0, got -1" bench --seed -1

@@ -66,7 +66,7 @@ TEST(Edm, KarrasGridNoiseLevels) {
   EXPECT_THROW(karras_grid_sigmas(4, 80.0, 0.002, 7.0, 0.8, gen), Error);
 }
 
-// A "network" for which EDMPrecond computes exactly the denoiser of N(m, s^2) data:
+// A "network" for which EdmPrecond computes exactly the denoiser of N(m, s^2) data:
 // D(x; sigma) = m + s^2 / (s^2 + sigma^2) (x - m).
 class ExactGaussianNet : public nn::NoiseConditionedNet {
  public:
@@ -96,7 +96,7 @@ class ExactGaussianNet : public nn::NoiseConditionedNet {
 
 TEST(Edm, TheDenoisingLossOfTheExactDenoiserEqualsItsClosedForm) {
   const double m = 0.3, s = 0.7;
-  EDMPrecond net(std::make_shared<ExactGaussianNet>(m, s, 0.5), 0.5);
+  EdmPrecond net(std::make_shared<ExactGaussianNet>(m, s, 0.5), 0.5);
   Rng gen(1);
   for (double sigma : {0.05, 0.5, 3.0}) {
     EdmLossOptions o;
@@ -116,7 +116,7 @@ TEST(Edm, TheDenoisingLossOfTheExactDenoiserEqualsItsClosedForm) {
 
 TEST(Edm, HeunConvergesAtSecondOrderToTheExactOdeSolution) {
   const double m = -0.4, s = 0.6, sd = 0.5;
-  EDMPrecond net(std::make_shared<ExactGaussianNet>(m, s, sd), sd);
+  EdmPrecond net(std::make_shared<ExactGaussianNet>(m, s, sd), sd);
   Rng gen(2);
   const Tensor z = randn({64, 3}, gen, DType::f64);
   const auto denoise = [&](const Tensor& x, double sigma) { return net.forward(x, sigma); };
@@ -144,7 +144,7 @@ TEST(Edm, HeunConvergesAtSecondOrderToTheExactOdeSolution) {
 
 TEST(Edm, EulerConvergesAtFirstOrder) {
   const double m = 0.2, s = 1.3;
-  EDMPrecond net(std::make_shared<ExactGaussianNet>(m, s, 0.5), 0.5);
+  EdmPrecond net(std::make_shared<ExactGaussianNet>(m, s, 0.5), 0.5);
   Rng gen(3);
   const Tensor z = randn({16, 2}, gen, DType::f64);
   const auto denoise = [&](const Tensor& x, double sigma) { return net.forward(x, sigma); };

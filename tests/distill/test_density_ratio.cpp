@@ -77,7 +77,7 @@ struct Training {
 // what the loss and the head estimate, not about the optimizer. The learning rate decays linearly
 // to 0 over the last 80% of the steps so that the final logit is not set by the noise of the last
 // few batches.
-void train_head(diffusion::EDMPrecond& net, const RatioProblem& problem,
+void train_head(diffusion::EdmPrecond& net, const RatioProblem& problem,
                 const std::vector<double>& sigmas, const Training& training, Rng& gen) {
   nn::Adam adam(net.parameters(), nn::AdamOptions{training.lr, 0.9, 0.999, 1e-8, 0.0});
   const int64_t n = training.batch;
@@ -140,7 +140,7 @@ void fit_line_over_bulk(const std::vector<double>& truth, const std::vector<doub
 }
 
 // Held-out points at one sigma: n noised samples of each of p and q.
-RatioFit measure(const diffusion::EDMPrecond& net, const RatioProblem& problem, double sigma,
+RatioFit measure(const diffusion::EdmPrecond& net, const RatioProblem& problem, double sigma,
                  int64_t n, Rng& gen) {
   const Tensor clean = concat({sample(problem.p, problem.sample_shape, n, gen),
                                sample(problem.q, problem.sample_shape, n, gen)},
@@ -188,7 +188,7 @@ struct Bounds {
 
 // Trains the head at all of `sigmas` at once, then measures and checks each sigma on
 // `held_out` noised samples of each of p and q.
-void check_head(const char* head, diffusion::EDMPrecond& net, const RatioProblem& problem,
+void check_head(const char* head, diffusion::EdmPrecond& net, const RatioProblem& problem,
                 const std::vector<double>& sigmas, const Training& training, int64_t held_out,
                 const Bounds& bounds, uint64_t seed) {
   const auto start = std::chrono::steady_clock::now();

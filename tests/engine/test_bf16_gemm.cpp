@@ -11,7 +11,7 @@
 
 #include "cpu_bf16_gemm.h"
 
-namespace onestep::cpu::bf16_gemm {
+namespace onestep::cpu_backend::bf16_gemm {
 namespace {
 
 float from_bits(uint32_t bits) {
@@ -217,4 +217,4 @@ TEST(Bf16Gemm, NaNAndInfinityPropagate) {
 }
 
 }  // namespace
-}  // namespace onestep::cpu::bf16_gemm
+}  // namespace onestep::cpu_backend::bf16_gemm

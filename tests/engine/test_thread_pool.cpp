@@ -13,7 +13,7 @@
 #include "onestep/engine/threading.h"
 #include "thread_pool.h"
 
-namespace onestep::cpu {
+namespace onestep::cpu_backend {
 namespace {
 
 struct Tally {
@@ -125,4 +125,4 @@ TEST(ThreadPoolSettings, SpinTimeComesFromTheEnvironmentOrTheDefault) {
 }
 
 }  // namespace
-}  // namespace onestep::cpu
+}  // namespace onestep::cpu_backend

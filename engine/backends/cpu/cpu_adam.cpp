@@ -11,7 +11,7 @@
 #include "cpu_backend.h"
 #include "parallel.h"
 
-namespace onestep::cpu {
+namespace onestep::cpu_backend {
 
 namespace {
 
@@ -71,4 +71,4 @@ bool CpuBackend::adam_update(const std::vector<backend::AdamTensors>& parameters
   return true;
 }
 
-}  // namespace onestep::cpu
+}  // namespace onestep::cpu_backend

@@ -4,7 +4,7 @@
 
 #include "cpu_backend.h"
 
-namespace onestep::cpu {
+namespace onestep::cpu_backend {
 
 namespace {
 constexpr size_t kAlignment = 64;  // a cache line, and full AVX-512 vectors
@@ -18,4 +18,4 @@ void HostMemory::free(void* ptr) {
   std::free(ptr);
 }
 
-}  // namespace onestep::cpu
+}  // namespace onestep::cpu_backend

@@ -6,7 +6,7 @@
 #include "../../src/backend.h"
 #include "../../src/caching_pool.h"
 
-namespace onestep::cpu {
+namespace onestep::cpu_backend {
 
 // The source of the CPU's caching pool: 64-byte-aligned host memory.
 struct HostMemory {
@@ -104,4 +104,4 @@ T* typed(const Tensor& t) {
   return static_cast<T*>(t.raw_data());
 }
 
-}  // namespace onestep::cpu
+}  // namespace onestep::cpu_backend

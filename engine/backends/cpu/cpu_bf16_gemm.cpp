@@ -19,7 +19,7 @@
 #include <immintrin.h>
 #endif
 
-namespace onestep::cpu::bf16_gemm {
+namespace onestep::cpu_backend::bf16_gemm {
 
 namespace {
 
@@ -310,4 +310,4 @@ void multiply(const uint32_t* packed_a, int64_t rows, int64_t depth, const float
   });
 }
 
-}  // namespace onestep::cpu::bf16_gemm
+}  // namespace onestep::cpu_backend::bf16_gemm

@@ -10,7 +10,7 @@
 
 #include <cstdint>
 
-namespace onestep::cpu::bf16_gemm {
+namespace onestep::cpu_backend::bf16_gemm {
 
 constexpr int64_t kPanelRows = 6;
 
@@ -46,4 +46,4 @@ void round_rows(const float* x, int64_t rows, int64_t cols, int64_t ldx, uint16_
 void multiply_add_transposed(const uint16_t* a, int64_t rows, int64_t lda, const uint16_t* b,
                              int64_t cols, int64_t ldb, int64_t depth, float* c, int64_t ldc);
 
-}  // namespace onestep::cpu::bf16_gemm
+}  // namespace onestep::cpu_backend::bf16_gemm

@@ -16,7 +16,7 @@
 #include "cpu_sgemm.h"
 #include "parallel.h"
 
-namespace onestep::cpu {
+namespace onestep::cpu_backend {
 
 namespace {
 
@@ -427,4 +427,4 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_out, const Tensor& x,
   });
 }
 
-}  // namespace onestep::cpu
+}  // namespace onestep::cpu_backend

@@ -6,7 +6,7 @@
 #include "cpu_backend.h"
 #include "strided_loop.h"
 
-namespace onestep::cpu {
+namespace onestep::cpu_backend {
 
 void CpuBackend::copy_from_host(void* dst, const void* src, size_t bytes) {
   if (bytes > 0) std::memcpy(dst, src, bytes);
@@ -72,4 +72,4 @@ void CpuBackend::arange(const Tensor& dst, double start, double step) {
   });
 }
 
-}  // namespace onestep::cpu
+}  // namespace onestep::cpu_backend

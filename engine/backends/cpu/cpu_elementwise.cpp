@@ -7,7 +7,7 @@
 #include "cpu_backend.h"
 #include "strided_loop.h"
 
-namespace onestep::cpu {
+namespace onestep::cpu_backend {
 
 using backend::BinaryOp;
 using backend::UnaryOp;
@@ -304,4 +304,4 @@ void CpuBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, con
   });
 }
 
-}  // namespace onestep::cpu
+}  // namespace onestep::cpu_backend

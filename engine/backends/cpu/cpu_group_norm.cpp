@@ -10,7 +10,7 @@
 #include "cpu_backend.h"
 #include "parallel.h"
 
-namespace onestep::cpu {
+namespace onestep::cpu_backend {
 
 namespace {
 
@@ -166,4 +166,4 @@ bool CpuBackend::group_norm_backward(const Tensor& grad_out, const Tensor& x, co
   return true;
 }
 
-}  // namespace onestep::cpu
+}  // namespace onestep::cpu_backend

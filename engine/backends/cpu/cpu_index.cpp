@@ -5,7 +5,7 @@
 #include "cpu_backend.h"
 #include "parallel.h"
 
-namespace onestep::cpu {
+namespace onestep::cpu_backend {
 
 void CpuBackend::index_select(const Tensor& x, const Tensor& index, const Tensor& out,
                               int64_t outer, int64_t n, int64_t inner) {
@@ -44,4 +44,4 @@ void CpuBackend::index_add(const Tensor& src, const Tensor& index, const Tensor&
   });
 }
 
-}  // namespace onestep::cpu
+}  // namespace onestep::cpu_backend

@@ -11,7 +11,7 @@
 #include "onestep/engine/precision.h"
 #include "parallel.h"
 
-namespace onestep::cpu {
+namespace onestep::cpu_backend {
 
 namespace {
 
@@ -111,4 +111,4 @@ void CpuBackend::matmul(const Tensor& a, const Tensor& bm, const Tensor& out) {
                     [&](auto tag) { gemm_batch<decltype(tag)>(a, bm, out); });
 }
 
-}  // namespace onestep::cpu
+}  // namespace onestep::cpu_backend

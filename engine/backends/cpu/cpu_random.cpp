@@ -4,7 +4,7 @@
 #include "cpu_backend.h"
 #include "parallel.h"
 
-namespace onestep::cpu {
+namespace onestep::cpu_backend {
 
 namespace {
 
@@ -47,4 +47,4 @@ void CpuBackend::random(backend::RandomKind kind, const Tensor& out, uint64_t se
   }
 }
 
-}  // namespace onestep::cpu
+}  // namespace onestep::cpu_backend

@@ -9,7 +9,7 @@
 #include "onestep/engine/creation.h"
 #include "strided_loop.h"
 
-namespace onestep::cpu {
+namespace onestep::cpu_backend {
 
 using backend::ReduceOp;
 
@@ -162,4 +162,4 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>
   });
 }
 
-}  // namespace onestep::cpu
+}  // namespace onestep::cpu_backend

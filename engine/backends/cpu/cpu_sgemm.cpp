@@ -18,7 +18,7 @@
 #include <immintrin.h>
 #endif
 
-namespace onestep::cpu::sgemm {
+namespace onestep::cpu_backend::sgemm {
 
 namespace {
 
@@ -317,4 +317,4 @@ void multiply_blocked(const float* packed_a, int64_t rows, int64_t depth, const 
 
 #endif
 
-}  // namespace onestep::cpu::sgemm
+}  // namespace onestep::cpu_backend::sgemm

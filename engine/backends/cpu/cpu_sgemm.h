@@ -8,7 +8,7 @@
 
 #include <cstdint>
 
-namespace onestep::cpu::sgemm {
+namespace onestep::cpu_backend::sgemm {
 
 constexpr int64_t kPanelRows = 6;   // rows of A (and C) per micro-kernel call
 constexpr int64_t kBlockCols = 64;  // columns of B (and C) per micro-kernel call
@@ -54,4 +54,4 @@ void multiply_blocked(const float* packed_a, int64_t rows, int64_t depth, const 
 void multiply_add_transposed(const float* a, int64_t rows, int64_t lda, const float* b,
                              int64_t cols, int64_t ldb, int64_t depth, float* c, int64_t ldc);
 
-}  // namespace onestep::cpu::sgemm
+}  // namespace onestep::cpu_backend::sgemm

@@ -34,8 +34,8 @@ int available_cores() {
 }
 
 void apply(int threads) {
-  cpu::flush_subnormals_on_this_thread();
-  cpu::resize_thread_pool(threads);
+  cpu_backend::flush_subnormals_on_this_thread();
+  cpu_backend::resize_thread_pool(threads);
 }
 
 }  // namespace

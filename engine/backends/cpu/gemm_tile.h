@@ -10,7 +10,7 @@
 
 #include "parallel.h"
 
-namespace onestep::cpu::gemm_tile {
+namespace onestep::cpu_backend::gemm_tile {
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -76,4 +76,4 @@ void for_each_dot_tile(int64_t rows, int64_t cols, int64_t depth, const Tile& ti
   });
 }
 
-}  // namespace onestep::cpu::gemm_tile
+}  // namespace onestep::cpu_backend::gemm_tile

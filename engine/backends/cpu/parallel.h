@@ -7,7 +7,7 @@
 #include "onestep/engine/threading.h"
 #include "thread_pool.h"
 
-namespace onestep::cpu {
+namespace onestep::cpu_backend {
 
 // Chunks per thread in a region: enough that a thread the OS deschedules leaves its share to
 // the others instead of stalling the op, few enough that taking a chunk stays cheap.
@@ -41,4 +41,4 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, const Body& body) {
   });
 }
 
-}  // namespace onestep::cpu
+}  // namespace onestep::cpu_backend

@@ -11,7 +11,7 @@
 #include "onestep/engine/shape.h"
 #include "parallel.h"
 
-namespace onestep::cpu {
+namespace onestep::cpu_backend {
 
 template <size_t N>
 struct StridedPlan {
@@ -89,4 +89,4 @@ void parallel_iterate(const StridedPlan<N>& plan, const Body& body,
                [&](int64_t begin, int64_t end) { iterate_range(plan, begin, end, body); });
 }
 
-}  // namespace onestep::cpu
+}  // namespace onestep::cpu_backend

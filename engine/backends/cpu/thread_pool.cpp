@@ -22,7 +22,7 @@
 
 #include "onestep/engine/error.h"
 
-namespace onestep::cpu {
+namespace onestep::cpu_backend {
 
 namespace {
 
@@ -225,4 +225,4 @@ int spin_microseconds() {
   return value;
 }
 
-}  // namespace onestep::cpu
+}  // namespace onestep::cpu_backend

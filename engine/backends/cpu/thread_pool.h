@@ -8,7 +8,7 @@
 
 #include <cstdint>
 
-namespace onestep::cpu {
+namespace onestep::cpu_backend {
 
 // task(context, chunk, participant) for every chunk in [0, chunks), on the calling thread and
 // the pool's workers; participant is current_participant() of the thread running the chunk.
@@ -54,4 +54,4 @@ namespace detail {
 int parse_spin_microseconds(const char* text);
 }  // namespace detail
 
-}  // namespace onestep::cpu
+}  // namespace onestep::cpu_backend

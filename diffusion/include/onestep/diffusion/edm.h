@@ -19,9 +19,9 @@ EdmCoefficients edm_coefficients(double sigma, double sigma_data);
 double edm_loss_weight(double sigma, double sigma_data);
 
 // EDM's EDMPrecond: wraps the network as the child "model" (keys "model.enc...").
-class EDMPrecond : public nn::Module {
+class EdmPrecond : public nn::Module {
  public:
-  explicit EDMPrecond(std::shared_ptr<nn::NoiseConditionedNet> model, double sigma_data = 0.5);
+  explicit EdmPrecond(std::shared_ptr<nn::NoiseConditionedNet> model, double sigma_data = 0.5);
   // x: [N, ...]; sigma: [N] or one element; class_labels: [N, label_dim] one-hot, or undefined.
   Tensor forward(const Tensor& x, const Tensor& sigma, const Tensor& class_labels = Tensor(),
                  Rng* gen = nullptr) const;
@@ -46,10 +46,10 @@ struct EdmLossOptions {
 
 // lambda(s) ||D(x0 + s n; s) - x0||^2 summed over each sample's elements: [N]. sigma and n are
 // drawn from `gen`; `dropout_gen` feeds the network's dropout when training.
-Tensor edm_loss(const EDMPrecond& net, const Tensor& x0, const Tensor& class_labels, Rng& gen,
+Tensor edm_loss(const EdmPrecond& net, const Tensor& x0, const Tensor& class_labels, Rng& gen,
                 const EdmLossOptions& options = {}, Rng* dropout_gen = nullptr);
 // The same loss at given noise levels sigma [N] (noise still drawn from `gen`).
-Tensor edm_loss_at(const EDMPrecond& net, const Tensor& x0, const Tensor& class_labels,
+Tensor edm_loss_at(const EdmPrecond& net, const Tensor& x0, const Tensor& class_labels,
                    const Tensor& sigma, Rng& gen, Rng* dropout_gen = nullptr);
 
 // One-hot [N, num_classes] in `dtype` from i64 labels [N].

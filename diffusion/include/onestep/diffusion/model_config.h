@@ -35,11 +35,11 @@ struct ModelConfig {
   static ModelConfig from_json(const std::string& text);
 };
 
-std::shared_ptr<EDMPrecond> build_denoiser(const ModelConfig& config, Rng& gen);
+std::shared_ptr<EdmPrecond> build_denoiser(const ModelConfig& config, Rng& gen);
 
 struct LoadedDenoiser {
   ModelConfig config;
-  std::shared_ptr<EDMPrecond> net;
+  std::shared_ptr<EdmPrecond> net;
   std::map<std::string, std::string> metadata;
 };
 
@@ -56,7 +56,7 @@ LoadedDenoiser denoiser_from_safetensors(const nn::SafetensorsContent& content,
 double min_parameter_count(const ModelConfig& config);
 
 // Atomic; `metadata` is stored beside "config".
-void save_denoiser(const std::string& path, const EDMPrecond& net, const ModelConfig& config,
+void save_denoiser(const std::string& path, const EdmPrecond& net, const ModelConfig& config,
                    const std::map<std::string, std::string>& metadata = {});
 
 }  // namespace onestep::diffusion

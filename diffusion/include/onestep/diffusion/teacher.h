@@ -114,7 +114,7 @@ class TeacherTraining {
   void step();
   int64_t images() const;  // trained on so far: batch x steps
   // The network as trained (train_teacher saves the EMA of its weights as teacher.safetensors).
-  const EDMPrecond& network() const;
+  const EdmPrecond& network() const;
 
  private:
   std::unique_ptr<TeacherRun> run_;

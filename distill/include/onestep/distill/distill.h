@@ -137,7 +137,7 @@ class DistillTraining {
   void iteration();
   int64_t images() const;  // trained on so far: batch x iterations
   // The generator as trained (distill() saves the EMA of its weights as generator.safetensors).
-  const diffusion::EDMPrecond& generator() const;
+  const diffusion::EdmPrecond& generator() const;
 
  private:
   std::unique_ptr<DistillRun> run_;
@@ -148,15 +148,15 @@ DistillOptions read_distill_config(const std::string& run_dir);
 void check_distill_options(const DistillOptions& options, bool resume);
 
 // x_g = D_theta(sigma_init z; sigma_init): one network evaluation.
-Tensor generate(const diffusion::EDMPrecond& generator, const Tensor& z, double sigma_init,
+Tensor generate(const diffusion::EdmPrecond& generator, const Tensor& z, double sigma_init,
                 const Tensor& class_labels = Tensor());
 // The discriminator logit l(x; sigma) [N] read from the fake network's encoder bottleneck: its
 // mean, or `head` applied to it when given.
-Tensor discriminator_logit(const diffusion::EDMPrecond& fake, const Tensor& x, const Tensor& sigma,
+Tensor discriminator_logit(const diffusion::EdmPrecond& fake, const Tensor& x, const Tensor& sigma,
                            const Tensor& class_labels = Tensor(),
                            const DiscriminatorHead* head = nullptr);
 // The bottleneck's shape for one sample of `data_shape` (what a DiscriminatorHead is built for).
-Shape bottleneck_shape(const diffusion::EDMPrecond& fake, const Shape& data_shape,
+Shape bottleneck_shape(const diffusion::EdmPrecond& fake, const Shape& data_shape,
                        int64_t label_dim);
 // How the discriminator's input-gradient grad_x l(x_t), which the default ratio gradient relies
 // on, compares per sample with (D_p - D_q) / sigma^2 = s_p - s_q, which equals grad_x log r when
@@ -171,7 +171,7 @@ RatioGradientAgreement ratio_gradient_agreement(const Tensor& logit, const Tenso
 
 // 1/2 [BCE(l(x_real + s e), 1) + BCE(l(x_fake + s e), 0)] per sample; with lambda_weighting
 // multiplied by EDM's lambda(sigma) = 1/sigma^2 + 1/sigma_data^2 divided by its batch mean.
-Tensor discriminator_loss(const diffusion::EDMPrecond& fake, const Tensor& real,
+Tensor discriminator_loss(const diffusion::EdmPrecond& fake, const Tensor& real,
                           const Tensor& real_labels, const Tensor& fake_samples,
                           const Tensor& fake_labels, const Tensor& sigma, const Tensor& noise,
                           bool lambda_weighting = false,

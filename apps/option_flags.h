@@ -17,7 +17,15 @@ namespace onestep::app {
 template <class Options>
 class OptionFlags {
  public:
-  OptionFlags(CLI::App& cmd, const run::OptionTable<Options>& table) : cmd_(cmd), table_(table) {
+  // --preset NAME (one of `presets`) and --resume, the flags that say where a run's settings
+  // start from, then a flag for each option of `table` that has one.
+  OptionFlags(CLI::App& cmd, const run::OptionTable<Options>& table,
+              const std::vector<std::string>& presets, const std::string& preset_help)
+      : cmd_(cmd), table_(table) {
+    cmd.add_option("--preset", preset_, preset_help)
+        ->check(member_of(presets))
+        ->capture_default_str();
+    cmd.add_flag("--resume", resume_, "Continue the run in --out");
     const Options defaults{};
     for (const run::Option<Options>& option : table.options()) {
       auto value = std::make_shared<run::OptionValue>(option.get(defaults));
@@ -42,6 +50,33 @@ class OptionFlags {
           *value);
       if (!option.group.empty()) flag->group(option.group);
     }
+  }
+
+  bool resume() const { return resume_; }
+
+  // The settings of the run to start or continue: with --resume its config.json (refusing a
+  // flag that would change a training setting), else the --preset's (`preset_of(name, given)`,
+  // `given` holding the flags on the defaults); then the given flags on top.
+  template <class PresetOf, class ReadConfig>
+  Options resolve(const CLI::App& cmd, PresetOf&& preset_of, ReadConfig&& read_config) const {
+    Options given;
+    apply(cmd, given);
+    Options o;
+    if (resume_) {
+      ONESTEP_USAGE_CHECK(cmd.count("--preset") == 0,
+                          "--preset cannot be combined with --resume: the settings come from "
+                          "{}/config.json",
+                          given.out);
+      refuse_fixed_on_resume(cmd, given.out);
+      ONESTEP_USAGE_CHECK(cmd.count("--out") > 0, "--resume needs --out, the run to continue");
+      check_flag("--out",
+                 [&] { run::check_run_directory(given.out, true, table_.who().c_str()); });
+      o = read_config(given.out);
+    } else {
+      o = preset_of(preset_, given);
+    }
+    apply(cmd, o);
+    return o;
   }
 
   // The values of the flags given on the command line, set on `o` (in the table's order).
@@ -111,6 +146,8 @@ class OptionFlags {
  private:
   const CLI::App& cmd_;
   const run::OptionTable<Options>& table_;
+  std::string preset_ = "toy";
+  bool resume_ = false;
   std::vector<std::shared_ptr<run::OptionValue>> values_;  // per option; null without a flag
 };
 

@@ -12,39 +12,22 @@ namespace onestep::app {
 
 namespace {
 
-struct TeacherFlags {
-  std::string preset = "toy";
-  bool resume = false;
-  std::unique_ptr<OptionFlags<diffusion::TeacherOptions>> options;
-};
+using TeacherFlags = OptionFlags<diffusion::TeacherOptions>;
 
-int run_teacher(CLI::App& cmd, TeacherFlags& f) {
-  diffusion::TeacherOptions given;  // what the flags say, on the defaults
-  f.options->apply(cmd, given);
-  diffusion::TeacherOptions o;
-  if (f.resume) {
-    ONESTEP_USAGE_CHECK(cmd.count("--preset") == 0,
-                        "--preset cannot be combined with --resume: the settings come from "
-                        "{}/config.json",
-                        given.out);
-    f.options->refuse_fixed_on_resume(cmd, given.out);
-    ONESTEP_USAGE_CHECK(cmd.count("--out") > 0, "--resume needs --out, the run to continue");
-    check_flag("--out", [&] { run::check_run_directory(given.out, true, "teacher"); });
-    o = diffusion::read_teacher_config(given.out);
-  } else {
-    o = diffusion::teacher_preset(f.preset);
-  }
-  f.options->apply(cmd, o);
+int run_teacher(CLI::App& cmd, const TeacherFlags& f) {
+  const diffusion::TeacherOptions o = f.resolve(
+      cmd, [](const std::string& preset, const auto&) { return diffusion::teacher_preset(preset); },
+      diffusion::read_teacher_config);
   check_device_flag(o.device);
-  if (!f.resume) check_output_folder("--out", o.out);
+  if (!f.resume()) check_output_folder("--out", o.out);
   if (cmd.count("--data")) check_flag("--data", [&] { diffusion::describe_dataset(o.data); });
-  f.options->check([&] { diffusion::check_teacher_options(o, f.resume); });
+  f.check([&] { diffusion::check_teacher_options(o, f.resume()); });
 
   fmt::print("onestep teacher: {} on {} -> {} ({} images, batch {}, {}{}{})\n", o.model.arch,
              o.data, o.out, o.total_images, o.batch, device_description(o.device),
-             precision_suffix(o.precision, o.device), f.resume ? ", resuming" : "");
+             precision_suffix(o.precision, o.device), f.resume() ? ", resuming" : "");
   const diffusion::TeacherResult r =
-      f.options->train([&] { return diffusion::train_teacher(o, f.resume); });
+      f.train([&] { return diffusion::train_teacher(o, f.resume()); });
   fmt::print(
       "{} steps, {} images ({} skipped steps) in {:.1f} s: {:.1f} images/s, last loss {:.4f}\n",
       r.steps, r.images, r.skipped_steps, r.seconds, r.images_per_second, r.last_loss);
@@ -60,14 +43,10 @@ int run_teacher(CLI::App& cmd, TeacherFlags& f) {
 }  // namespace
 
 Run add_teacher_command(CLI::App& app) {
-  auto f = std::make_shared<TeacherFlags>();
   CLI::App* cmd = app.add_subcommand("teacher", "Train an EDM teacher (diffusion model)");
-  cmd->add_option("--preset", f->preset, "Starting settings: toy, fmnist-cpu, fmnist, cifar10")
-      ->check(member_of(diffusion::teacher_preset_names()))
-      ->capture_default_str();
-  cmd->add_flag("--resume", f->resume, "Continue the run in --out");
-  f->options = std::make_unique<OptionFlags<diffusion::TeacherOptions>>(
-      *cmd, diffusion::teacher_option_table());
+  auto f = std::make_shared<TeacherFlags>(*cmd, diffusion::teacher_option_table(),
+                                         diffusion::teacher_preset_names(),
+                                         "Starting settings: toy, fmnist-cpu, fmnist, cifar10");
   return [cmd, f] { return run_teacher(*cmd, *f); };
 }
 

@@ -19,24 +19,8 @@
 
 namespace onestep::diffusion {
 
-using run::MetricsLog;
-using run::Progress;
-using run::TrainingLoop;
-using run::TrainingOutcome;
-using run::check_run_directory;
-using run::copy_outcome;
-using run::describe_skipped_run;
-using run::i64_vector;
-using run::join_path;
-using run::poison_gradient;
-using run::prepare_run_directory;
-using run::read_run_config;
-using run::restore_rng;
-using run::rng_state;
-using run::schedule_of;
-using run::stream_seed;
-using run::truncate_metrics;
-using run::with_prefix;
+// The training-run skeleton this run is built on (onestep/run).
+using namespace run;
 
 namespace {
 

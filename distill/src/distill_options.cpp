@@ -185,99 +185,83 @@ DistillOptions DistillOptions::from_json(const std::string& text) {
   return o;
 }
 
+namespace {
+
+// Each preset as the settings it changes from the defaults, named as in distill_option_table(),
+// and on the CPU presets uni-instruct's recipe on top: the settings with which its one-step
+// generator measured best (docs/DISTILL.md, "The toy demo's recipe" and "The Fashion-MNIST
+// recipe"). The other methods keep the preset's general settings and their own published
+// defaults: nobody has measured the recipe on them. The GPU presets keep the official settings
+// for every method.
+struct DistillPreset {
+  std::string name, settings, uni_instruct_recipe;
+};
+
+const std::vector<DistillPreset>& distill_presets() {
+  static const std::vector<DistillPreset> presets = {
+      // lr 1e-4 left the generator near its initial square of samples after 1M images (15-17 of
+      // 25 modes); 1e-3 gives reverse KL 25/25 and makes JS and Hellinger train without
+      // diverging. The recipe: 25/25 modes, ~90 % of the samples on a mode and the teacher's SWD
+      // after 3M images: the regression to teacher ODE pairs keeps every mode, the GAN term
+      // sharpens them.
+      {"toy",
+       "teacher=runs/teacher-toy/teacher.safetensors batch=512 total_images=2000000 "
+       "lr_generator=1e-3 lr_fake=1e-3 ema_halflife_images=50000 generator_warmup_images=50000 "
+       "sim_only_images=100000 log_every_images=51200 preview_samples=2000 "
+       "regression_pairs=4096 out=runs/distill-toy",
+       "divergence=js gan_weight=3 regression=1 lr_generator=2e-3 lr_fake=2e-3 "
+       "total_images=3000000"},
+      // A few hundred iterations fit in ~15 minutes on 2 cores: a high learning rate makes them
+      // count (SiD at 1e-4 is sharp after 130 generator updates). The recipe: one step at or
+      // below the teacher's Heun-18 FID after 44,800 images (~1.6 h on 2 cores); the real data
+      // reaches the generator through a discriminator head that learns fast.
+      {"fmnist-cpu",
+       "teacher=runs/teacher-fmnist-cpu/teacher.safetensors batch=32 total_images=12800 "
+       "lr_generator=1e-4 lr_fake=1e-4 ema_halflife_images=2000 generator_warmup_images=640 "
+       "sim_only_images=1280 log_every_images=640 checkpoint_every_images=6400 "
+       "regression_pairs=128 out=runs/distill-fmnist-cpu",
+       "divergence=js gan_weight=30 regression=0.25 lr_generator=2e-4 lr_fake=2e-4 "
+       "discriminator_head=learned lr_discriminator_head=2e-3 total_images=44800"},
+      {"fmnist",
+       "teacher=runs/teacher-fmnist/teacher.safetensors batch=128 total_images=5000000 "
+       "lr_generator=1e-5 lr_fake=1e-5 ema_halflife_images=200000 generator_warmup_images=50000 "
+       "sim_only_images=100000 log_every_images=25600 checkpoint_every_images=500000 "
+       "out=runs/distill-fmnist",
+       ""},
+      // The official CIFAR-10 settings of the Uni-Instruct and SiD code (docs/DISTILL.md).
+      {"cifar10",
+       "teacher=runs/teacher-cifar10/teacher.safetensors batch=256 total_images=100000000 "
+       "lr_generator=1e-5 lr_fake=1e-5 ema_halflife_images=500000 generator_warmup_images=100000 "
+       "sim_only_images=200000 log_every_images=256000 checkpoint_every_images=5000000 "
+       "out=runs/distill-cifar10",
+       ""},
+  };
+  return presets;
+}
+
+}  // namespace
+
 const std::vector<std::string>& distill_preset_names() {
-  static const std::vector<std::string> names = {"toy", "fmnist-cpu", "fmnist", "cifar10"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const DistillPreset& preset : distill_presets()) out.push_back(preset.name);
+    return out;
+  }();
   return names;
 }
 
-// On the CPU presets, uni-instruct gets the settings with which its one-step generator measured
-// best (docs/DISTILL.md, "The toy demo's recipe" and "The Fashion-MNIST recipe"). The other
-// methods keep the preset's general settings and their own published defaults: nobody has
-// measured the recipe on them. The GPU presets keep the official settings for every method.
 DistillOptions distill_preset(const std::string& name, const std::string& method) {
-  DistillOptions o;
-  o.preset = name;
-  o.method = method;
-  if (name == "toy") {
-    o.teacher = "runs/teacher-toy/teacher.safetensors";
-    o.batch = 512;
-    o.total_images = 2000000;
-    // 1e-4 left the generator near its initial square of samples after 1M images (15-17 of 25
-    // modes); 1e-3 gives reverse KL 25/25 and makes JS and Hellinger train without diverging.
-    o.lr_generator = 1e-3;
-    o.lr_fake = 1e-3;
-    o.ema_halflife_images = 50000;
-    o.generator_warmup_images = 50000;
-    o.sim_only_images = 100000;
-    o.log_every_images = 51200;
-    o.preview_samples = 2000;
-    o.regression_pairs = 4096;
-    o.out = "runs/distill-toy";
-    if (method == "uni-instruct") {
-      // 25/25 modes, ~90 % of the samples on a mode and the teacher's SWD after 3M images: the
-      // regression to teacher ODE pairs keeps every mode, the GAN term sharpens them.
-      o.method_options.divergence = "js";
-      o.method_options.gan_weight = 3;
-      o.method_options.regression_weight = 1;
-      o.lr_generator = o.lr_fake = 2e-3;
-      o.total_images = 3000000;
-    }
-  } else if (name == "fmnist-cpu") {
-    o.teacher = "runs/teacher-fmnist-cpu/teacher.safetensors";
-    // A few hundred iterations fit in ~15 minutes on 2 cores: a high learning rate makes them
-    // count (SiD at 1e-4 is sharp after 130 generator updates).
-    o.batch = 32;
-    o.total_images = 12800;
-    o.lr_generator = 1e-4;
-    o.lr_fake = 1e-4;
-    o.ema_halflife_images = 2000;
-    o.generator_warmup_images = 640;
-    o.sim_only_images = 1280;
-    o.log_every_images = 640;
-    o.checkpoint_every_images = 6400;
-    o.regression_pairs = 128;
-    o.out = "runs/distill-fmnist-cpu";
-    if (method == "uni-instruct") {
-      // One step at or below the teacher's Heun-18 FID after 44,800 images (~1.6 h on 2 cores);
-      // the real data reaches the generator through a discriminator head that learns fast.
-      o.method_options.divergence = "js";
-      o.method_options.gan_weight = 30;
-      o.method_options.regression_weight = 0.25;
-      o.lr_generator = o.lr_fake = 2e-4;
-      o.discriminator_head = "learned";
-      o.lr_discriminator_head = 2e-3;
-      o.total_images = 44800;
-    }
-  } else if (name == "fmnist") {
-    o.teacher = "runs/teacher-fmnist/teacher.safetensors";
-    o.batch = 128;
-    o.total_images = 5000000;
-    o.lr_generator = 1e-5;
-    o.lr_fake = 1e-5;
-    o.ema_halflife_images = 200000;
-    o.generator_warmup_images = 50000;
-    o.sim_only_images = 100000;
-    o.log_every_images = 25600;
-    o.checkpoint_every_images = 500000;
-    o.out = "runs/distill-fmnist";
-  } else if (name == "cifar10") {
-    // The official CIFAR-10 settings of the Uni-Instruct and SiD code (docs/DISTILL.md).
-    o.teacher = "runs/teacher-cifar10/teacher.safetensors";
-    o.batch = 256;
-    o.total_images = 100000000;
-    o.lr_generator = 1e-5;
-    o.lr_fake = 1e-5;
-    o.ema_halflife_images = 500000;
-    o.generator_warmup_images = 100000;
-    o.sim_only_images = 200000;
-    o.log_every_images = 256000;
-    o.checkpoint_every_images = 5000000;
-    o.out = "runs/distill-cifar10";
-  } else {
-    ONESTEP_FAIL("unknown preset '{}': expected one of {}", name,
-                 fmt::join(distill_preset_names(), ", "));
+  for (const DistillPreset& preset : distill_presets()) {
+    if (preset.name != name) continue;
+    DistillOptions o;
+    o.preset = name;
+    o.method = method;
+    distill_option_table().apply_settings(preset.settings, o);
+    if (method == "uni-instruct") distill_option_table().apply_settings(preset.uni_instruct_recipe, o);
+    return o;
   }
-  return o;
+  ONESTEP_FAIL("unknown preset '{}': expected one of {}", name,
+               fmt::join(distill_preset_names(), ", "));
 }
 
 }  // namespace onestep::distill

@@ -1,5 +1,8 @@
 #include "onestep/run/option_table.h"
 
+#include <algorithm>
+#include <cctype>
+
 #include <nlohmann/json.hpp>
 
 namespace onestep::run {
@@ -102,6 +105,95 @@ OptionRange one_of(std::vector<std::string> choices) {
   OptionRange r;
   r.choices = std::move(choices);
   return r;
+}
+
+OptionValue parse_option_value(const std::string& name, const std::string& text,
+                               const OptionValue& like) {
+  const auto fail = [&]() -> OptionValue {
+    ONESTEP_FAIL("setting {}: '{}' is not {}", name, text,
+                 std::visit(
+                     [](const auto& v) -> const char* {
+                       using T = std::decay_t<decltype(v)>;
+                       if constexpr (std::is_same_v<T, bool>) return "true or false";
+                       if constexpr (std::is_same_v<T, double>) return "a number";
+                       if constexpr (std::is_same_v<T, std::vector<int64_t>>)
+                         return "comma-separated integers";
+                       if constexpr (std::is_same_v<T, JsonText>) return "a setting of its own";
+                       return "an integer";
+                     },
+                     like));
+  };
+  // Whole-text conversions: "12abc" is not 12.
+  const auto to_integer = [&](const std::string& word, auto& out) {
+    size_t used = 0;
+    try {
+      if constexpr (std::is_same_v<std::decay_t<decltype(out)>, uint64_t>) {
+        if (!word.empty() && word[0] == '-') return false;
+        out = std::stoull(word, &used);
+      } else {
+        out = std::stoll(word, &used);
+      }
+    } catch (const std::exception&) {
+      return false;
+    }
+    return used == word.size();
+  };
+  return std::visit(
+      [&](const auto& v) -> OptionValue {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, bool>) {
+          if (text == "true" || text == "false") return OptionValue(text == "true");
+          return fail();
+        } else if constexpr (std::is_same_v<T, std::string>) {
+          return OptionValue(text);
+        } else if constexpr (std::is_same_v<T, double>) {
+          size_t used = 0;
+          double value = 0;
+          try {
+            value = std::stod(text, &used);
+          } catch (const std::exception&) {
+            return fail();
+          }
+          return used == text.size() ? OptionValue(value) : fail();
+        } else if constexpr (std::is_same_v<T, std::vector<int64_t>>) {
+          std::vector<int64_t> values;
+          size_t start = 0;
+          while (start <= text.size()) {
+            const size_t comma = std::min(text.find(',', start), text.size());
+            int64_t value = 0;
+            if (!to_integer(text.substr(start, comma - start), value)) return fail();
+            values.push_back(value);
+            start = comma + 1;
+          }
+          return OptionValue(values);
+        } else if constexpr (std::is_same_v<T, JsonText>) {
+          return fail();
+        } else {
+          T value = 0;
+          return to_integer(text, value) ? OptionValue(value) : fail();
+        }
+      },
+      like);
+}
+
+std::vector<std::pair<std::string, std::string>> split_settings(const std::string& text) {
+  std::vector<std::pair<std::string, std::string>> settings;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (std::isspace(static_cast<unsigned char>(text[i]))) {
+      ++i;
+      continue;
+    }
+    size_t end = i;
+    while (end < text.size() && !std::isspace(static_cast<unsigned char>(text[end]))) ++end;
+    const std::string word = text.substr(i, end - i);
+    const size_t equals = word.find('=');
+    ONESTEP_CHECK(equals != std::string::npos && equals > 0,
+                  "settings: '{}' is not name=value", word);
+    settings.emplace_back(word.substr(0, equals), word.substr(equals + 1));
+    i = end;
+  }
+  return settings;
 }
 
 std::string options_json(const std::vector<std::pair<std::string, OptionValue>>& values) {

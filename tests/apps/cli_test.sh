@@ -2,12 +2,7 @@
 # The onestep command end to end: version, flag validation (exit 2, one line), clear errors for
 # bad data, a small teacher run and sampling, and SIGINT -> checkpoint -> --resume.
 # Usage: cli_test.sh /path/to/onestep
-set -uo pipefail
-onestep="$1"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+source "$(dirname "${BASH_SOURCE[0]}")/test_lib.sh"
 
 # expect CODE CMD...: runs CMD, checks its exit code, keeps stdout+stderr in $out.
 expect() {
@@ -128,5 +123,4 @@ expect 1 "$onestep" eval --samples "$work/empty" --data fashion-mnist
 [ "$(grep -c 'onestep: error' <<<"$out")" -eq 1 ] || fail "empty folder: expected one error line: $out"
 expect 2 "$onestep" eval --data fashion-mnist
 
-if [ "$failures" -ne 0 ]; then echo "$failures failure(s)"; exit 1; fi
-echo "cli_test: all checks passed"
+finish "cli_test: all checks passed"

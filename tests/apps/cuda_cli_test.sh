@@ -5,12 +5,7 @@
 # SKIP_REGULAR_EXPRESSION turns into a skipped test. (tests/distill/test_cuda_training compares
 # the same training with the CPU run of its seed.)
 # Usage: cuda_cli_test.sh /path/to/onestep
-set -uo pipefail
-onestep="$1"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+source "$(dirname "${BASH_SOURCE[0]}")/test_lib.sh"
 
 out="$("$onestep" teacher --preset toy --device cuda --images 1024 --out "$work/teacher" 2>&1)"
 # The CLI's own refusal ("no usable CUDA device here") or the library's, passed through.
@@ -34,5 +29,4 @@ out="$("$onestep" sample --device cuda --model "$work/distill/generator.safetens
 [ -f "$work/samples/samples.npy" ] || fail "sample on cuda wrote no samples.npy: $out"
 grep -q "sliced Wasserstein distance" <<<"$out" || fail "sample on cuda printed no score: $out"
 
-[ "$failures" -eq 0 ] && echo "cuda cli: teacher, distill and sample ran on --device cuda"
-exit $((failures > 0))
+finish "cuda cli: teacher, distill and sample ran on --device cuda"

@@ -5,12 +5,7 @@
 # counted in metrics.jsonl, and too many in a row stop the run with a clear message; a full disk
 # (ulimit -f) and corrupt checkpoints give one clear error line and keep the last checkpoint.
 # Usage: faults_test.sh /path/to/onestep
-set -uo pipefail
-onestep="$1"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+source "$(dirname "${BASH_SOURCE[0]}")/test_lib.sh"
 # Bit-exact resume needs the same thread count in every invocation.
 export ONESTEP_THREADS=1
 
@@ -125,5 +120,4 @@ head -c 20 "$work/nan/teacher.safetensors" > "$corrupt/teacher.safetensors"
 expect 1 "$onestep" sample --model "$corrupt/teacher.safetensors" --out "$work/corrupt-samples"
 one_error_line
 
-if [ "$failures" -ne 0 ]; then echo "$failures failure(s)"; exit 1; fi
-echo "faults_test: all checks passed"
+finish "faults_test: all checks passed"

@@ -4,12 +4,7 @@
 # exit code 2, and nothing is written. Each case names the words its message must hold (the flag
 # and the reason), so a misspelt flag, which also exits 2, cannot pass for a rejected value.
 # Usage: flags_test.sh /path/to/onestep
-set -uo pipefail
-onestep="$1"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+source "$(dirname "${BASH_SOURCE[0]}")/test_lib.sh"
 cd "$work"
 
 # usage MESSAGE ARGS...: exit code 2, a first line that contains MESSAGE (a fixed string), at most
@@ -146,5 +141,4 @@ out="$("$onestep" teacher --out out --bacth 0 2>&1)"
 grep -qF -- "--batch: must be in [1, 1048576], got 0" <<<"$out" &&
   fail "a misspelt flag passed for a range error: $out"
 
-if [ "$failures" -ne 0 ]; then echo "$failures failure(s)"; exit 1; fi
-echo "flags_test: all checks passed"
+finish "flags_test: all checks passed"

@@ -136,6 +136,34 @@ TEST(OptionRange, UnsetMarkerIsForConfigsOnly) {
   EXPECT_EQ(OptionRange{}.check(OptionValue(std::nan(""))), "must be finite, got nan");
 }
 
+TEST(OptionTable, SettingsTextSetsOptionsByKeyOrFlag) {
+  const OptionTable<Settings> table = settings_table();
+  Settings s;
+  table.apply_settings("batch=12  lr=2e-3 levels=3,1 flip=true mode=b seed=7 both=0.25", s);
+  EXPECT_EQ(s.batch, 12);
+  EXPECT_EQ(s.levels, (std::vector<int64_t>{3, 1}));
+  EXPECT_TRUE(s.flip);
+  EXPECT_EQ(s.mode, "b");
+  EXPECT_EQ(s.seed, 7u);
+  EXPECT_EQ(s.lr, 0.25);  // "both" (a flag's name) after "lr": the later one wins
+  const auto error = [&](const std::string& text) {
+    Settings t;
+    try {
+      table.apply_settings(text, t);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(accepted)");
+  };
+  EXPECT_EQ(error("bach=12"), "settings settings: no setting named 'bach'");
+  EXPECT_EQ(error("batch=12x"), "setting batch: '12x' is not an integer");
+  EXPECT_EQ(error("seed=-1"), "setting seed: '-1' is not an integer");
+  EXPECT_EQ(error("lr=fast"), "setting lr: 'fast' is not a number");
+  EXPECT_EQ(error("flip=yes"), "setting flip: 'yes' is not true or false");
+  EXPECT_EQ(error("levels=1,,2"), "setting levels: '1,,2' is not comma-separated integers");
+  EXPECT_EQ(error("batch"), "settings: 'batch' is not name=value");
+}
+
 // The keys config.json held before the options were tables: every run on disk must load, and a
 // new run must write the same file.
 const std::set<std::string> kTeacherKeys = {

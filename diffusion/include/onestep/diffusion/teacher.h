@@ -24,7 +24,7 @@
 
 namespace onestep::diffusion {
 
-struct TeacherOptions {
+struct TeacherOptions : run::RunSettings {
   std::string preset;  // name of the preset the options started from, if any
   std::string data = "toy:25gaussians";
   bool hflip = false;
@@ -41,23 +41,9 @@ struct TeacherOptions {
   double grad_clip = 0;      // clip the global gradient norm (0: off)
   EdmLossOptions loss;
 
-  int64_t log_every_images = 10000;
-  int64_t checkpoint_every_images = 0;  // 0: only at the end (and on a stop signal)
-  // Non-finite steps in a row before giving up; the run then saves the parameters of its last
-  // good step (when finite) and stops with an error.
-  int64_t max_consecutive_skips = 50;
-  int64_t preview_samples = 64;  // 0: no preview
-  int64_t preview_steps = 18;    // Heun steps for the preview
-  uint64_t seed = 0;
-  // Where the networks run (cpu, cuda, cuda:N). Not a training setting: a run may resume on
-  // another device.
-  std::string device = "cpu";
-  // Operands of convolutions and matrix products: fp32 or bf16 (onestep/engine/precision.h).
-  // Not a training setting either: a run may resume in the other.
-  std::string precision = "fp32";
-  std::string out = "runs/teacher";
-  // Debug: steps made non-finite on purpose (not saved in config.json).
-  run::NanInjection inject_nan;
+  int64_t preview_steps = 18;  // Heun steps for the preview
+
+  TeacherOptions() : RunSettings("runs/teacher") {}
 
   void validate() const;
   std::string to_json() const;

@@ -24,7 +24,7 @@
 
 namespace onestep::distill {
 
-struct DistillOptions {
+struct DistillOptions : run::RunSettings {
   std::string preset;
   std::string teacher;  // teacher checkpoint
   std::string data;     // real data for the discriminator; empty: the teacher's dataset
@@ -67,26 +67,14 @@ struct DistillOptions {
   int64_t regression_pairs = 256;  // DMD: teacher ODE pairs from fixed noise
   int64_t regression_steps = 18;   // DMD: Heun steps for the pairs
 
-  int64_t log_every_images = 10000;
   // Every this many images (0: never), and at the start and end of a run, the EMA generator's
   // samples from a fixed noise set are scored against the data (diffusion/sample_quality.h) and
   // the scores appended to metrics.jsonl as eval_* values: a learning curve.
   int64_t eval_every_images = 0;
   int64_t eval_samples = 2000;
   std::string eval_features;  // the feature network for image data
-  int64_t checkpoint_every_images = 0;
-  int64_t max_consecutive_skips = 50;  // skipped updates in a row before stopping (as the teacher)
-  int64_t preview_samples = 64;
-  uint64_t seed = 0;
-  // Where the networks run (cpu, cuda, cuda:N); a run may resume on another device.
-  std::string device = "cpu";
-  // Operands of convolutions and matrix products: fp32 or bf16 (onestep/engine/precision.h);
-  // a run may resume in the other.
-  std::string precision = "fp32";
-  std::string out = "runs/distill";
-  // Debug: iterations whose updates (fake and generator) are made non-finite on purpose (not
-  // saved in config.json).
-  run::NanInjection inject_nan;
+
+  DistillOptions() : RunSettings("runs/distill") {}
 
   void validate() const;
   std::string to_json() const;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "onestep/engine/error.h"
+#include "onestep/run/nonfinite_steps.h"
 
 // The member `path` of a settings struct, for OptionTable::add: ONESTEP_OPTION_MEMBER(loss.p_std).
 #define ONESTEP_OPTION_MEMBER(path) [](auto& options) -> auto& { return options.path; }
@@ -88,6 +89,13 @@ void read_options_json(const std::string& text, const std::string& who,
                        std::vector<std::pair<std::string, OptionValue>>& values,
                        std::vector<bool>& found);
 
+// `text` as a value of the type of `like` (true/false, integers, reals, text, comma-separated
+// integers); an error that names `name` when it is not one.
+OptionValue parse_option_value(const std::string& name, const std::string& text,
+                               const OptionValue& like);
+// The "name=value" words of `text` (separated by white space), in order.
+std::vector<std::pair<std::string, std::string>> split_settings(const std::string& text);
+
 template <class Options>
 class OptionTable {
  public:
@@ -156,6 +164,19 @@ class OptionTable {
     }
     return keys;
   }
+  // Sets the options `settings` names, "batch=512 lr=2e-3 channel-mult=1,2,2" (each named by its
+  // key, or by its flag without the dashes): how a preset is written. An unknown name or a value
+  // of the wrong type is an error.
+  void apply_settings(const std::string& settings, Options& o) const {
+    for (const auto& [name, text] : split_settings(settings)) {
+      const Option<Options>* found = find_key(name);
+      if (found == nullptr)
+        for (const Option<Options>& option : options_)
+          if (option.flag == "--" + name) found = &option;
+      if (found == nullptr) throw Error(who_ + " settings: no setting named '" + name + "'");
+      found->set(o, parse_option_value(name, text, found->get(o)));
+    }
+  }
   // Every saved option within its range; else an OptionError naming the option by its key
   // ("distill: lr_fake must be > 0, got -1").
   void check_ranges(const Options& o) const;
@@ -175,6 +196,29 @@ class OptionError : public Error {
 
  private:
   std::string key_, reason_;
+};
+
+// What the settings of every training run hold besides what it trains; add_run_options describes
+// them. A run's options (TeacherOptions, DistillOptions) derive from it.
+struct RunSettings {
+  explicit RunSettings(std::string default_out) : out(std::move(default_out)) {}
+
+  int64_t log_every_images = 10000;
+  int64_t checkpoint_every_images = 0;  // 0: only at the end (and on a stop signal)
+  // Non-finite steps in a row before giving up; the run then saves the parameters of its last
+  // good step (when finite) and stops with an error.
+  int64_t max_consecutive_skips = 50;
+  int64_t preview_samples = 64;  // 0: no preview
+  uint64_t seed = 0;
+  // Where the networks run (cpu, cuda, cuda:N); a run may resume on another device.
+  std::string device = "cpu";
+  // Operands of convolutions and matrix products: fp32 or bf16 (onestep/engine/precision.h); a
+  // run may resume in the other.
+  std::string precision = "fp32";
+  std::string out;  // the run directory
+  // Debug: steps whose loss or gradients are made non-finite on purpose (not saved in
+  // config.json).
+  NanInjection inject_nan;
 };
 
 // The help of --precision (onestep/engine/precision.h); the commands that sample share it.

@@ -148,7 +148,6 @@ class TeacherRun : public TrainingLoop {
   }
 
   double step() {
-    const int64_t number = steps_ + 1;  // as logged in metrics.jsonl
     const Batch batch = data_->next_batch(o_.batch);
     const Tensor x = batch.x.to(device_);
     const Tensor labels =
@@ -159,21 +158,12 @@ class TeacherRun : public TrainingLoop {
           std::min(static_cast<double>(images_) / static_cast<double>(o_.lr_warmup_images), 1.0));
     adam_->zero_grad();
     const Tensor loss = mean(edm_loss(*net_, x, labels, loss_gen_, o_.loss, &dropout_gen_));
-    const double value = o_.inject_nan.loss_at(number) ? NAN : loss.item();
-    bool skip = !std::isfinite(value);
-    if (!skip) {
-      loss.backward();
-      if (o_.inject_nan.grad_at(number)) poison_gradient(params_);
-      // A gradient with NaN or inf would poison Adam's moments for good: drop the step.
-      skip = nn::zero_nonfinite_grads(params_) > 0;
-    }
+    double value = 0;
+    const bool taken = backward_if_finite(loss, params_, o_.inject_nan, &value);
     const int64_t seen_before = images_;
     images_ += o_.batch;
     ++steps_;
-    if (!record_step(!skip)) {
-      adam_->zero_grad();
-      return NAN;
-    }
+    if (!record_step(taken)) return NAN;
     if (o_.grad_clip > 0) nn::clip_grad_norm(params_, o_.grad_clip);
     adam_->step();
     ema_->update(nn::ExponentialMovingAverage::decay_for_half_life(
@@ -186,33 +176,18 @@ class TeacherRun : public TrainingLoop {
     ema_->copy_to(ema_net_->parameters());
     save_denoiser(join_path(o_.out, "teacher.safetensors"), *ema_net_, model_config_,
                   {{"images", std::to_string(images_)}, {"steps", std::to_string(steps_)}});
-    nn::NamedTensors state;
-    for (const auto& [name, t] : net_->state_dict()) state.emplace_back("net." + name, t);
-    for (const auto& [name, t] : adam_->state()) state.emplace_back("adam." + name, t);
-    for (const auto& [name, t] : ema_->state()) state.emplace_back("ema." + name, t);
-    state.emplace_back("progress", progress_state());
-    state.emplace_back("rng.loss", rng_state(loss_gen_));
-    state.emplace_back("rng.dropout", rng_state(dropout_gen_));
-    state.emplace_back("data", i64_vector(data_->state()));
-    write_state(o_.out, state, "onestep-teacher-state", o_.to_json());
+    save_state(o_.out, "onestep-teacher-state", o_.to_json());
+  }
+
+  std::vector<StatePart> state_parts() override {
+    return {module_part("net", *net_),          stateful_part("adam", *adam_),
+            stateful_part("ema", *ema_),        progress_part(),
+            rng_part("rng.loss", loss_gen_),    rng_part("rng.dropout", dropout_gen_),
+            data_part("data", *data_)};
   }
 
   void load_state() {
-    const nn::SafetensorsContent content =
-        read_state(o_.out, "teacher", "onestep-teacher-state", "a teacher training state");
-    const std::string path = join_path(o_.out, "state.safetensors");
-    try {
-      net_->load_state_dict(with_prefix(content.tensors, "net."));
-      adam_->load_state(with_prefix(content.tensors, "adam."));
-      ema_->load_state(with_prefix(content.tensors, "ema."));
-      restore_progress(content.at("progress"));
-      restore_rng(loss_gen_, content.at("rng.loss"), "rng.loss");
-      restore_rng(dropout_gen_, content.at("rng.dropout"), "rng.dropout");
-      data_->restore(content.at("data").to_vector<int64_t>());
-      truncate_metrics(join_path(o_.out, "metrics.jsonl"), images_);
-    } catch (const Error& e) {
-      ONESTEP_FAIL("teacher: cannot resume from {}: {}", path, e.what());
-    }
+    restore_state(o_.out, "teacher", "onestep-teacher-state", "a teacher training state");
   }
 
   void write_preview() override {
@@ -267,17 +242,10 @@ void check_teacher_options(const TeacherOptions& options, bool resume) {
   usable_device(options.device);
 }
 
-TeacherOptions read_teacher_config(const std::string& run_dir) {
-  return read_run_config<TeacherOptions>(run_dir);
-}
-
 TeacherResult train_teacher(const TeacherOptions& options, bool resume) {
-  options.validate();
-  prepare_run_directory(options.out, resume, "teacher");
-  TeacherRun run(options, open_teacher_data(options), resume);
-  const std::string text = run.options().to_json();  // the network as built
-  nn::write_file_atomically(join_path(options.out, "config.json"), text.data(), text.size());
-  return run.run();
+  return start_and_run(options, resume, "teacher", [&] {
+    return std::make_unique<TeacherRun>(options, open_teacher_data(options), resume);
+  });
 }
 
 TeacherTraining::TeacherTraining(const TeacherOptions& options)

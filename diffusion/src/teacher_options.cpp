@@ -103,8 +103,8 @@ TeacherOptions TeacherOptions::from_json(const std::string& text) {
 namespace {
 
 // Each preset as the settings it changes from the defaults, named as in teacher_option_table().
-const std::vector<std::pair<std::string, std::string>>& teacher_presets() {
-  static const std::vector<std::pair<std::string, std::string>> presets = {
+const std::vector<run::Preset>& teacher_presets() {
+  static const std::vector<run::Preset> presets = {
       // The MLP on 2-D data, seconds; hidden 128 is no better on the toys and 3x slower.
       {"toy",
        "data=toy:25gaussians arch=mlp hidden=64 batch=512 total_images=2000000 lr=2e-3 "
@@ -135,24 +135,15 @@ const std::vector<std::pair<std::string, std::string>>& teacher_presets() {
 }  // namespace
 
 const std::vector<std::string>& teacher_preset_names() {
-  static const std::vector<std::string> names = [] {
-    std::vector<std::string> out;
-    for (const auto& preset : teacher_presets()) out.push_back(preset.first);
-    return out;
-  }();
+  static const std::vector<std::string> names = run::preset_names(teacher_presets());
   return names;
 }
 
 TeacherOptions teacher_preset(const std::string& name) {
-  for (const auto& [preset, settings] : teacher_presets()) {
-    if (preset != name) continue;
-    TeacherOptions o;
-    o.preset = name;
-    teacher_option_table().apply_settings(settings, o);
-    return o;
-  }
-  ONESTEP_FAIL("unknown preset '{}': expected one of {}", name,
-               fmt::join(teacher_preset_names(), ", "));
+  TeacherOptions o;
+  o.preset = name;
+  teacher_option_table().apply_settings(run::find_preset(teacher_presets(), name).settings, o);
+  return o;
 }
 
 }  // namespace onestep::diffusion

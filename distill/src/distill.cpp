@@ -360,17 +360,7 @@ class DistillRun : public TrainingLoop {
 
   // A step counts as failed (skipped) when its loss or any gradient is not finite.
   bool finish_step(const Tensor& loss, const std::vector<Tensor>& params) {
-    const int64_t number = steps_ + 1;  // as logged in metrics.jsonl
-    const double value = o_.inject_nan.loss_at(number) ? NAN : loss.item();
-    bool skip = !std::isfinite(value);
-    if (!skip) {
-      loss.backward();
-      if (o_.inject_nan.grad_at(number)) poison_gradient(params);
-      skip = nn::zero_nonfinite_grads(params) > 0;
-    }
-    if (skip)
-      for (const Tensor& p : params) p.zero_grad();
-    return record_step(!skip);
+    return record_step(backward_if_finite(loss, params, o_.inject_nan));
   }
 
   void set_fake_requires_grad(bool requires_grad) {
@@ -521,46 +511,36 @@ class DistillRun : public TrainingLoop {
     ema_->copy_to(ema_net_->parameters());
     save_denoiser(join_path(o_.out, "generator.safetensors"), *ema_net_, model_config_,
                   {{"images", std::to_string(images_)}, {"method", method_.describe()}});
-    nn::NamedTensors state;
-    append_with_prefix(state, generator_->state_dict(), "generator.");
-    append_with_prefix(state, fake_->state_dict(), "fake.");
-    if (head_) append_with_prefix(state, head_->state_dict(), "discriminator_head.");
-    append_with_prefix(state, adam_g_->state(), "adam_generator.");
-    append_with_prefix(state, adam_f_->state(), "adam_fake.");
-    if (adam_head_) append_with_prefix(state, adam_head_->state(), "adam_discriminator_head.");
-    append_with_prefix(state, ema_->state(), "ema.");
-    state.emplace_back("progress", progress_state());
-    state.emplace_back("rng", rng_state(gen_));
-    if (data_) state.emplace_back("data", i64_vector(data_->state()));
-    write_state(o_.out, state, "onestep-distill-state", o_.to_json());
+    save_state(o_.out, "onestep-distill-state", o_.to_json());
+  }
+
+  std::vector<StatePart> state_parts() override {
+    std::vector<StatePart> parts = {module_part("generator", *generator_),
+                                    module_part("fake", *fake_)};
+    // Saved with a learned head or without: a resume must be set up the same way.
+    parts.push_back({"discriminator_head", false,
+                     [this] { return head_ ? head_->state_dict() : nn::NamedTensors{}; },
+                     [this](const nn::NamedTensors& saved) {
+                       ONESTEP_CHECK(saved.empty() == !head_,
+                                     "the state was saved {} a learned discriminator head, this "
+                                     "run is set up {} one (discriminator_head {}); resume with "
+                                     "the setting the run was started with",
+                                     saved.empty() ? "without" : "with",
+                                     head_ ? "with" : "without", o_.discriminator_head);
+                       if (head_) head_->load_state_dict(saved);
+                     }});
+    parts.push_back(stateful_part("adam_generator", *adam_g_));
+    parts.push_back(stateful_part("adam_fake", *adam_f_));
+    if (adam_head_) parts.push_back(stateful_part("adam_discriminator_head", *adam_head_));
+    parts.push_back(stateful_part("ema", *ema_));
+    parts.push_back(progress_part());
+    parts.push_back(rng_part("rng", gen_));
+    if (data_) parts.push_back(data_part("data", *data_));
+    return parts;
   }
 
   void load_state() {
-    const nn::SafetensorsContent content =
-        read_state(o_.out, "distill", "onestep-distill-state", "a distillation state");
-    const std::string path = join_path(o_.out, "state.safetensors");
-    try {
-      generator_->load_state_dict(with_prefix(content.tensors, "generator."));
-      fake_->load_state_dict(with_prefix(content.tensors, "fake."));
-      const nn::NamedTensors head_state = with_prefix(content.tensors, "discriminator_head.");
-      ONESTEP_CHECK(head_state.empty() == !head_,
-                    "the state was saved {} a learned discriminator head, this run is set up "
-                    "{} one (discriminator_head {}); resume with the setting the run was started with",
-                    head_state.empty() ? "without" : "with", head_ ? "with" : "without",
-                    o_.discriminator_head);
-      if (head_) head_->load_state_dict(head_state);
-      adam_g_->load_state(with_prefix(content.tensors, "adam_generator."));
-      adam_f_->load_state(with_prefix(content.tensors, "adam_fake."));
-      if (adam_head_)
-        adam_head_->load_state(with_prefix(content.tensors, "adam_discriminator_head."));
-      ema_->load_state(with_prefix(content.tensors, "ema."));
-      restore_progress(content.at("progress"));
-      restore_rng(gen_, content.at("rng"), "rng");
-      if (data_) data_->restore(content.at("data").to_vector<int64_t>());
-      truncate_metrics(join_path(o_.out, "metrics.jsonl"), images_);
-    } catch (const Error& e) {
-      ONESTEP_FAIL("distill: cannot resume from {}: {}", path, e.what());
-    }
+    restore_state(o_.out, "distill", "onestep-distill-state", "a distillation state");
   }
 
   void write_preview() override {
@@ -661,17 +641,8 @@ void check_distill_options(const DistillOptions& options, bool resume) {
   usable_device(options.device);
 }
 
-DistillOptions read_distill_config(const std::string& run_dir) {
-  return read_run_config<DistillOptions>(run_dir);
-}
-
 DistillResult distill(const DistillOptions& options, bool resume) {
-  options.validate();
-  prepare_run_directory(options.out, resume, "distill");
-  const std::unique_ptr<DistillRun> run = start_run(options, resume);
-  const std::string text = run->options().to_json();
-  nn::write_file_atomically(join_path(options.out, "config.json"), text.data(), text.size());
-  return run->run();
+  return start_and_run(options, resume, "distill", [&] { return start_run(options, resume); });
 }
 
 }  // namespace onestep::distill

@@ -193,12 +193,8 @@ namespace {
 // recipe"). The other methods keep the preset's general settings and their own published
 // defaults: nobody has measured the recipe on them. The GPU presets keep the official settings
 // for every method.
-struct DistillPreset {
-  std::string name, settings, uni_instruct_recipe;
-};
-
-const std::vector<DistillPreset>& distill_presets() {
-  static const std::vector<DistillPreset> presets = {
+const std::vector<run::Preset>& distill_presets() {
+  static const std::vector<run::Preset> presets = {
       // lr 1e-4 left the generator near its initial square of samples after 1M images (15-17 of
       // 25 modes); 1e-3 gives reverse KL 25/25 and makes JS and Hellinger train without
       // diverging. The recipe: 25/25 modes, ~90 % of the samples on a mode and the teacher's SWD
@@ -242,26 +238,18 @@ const std::vector<DistillPreset>& distill_presets() {
 }  // namespace
 
 const std::vector<std::string>& distill_preset_names() {
-  static const std::vector<std::string> names = [] {
-    std::vector<std::string> out;
-    for (const DistillPreset& preset : distill_presets()) out.push_back(preset.name);
-    return out;
-  }();
+  static const std::vector<std::string> names = run::preset_names(distill_presets());
   return names;
 }
 
 DistillOptions distill_preset(const std::string& name, const std::string& method) {
-  for (const DistillPreset& preset : distill_presets()) {
-    if (preset.name != name) continue;
-    DistillOptions o;
-    o.preset = name;
-    o.method = method;
-    distill_option_table().apply_settings(preset.settings, o);
-    if (method == "uni-instruct") distill_option_table().apply_settings(preset.uni_instruct_recipe, o);
-    return o;
-  }
-  ONESTEP_FAIL("unknown preset '{}': expected one of {}", name,
-               fmt::join(distill_preset_names(), ", "));
+  const run::Preset& preset = run::find_preset(distill_presets(), name);
+  DistillOptions o;
+  o.preset = name;
+  o.method = method;
+  distill_option_table().apply_settings(preset.settings, o);
+  if (method == "uni-instruct") distill_option_table().apply_settings(preset.recipe, o);
+  return o;
 }
 
 }  // namespace onestep::distill

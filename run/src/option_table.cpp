@@ -196,6 +196,19 @@ std::vector<std::pair<std::string, std::string>> split_settings(const std::strin
   return settings;
 }
 
+std::vector<std::string> preset_names(const std::vector<Preset>& presets) {
+  std::vector<std::string> names;
+  for (const Preset& preset : presets) names.push_back(preset.name);
+  return names;
+}
+
+const Preset& find_preset(const std::vector<Preset>& presets, const std::string& name) {
+  for (const Preset& preset : presets)
+    if (preset.name == name) return preset;
+  ONESTEP_FAIL("unknown preset '{}': expected one of {}", name,
+               fmt::join(preset_names(presets), ", "));
+}
+
 std::string options_json(const std::vector<std::pair<std::string, OptionValue>>& values) {
   json j = json::object();
   for (const auto& [key, value] : values) {

@@ -168,6 +168,11 @@ void check_run_directory(const std::string& dir, bool resume, const char* who) {
   }
 }
 
+void write_run_config(const std::string& run_dir, const std::string& config_json) {
+  nn::write_file_atomically(join_path(run_dir, "config.json"), config_json.data(),
+                            config_json.size());
+}
+
 std::string read_config_text(const std::string& run_dir) {
   const std::string path = join_path(run_dir, "config.json");
   ONESTEP_CHECK(file_exists(path), "no run to resume in {}: {} does not exist", run_dir, path);

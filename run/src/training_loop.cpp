@@ -1,6 +1,9 @@
 #include "onestep/run/training_loop.h"
 
 #include <algorithm>
+#include <cmath>
+
+#include "onestep/nn/grad_utils.h"
 
 #include "onestep/run/training_state.h"
 #include "onestep/engine.h"
@@ -12,6 +15,22 @@ int64_t next_multiple(int64_t value, int64_t every) {
   return (value / every + 1) * every;
 }
 }  // namespace
+
+bool TrainingLoop::backward_if_finite(const Tensor& loss, const std::vector<Tensor>& params,
+                                      const NanInjection& inject, double* loss_value) const {
+  const int64_t number = steps_ + 1;  // as logged in metrics.jsonl
+  const double value = inject.loss_at(number) ? NAN : loss.item();
+  if (loss_value != nullptr) *loss_value = value;
+  bool finite = std::isfinite(value);
+  if (finite) {
+    loss.backward();
+    if (inject.grad_at(number)) poison_gradient(params);
+    finite = nn::zero_nonfinite_grads(params) == 0;
+  }
+  if (!finite)
+    for (const Tensor& p : params) p.zero_grad();
+  return finite;
+}
 
 bool TrainingLoop::record_step(bool taken) {
   if (taken) {
@@ -36,23 +55,57 @@ void TrainingLoop::restore_progress(const Tensor& progress) {
   consecutive_skips_ = values[3];
 }
 
-void TrainingLoop::write_state(const std::string& out, const nn::NamedTensors& state,
-                               const std::string& kind, const std::string& config_json) {
-  nn::save_safetensors(join_path(out, "state.safetensors"), state,
-                       {{"kind", kind}, {"config", config_json}}, nn::StorageDType::native,
-                       nn::SafetensorsChecksum::crc32);
+TrainingLoop::StatePart TrainingLoop::module_part(const std::string& name, nn::Module& module) {
+  return {name, false, [&module] { return module.state_dict(); },
+          [&module](const nn::NamedTensors& t) { module.load_state_dict(t); }};
 }
 
-nn::SafetensorsContent TrainingLoop::read_state(const std::string& out, const char* who,
-                                                const std::string& kind,
-                                                const char* description) {
+TrainingLoop::StatePart TrainingLoop::rng_part(const std::string& name, Rng& rng) {
+  return {name, true, [&rng] { return nn::NamedTensors{{"", rng_state(rng)}}; },
+          [&rng, name](const nn::NamedTensors& t) { restore_rng(rng, t.front().second, name); }};
+}
+
+TrainingLoop::StatePart TrainingLoop::progress_part() {
+  return {"progress", true, [this] { return nn::NamedTensors{{"", progress_state()}}; },
+          [this](const nn::NamedTensors& t) { restore_progress(t.front().second); }};
+}
+
+void TrainingLoop::restore_state(const std::string& out, const char* who, const std::string& kind,
+                                 const char* description) {
   const std::string path = join_path(out, "state.safetensors");
   ONESTEP_CHECK(file_exists(path), "{}: cannot resume: {} does not exist", who, path);
-  nn::SafetensorsContent content = nn::load_safetensors(path);
+  const nn::SafetensorsContent content = nn::load_safetensors(path);
   auto found = content.metadata.find("kind");
   ONESTEP_CHECK(found != content.metadata.end() && found->second == kind, "{}: {} is not {}", who,
                 path, description);
-  return content;
+  try {
+    for (const StatePart& part : state_parts()) {
+      if (part.single) {
+        part.restore({{"", content.at(part.name)}});
+      } else {
+        part.restore(with_prefix(content.tensors, part.name + "."));
+      }
+    }
+    truncate_metrics(join_path(out, "metrics.jsonl"), images_);
+  } catch (const Error& e) {
+    ONESTEP_FAIL("{}: cannot resume from {}: {}", who, path, e.what());
+  }
+}
+
+void TrainingLoop::save_state(const std::string& out, const std::string& kind,
+                              const std::string& config_json) {
+  nn::NamedTensors state;
+  for (const StatePart& part : state_parts()) {
+    const nn::NamedTensors tensors = part.save();
+    if (part.single) {
+      state.emplace_back(part.name, tensors.front().second);
+    } else {
+      append_with_prefix(state, tensors, part.name + ".");
+    }
+  }
+  nn::save_safetensors(join_path(out, "state.safetensors"), state,
+                       {{"kind", kind}, {"config", config_json}}, nn::StorageDType::native,
+                       nn::SafetensorsChecksum::crc32);
 }
 
 double TrainingLoop::images_rate(double elapsed) const {

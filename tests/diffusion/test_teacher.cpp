@@ -20,16 +20,13 @@ std::string fresh_dir(const std::string& name) {
   return testing::fresh_temp_dir("teacher_" + name);
 }
 
+// The toy preset made small: 8 steps of 32 points through a 16-wide MLP.
 TeacherOptions tiny_options(const std::string& out) {
   TeacherOptions o = teacher_preset("toy");
-  o.model.mlp.hidden = 16;
-  o.model.mlp.num_blocks = 1;
-  o.batch = 32;
-  o.total_images = 32 * 8;
-  o.lr_warmup_images = 64;
-  o.ema_halflife_images = 100;
-  o.log_every_images = 64;
-  o.preview_samples = 0;
+  teacher_option_table().apply_settings(
+      "hidden=16 blocks=1 batch=32 total_images=256 lr_warmup_images=64 ema_halflife_images=100 "
+      "log_every_images=64 preview_samples=0",
+      o);
   o.out = out;
   return o;
 }

@@ -32,16 +32,14 @@ std::string fresh_dir(const std::string& name) {
   return testing::fresh_temp_dir("faults_" + name);
 }
 
+// The toy preset made small: `steps` steps of 32 points through a 16-wide MLP, logged every two.
 TeacherOptions tiny_options(const std::string& out, int64_t steps) {
   TeacherOptions o = teacher_preset("toy");
-  o.model.mlp.hidden = 16;
-  o.model.mlp.num_blocks = 1;
-  o.batch = 32;
+  teacher_option_table().apply_settings(
+      "hidden=16 blocks=1 batch=32 lr_warmup_images=64 ema_halflife_images=100 "
+      "log_every_images=64 preview_samples=0",
+      o);
   o.total_images = 32 * steps;
-  o.lr_warmup_images = 64;
-  o.ema_halflife_images = 100;
-  o.log_every_images = 64;
-  o.preview_samples = 0;
   o.out = out;
   return o;
 }

@@ -36,14 +36,10 @@ double relative_difference(const std::string& a_path, const std::string& b_path)
 
 diffusion::TeacherOptions toy_teacher(const std::string& device) {
   diffusion::TeacherOptions o = diffusion::teacher_preset("toy");
-  o.model.mlp.hidden = 32;
-  o.model.mlp.num_blocks = 2;
-  o.batch = 64;
-  o.total_images = 64 * 12;
-  o.lr_warmup_images = 128;
-  o.log_every_images = 256;
-  o.preview_samples = 0;
-  o.seed = 7;
+  diffusion::teacher_option_table().apply_settings(
+      "hidden=32 blocks=2 batch=64 total_images=768 lr_warmup_images=128 log_every_images=256 "
+      "preview_samples=0 seed=7",
+      o);
   o.device = device;
   o.out = testing::fresh_temp_dir("cuda_training_teacher_" + device.substr(0, 4));
   return o;
@@ -73,13 +69,11 @@ TEST(CudaTraining, AToyDistillationEndsWhereTheCpuRunOfTheSameSeedEnds) {
   diffusion::train_teacher(teacher, false);
   auto options = [&](const std::string& device) {
     distill::DistillOptions o = distill::distill_preset("toy", "uni-instruct");
+    distill::distill_option_table().apply_settings(
+        "batch=64 total_images=384 generator_warmup_images=64 log_every_images=128 "
+        "preview_samples=0 seed=11",
+        o);
     o.teacher = teacher.out + "/teacher.safetensors";
-    o.batch = 64;
-    o.total_images = 64 * 6;
-    o.generator_warmup_images = 64;
-    o.log_every_images = 128;
-    o.preview_samples = 0;
-    o.seed = 11;
     o.device = device;
     o.out = testing::fresh_temp_dir("cuda_training_distill_" + device.substr(0, 4));
     return o;

@@ -29,11 +29,8 @@ std::string fresh_dir(const std::string& name) {
 const std::string& toy_teacher() {
   static const std::string path = [] {
     diffusion::TeacherOptions o = diffusion::teacher_preset("toy");
-    o.model.mlp.hidden = 16;
-    o.model.mlp.num_blocks = 1;
-    o.batch = 64;
-    o.total_images = 64 * 20;
-    o.preview_samples = 0;
+    diffusion::teacher_option_table().apply_settings(
+        "hidden=16 blocks=1 batch=64 total_images=1280 preview_samples=0", o);
     o.out = fresh_dir("toy_teacher");
     StopSignal::clear();
     diffusion::train_teacher(o, false);
@@ -46,16 +43,11 @@ DistillOptions tiny(const std::string& method, const std::string& out) {
   DistillOptions o = distill_preset("toy", method);
   // The loop's mechanics with each method's own defaults, not uni-instruct's toy recipe.
   o.method_options = MethodOptions{};
+  distill_option_table().apply_settings(
+      "batch=32 total_images=192 generator_warmup_images=32 sim_only_images=64 lr=1e-3 "
+      "regression_pairs=16 regression_steps=3 log_every_images=64 preview_samples=0",
+      o);
   o.teacher = toy_teacher();
-  o.batch = 32;
-  o.total_images = 32 * 6;
-  o.generator_warmup_images = 32;
-  o.sim_only_images = 64;
-  o.lr_generator = o.lr_fake = 1e-3;
-  o.regression_pairs = 16;
-  o.regression_steps = 3;
-  o.log_every_images = 64;
-  o.preview_samples = 0;
   o.out = out;
   return o;
 }

@@ -21,6 +21,7 @@
 #include "onestep/diffusion/model_config.h"
 #include "onestep/run/nonfinite_steps.h"
 #include "onestep/run/option_table.h"
+#include "onestep/run/run.h"
 
 namespace onestep::diffusion {
 
@@ -80,7 +81,9 @@ TeacherResult train_teacher(const TeacherOptions& options, bool resume);
 void check_teacher_options(const TeacherOptions& options, bool resume);
 
 // Reads <run>/config.json.
-TeacherOptions read_teacher_config(const std::string& run_dir);
+inline TeacherOptions read_teacher_config(const std::string& run_dir) {
+  return run::read_run_config<TeacherOptions>(run_dir);
+}
 
 class TeacherRun;
 

@@ -19,6 +19,7 @@
 #include "onestep/diffusion/model_config.h"
 #include "onestep/run/nonfinite_steps.h"
 #include "onestep/run/option_table.h"
+#include "onestep/run/run.h"
 #include "onestep/distill/discriminator_head.h"
 #include "onestep/distill/methods.h"
 
@@ -130,7 +131,9 @@ class DistillTraining {
  private:
   std::unique_ptr<DistillRun> run_;
 };
-DistillOptions read_distill_config(const std::string& run_dir);
+inline DistillOptions read_distill_config(const std::string& run_dir) {
+  return run::read_run_config<DistillOptions>(run_dir);
+}
 // Everything that can be checked before any work: validate(), the run directory, that the
 // teacher file exists, the --data spec and its folder, and the device. Throws onestep::Error.
 void check_distill_options(const DistillOptions& options, bool resume);

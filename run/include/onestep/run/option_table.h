@@ -186,6 +186,17 @@ class OptionTable {
   std::vector<Option<Options>> options_;
 };
 
+// A named starting point of a run's settings (--preset): the settings it changes from the
+// defaults, as OptionTable::apply_settings reads them, and for some methods a recipe on top.
+struct Preset {
+  std::string name;
+  std::string settings;
+  std::string recipe;  // applied after `settings` where the run says (empty: none)
+};
+std::vector<std::string> preset_names(const std::vector<Preset>& presets);
+// The preset called `name`; an error listing the names when there is none.
+const Preset& find_preset(const std::vector<Preset>& presets, const std::string& name);
+
 // A setting out of its range, with the key of the option (which a command turns into its flag).
 class OptionError : public Error {
  public:

@@ -87,6 +87,9 @@ void check_run_directory(const std::string& dir, bool resume, const char* who);
 // left behind.
 void prepare_run_directory(const std::string& dir, bool resume, const char* who);
 
+// Writes <run_dir>/config.json atomically.
+void write_run_config(const std::string& run_dir, const std::string& config_json);
+
 // The text of <run_dir>/config.json; throws onestep::Error when the run has none.
 std::string read_config_text(const std::string& run_dir);
 

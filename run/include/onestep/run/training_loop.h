@@ -6,13 +6,16 @@
 // and preview. A run supplies its step, logging, checkpoint and preview.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "onestep/run/nonfinite_steps.h"
 #include "onestep/run/run.h"
+#include "onestep/run/training_state.h"
 #include "onestep/engine/device.h"
 #include "onestep/engine/tensor.h"
+#include "onestep/nn/module.h"
 #include "onestep/nn/named_tensors.h"
 #include "onestep/nn/safetensors.h"
 
@@ -62,6 +65,21 @@ void copy_outcome(const TrainingOutcome& outcome, Result& result) {
   result.images_per_second = outcome.images_per_second;
 }
 
+class TrainingLoop;
+
+// A run from start to end, as train_teacher() and distill() do it: the options validated, the
+// run directory prepared (prepare_run_directory), the run built by `make` (a unique_ptr to a
+// TrainingLoop with options() and run()), its config.json written with the settings as built (a
+// resume reads them back), then the run run.
+template <class Options, class Make>
+auto start_and_run(const Options& options, bool resume, const char* who, Make&& make) {
+  options.validate();
+  prepare_run_directory(options.out, resume, who);
+  const auto run = make();
+  write_run_config(options.out, run->options().to_json());
+  return run->run();
+}
+
 class TrainingLoop {
  public:
   virtual ~TrainingLoop() = default;
@@ -85,18 +103,55 @@ class TrainingLoop {
   // the networks are finite.
   virtual std::string saved_networks_text() const = 0;
 
-  // The counters as the "progress" entry of state.safetensors, and back (checked).
-  Tensor progress_state() const;
-  void restore_progress(const Tensor& progress);
-  // Writes <out>/state.safetensors (atomically, with a CRC) with `kind` and the run's config in
-  // its metadata.
-  static void write_state(const std::string& out, const nn::NamedTensors& state,
-                          const std::string& kind, const std::string& config_json);
-  // Reads <out>/state.safetensors for a resume; an error, prefixed with `who`, when it is missing
-  // or not of `kind` (described to the user as `description`).
-  static nn::SafetensorsContent read_state(const std::string& out, const char* who,
-                                           const std::string& kind, const char* description);
+  // One piece of state.safetensors: the tensors named "<name>.<...>" (a network's weights, an
+  // optimizer's moments), or with `single` the one tensor named `name` (a random stream's
+  // position). `save` gives the tensors (names without the prefix); `restore` takes those the
+  // file holds (none when it has no such entries; a single part must be there).
+  struct StatePart {
+    std::string name;
+    bool single = false;
+    std::function<nn::NamedTensors()> save;
+    std::function<void(const nn::NamedTensors&)> restore;
+  };
+  // A network, optimizer or EMA: anything with state and load_state (use state_dict() /
+  // load_state_dict() through a lambda for a module).
+  template <class Stateful>
+  static StatePart stateful_part(const std::string& name, Stateful& s) {
+    return {name, false, [&s] { return s.state(); },
+            [&s](const nn::NamedTensors& t) { s.load_state(t); }};
+  }
+  static StatePart module_part(const std::string& name, nn::Module& module);
+  // The loop's counters (steps, images, skipped steps), the entry "progress".
+  StatePart progress_part();
+  static StatePart rng_part(const std::string& name, Rng& rng);
+  // A data stream's position: anything with state() and restore() of a std::vector<int64_t>.
+  template <class Source>
+  static StatePart data_part(const std::string& name, Source& source) {
+    return {name, true, [&source] { return nn::NamedTensors{{"", i64_vector(source.state())}}; },
+            [&source](const nn::NamedTensors& t) {
+              source.restore(t.front().second.template to_vector<int64_t>());
+            }};
+  }
 
+  // What the run's state.safetensors holds besides the loop's counters, in the order written.
+  virtual std::vector<StatePart> state_parts() = 0;
+  // Writes <out>/state.safetensors (atomically, with a CRC): every part and the counters, with
+  // `kind` and the run's config in its metadata.
+  void save_state(const std::string& out, const std::string& kind,
+                  const std::string& config_json);
+  // Restores every part and the counters from <out>/state.safetensors and drops the
+  // metrics.jsonl lines logged after it; an error, prefixed with `who`, when the file is missing,
+  // not of `kind` (described to the user as `description`) or does not fit the run.
+  void restore_state(const std::string& out, const char* who, const std::string& kind,
+                     const char* description);
+
+  // The backward pass of the step about to be counted (number steps_ + 1), when its loss is
+  // finite; `loss_value` receives the loss (NaN when it is not finite). A gradient of `params`
+  // with NaN or inf, which would poison Adam's moments for good, fails the step too. `inject`
+  // makes the loss or the gradients of chosen steps non-finite on purpose. Returns whether the
+  // step may update the networks; when not, the gradients of `params` are zeroed.
+  bool backward_if_finite(const Tensor& loss, const std::vector<Tensor>& params,
+                          const NanInjection& inject, double* loss_value = nullptr) const;
   // Counts a step that was skipped (false) or taken (true); returns `taken`.
   bool record_step(bool taken);
   // Images per second since this invocation started, at `elapsed` seconds.
@@ -107,6 +162,9 @@ class TrainingLoop {
 
  private:
   [[noreturn]] void stop_after_skips(const TrainingSchedule& schedule);
+  // The counters as the "progress" entry, and back (checked).
+  Tensor progress_state() const;
+  void restore_progress(const Tensor& progress);
 };
 
 }  // namespace onestep::run

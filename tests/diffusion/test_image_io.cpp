@@ -11,6 +11,7 @@
 #include <limits>
 #include <random>
 
+#include "dataset_test_support.h"
 #include "onestep/diffusion/image_io.h"
 #include "onestep/diffusion/npy.h"
 #include "onestep/engine.h"
@@ -19,40 +20,10 @@
 namespace onestep::diffusion {
 namespace {
 
+using testing_support::Bytes;
+using testing_support::TempDir;
+using testing_support::expect_error;
 namespace fs = std::filesystem;
-using Bytes = std::vector<uint8_t>;
-
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() /
-            ("onestep_image_io_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  static inline int counter_ = 0;
-  fs::path path_;
-};
-
-// Runs `fn`, expecting an onestep::Error whose message contains every one of `parts`.
-template <class Fn>
-void expect_error(Fn&& fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected onestep::Error containing '" << parts.front() << "'";
-  } catch (const Error& e) {
-    for (const auto& part : parts) {
-      EXPECT_NE(std::string(e.what()).find(part), std::string::npos)
-          << "message '" << e.what() << "' lacks '" << part << "'";
-    }
-  }
-}
 
 // --- uint8 conversion
 

@@ -22,7 +22,6 @@ int run_distill(CLI::App& cmd, const DistillFlags& f) {
         return distill::distill_preset(preset, given.method);
       },
       distill::read_distill_config);
-  if (o.eval_features.empty()) o.eval_features = ONESTEP_DEFAULT_FEATURES;
   ONESTEP_USAGE_CHECK(
       !(cmd.count("--lr") && (cmd.count("--lr-generator") || cmd.count("--lr-fake"))),
       "--lr sets both learning rates; it cannot be combined with --lr-generator "

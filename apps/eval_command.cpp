@@ -26,7 +26,7 @@ using namespace diffusion;
 struct EvalFlags {
   bool train_features = false;
   std::string data = "fashion-mnist";
-  std::string features = ONESTEP_DEFAULT_FEATURES;
+  std::string features = diffusion::kBuiltinFeatureNet;
   std::string samples, labels, out;
   FeatureTraining training;
   int64_t kid_subsets = 100, kid_size = 1000, projections = 256;
@@ -169,6 +169,9 @@ int run_eval(const CLI::App& cmd, EvalFlags& f) {
                           "--train-features",
                           flag);
     ONESTEP_USAGE_CHECK(!points, "--train-features needs image data, not {}", f.data);
+    ONESTEP_USAGE_CHECK(f.features != diffusion::kBuiltinFeatureNet,
+                        "--train-features needs --features FILE, where to save the network (the "
+                        "built-in one cannot be replaced)");
     ONESTEP_USAGE_CHECK(!fs::is_directory(f.features), "--features {}: is a folder, not a file",
                         f.features);
     return train_features(f);
@@ -180,7 +183,8 @@ int run_eval(const CLI::App& cmd, EvalFlags& f) {
                       "--labels applies to images; {} is 2-D point data", f.data);
   ONESTEP_USAGE_CHECK(f.labels.empty() || fs::is_regular_file(f.labels),
                       "--labels {}: no such file", f.labels);
-  ONESTEP_USAGE_CHECK(points || fs::is_regular_file(f.features),
+  ONESTEP_USAGE_CHECK(points || f.features == diffusion::kBuiltinFeatureNet ||
+                          fs::is_regular_file(f.features),
                       "--features {}: no such file (train one with --train-features)", f.features);
   ONESTEP_USAGE_CHECK(f.out.empty() || !fs::is_directory(f.out),
                       "--out {}: is a folder; name the JSON file to write", f.out);
@@ -202,7 +206,8 @@ Run add_eval_command(CLI::App& app) {
                   "samples.npy (uint8 NHWC images or float [N, 2] points) or a PNG folder");
   cmd->add_option("--data", f->data, "Reference data: fashion-mnist[:DIR] or a toy:NAME")
       ->capture_default_str();
-  cmd->add_option("--features", f->features, "Feature network (safetensors)")
+  cmd->add_option("--features", f->features,
+                  "Feature network (safetensors), or builtin: the one inside onestep")
       ->capture_default_str();
   cmd->add_option("--labels", f->labels, "int64 .npy of the classes the samples were asked for");
   cmd->add_option("--out", f->out, "Metrics JSON (default: metrics-eval.json beside the samples)");

@@ -1,6 +1,9 @@
 #include "onestep/diffusion/feature_net.h"
 
+#include <zlib.h>
+
 #include <chrono>
+#include <fstream>
 
 #include "onestep/diffusion/edm.h"
 #include "onestep/run/run.h"
@@ -114,9 +117,39 @@ void save_feature_net(const std::string& path, const FeatureNet& net,
   nn::save_safetensors(path, net.state_dict(), all);
 }
 
+namespace {
+
+bool is_builtin(const std::string& path) { return path == kBuiltinFeatureNet; }
+
+nn::SafetensorsContent read_feature_net_file(const std::string& path) {
+  if (!is_builtin(path)) return nn::load_safetensors(path);
+  const BuiltinBytes bytes = builtin_feature_net_bytes();
+  return nn::parse_safetensors(bytes.data, bytes.size, "the built-in feature network");
+}
+
+}  // namespace
+
+std::string feature_net_identity(const std::string& path) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  if (is_builtin(path)) {
+    const BuiltinBytes bytes = builtin_feature_net_bytes();
+    crc = crc32_z(crc, bytes.data, bytes.size);
+  } else {
+    std::ifstream in(path, std::ios::binary);
+    ONESTEP_CHECK(in.good(), "cannot read the feature network {}", path);
+    std::vector<char> buffer(1 << 16);
+    while (in) {
+      in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+      crc = crc32_z(crc, reinterpret_cast<const Bytef*>(buffer.data()),
+                    static_cast<size_t>(in.gcount()));
+    }
+  }
+  return fmt::format("crc32:{:08x}", static_cast<uint32_t>(crc));
+}
+
 std::shared_ptr<FeatureNet> load_feature_net(const std::string& path,
                                              std::map<std::string, std::string>* metadata) {
-  const nn::SafetensorsContent content = nn::load_safetensors(path);
+  const nn::SafetensorsContent content = read_feature_net_file(path);
   auto kind = content.metadata.find("kind");
   ONESTEP_CHECK(kind != content.metadata.end() && kind->second == "onestep-feature-net",
                 "{} is not a onestep feature network", path);

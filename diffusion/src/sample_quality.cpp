@@ -1,17 +1,20 @@
 #include "onestep/diffusion/sample_quality.h"
 
 #include <cmath>
+#include <cstdlib>
 
 #include "onestep/diffusion/image_io.h"
 #include "onestep/diffusion/image_metrics.h"
 #include "onestep/diffusion/metrics2d.h"
 #include "onestep/engine.h"
+#include "onestep/run/run.h"
 #include "onestep/nn/safetensors.h"
 
 namespace onestep::diffusion {
 
 using run::MetricValues;
 using run::file_exists;
+using run::join_path;
 using run::metric_value;
 
 namespace {
@@ -31,22 +34,53 @@ Tensor quantise_to_8_bits(const Tensor& images) {
 
 }  // namespace
 
+namespace {
+
+// Where the test split's features under a network are kept: beside a network file, or for the
+// built-in network in the user's cache folder ($XDG_CACHE_HOME/onestep, else ~/.cache/onestep);
+// empty when there is nowhere to keep them.
+std::string features_cache_path(const std::string& features_path) {
+  if (features_path != kBuiltinFeatureNet) return features_path + ".test-features.safetensors";
+  std::string folder;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0') {
+    folder = join_path(xdg, "onestep");
+  } else if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
+    folder = join_path(join_path(home, ".cache"), "onestep");
+  } else {
+    return "";
+  }
+  return join_path(folder, "builtin-feature-net.test-features.safetensors");
+}
+
+}  // namespace
+
 Tensor test_split_features(const FeatureNet& net, const std::string& features_path,
                            const std::string& spec) {
-  const std::string cache = features_path + ".test-features.safetensors";
-  if (file_exists(cache)) {
-    const auto content = nn::load_safetensors(cache);
-    auto it = content.metadata.find("data");
-    if (it != content.metadata.end() && it->second == spec && content.contains("features"))
-      return content.at("features");
+  const std::string cache = features_cache_path(features_path);
+  // The features of one network on one data set: a cache of another (a retrained file, a newer
+  // built-in network) is recomputed.
+  const std::string network = feature_net_identity(features_path);
+  if (!cache.empty() && file_exists(cache)) {
+    try {
+      const auto content = nn::load_safetensors(cache);
+      const auto data = content.metadata.find("data"), by = content.metadata.find("network");
+      if (data != content.metadata.end() && data->second == spec &&
+          by != content.metadata.end() && by->second == network && content.contains("features"))
+        return content.at("features");
+    } catch (const Error&) {
+      // A damaged cache is recomputed.
+    }
   }
   auto test = open_dataset(spec, DataOptions{0, false, true});
   Rng gen(0);
   const Tensor features = compute_features(net, test->reference_sample(test->info().size, gen).x);
   try {
-    nn::save_safetensors(cache, {{"features", features}}, {{"data", spec}});
+    if (!cache.empty()) {
+      run::ensure_directory(cache.substr(0, cache.find_last_of('/')));
+      nn::save_safetensors(cache, {{"features", features}}, {{"data", spec}, {"network", network}});
+    }
   } catch (const Error&) {
-    // A read-only install: recomputed next time.
+    // Nowhere writable (a read-only install, no home folder): recomputed next time.
   }
   return features;
 }
@@ -63,15 +97,13 @@ SampleScorer::SampleScorer(const std::string& data_spec, const std::string& feat
     mode_means_ = toy_mixture_means(data_spec, &mode_std_);
     return;
   }
-  ONESTEP_CHECK(!features_path.empty(),
-                "sample scorer: image data ({}) needs the feature network; none was given",
-                data_spec);
   ONESTEP_CHECK(info.channels == 1 && info.height == 32 && info.width == 32,
                 "sample scorer: the feature network reads one-channel 32x32 images; {} has "
                 "{}x{}x{}",
                 data_spec, info.channels, info.height, info.width);
-  net_ = load_feature_net(features_path);
-  reference_ = test_split_features(*net_, features_path, data_spec);
+  const std::string features = features_path.empty() ? kBuiltinFeatureNet : features_path;
+  net_ = load_feature_net(features);
+  reference_ = test_split_features(*net_, features, data_spec);
 }
 
 MetricValues SampleScorer::score(const Tensor& samples) const {

@@ -635,6 +635,7 @@ void check_distill_options(const DistillOptions& options, bool resume) {
   }
   if (!options.data.empty()) describe_dataset(options.data);
   ONESTEP_CHECK(options.eval_every_images == 0 || options.eval_features.empty() ||
+                    options.eval_features == kBuiltinFeatureNet ||
                     std::filesystem::is_regular_file(options.eval_features, error),
                 "distill: eval_features {} does not exist or is not a file",
                 options.eval_features);

@@ -148,7 +148,7 @@ const run::OptionTable<DistillOptions>& distill_option_table() {
         .allow(between(2, 1000000))
         .may_change();
     t.add("eval_features", "--eval-features",
-          "Feature network of --eval-every's FID on images (default: the committed one)",
+          "Feature network of --eval-every's FID on images (default: the one inside onestep)",
           ONESTEP_OPTION_MEMBER(eval_features))
         .may_change();
     run::add_run_options(t, "iteration");

@@ -128,6 +128,7 @@ usage "--train-features needs image data" eval --train-features --data toy:25gau
 usage "--features $work/missing.safetensors: no such file" \
   eval --samples a-file --features "$work/missing.safetensors"
 usage "--kid-size: must be in [2, 100000], got 1" eval --samples a-file --kid-size 1
+usage "--train-features needs --features FILE" eval --train-features --data fashion-mnist
 
 # bench
 usage "--batch: must be in [1, 65536], got 0" bench --batch 0

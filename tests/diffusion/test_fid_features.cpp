@@ -4,10 +4,16 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
 #include "onestep/diffusion/datasets.h"
 #include "onestep/diffusion/feature_net.h"
 #include "onestep/diffusion/image_metrics.h"
+#include "onestep/diffusion/sample_quality.h"
 #include "onestep/engine.h"
+#include "onestep/nn/safetensors.h"
 
 namespace onestep::diffusion {
 namespace {
@@ -45,6 +51,51 @@ Tensor blur(const Tensor& images, int times) {
   for (int i = 0; i < times; ++i)
     x = conv2d(x + 1.0, kernel, Tensor(), 1, 1) - 1.0;  // blur in [0, 2]
   return x;
+}
+
+// The network built into the library is the committed file, byte for byte, and loads as it.
+TEST(BuiltinFeatureNet, IsTheCommittedAssetAndLoadsTheSameWeights) {
+  std::ifstream in(ONESTEP_FEATURES_ASSET, std::ios::binary);
+  const std::vector<char> file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const BuiltinBytes built_in = builtin_feature_net_bytes();
+  ASSERT_EQ(built_in.size, file.size());
+  EXPECT_EQ(std::memcmp(built_in.data, file.data(), file.size()), 0);
+  std::map<std::string, std::string> meta;
+  const auto from_file = load_feature_net(ONESTEP_FEATURES_ASSET);
+  const auto builtin = load_feature_net(kBuiltinFeatureNet, &meta);
+  EXPECT_EQ(meta.at("kind"), "onestep-feature-net");
+  const nn::NamedTensors a = from_file->state_dict(), b = builtin->state_dict();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].first, b[i].first);
+    EXPECT_EQ(amax(abs(a[i].second - b[i].second)).item(), 0.0) << a[i].first;
+  }
+  EXPECT_EQ(feature_net_identity(kBuiltinFeatureNet), feature_net_identity(ONESTEP_FEATURES_ASSET));
+}
+
+// The cache of the test split's features belongs to one network: features cached under another
+// (a retrained file) are not reused.
+TEST(BuiltinFeatureNet, CachedTestFeaturesAreKeptPerNetwork) {
+  const std::string dir = ::testing::TempDir() + "/onestep_feature_cache";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string copy = dir + "/features.safetensors";
+  std::filesystem::copy_file(ONESTEP_FEATURES_ASSET, copy);
+  const auto net = load_feature_net(copy);
+  const Tensor first = test_split_features(*net, copy, "fashion-mnist");
+  const std::string cache = copy + ".test-features.safetensors";
+  ASSERT_TRUE(std::filesystem::exists(cache));
+  // Poison the cached features: while the network is the same they are read back as they are.
+  const nn::SafetensorsContent cached = nn::load_safetensors(cache);
+  nn::save_safetensors(cache, {{"features", cached.at("features") * 0.0}}, cached.metadata);
+  EXPECT_EQ(amax(abs(test_split_features(*net, copy, "fashion-mnist"))).item(), 0.0);
+  // Another network in the same file (one weight changed): the cache is recomputed.
+  nn::NamedTensors weights = net->state_dict();
+  weights[0].second = weights[0].second + 1e-3;
+  nn::save_safetensors(copy, weights, {{"kind", "onestep-feature-net"}});
+  const auto changed = load_feature_net(copy);
+  EXPECT_GT(amax(abs(test_split_features(*changed, copy, "fashion-mnist"))).item(), 0.0);
+  EXPECT_EQ(first.size(0), 10000);
 }
 
 TEST_F(FidWithFeatures, TheAssetRecordsItsAccuracy) {

@@ -17,7 +17,7 @@ namespace onestep::diffusion {
 class SampleScorer {
  public:
   // data_spec: what the samples imitate. features_path: the feature network (read only for image
-  // data). n: the samples each score() gets (2-D data: the reference sample has as many points,
+  // data; empty: the built-in one). n: the samples each score() gets (2-D data: the reference sample has as many points,
   // so the distance's noise floor stays put). The reference and the projections depend on seed
   // only: every score of a run is measured the same way. Throws onestep::Error on a bad spec or
   // feature network.
@@ -43,9 +43,10 @@ class SampleScorer {
   std::shared_ptr<FeatureNet> net_;
 };
 
-// The feature network's features of the test split of `spec`, cached beside the network in
-// "<features_path>.test-features.safetensors" (recomputed when the cache names another dataset
-// or cannot be written).
+// The feature network's features of the test split of `spec`, cached beside the network file in
+// "<features_path>.test-features.safetensors", or for the built-in network (kBuiltinFeatureNet)
+// in $XDG_CACHE_HOME/onestep (else ~/.cache/onestep); recomputed when the cache was made from
+// another dataset or another network, or cannot be read or written.
 Tensor test_split_features(const FeatureNet& net, const std::string& features_path,
                            const std::string& spec);
 

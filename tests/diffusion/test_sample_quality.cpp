@@ -48,7 +48,8 @@ TEST(SampleScorer, RefusesTheWrongNumberOfSamples) {
   SampleScorer scorer("toy:8gaussians", "", 100, 0);
   EXPECT_THROW(scorer.score(zeros({99, 2})), Error);
   EXPECT_THROW(SampleScorer("toy:8gaussians", "", 1, 0), Error);
-  EXPECT_THROW(SampleScorer("fashion-mnist", "", 100, 0), Error);  // images need the network
+  EXPECT_THROW(SampleScorer("fashion-mnist", "/nonexistent/features.safetensors", 100, 0), Error);
+  EXPECT_TRUE(SampleScorer("fashion-mnist", "", 100, 0).images());  // the built-in network
 }
 
 TEST(SampleScorer, ImagesFromTheTrainingSetScoreNearZeroAndNoisedOnesDoNot) {

@@ -17,7 +17,19 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# The reference safetensors library, for ctest reference_safetensors (skipped, and counted as
+# skipped, where it cannot be installed).
+python_reference() {
+  command -v python3 >/dev/null || return 0
+  python3 -c 'import numpy, safetensors' 2>/dev/null && return 0
+  python3 -m pip install --quiet --disable-pip-version-check safetensors numpy >/dev/null 2>&1 ||
+    echo "install-deps: could not pip install safetensors numpy; ctest reference_safetensors will be skipped" >&2
+}
+
+if [ ${#missing[@]} -eq 0 ]; then
+  python_reference
+  exit 0
+fi
 
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -28,3 +40,4 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq "${missing[@]}"
+python_reference

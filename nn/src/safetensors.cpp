@@ -3,6 +3,7 @@
 #include "onestep/nn/safetensors.h"
 
 #include <algorithm>
+#include <numeric>
 #include <cstring>
 #include <limits>
 #include <set>
@@ -299,19 +300,41 @@ Tensor make_tensor(const Entry& entry, const uint8_t* bytes) {
 // never carries a stale one.
 void verify_checksum(const std::string& source, std::map<std::string, std::string>& metadata,
                      const std::vector<Entry>& entries, const uint8_t* buffer, uint64_t data_size) {
-  const auto it = metadata.find(detail::kChecksumKey);
-  if (it == metadata.end()) return;
+  const auto found = metadata.find(detail::kChecksumKey);
+  if (found == metadata.end()) return;
+  const std::string expected = found->second;
+  const std::string prefix = detail::kNameOrderPrefix;
+  const bool name_order = expected.rfind(prefix, 0) == 0;
+  const bool legacy = expected.size() == 8 &&
+                      expected.find_first_not_of("0123456789abcdef") == std::string::npos;
+  if (!name_order && !legacy)
+    fail(source, "content checksum '{}' is in no format onestep wrote: the file is corrupt",
+         expected);
   detail::ContentChecksum checksum;
   checksum.add_metadata(metadata);
-  for (const Entry& e : entries) checksum.add_entry(e.name, file_dtype_info(e.dtype).name, e.shape);
-  checksum.add_data(buffer, static_cast<size_t>(data_size));
-  if (checksum.hex() != it->second) {
+  if (name_order) {
+    // Tensor by tensor in name order: the content, whatever the layout.
+    std::vector<const Entry*> by_name;
+    for (const Entry& e : entries) by_name.push_back(&e);
+    std::sort(by_name.begin(), by_name.end(),
+              [](const Entry* a, const Entry* b) { return a->name < b->name; });
+    for (const Entry* e : by_name) {
+      checksum.add_entry(e->name, file_dtype_info(e->dtype).name, e->shape);
+      checksum.add_data(buffer + e->begin, static_cast<size_t>(e->end - e->begin));
+    }
+  } else {
+    for (const Entry& e : entries)
+      checksum.add_entry(e.name, file_dtype_info(e.dtype).name, e.shape);
+    checksum.add_data(buffer, static_cast<size_t>(data_size));
+  }
+  const std::string computed = (name_order ? prefix : std::string()) + checksum.hex();
+  if (computed != expected) {
     fail(source,
          "content checksum mismatch (CRC-32 {}, the header says '{}'): the file is corrupt; "
          "use an earlier copy",
-         checksum.hex(), it->second);
+         computed, expected);
   }
-  metadata.erase(it);
+  metadata.erase(detail::kChecksumKey);
 }
 
 }  // namespace
@@ -454,33 +477,39 @@ void save_safetensors(const std::string& path,
     stored.push_back(dtype);
   }
 
-  // The tensors' stored bytes, in order, to `write`: once for the checksum, once for the file.
-  const auto write_data = [&](const WriteChunk& write) {
+  // Tensor i's stored bytes to `write`: for the checksum, then for the file. One host copy at a
+  // time, so saving from a GPU needs only one tensor's worth of RAM.
+  const auto write_tensor = [&](size_t i, const WriteChunk& write) {
     NoGradGuard no_grad;
-    // One host copy at a time, so saving from a GPU needs only one tensor's worth of RAM.
-    for (size_t i = 0; i < tensors.size(); ++i) {
-      const Tensor host = tensors[i].second.detach().to(Device::cpu()).contiguous();
-      const auto bytes = static_cast<size_t>(host.numel()) * dtype_size(host.dtype());
-      switch (stored[i]) {
-        case FileDType::bf16:
-          write_narrowed<Eigen::bfloat16>(write, host.data<float>(), host.numel());
-          break;
-        case FileDType::f16:
-          write_narrowed<Eigen::half>(write, host.data<float>(), host.numel());
-          break;
-        default:
-          write(host.raw_data(), bytes);
-          break;
-      }
+    const Tensor host = tensors[i].second.detach().to(Device::cpu()).contiguous();
+    const auto bytes = static_cast<size_t>(host.numel()) * dtype_size(host.dtype());
+    switch (stored[i]) {
+      case FileDType::bf16:
+        write_narrowed<Eigen::bfloat16>(write, host.data<float>(), host.numel());
+        break;
+      case FileDType::f16:
+        write_narrowed<Eigen::half>(write, host.data<float>(), host.numel());
+        break;
+      default:
+        write(host.raw_data(), bytes);
+        break;
     }
+  };
+  const auto write_data = [&](const WriteChunk& write) {
+    for (size_t i = 0; i < tensors.size(); ++i) write_tensor(i, write);
   };
   if (checksum == SafetensorsChecksum::crc32) {
     detail::ContentChecksum crc;
     crc.add_metadata(metadata);
-    for (size_t i = 0; i < tensors.size(); ++i)
+    std::vector<size_t> by_name(tensors.size());
+    std::iota(by_name.begin(), by_name.end(), size_t{0});
+    std::sort(by_name.begin(), by_name.end(),
+              [&](size_t a, size_t b) { return tensors[a].first < tensors[b].first; });
+    for (size_t i : by_name) {
       crc.add_entry(tensors[i].first, file_dtype_info(stored[i]).name, tensors[i].second.shape());
-    write_data([&crc](const void* data, size_t size) { crc.add_data(data, size); });
-    metadata[detail::kChecksumKey] = crc.hex();
+      write_tensor(i, [&crc](const void* data, size_t size) { crc.add_data(data, size); });
+    }
+    metadata[detail::kChecksumKey] = detail::kNameOrderPrefix + crc.hex();
   }
   if (!metadata.empty()) {
     // "__metadata__" goes first, as the reference writer puts it.

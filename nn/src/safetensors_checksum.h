@@ -1,11 +1,17 @@
 #pragma once
 // The optional content checksum of onestep's safetensors files (internal to onestep::nn).
 //
-// A CRC-32 over everything a reader returns: the metadata (but the checksum itself), each
-// tensor's name, dtype and shape in data order, and the data buffer. It sits in the metadata
-// under kChecksumKey as 8 hex digits, so other readers see an ordinary string entry, and it
-// turns a flipped bit anywhere that matters (weights included, which no structural check can
-// see) into a clear error.
+// A CRC-32 over everything a reader returns: the metadata (but the checksums themselves), then
+// tensor by tensor in the order of their names, each one's name, dtype, shape and bytes. It sits
+// in the metadata under kChecksumKey as 8 hex digits, so other readers see an ordinary string
+// entry, and it turns a flipped bit anywhere that matters (weights included, which no structural
+// check can see) into a clear error. It depends on the content alone, not on the file's layout:
+// a file that another writer saved again with the same tensors and metadata (the reference
+// safetensors library orders tensors its own way) still verifies. The value is
+// "name-order:" and 8 hex digits.
+//
+// Files written before this hold 8 hex digits alone: a CRC-32 with the tensors in data order,
+// entries first, then the whole data buffer. Readers still verify those.
 
 #include <cstdint>
 #include <map>
@@ -16,6 +22,7 @@
 namespace onestep::nn::detail {
 
 inline constexpr const char* kChecksumKey = "onestep.crc32";
+inline constexpr const char* kNameOrderPrefix = "name-order:";
 
 class ContentChecksum {
  public:

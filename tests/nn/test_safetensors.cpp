@@ -13,6 +13,8 @@
 #include <fstream>
 #include <limits>
 
+#include <nlohmann/json.hpp>
+
 #include "onestep/engine.h"
 #include "onestep/nn/atomic_file.h"
 #include "onestep/nn/safetensors.h"
@@ -605,6 +607,28 @@ TEST_F(SafetensorsFiles, TheChecksumTurnsAnyFlippedBitIntoAnError) {
     EXPECT_NE(parse_error(corrupt).find("checksum mismatch"), std::string::npos) << i;
   }
   EXPECT_LT(accepted, 40) << "only insignificant header bytes may change unnoticed";
+}
+
+// The checksum is of the content: the same tensors and metadata saved in another order (as the
+// reference writer orders them its own way) carry the same value, and a changed value of any
+// tensor another.
+TEST_F(SafetensorsFiles, TheChecksumDependsOnTheContentNotTheLayout) {
+  const auto checksum_of = [&](const std::vector<std::pair<std::string, Tensor>>& tensors) {
+    const std::string p = path("layout.safetensors");
+    save_safetensors(p, tensors, {{"config", "{}"}}, StorageDType::native,
+                     SafetensorsChecksum::crc32);
+    const Bytes file = read_file(p);
+    uint64_t header_size = 0;
+    std::memcpy(&header_size, file.data(), 8);
+    const auto header = nlohmann::json::parse(file.begin() + 8, file.begin() + 8 + header_size);
+    return header.at("__metadata__").at("onestep.crc32").get<std::string>();
+  };
+  const Tensor w = arange(0, 6).reshape({2, 3}), n = full({2}, 7.0, DType::i64);
+  const std::string forward = checksum_of({{"w", w}, {"n", n}});
+  EXPECT_EQ(forward.rfind("name-order:", 0), 0u) << forward;
+  EXPECT_EQ(checksum_of({{"n", n}, {"w", w}}), forward);
+  EXPECT_NE(checksum_of({{"n", n}, {"w", w + 1.0}}), forward);
+  EXPECT_NE(checksum_of({{"n", n}, {"v", w}}), forward);  // a name is content too
 }
 
 // --- saving: argument errors write nothing

@@ -23,10 +23,11 @@ enum class StorageDType {
   f16,     // F16, round to nearest even (overflow gives inf); loads back as f32
 };
 
-// Whether a saved file carries onestep's content checksum: a CRC-32 of the metadata, the tensor
-// names, dtypes and shapes, and the data, stored in the metadata as "onestep.crc32". Readers
-// verify it when present (any flipped bit is then an error) and drop it from the metadata they
-// return. Off by default, so that files match the reference writer byte for byte.
+// Whether a saved file carries onestep's content checksum: a CRC-32 of the metadata, and tensor
+// by tensor in name order of each name, dtype, shape and data, stored in the metadata as
+// "onestep.crc32" (docs/FORMATS.md). It depends on the content, not the layout. Readers verify
+// it when present (any flipped bit is then an error) and drop it from the metadata they return.
+// Off by default, so that files match the reference writer byte for byte.
 enum class SafetensorsChecksum { none, crc32 };
 
 struct SafetensorsContent {

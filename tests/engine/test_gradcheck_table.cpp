@@ -39,8 +39,14 @@ Inputs relayout(const Inputs& inputs, Layout layout) {
   return out;
 }
 
+#define SKIP_WITHOUT_SECOND_DEVICE(op)                                                 \
+  if ((op).needs_second_device && !cuda::available())                                  \
+  GTEST_SKIP() << (op).op << " needs a CUDA device (or the emulation build): "         \
+               << cuda::unavailable_reason()
+
 TEST_P(GradcheckTable, BackwardMatchesFiniteDifferences) {
   const OpCase& op = GetParam();
+  SKIP_WITHOUT_SECOND_DEVICE(op);
   Rng gen(42);
   const Inputs inputs = op.make_inputs(gen);
   EXPECT_EQ(gradcheck(op.f, inputs, op.options), "");
@@ -48,6 +54,7 @@ TEST_P(GradcheckTable, BackwardMatchesFiniteDifferences) {
 
 TEST_P(GradcheckTable, NonContiguousInputsGiveTheSameValuesAndGradients) {
   const OpCase& op = GetParam();
+  SKIP_WITHOUT_SECOND_DEVICE(op);
   Rng gen(42);
   const Inputs inputs = op.make_inputs(gen);
   Tensor reference;
@@ -90,6 +97,7 @@ class Float32Table : public ::testing::TestWithParam<OpCase> {};
 
 TEST_P(Float32Table, ForwardMatchesFloat64) {
   const OpCase& op = GetParam();
+  SKIP_WITHOUT_SECOND_DEVICE(op);
   Rng gen(42);
   const Inputs inputs = op.make_inputs(gen);
   NoGradGuard no_grad;
@@ -119,8 +127,34 @@ TEST(GradcheckRegistry, EveryDifferentiableOpHasARow) {
     EXPECT_TRUE(registered.count(op)) << "row for '" << op << "' names an unregistered op";
 }
 
+// record() refuses a backward under a name nobody registered: an op cannot slip into the engine
+// without its entry in differentiable_ops(), and so without a row above.
+TEST(GradcheckRegistry, RecordingAnUnregisteredOpIsAnError) {
+  const Tensor x = ones({2}).set_requires_grad(true);
+  const auto record_as = [&](const char* name) {
+    Tensor y = x.detach() * 2.0;
+    autograd::record(name, {x}, y, [](const Tensor& g) { return std::vector<Tensor>{g * 2.0}; });
+    return y;
+  };
+  try {
+    record_as("doubled_unregistered");
+    FAIL() << "an unregistered op recorded a backward";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'doubled_unregistered' records a backward but is not "
+                                         "a registered differentiable op"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(is_registered_op("doubled_registered"));
+  register_differentiable_op("doubled_registered");
+  EXPECT_TRUE(is_registered_op("doubled_registered"));
+  EXPECT_EQ(sum(record_as("doubled_registered")).item(), 4.0);
+  EXPECT_TRUE(is_registered_op("to_device"));
+}
+
 TEST(GradcheckHarness, CatchesAWrongGradient) {
   // A deliberately wrong backward (d/dx x^2 reported as x) must fail the check.
+  register_differentiable_op("wrong_square");
   Rng gen(3);
   const Tensor x = randn({4}, gen, DType::f64).set_requires_grad(true);
   const OpFunction wrong = [](const Inputs& in) {

@@ -333,6 +333,19 @@ std::vector<OpCase> op_cases() {
   to_dtype.options.atol = 1e-4;
   to_dtype.f32_comparable = false;
   c.push_back(to_dtype);
+  // To the other device and back (the CPU and a CUDA device, real or emulated), scaled so that
+  // the gradient is not the identity a missing backward would also give.
+  OpCase to_device{"to_device", "cpu <-> cuda:0",
+                   [](Rng& g) {
+                     return Inputs{normal({3, 4}, g)};
+                   },
+                   [](const Inputs& in) {
+                     const Device here = in[0].device();
+                     const Device other = here.is_cpu() ? Device::cuda(0) : Device::cpu();
+                     return (in[0].to(other) * 3.0).to(here);
+                   }};
+  to_device.needs_second_device = true;
+  c.push_back(to_device);
 
   // --- stochastic and losses
   OpCase drop{"dropout", "p 0.3, fixed seed",

@@ -32,6 +32,9 @@ struct OpCase {
   // Sized for the device kernels' multi-block paths: too big for finite differences, so only
   // the device comparison runs it.
   bool large = false;
+  // Moves between the CPU and a CUDA device: without one (cuda::available()), the CPU checks
+  // skip it, counted as skipped.
+  bool needs_second_device = false;
 };
 
 std::vector<OpCase> op_cases();

@@ -8,6 +8,7 @@
 #include "onestep/engine/autograd.h"
 #include "onestep/engine/creation.h"
 #include "onestep/engine/elementwise.h"
+#include "onestep/engine/op_registry.h"
 
 namespace onestep {
 
@@ -289,6 +290,16 @@ bool needs_grad(const std::vector<Tensor>& inputs) {
 void record(const char* name, const std::vector<Tensor>& inputs, Tensor& output,
             BackwardFn backward) {
   if (!needs_grad(inputs)) return;
+  // Names are string literals: each pointer is looked up once per thread.
+  thread_local std::unordered_set<const char*> checked;
+  if (checked.count(name) == 0) {
+    ONESTEP_CHECK(is_registered_op(name),
+                  "autograd: '{}' records a backward but is not a registered differentiable op: "
+                  "list it in differentiable_ops() (engine/src/ops/op_registry.cpp) with a "
+                  "gradient-check row, or register_differentiable_op() your own op",
+                  name);
+    checked.insert(name);
+  }
   std::vector<std::shared_ptr<Node>> next;
   std::vector<InputMeta> metas;
   for (const Tensor& t : inputs) {

@@ -90,7 +90,8 @@ class Node {
 bool needs_grad(const std::vector<Tensor>& inputs);
 
 // Attaches `backward` to `output` (a fresh result of an op on `inputs`) when needs_grad(inputs).
-// Capture SavedTensor objects, never raw Tensors, in `backward`.
+// Capture SavedTensor objects, never raw Tensors, in `backward`. `name` must be a registered op
+// (onestep/engine/op_registry.h), else onestep::Error.
 void record(const char* name, const std::vector<Tensor>& inputs, Tensor& output,
             BackwardFn backward);
 

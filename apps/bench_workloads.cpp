@@ -88,7 +88,7 @@ struct DistillStep {
   DistillStep(const diffusion::ModelConfig& m, int64_t batch, Device device, uint64_t seed) {
     distill::DistillOptions o = distill::distill_preset("fmnist-cpu");
     o.method_options = distill::MethodOptions{};
-    o.discriminator_head = "mean";
+    o.discriminator_head = distill::DiscriminatorLogit::mean;
     o.generator_warmup_images = 0;
     o.sim_only_images = 0;
     o.batch = batch;

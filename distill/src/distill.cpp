@@ -164,7 +164,7 @@ class DistillRun : public TrainingLoop {
     }
     generator_params_ = generator_->parameters();
     fake_params_ = fake_->parameters();
-    if (method_.needs_discriminator() && o_.discriminator_head == "learned") {
+    if (method_.needs_discriminator() && o_.discriminator_head == DiscriminatorLogit::learned) {
       Rng head_gen(stream_seed(o_.seed, 8));
       head_ = std::make_shared<DiscriminatorHead>(
           bottleneck_shape(*fake_, model_config_.data_shape, label_dim_), head_gen);
@@ -383,18 +383,18 @@ class DistillRun : public TrainingLoop {
     if (adam_head_) adam_head_->zero_grad();
     // Diff-Instruct queries the fake score at log-normal noise levels: train it there too.
     const Tensor fake_sigma =
-        o_.fake_sigma == "grid" && !method_.lognormal_sigma ? grid_sigmas(n) : lognormal_sigmas(n);
+        o_.fake_sigma == SigmaSampling::grid && !method_.lognormal_sigma ? grid_sigmas(n) : lognormal_sigmas(n);
     Tensor loss = mean(edm_loss_at(*fake_, x_g, labels, fake_sigma, gen_));
     sums.fake += loss.item();
     if (method_.needs_discriminator()) {
       const Batch real = data_->next_batch(n);
       const Tensor real_labels =
           label_dim_ > 0 ? one_hot(real.labels.to(device_), label_dim_) : Tensor();
-      const Tensor sigma = o_.discriminator_sigma == "grid" ? grid_sigmas(n) : lognormal_sigmas(n);
+      const Tensor sigma = o_.discriminator_sigma == SigmaSampling::grid ? grid_sigmas(n) : lognormal_sigmas(n);
       const Tensor noise = randn(sample_shape(n), gen_, DType::f32, device_);
       const Tensor disc =
           mean(discriminator_loss(*fake_, real.x.to(device_), real_labels, x_g, labels, sigma,
-                                  noise, o_.discriminator_sigma_weighting == "lambda", head_.get()));
+                                  noise, o_.discriminator_sigma_weighting == SigmaWeighting::lambda, head_.get()));
       sums.disc += disc.item();
       // The EDM loss sums over each sample's elements; the BCE is per sample. Scaled by the
       // element count the two compete (unscaled, Adam all but ignores the discriminator on images).
@@ -526,7 +526,7 @@ class DistillRun : public TrainingLoop {
                                      "run is set up {} one (discriminator_head {}); resume with "
                                      "the setting the run was started with",
                                      saved.empty() ? "without" : "with",
-                                     head_ ? "with" : "without", o_.discriminator_head);
+                                     head_ ? "with" : "without", head_ ? "learned" : "mean");
                        if (head_) head_->load_state_dict(saved);
                      }});
     parts.push_back(stateful_part("adam_generator", *adam_g_));

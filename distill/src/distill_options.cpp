@@ -105,21 +105,24 @@ const run::OptionTable<DistillOptions>& distill_option_table() {
     t.add("u_max", "", "Largest grid position of the generator's noise levels",
           ONESTEP_OPTION_MEMBER(u_max))
         .allow(run::positive_up_to(1));
-    t.add("discriminator_sigma_weighting", "--disc-weighting",
-          "Discriminator BCE over noise levels: uniform or lambda (EDM's weights)",
-          ONESTEP_OPTION_MEMBER(discriminator_sigma_weighting))
-        .allow(one_of({"uniform", "lambda"}));
-    t.add("fake_sigma", "--fake-sigma", "Fake-score noise levels: grid or lognormal",
-          ONESTEP_OPTION_MEMBER(fake_sigma))
-        .allow(one_of({"grid", "lognormal"}));
-    t.add("discriminator_sigma", "--disc-sigma", "Discriminator noise levels: grid or lognormal",
-          ONESTEP_OPTION_MEMBER(discriminator_sigma))
-        .allow(one_of({"grid", "lognormal"}));
-    t.add("discriminator_head", "--disc-head",
-          "Discriminator logit: mean (of the fake network's bottleneck) or learned (a head of "
-          "its own on it)",
-          ONESTEP_OPTION_MEMBER(discriminator_head))
-        .allow(one_of({"mean", "learned"}));
+    const std::vector<std::pair<SigmaSampling, std::string>> sampling = {
+        {SigmaSampling::grid, "grid"}, {SigmaSampling::lognormal, "lognormal"}};
+    t.add_enum("discriminator_sigma_weighting", "--disc-weighting",
+               "Discriminator BCE over noise levels: uniform or lambda (EDM's weights)",
+               ONESTEP_OPTION_MEMBER(discriminator_sigma_weighting),
+               std::vector<std::pair<SigmaWeighting, std::string>>{
+                   {SigmaWeighting::uniform, "uniform"}, {SigmaWeighting::lambda, "lambda"}});
+    t.add_enum("fake_sigma", "--fake-sigma", "Fake-score noise levels: grid or lognormal",
+               ONESTEP_OPTION_MEMBER(fake_sigma), sampling);
+    t.add_enum("discriminator_sigma", "--disc-sigma",
+               "Discriminator noise levels: grid or lognormal",
+               ONESTEP_OPTION_MEMBER(discriminator_sigma), sampling);
+    t.add_enum("discriminator_head", "--disc-head",
+               "Discriminator logit: mean (of the fake network's bottleneck) or learned (a head "
+               "of its own on it)",
+               ONESTEP_OPTION_MEMBER(discriminator_head),
+               std::vector<std::pair<DiscriminatorLogit, std::string>>{
+                   {DiscriminatorLogit::mean, "mean"}, {DiscriminatorLogit::learned, "learned"}});
     t.add("fake_p_mean", "", "Mean of ln(sigma) of the fake network's log-normal levels",
           ONESTEP_OPTION_MEMBER(fake_loss.p_mean));
     t.add("fake_p_std", "", "Std of ln(sigma) of the fake network's log-normal levels",

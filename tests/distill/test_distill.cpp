@@ -108,7 +108,7 @@ TEST(Distill, AResumedRunContinuesBitExactly) {
     const std::string straight = fresh_dir(std::string("straight_") + head),
                       halves = fresh_dir(std::string("halves_") + head);
     DistillOptions whole = tiny("uni-instruct", straight);
-    whole.discriminator_head = head;
+    distill_option_table().apply_settings(std::string("discriminator_head=") + head, whole);
     if (std::string(head) == "learned") whole.lr_discriminator_head = 5e-3;  // its own Adam
     distill(whole, false);
     DistillOptions first = whole;
@@ -116,7 +116,7 @@ TEST(Distill, AResumedRunContinuesBitExactly) {
     first.total_images = 32 * 3;
     distill(first, false);
     DistillOptions rest = read_distill_config(halves);
-    EXPECT_EQ(rest.discriminator_head, head);
+    EXPECT_EQ(rest.discriminator_head, whole.discriminator_head);
     EXPECT_EQ(rest.lr_discriminator_head, whole.lr_discriminator_head);
     rest.total_images = 32 * 6;
     distill(rest, true);
@@ -125,7 +125,7 @@ TEST(Distill, AResumedRunContinuesBitExactly) {
   }
   // The learned head is part of the state: a checkpoint without one cannot resume with one.
   DistillOptions switched = read_distill_config(mean_run);
-  switched.discriminator_head = "learned";
+  switched.discriminator_head = DiscriminatorLogit::learned;
   switched.total_images = 32 * 8;
   try {
     distill(switched, true);
@@ -243,7 +243,7 @@ TEST(Distill, ImagesWithSongUNetAndTheEncoderDiscriminator) {
   for (const char* head : {"mean", "learned"}) {
     DistillOptions o = tiny("uni-instruct", fresh_dir(std::string("image_student_") + head));
     o.teacher = t.out + "/teacher.safetensors";
-    o.discriminator_head = head;
+    distill_option_table().apply_settings(std::string("discriminator_head=") + head, o);
     o.batch = 4;
     o.total_images = 12;
     o.generator_warmup_images = 0;
@@ -269,7 +269,7 @@ TEST(Distill, TheCpuPresetsGiveUniInstructItsRecipeAndOtherMethodsTheirDefaults)
   EXPECT_EQ(fmnist.method_options.divergence, "js");
   EXPECT_EQ(fmnist.method_options.gan_weight, 30);
   EXPECT_EQ(fmnist.method_options.regression_weight, 0.25);
-  EXPECT_EQ(fmnist.discriminator_head, "learned");
+  EXPECT_EQ(fmnist.discriminator_head, DiscriminatorLogit::learned);
   EXPECT_EQ(fmnist.lr_discriminator_head, 2e-3);
   EXPECT_EQ(fmnist.lr_generator, 2e-4);
   EXPECT_EQ(fmnist.total_images, 44800);
@@ -281,12 +281,12 @@ TEST(Distill, TheCpuPresetsGiveUniInstructItsRecipeAndOtherMethodsTheirDefaults)
   EXPECT_EQ(toy.method_options.gan_weight, 3);
   EXPECT_EQ(toy.method_options.regression_weight, 1);
   EXPECT_EQ(toy.lr_fake, 2e-3);
-  EXPECT_EQ(toy.discriminator_head, "mean");
+  EXPECT_EQ(toy.discriminator_head, DiscriminatorLogit::mean);
 
   // Another method keeps the preset's general settings and its own defaults.
   const DistillOptions sida = distill_preset("fmnist-cpu", "sida");
   EXPECT_EQ(sida.method, "sida");
-  EXPECT_EQ(sida.discriminator_head, "mean");
+  EXPECT_EQ(sida.discriminator_head, DiscriminatorLogit::mean);
   EXPECT_EQ(sida.lr_generator, 1e-4);
   EXPECT_EQ(sida.total_images, 12800);
   EXPECT_EQ(make_method(sida.method, sida.method_options).gan_weight, 0.01);
@@ -297,7 +297,7 @@ TEST(Distill, TheCpuPresetsGiveUniInstructItsRecipeAndOtherMethodsTheirDefaults)
   // A preset's recipe survives the round trip through config.json.
   const DistillOptions back = DistillOptions::from_json(fmnist.to_json());
   EXPECT_EQ(back.method_options.gan_weight, 30);
-  EXPECT_EQ(back.discriminator_head, "learned");
+  EXPECT_EQ(back.discriminator_head, DiscriminatorLogit::learned);
 }
 
 TEST(Distill, BadSettingsAreRefused) {

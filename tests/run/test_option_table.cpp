@@ -164,6 +164,32 @@ TEST(OptionTable, SettingsTextSetsOptionsByKeyOrFlag) {
   EXPECT_EQ(error("batch"), "settings: 'batch' is not name=value");
 }
 
+// Named settings are enums in the options and their names in config.json, converted once by the
+// table: an unknown name in a config is refused naming the key and the choices.
+TEST(DistillOptionTable, NamedSettingsAreEnumsWrittenAsTheirNames) {
+  distill::DistillOptions o = distill::distill_preset("toy", "sid");
+  o.fake_sigma = distill::SigmaSampling::lognormal;
+  o.discriminator_head = distill::DiscriminatorLogit::learned;
+  o.discriminator_sigma_weighting = distill::SigmaWeighting::lambda;
+  const std::string text = o.to_json();
+  EXPECT_NE(text.find("\"fake_sigma\": \"lognormal\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"discriminator_head\": \"learned\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"discriminator_sigma_weighting\": \"lambda\""), std::string::npos);
+  const distill::DistillOptions back = distill::DistillOptions::from_json(text);
+  EXPECT_EQ(back.fake_sigma, distill::SigmaSampling::lognormal);
+  EXPECT_EQ(back.discriminator_sigma, distill::SigmaSampling::grid);
+  EXPECT_EQ(back.discriminator_head, distill::DiscriminatorLogit::learned);
+  std::string bad = text;
+  bad.replace(bad.find("\"lognormal\""), 11, "\"uniform\"");
+  try {
+    distill::DistillOptions::from_json(bad);
+    FAIL() << "an unknown fake_sigma was accepted";
+  } catch (const OptionError& e) {
+    EXPECT_EQ(e.key(), "fake_sigma");
+    EXPECT_EQ(e.reason(), "must be one of grid, lognormal, got 'uniform'");
+  }
+}
+
 // The keys config.json held before the options were tables: every run on disk must load, and a
 // new run must write the same file.
 const std::set<std::string> kTeacherKeys = {

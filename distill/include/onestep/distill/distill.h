@@ -25,6 +25,12 @@
 
 namespace onestep::distill {
 
+// Settings with a few named values: enums in the options, their names ("grid", "lognormal",
+// ...) in config.json and on the command line, converted once by the option table.
+enum class SigmaSampling { grid, lognormal };
+enum class DiscriminatorLogit { mean, learned };
+enum class SigmaWeighting { uniform, lambda };
+
 struct DistillOptions : run::RunSettings {
   std::string preset;
   std::string teacher;  // teacher checkpoint
@@ -45,16 +51,16 @@ struct DistillOptions : run::RunSettings {
   int64_t generator_warmup_images = 0;  // generator frozen while the fake network catches up
   int64_t sim_only_images = 0;          // then the SIM term alone (h = 1, no GAN)
   double sigma_min = 0.002, sigma_max = 80.0, rho = 7.0, u_max = 0.8;  // generator noise levels
-  // Noise levels of the fake network's EDM loss: "grid" (the generator's Karras grid, where the
-  // generator queries it) or "lognormal" (EDM's ln sigma ~ N(p_mean, p_std^2), fake_loss; what
+  // Noise levels of the fake network's EDM loss: grid (the generator's Karras grid, where the
+  // generator queries it) or lognormal (EDM's ln sigma ~ N(p_mean, p_std^2), fake_loss; what
   // SiD, SiDA and the official Uni-Instruct code use).
-  std::string fake_sigma = "grid";
-  // Noise levels of the discriminator's BCE: "grid" or "lognormal" (the official SiDA and
-  // Uni-Instruct code train it at the fake score's log-normal levels).
-  std::string discriminator_sigma = "grid";
-  // The discriminator's logit: "mean" (the channel mean of the fake network's encoder
-  // bottleneck, as SiDA and the official Uni-Instruct code) or "learned" (DiscriminatorHead).
-  std::string discriminator_head = "mean";
+  SigmaSampling fake_sigma = SigmaSampling::grid;
+  // Noise levels of the discriminator's BCE (the official SiDA and Uni-Instruct code train it at
+  // the fake score's log-normal levels).
+  SigmaSampling discriminator_sigma = SigmaSampling::grid;
+  // The discriminator's logit: mean (the channel mean of the fake network's encoder bottleneck,
+  // as SiDA and the official Uni-Instruct code) or learned (DiscriminatorHead).
+  DiscriminatorLogit discriminator_head = DiscriminatorLogit::mean;
   diffusion::EdmLossOptions fake_loss;
   // The generator's score loss is averaged over each sample's elements and scaled by this (the
   // GAN weight is relative to it, as in the official code).
@@ -62,9 +68,9 @@ struct DistillOptions : run::RunSettings {
   // The discriminator's BCE is multiplied by this times the elements per sample, to weigh as
   // much as the fake network's EDM loss, which sums over them.
   double discriminator_weight = 1.0;
-  // "uniform" (every noise level counts alike) or "lambda" (EDM's lambda(sigma) weights,
-  // which put nearly all of the weight on sigma < 0.1 while r is used at every sigma).
-  std::string discriminator_sigma_weighting = "uniform";
+  // uniform (every noise level counts alike) or lambda (EDM's lambda(sigma) weights, which put
+  // nearly all of the weight on sigma < 0.1 while r is used at every sigma).
+  SigmaWeighting discriminator_sigma_weighting = SigmaWeighting::uniform;
   int64_t regression_pairs = 256;  // DMD: teacher ODE pairs from fixed noise
   int64_t regression_steps = 18;   // DMD: Heun steps for the pairs
 

@@ -89,6 +89,18 @@ void read_options_json(const std::string& text, const std::string& who,
                        std::vector<std::pair<std::string, OptionValue>>& values,
                        std::vector<bool>& found);
 
+// A setting out of its range, with the key of the option (which a command turns into its flag).
+class OptionError : public Error {
+ public:
+  OptionError(const std::string& who, std::string key, const std::string& reason)
+      : Error(who + ": " + key + " " + reason), key_(std::move(key)), reason_(reason) {}
+  const std::string& key() const { return key_; }
+  const std::string& reason() const { return reason_; }
+
+ private:
+  std::string key_, reason_;
+};
+
 // `text` as a value of the type of `like` (true/false, integers, reals, text, comma-separated
 // integers); an error that names `name` when it is not one.
 OptionValue parse_option_value(const std::string& name, const std::string& text,
@@ -114,6 +126,36 @@ class OptionTable {
     option.set = [field](Options& o, const OptionValue& v) { field(o) = std::get<T>(v); };
     options_.push_back(std::move(option));
     return options_.back();
+  }
+  // An option whose member is an enum with the given names: written and read as the name (in
+  // config.json and on the command line), and allowed only those names.
+  template <class Field, class Enum>
+  Option<Options>& add_enum(std::string key, std::string flag, std::string help, Field field,
+                            std::vector<std::pair<Enum, std::string>> names) {
+    std::vector<std::string> choices;
+    for (const auto& entry : names) choices.push_back(entry.second);
+    const std::string what = key.empty() ? flag : key;
+    const std::string who = who_;
+    Option<Options>& option = add_custom(
+        std::move(key), std::move(flag), std::move(help),
+        [field, names](const Options& o) {
+          for (const auto& [value, name] : names)
+            if (value == field(o)) return OptionValue(name);
+          return OptionValue(std::string("?"));
+        },
+        [field, names, what, who, choices](Options& o, const OptionValue& v) {
+          const std::string& text = std::get<std::string>(v);
+          for (const auto& [value, name] : names) {
+            if (name != text) continue;
+            field(o) = value;
+            return;
+          }
+          throw OptionError(who, what,
+                            fmt::format("must be one of {}, got '{}'", fmt::join(choices, ", "),
+                                        text));
+        });
+    option.range = one_of(std::move(choices));
+    return option;
   }
   // An option with its own reading and writing (one flag that sets two members, a nested
   // config written as JSON).
@@ -197,17 +239,6 @@ std::vector<std::string> preset_names(const std::vector<Preset>& presets);
 // The preset called `name`; an error listing the names when there is none.
 const Preset& find_preset(const std::vector<Preset>& presets, const std::string& name);
 
-// A setting out of its range, with the key of the option (which a command turns into its flag).
-class OptionError : public Error {
- public:
-  OptionError(const std::string& who, std::string key, const std::string& reason)
-      : Error(who + ": " + key + " " + reason), key_(std::move(key)), reason_(reason) {}
-  const std::string& key() const { return key_; }
-  const std::string& reason() const { return reason_; }
-
- private:
-  std::string key_, reason_;
-};
 
 // What the settings of every training run hold besides what it trains; add_run_options describes
 // them. A run's options (TeacherOptions, DistillOptions) derive from it.

@@ -17,7 +17,6 @@ using DistillFlags = OptionFlags<distill::DistillOptions>;
 int run_distill(CLI::App& cmd, const DistillFlags& f) {
   // The preset's settings for the method: on the CPU presets uni-instruct's are its recipe.
   distill::DistillOptions o = f.resolve(
-      cmd,
       [](const std::string& preset, const distill::DistillOptions& given) {
         return distill::distill_preset(preset, given.method);
       },

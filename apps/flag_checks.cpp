@@ -21,7 +21,7 @@ CLI::Validator range_validator(const run::OptionRange& range, bool numeric) {
         return range.check(run::OptionValue(value), false);
       },
       // What --help shows after the type: "INT:in [1, 65536]", "TEXT:{heun,euler}".
-      range.choices.empty() ? range.describe().substr(std::string("must be ").size())
+      range.choices.empty() ? range.bounds()
                             : fmt::format("{{{}}}", fmt::join(range.choices, ",")));
 }
 

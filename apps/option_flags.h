@@ -28,9 +28,12 @@ class OptionFlags {
     cmd.add_flag("--resume", resume_, "Continue the run in --out");
     const Options defaults{};
     for (const run::Option<Options>& option : table.options()) {
+      if (option.flag.empty()) {
+        values_.push_back(nullptr);
+        continue;
+      }
       auto value = std::make_shared<run::OptionValue>(option.get(defaults));
-      values_.push_back(option.flag.empty() ? nullptr : value);
-      if (option.flag.empty()) continue;
+      values_.push_back(value);
       CLI::Option* flag = std::visit(
           [&](auto& v) -> CLI::Option* {
             using T = std::decay_t<decltype(v)>;
@@ -58,43 +61,42 @@ class OptionFlags {
   // flag that would change a training setting), else the --preset's (`preset_of(name, given)`,
   // `given` holding the flags on the defaults); then the given flags on top.
   template <class PresetOf, class ReadConfig>
-  Options resolve(const CLI::App& cmd, PresetOf&& preset_of, ReadConfig&& read_config) const {
+  Options resolve(PresetOf&& preset_of, ReadConfig&& read_config) const {
     Options given;
-    apply(cmd, given);
+    apply(given);
     Options o;
     if (resume_) {
-      ONESTEP_USAGE_CHECK(cmd.count("--preset") == 0,
-                          "--preset cannot be combined with --resume: the settings come from "
-                          "{}/config.json",
-                          given.out);
-      refuse_fixed_on_resume(cmd, given.out);
-      ONESTEP_USAGE_CHECK(cmd.count("--out") > 0, "--resume needs --out, the run to continue");
+      refuse_fixed_on_resume(given.out);
+      ONESTEP_USAGE_CHECK(cmd_.count("--out") > 0, "--resume needs --out, the run to continue");
       check_flag("--out",
                  [&] { run::check_run_directory(given.out, true, table_.who().c_str()); });
       o = read_config(given.out);
     } else {
       o = preset_of(preset_, given);
     }
-    apply(cmd, o);
+    apply(o);
     return o;
   }
 
   // The values of the flags given on the command line, set on `o` (in the table's order).
-  void apply(const CLI::App& cmd, Options& o) const {
+  void apply(Options& o) const {
     for (size_t i = 0; i < values_.size(); ++i)
-      if (values_[i] && cmd.count(table_.options()[i].flag) > 0)
+      if (values_[i] && cmd_.count(table_.options()[i].flag) > 0)
         table_.options()[i].set(o, *values_[i]);
   }
 
-  // With --resume, config.json decides the training settings: a flag that would change one is
-  // refused.
-  void refuse_fixed_on_resume(const CLI::App& cmd, const std::string& out) const {
+  // With --resume, config.json decides the training settings: --preset, or a flag that would
+  // change one, is refused.
+  void refuse_fixed_on_resume(const std::string& out) const {
+    std::vector<std::string> fixed = {"--preset"};
     for (const run::Option<Options>& option : table_.options())
+      if (!option.flag.empty() && option.on_resume == run::OnResume::fixed)
+        fixed.push_back(option.flag);
+    for (const std::string& flag : fixed)
       ONESTEP_USAGE_CHECK(
-          option.flag.empty() || option.on_resume == run::OnResume::may_change ||
-              cmd.count(option.flag) == 0,
-          "{} cannot be combined with --resume: the settings come from {}/config.json",
-          option.flag, out);
+          cmd_.count(flag) == 0,
+          "{} cannot be combined with --resume: the settings come from {}/config.json", flag,
+          out);
   }
 
   // "distill: lr_fake must be > 0" -> "distill: --lr-fake must be > 0": the keys of options

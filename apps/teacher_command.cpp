@@ -16,7 +16,7 @@ using TeacherFlags = OptionFlags<diffusion::TeacherOptions>;
 
 int run_teacher(CLI::App& cmd, const TeacherFlags& f) {
   const diffusion::TeacherOptions o = f.resolve(
-      cmd, [](const std::string& preset, const auto&) { return diffusion::teacher_preset(preset); },
+      [](const std::string& preset, const auto&) { return diffusion::teacher_preset(preset); },
       diffusion::read_teacher_config);
   check_device_flag(o.device);
   if (!f.resume()) check_output_folder("--out", o.out);

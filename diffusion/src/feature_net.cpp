@@ -3,7 +3,6 @@
 #include <zlib.h>
 
 #include <chrono>
-#include <fstream>
 
 #include "onestep/diffusion/edm.h"
 #include "onestep/run/run.h"
@@ -129,20 +128,14 @@ nn::SafetensorsContent read_feature_net_file(const std::string& path) {
 
 }  // namespace
 
-std::string feature_net_identity(const std::string& path) {
+std::string feature_net_identity(const FeatureNet& net) {
   uLong crc = crc32(0L, Z_NULL, 0);
-  if (is_builtin(path)) {
-    const BuiltinBytes bytes = builtin_feature_net_bytes();
-    crc = crc32_z(crc, bytes.data, bytes.size);
-  } else {
-    std::ifstream in(path, std::ios::binary);
-    ONESTEP_CHECK(in.good(), "cannot read the feature network {}", path);
-    std::vector<char> buffer(1 << 16);
-    while (in) {
-      in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-      crc = crc32_z(crc, reinterpret_cast<const Bytef*>(buffer.data()),
-                    static_cast<size_t>(in.gcount()));
-    }
+  for (const auto& [name, tensor] : net.state_dict()) {
+    // The name with its terminating NUL, so that names and values cannot run into each other.
+    crc = crc32_z(crc, reinterpret_cast<const Bytef*>(name.c_str()), name.size() + 1);
+    const Tensor host = tensor.detach().to(Device::cpu()).contiguous();
+    crc = crc32_z(crc, static_cast<const Bytef*>(host.raw_data()),
+                  static_cast<size_t>(host.numel()) * dtype_size(host.dtype()));
   }
   return fmt::format("crc32:{:08x}", static_cast<uint32_t>(crc));
 }

@@ -59,7 +59,7 @@ Tensor test_split_features(const FeatureNet& net, const std::string& features_pa
   const std::string cache = features_cache_path(features_path);
   // The features of one network on one data set: a cache of another (a retrained file, a newer
   // built-in network) is recomputed.
-  const std::string network = feature_net_identity(features_path);
+  const std::string network = feature_net_identity(net);
   if (!cache.empty() && file_exists(cache)) {
     try {
       const auto content = nn::load_safetensors(cache);

@@ -526,7 +526,10 @@ class DistillRun : public TrainingLoop {
                                      "run is set up {} one (discriminator_head {}); resume with "
                                      "the setting the run was started with",
                                      saved.empty() ? "without" : "with",
-                                     head_ ? "with" : "without", head_ ? "learned" : "mean");
+                                     head_ ? "with" : "without",
+                                     o_.discriminator_head == DiscriminatorLogit::learned
+                                         ? "learned"
+                                         : "mean");
                        if (head_) head_->load_state_dict(saved);
                      }});
     parts.push_back(stateful_part("adam_generator", *adam_g_));

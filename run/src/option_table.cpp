@@ -39,15 +39,20 @@ std::string value_text(const OptionValue& value) {
 
 }  // namespace
 
-std::string OptionRange::describe() const {
-  if (!choices.empty()) return fmt::format("must be one of {}", fmt::join(choices, ", "));
+std::string OptionRange::bounds() const {
+  if (!choices.empty()) return fmt::format("one of {}", fmt::join(choices, ", "));
   const bool low = std::isfinite(min), high = std::isfinite(max);
   if (low && high && !min_exclusive)
-    return fmt::format("must be in [{}, {}]", number_text(min), number_text(max));
-  if (low && high) return fmt::format("must be in ({}, {}]", number_text(min), number_text(max));
-  if (low) return fmt::format("must be {} {}", min_exclusive ? ">" : ">=", number_text(min));
-  if (high) return fmt::format("must be <= {}", number_text(max));
+    return fmt::format("in [{}, {}]", number_text(min), number_text(max));
+  if (low && high) return fmt::format("in ({}, {}]", number_text(min), number_text(max));
+  if (low) return fmt::format("{} {}", min_exclusive ? ">" : ">=", number_text(min));
+  if (high) return fmt::format("<= {}", number_text(max));
   return "";
+}
+
+std::string OptionRange::describe() const {
+  const std::string text = bounds();
+  return text.empty() ? text : "must be " + text;
 }
 
 std::string OptionRange::check(const OptionValue& value, bool allow_unset) const {

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "onestep/nn/grad_utils.h"
+#include "onestep/nn/safetensors.h"
 
 #include "onestep/run/training_state.h"
 #include "onestep/engine.h"

@@ -70,7 +70,7 @@ TEST(BuiltinFeatureNet, IsTheCommittedAssetAndLoadsTheSameWeights) {
     EXPECT_EQ(a[i].first, b[i].first);
     EXPECT_EQ(amax(abs(a[i].second - b[i].second)).item(), 0.0) << a[i].first;
   }
-  EXPECT_EQ(feature_net_identity(kBuiltinFeatureNet), feature_net_identity(ONESTEP_FEATURES_ASSET));
+  EXPECT_EQ(feature_net_identity(*builtin), feature_net_identity(*from_file));
 }
 
 // The cache of the test split's features belongs to one network: features cached under another

@@ -60,7 +60,8 @@ BuiltinBytes builtin_feature_net_bytes();
 // The network saved at `path`, or with kBuiltinFeatureNet the built-in one.
 std::shared_ptr<FeatureNet> load_feature_net(
     const std::string& path, std::map<std::string, std::string>* metadata = nullptr);
-// What identifies a feature network's weights, for caches of features: the CRC-32 of its file.
-std::string feature_net_identity(const std::string& path);
+// What identifies a feature network's weights, for caches of features: a CRC-32 of its tensors'
+// names and values (the same for the built-in network and a copy of its file).
+std::string feature_net_identity(const FeatureNet& net);
 
 }  // namespace onestep::diffusion

@@ -1,9 +1,9 @@
 #pragma once
 // A training run's settings, each described once: its config.json key, its command-line flag,
 // its help text, its range and whether --resume may change it. From that one description come
-// config.json (to_json, from_json), the range checks of validate(), and, in apps/, the command's
-// flags with their checks and the list of flags --resume refuses. Presets stay functions that
-// set members; checks that relate several settings stay in validate().
+// config.json (to_json, from_json), the range checks of validate(), the presets (settings text,
+// apply_settings), and, in apps/, the command's flags with their checks and the list of flags
+// --resume refuses. Checks that relate several settings stay in validate().
 
 #include <cmath>
 #include <cstdint>
@@ -44,7 +44,9 @@ struct OptionRange {
   // the flag out says the same.
   std::optional<double> unset;
 
-  // "must be > 0", "must be in [1, 1048576]", "must be one of grid, lognormal"; empty: any value.
+  // "> 0", "in [1, 1048576]", "one of grid, lognormal"; empty: any value.
+  std::string bounds() const;
+  // "must be " and bounds(); empty: any value.
   std::string describe() const;
   // Empty when `value` is allowed, else describe() and the value ("must be > 0, got -1").
   std::string check(const OptionValue& value, bool allow_unset = true) const;
@@ -71,12 +73,9 @@ struct Option {
   std::function<OptionValue(const Options&)> get;
   std::function<void(Options&, const OptionValue&)> set;
 
-  Option& fixed() { return on_resume = OnResume::fixed, *this; }
   Option& may_change() { return on_resume = OnResume::may_change, *this; }
   Option& allow(OptionRange r) { return range = std::move(r), *this; }
   Option& in_group(std::string g) { return group = std::move(g), *this; }
-  // What the option's name is in messages to the user: the flag when it has one.
-  const std::string& name() const { return flag.empty() ? key : flag; }
 };
 
 // config.json from (key, value) pairs, and the values of the keys a text holds: the part of the
@@ -118,14 +117,10 @@ class OptionTable {
   template <class Field>
   Option<Options>& add(std::string key, std::string flag, std::string help, Field field) {
     using T = std::remove_reference_t<decltype(field(std::declval<Options&>()))>;
-    Option<Options> option;
-    option.key = std::move(key);
-    option.flag = std::move(flag);
-    option.help = std::move(help);
-    option.get = [field](const Options& o) { return OptionValue(T(field(o))); };
-    option.set = [field](Options& o, const OptionValue& v) { field(o) = std::get<T>(v); };
-    options_.push_back(std::move(option));
-    return options_.back();
+    return add_custom(
+        std::move(key), std::move(flag), std::move(help),
+        [field](const Options& o) { return OptionValue(T(field(o))); },
+        [field](Options& o, const OptionValue& v) { field(o) = std::get<T>(v); });
   }
   // An option whose member is an enum with the given names: written and read as the name (in
   // config.json and on the command line), and allowed only those names.
@@ -134,6 +129,7 @@ class OptionTable {
                             std::vector<std::pair<Enum, std::string>> names) {
     std::vector<std::string> choices;
     for (const auto& entry : names) choices.push_back(entry.second);
+    const OptionRange range = one_of(std::move(choices));
     const std::string what = key.empty() ? flag : key;
     const std::string who = who_;
     Option<Options>& option = add_custom(
@@ -143,18 +139,16 @@ class OptionTable {
             if (value == field(o)) return OptionValue(name);
           return OptionValue(std::string("?"));
         },
-        [field, names, what, who, choices](Options& o, const OptionValue& v) {
+        [field, names, what, who, range](Options& o, const OptionValue& v) {
           const std::string& text = std::get<std::string>(v);
           for (const auto& [value, name] : names) {
             if (name != text) continue;
             field(o) = value;
             return;
           }
-          throw OptionError(who, what,
-                            fmt::format("must be one of {}, got '{}'", fmt::join(choices, ", "),
-                                        text));
+          throw OptionError(who, what, range.check(v));
         });
-    option.range = one_of(std::move(choices));
+    option.range = range;
     return option;
   }
   // An option with its own reading and writing (one flag that sets two members, a nested

@@ -17,7 +17,6 @@
 #include "onestep/engine/tensor.h"
 #include "onestep/nn/module.h"
 #include "onestep/nn/named_tensors.h"
-#include "onestep/nn/safetensors.h"
 
 namespace onestep::run {
 
@@ -113,8 +112,7 @@ class TrainingLoop {
     std::function<nn::NamedTensors()> save;
     std::function<void(const nn::NamedTensors&)> restore;
   };
-  // A network, optimizer or EMA: anything with state and load_state (use state_dict() /
-  // load_state_dict() through a lambda for a module).
+  // An optimizer or EMA: anything with state() and load_state() (a module: module_part).
   template <class Stateful>
   static StatePart stateful_part(const std::string& name, Stateful& s) {
     return {name, false, [&s] { return s.state(); },
@@ -133,13 +131,13 @@ class TrainingLoop {
             }};
   }
 
-  // What the run's state.safetensors holds besides the loop's counters, in the order written.
+  // What the run's state.safetensors holds (progress_part() among it), in the order written.
   virtual std::vector<StatePart> state_parts() = 0;
-  // Writes <out>/state.safetensors (atomically, with a CRC): every part and the counters, with
-  // `kind` and the run's config in its metadata.
+  // Writes <out>/state.safetensors (atomically, with a CRC): every part, with `kind` and the
+  // run's config in its metadata.
   void save_state(const std::string& out, const std::string& kind,
                   const std::string& config_json);
-  // Restores every part and the counters from <out>/state.safetensors and drops the
+  // Restores every part from <out>/state.safetensors and drops the
   // metrics.jsonl lines logged after it; an error, prefixed with `who`, when the file is missing,
   // not of `kind` (described to the user as `description`) or does not fit the run.
   void restore_state(const std::string& out, const char* who, const std::string& kind,

@@ -39,6 +39,14 @@ enum class UnaryOp {
   eq_scalar,
 };
 
+// The scalars of a unary op on i64 tensors, for both backends alike: affine's scale and shift,
+// which must be integers (else the result could not be exact; an error), and clamp's bounds
+// rounded inward (ceil of the lower, floor of the upper), which clamps integers exactly.
+struct IntegerScalars {
+  int64_t a, b;
+};
+IntegerScalars integer_scalars(UnaryOp op, double p0, double p1);
+
 enum class BinaryOp { add, sub, mul, div, minimum, maximum, gt, lt, ge, le, eq };
 
 enum class ReduceOp { sum, max, min };

@@ -1,5 +1,8 @@
 // Run-time choice of backend by device; the CPU backend always exists.
 
+#include <cmath>
+#include <limits>
+
 #include "../backends/cpu/cpu_backend.h"
 #include "backend.h"
 #include "onestep/engine/memory.h"
@@ -23,6 +26,24 @@ Backend& get(Device device) {
       return cuda(device.index);
   }
   ONESTEP_FAIL("unknown device type {}", static_cast<int>(device.type));
+}
+
+IntegerScalars integer_scalars(UnaryOp op, double p0, double p1) {
+  if (op == UnaryOp::clamp) {
+    // Saturated: an open bound (+-inf) or one beyond int64 clamps nothing on its side.
+    const auto saturated = [](double bound) {
+      if (!(bound > -9.2e18)) return std::numeric_limits<int64_t>::min();
+      if (!(bound < 9.2e18)) return std::numeric_limits<int64_t>::max();
+      return static_cast<int64_t>(bound);
+    };
+    return {saturated(std::ceil(p0)), saturated(std::floor(p1))};
+  }
+  const IntegerScalars s{static_cast<int64_t>(p0), static_cast<int64_t>(p1)};
+  if (op == UnaryOp::affine) {
+    ONESTEP_CHECK(p0 == static_cast<double>(s.a) && p1 == static_cast<double>(s.b),
+                  "affine on i64 needs integer scale and shift, got {} and {}", p0, p1);
+  }
+  return s;
 }
 
 }  // namespace backend

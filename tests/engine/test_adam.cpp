@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "onestep/engine.h"
+#include "testing/adam_settings.h"
 #include "testing/gradcheck.h"
 
 namespace onestep {
@@ -72,18 +73,7 @@ void expect_same_model(const Model& a, const Model& b, double tol) {
 const std::vector<Shape> kShapes = {{64, 3, 3, 3}, {64}, {0}, {1}, {2 * 16384 + 5}, {7, 9}};
 
 TEST(FusedAdam, MatchesTheCompositeForEveryOption) {
-  AdamHyperparameters adam;
-  adam.lr = 2e-3;
-  AdamHyperparameters l2 = adam;
-  l2.weight_decay = 0.05;
-  AdamHyperparameters adamw = l2;
-  adamw.decoupled_weight_decay = true;
-  AdamHyperparameters no_momentum = adamw;  // the SiD/DMD recipes' beta1 = 0
-  no_momentum.beta1 = 0.0;
-  no_momentum.beta2 = 0.99;
-  const std::pair<const char*, AdamHyperparameters> configs[] = {
-      {"adam", adam}, {"l2", l2}, {"adamw", adamw}, {"beta1 0", no_momentum}};
-  for (const auto& [name, h] : configs)
+  for (const auto& [name, h] : testing::adam_settings())
     for (DType dtype : {DType::f64, DType::f32}) {
       SCOPED_TRACE(fmt::format("{} {}", name, dtype_name(dtype)));
       const Model start = make_model(kShapes, dtype, 3, /*transposed=*/5);
@@ -102,7 +92,8 @@ TEST(FusedAdam, UpdatesInPlaceWithoutTemporaries) {
   // The composite allocates four parameter-sized temporaries; the fused kernel none.
   Model m = make_model({{1 << 20}}, DType::f32, 5);
   const Tensor g = ones({1 << 20});
-  const std::vector<AdamParameter> parameters = {{m.params[0], g, m.exp_avg[0], m.exp_avg_sq[0], 1}};
+  const std::vector<AdamParameter> parameters = {
+      {m.params[0], g, m.exp_avg[0], m.exp_avg_sq[0], 1}};
   const size_t before = memory_stats().allocated_bytes;
   reset_peak_memory();
   adam_update(parameters, {});
@@ -153,11 +144,10 @@ TEST(FusedAdam, RefusesMismatchedInputs) {
   EXPECT_THROW(adam_update({{p, zeros({3}, DType::f64), zeros({3}), zeros({3}), 1}}, {}), Error);
   EXPECT_THROW(adam_update({{p, zeros({3}), Tensor(), zeros({3}), 1}}, {}), Error);
   EXPECT_THROW(adam_update({{p, zeros({3}), zeros({3}), zeros({3}), 0}}, {}), Error);
-  EXPECT_THROW(
-      adam_update({{zeros({3}, DType::i64), zeros({3}, DType::i64), zeros({3}, DType::i64),
-                    zeros({3}, DType::i64), 1}},
-                  {}),
-      Error);
+  EXPECT_THROW(adam_update({{zeros({3}, DType::i64), zeros({3}, DType::i64), zeros({3}, DType::i64),
+                             zeros({3}, DType::i64), 1}},
+                           {}),
+               Error);
   AdamHyperparameters bad;
   bad.beta2 = 1.0;
   EXPECT_THROW(adam_update({{p, zeros({3}), zeros({3}), zeros({3}), 1}}, bad), Error);

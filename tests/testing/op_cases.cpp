@@ -22,7 +22,6 @@ Tensor constant(Tensor t) {
   return t;
 }
 
-
 }  // namespace
 
 std::vector<OpCase> op_cases() {
@@ -299,20 +298,22 @@ std::vector<OpCase> op_cases() {
                  return Inputs{normal({2, 3, 4}, g)};
                },
                [](const Inputs& in) { return in[0].flatten(1) * 1.0; }});
-  c.push_back({"index_select", "dim 0 with a repeated index",
-               [](Rng& g) {
-                 return Inputs{normal({5, 3}, g)};
-               },
-               [](const Inputs& in) {
-                 return index_select(in[0], 0, from_vector<int64_t>({4, 0, 4, 2}, {4}).to(in[0].device()));
-               }});
-  c.push_back({"index_select", "dim 1",
-               [](Rng& g) {
-                 return Inputs{normal({2, 4, 3}, g)};
-               },
-               [](const Inputs& in) {
-                 return index_select(in[0], 1, from_vector<int64_t>({3, 1}, {2}).to(in[0].device()));
-               }});
+  c.push_back(
+      {"index_select", "dim 0 with a repeated index",
+       [](Rng& g) {
+         return Inputs{normal({5, 3}, g)};
+       },
+       [](const Inputs& in) {
+         return index_select(in[0], 0, from_vector<int64_t>({4, 0, 4, 2}, {4}).to(in[0].device()));
+       }});
+  c.push_back(
+      {"index_select", "dim 1",
+       [](Rng& g) {
+         return Inputs{normal({2, 4, 3}, g)};
+       },
+       [](const Inputs& in) {
+         return index_select(in[0], 1, from_vector<int64_t>({3, 1}, {2}).to(in[0].device()));
+       }});
   c.push_back({"contiguous", "of a transposed view",
                [](Rng& g) {
                  return Inputs{normal({3, 4}, g)};
@@ -380,9 +381,11 @@ std::vector<OpCase> op_cases() {
   };
   large("mul", "large broadcast [64,33,17]*[33,1]", {{64, 33, 17}, {33, 1}},
         [](const Inputs& in) { return in[0] * in[1]; });
-  large("silu", "large [257,129]", {{257, 129}}, [](const Inputs& in) { return silu(in[0] * 3.0); });
-  large("sum", "large dims {0,2,3}", {{16, 8, 20, 20}},
-        [](const Inputs& in) { return sum(in[0], {0, 2, 3}); });
+  large("silu", "large [257,129]", {{257, 129}},
+        [](const Inputs& in) { return silu(in[0] * 3.0); });
+  large("sum", "large dims {0,2,3}", {{16, 8, 20, 20}}, [](const Inputs& in) {
+    return sum(in[0], {0, 2, 3});
+  });
   large("mean", "large, all", {{300001}}, [](const Inputs& in) { return mean(in[0]); });
   large("amax", "large dim 0", {{5000, 3}}, [](const Inputs& in) { return amax(in[0], {0}); });
   large("matmul", "large batched [4,65,97]@[4,97,33]", {{4, 65, 97}, {4, 97, 33}},
@@ -403,6 +406,16 @@ std::vector<OpCase> op_cases() {
   c.back().f32_comparable = false;
   c.back().same_precision_reference = true;
   return c;
+}
+
+Inputs OpCase::fixed_inputs() const {
+  Rng gen(42);
+  return make_inputs(gen);
+}
+
+Tensor OpCase::forward_without_grad(const Inputs& inputs) const {
+  NoGradGuard no_grad;
+  return f(inputs);
 }
 
 void PrintTo(const OpCase& c, std::ostream* os) {

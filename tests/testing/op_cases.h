@@ -35,6 +35,11 @@ struct OpCase {
   // Moves between the CPU and a CUDA device: without one (cuda::available()), the CPU checks
   // skip it, counted as skipped.
   bool needs_second_device = false;
+
+  // The row's inputs as every table draws them (seed 42).
+  Inputs fixed_inputs() const;
+  // f(inputs) without recording a backward.
+  Tensor forward_without_grad(const Inputs& inputs) const;
 };
 
 std::vector<OpCase> op_cases();

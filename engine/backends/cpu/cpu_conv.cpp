@@ -42,38 +42,48 @@ ConvShape conv_shape(const Tensor& x, const Tensor& w, const Tensor& y, backend:
           y.size(2), y.size(3), g.stride,  g.padding, x.strides()[0], y.strides()[0]};
 }
 
-// col: [C*kh*kw, Ho*Wo] <- x: [C, H, W]. Output row oh of column-matrix row k goes to
-// row_at(k, oh), Wo contiguous values.
-template <class T, class RowAt>
-void im2col(const T* x, const ConvShape& s, const RowAt& row_at) {
-  auto zero = [](T* dst, int64_t from, int64_t to) { std::fill(dst + from, dst + to, T(0)); };
+// Calls f(c, ki, k, shift, ow_lo, ow_hi) for every tap (channel c, kernel row ki, kernel column
+// kj) in column-matrix row order k = (c * kh + ki) * kw + kj, where the tap reads input column
+// ow * stride + shift (shift = kj - pad) and [ow_lo, ow_hi) are the output columns for which that
+// lies inside [0, W).
+template <class F>
+void for_each_tap(const ConvShape& s, F&& f) {
   for (int64_t c = 0; c < s.C; ++c)
     for (int64_t ki = 0; ki < s.kh; ++ki)
       for (int64_t kj = 0; kj < s.kw; ++kj) {
-        const int64_t k = (c * s.kh + ki) * s.kw + kj;
-        // Output columns whose input column ow*stride - pad + kj lies inside [0, W).
         const int64_t shift = kj - s.pad;
         const int64_t ow_lo =
             std::min(s.Wo, std::max<int64_t>(0, (-shift + s.stride - 1) / s.stride));
         const int64_t ow_hi =
             std::max(ow_lo, std::min(s.Wo, (s.W - shift + s.stride - 1) / s.stride));
-        for (int64_t oh = 0; oh < s.Ho; ++oh) {
-          T* dst = row_at(k, oh);
-          const int64_t ih = oh * s.stride - s.pad + ki;
-          if (ih < 0 || ih >= s.H) {
-            zero(dst, 0, s.Wo);
-            continue;
-          }
-          const T* src = x + (c * s.H + ih) * s.W + shift;
-          zero(dst, 0, ow_lo);
-          if (s.stride == 1) {
-            std::memcpy(dst + ow_lo, src + ow_lo, (ow_hi - ow_lo) * sizeof(T));
-          } else {
-            for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow] = src[ow * s.stride];
-          }
-          zero(dst, ow_hi, s.Wo);
-        }
+        f(c, ki, (c * s.kh + ki) * s.kw + kj, shift, ow_lo, ow_hi);
       }
+}
+
+// col: [C*kh*kw, Ho*Wo] <- x: [C, H, W]. Output row oh of column-matrix row k goes to
+// row_at(k, oh), Wo contiguous values.
+template <class T, class RowAt>
+void im2col(const T* x, const ConvShape& s, const RowAt& row_at) {
+  auto zero = [](T* dst, int64_t from, int64_t to) { std::fill(dst + from, dst + to, T(0)); };
+  for_each_tap(s,
+               [&](int64_t c, int64_t ki, int64_t k, int64_t shift, int64_t ow_lo, int64_t ow_hi) {
+                 for (int64_t oh = 0; oh < s.Ho; ++oh) {
+                   T* dst = row_at(k, oh);
+                   const int64_t ih = oh * s.stride - s.pad + ki;
+                   if (ih < 0 || ih >= s.H) {
+                     zero(dst, 0, s.Wo);
+                     continue;
+                   }
+                   const T* src = x + (c * s.H + ih) * s.W + shift;
+                   zero(dst, 0, ow_lo);
+                   if (s.stride == 1) {
+                     std::memcpy(dst + ow_lo, src + ow_lo, (ow_hi - ow_lo) * sizeof(T));
+                   } else {
+                     for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow] = src[ow * s.stride];
+                   }
+                   zero(dst, ow_hi, s.Wo);
+                 }
+               });
 }
 
 template <class T>
@@ -99,27 +109,21 @@ void im2col_blocked(const T* x, T* col, const ConvShape& s) {
 // x: [C, H, W] += col2im(col: [C*kh*kw, Ho*Wo])
 template <class T>
 void col2im_add(const T* col, T* x, const ConvShape& s) {
-  for (int64_t c = 0; c < s.C; ++c)
-    for (int64_t ki = 0; ki < s.kh; ++ki)
-      for (int64_t kj = 0; kj < s.kw; ++kj) {
-        const T* row = col + ((c * s.kh + ki) * s.kw + kj) * s.pixels();
-        const int64_t shift = kj - s.pad;
-        const int64_t ow_lo =
-            std::min(s.Wo, std::max<int64_t>(0, (-shift + s.stride - 1) / s.stride));
-        const int64_t ow_hi =
-            std::max(ow_lo, std::min(s.Wo, (s.W - shift + s.stride - 1) / s.stride));
-        for (int64_t oh = 0; oh < s.Ho; ++oh) {
-          const int64_t ih = oh * s.stride - s.pad + ki;
-          if (ih < 0 || ih >= s.H) continue;
-          const T* src = row + oh * s.Wo;
-          T* dst = x + (c * s.H + ih) * s.W + shift;
-          if (s.stride == 1) {
-            for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow] += src[ow];  // vectorised
-          } else {
-            for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow * s.stride] += src[ow];
-          }
-        }
-      }
+  for_each_tap(s,
+               [&](int64_t c, int64_t ki, int64_t k, int64_t shift, int64_t ow_lo, int64_t ow_hi) {
+                 const T* row = col + k * s.pixels();
+                 for (int64_t oh = 0; oh < s.Ho; ++oh) {
+                   const int64_t ih = oh * s.stride - s.pad + ki;
+                   if (ih < 0 || ih >= s.H) continue;
+                   const T* src = row + oh * s.Wo;
+                   T* dst = x + (c * s.H + ih) * s.W + shift;
+                   if (s.stride == 1) {
+                     for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow] += src[ow];  // vectorised
+                   } else {
+                     for (int64_t ow = ow_lo; ow < ow_hi; ++ow) dst[ow * s.stride] += src[ow];
+                   }
+                 }
+               });
 }
 
 // Column buffers from the backend's caching allocator, one per worker.
@@ -146,10 +150,14 @@ class Scratch {
 
 // Samples are spread over threads when there are at least as many as threads; otherwise they
 // run in turn on this thread and the GEMM inside is threaded.
-bool samples_in_parallel(int64_t N) { return N >= num_threads() && !in_parallel_region(); }
+bool samples_in_parallel(int64_t N) {
+  return N >= num_threads() && !in_parallel_region();
+}
 
 // Column buffers a convolution needs: one per thread that may run a sample.
-int sample_workers(int64_t N) { return samples_in_parallel(N) ? num_threads() : 1; }
+int sample_workers(int64_t N) {
+  return samples_in_parallel(N) ? num_threads() : 1;
+}
 
 // Runs body(first, last, group, worker) for `groups` consecutive runs [first, last) of samples
 // covering [0, N); worker < sample_workers(N) indexes the running thread's scratch. Threads take
@@ -157,7 +165,9 @@ int sample_workers(int64_t N) { return samples_in_parallel(N) ? num_threads() : 
 // ran it.
 template <class Body>
 void for_each_sample_group(int64_t N, int64_t groups, const Body& body) {
-  auto group = [&](int64_t g, int worker) { body(N * g / groups, N * (g + 1) / groups, g, worker); };
+  auto group = [&](int64_t g, int worker) {
+    body(N * g / groups, N * (g + 1) / groups, g, worker);
+  };
   if (!samples_in_parallel(N)) {
     for (int64_t g = 0; g < groups; ++g) group(g, 0);
     return;
@@ -172,7 +182,9 @@ void for_each_sample(int64_t N, const Body& body) {
 }
 
 // Whether a float32 call rounds its operands to bfloat16 (MatmulPrecision::bf16).
-bool bf16_operands() { return matmul_precision() == MatmulPrecision::bf16; }
+bool bf16_operands() {
+  return matmul_precision() == MatmulPrecision::bf16;
+}
 
 template <class T>
 constexpr bool kPackedGemm = std::is_same_v<T, float>&& sgemm::kAvailable;
@@ -372,25 +384,24 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_out, const Tensor& x,
         const int64_t pixels = (s.pixels() + 1) / 2 * 2;
         const int64_t stack = std::max<int64_t>(1, kBf16DotMinDepth / pixels);
         const int64_t ld = stack * pixels;
-        Scratch rounded(allocator_, (s.patch() + s.O) * ld * sizeof(uint16_t),
-                        sample_workers(s.N));
-        for_each_sample_group(s.N, groups, [&](int64_t first, int64_t last, int64_t group,
-                                               int worker) {
-          uint16_t* col16 = rounded.get<uint16_t>(worker);
-          uint16_t* g16 = col16 + s.patch() * ld;
-          for (int64_t n0 = first; n0 < last; n0 += stack) {
-            const int64_t count = std::min(stack, last - n0);
-            for (int64_t j = 0; j < count; ++j) {
-              bf16_gemm::round_rows(columns_of(n0 + j, worker), s.patch(), s.pixels(), s.pixels(),
-                                    col16 + j * pixels, ld);
-              bf16_gemm::round_rows(pg + (n0 + j) * s.y_batch_stride, s.O, s.pixels(), s.pixels(),
-                                    g16 + j * pixels, ld);
-            }
-            bf16_gemm::multiply_add_transposed(col16, s.patch(), ld, g16, s.O, ld,
-                                               count * pixels,
-                                               partials.get<T>(static_cast<int>(group)), s.O);
-          }
-        });
+        Scratch rounded(allocator_, (s.patch() + s.O) * ld * sizeof(uint16_t), sample_workers(s.N));
+        for_each_sample_group(
+            s.N, groups, [&](int64_t first, int64_t last, int64_t group, int worker) {
+              uint16_t* col16 = rounded.get<uint16_t>(worker);
+              uint16_t* g16 = col16 + s.patch() * ld;
+              for (int64_t n0 = first; n0 < last; n0 += stack) {
+                const int64_t count = std::min(stack, last - n0);
+                for (int64_t j = 0; j < count; ++j) {
+                  bf16_gemm::round_rows(columns_of(n0 + j, worker), s.patch(), s.pixels(),
+                                        s.pixels(), col16 + j * pixels, ld);
+                  bf16_gemm::round_rows(pg + (n0 + j) * s.y_batch_stride, s.O, s.pixels(),
+                                        s.pixels(), g16 + j * pixels, ld);
+                }
+                bf16_gemm::multiply_add_transposed(col16, s.patch(), ld, g16, s.O, ld,
+                                                   count * pixels,
+                                                   partials.get<T>(static_cast<int>(group)), s.O);
+              }
+            });
         gw = MatrixMap<T>(partials.get<T>(0), s.patch(), s.O).transpose();
         for (int i = 1; i < groups; ++i)
           gw += MatrixMap<T>(partials.get<T>(i), s.patch(), s.O).transpose();
@@ -401,13 +412,13 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_out, const Tensor& x,
       if (s.pixels() >= kDotProductMinPixels) {
         // partial^T[patch, O] += col_n[patch, P] g_n^T[P, O]: dot products along the pixel rows
         // of both, nothing to pack or transpose.
-        for_each_sample_group(s.N, groups, [&](int64_t first, int64_t last, int64_t group,
-                                               int worker) {
-          for (int64_t n = first; n < last; ++n)
-            sgemm::multiply_add_transposed(columns_of(n, worker), s.patch(), s.pixels(),
-                                           pg + n * s.y_batch_stride, s.O, s.pixels(), s.pixels(),
-                                           partials.get<T>(static_cast<int>(group)), s.O);
-        });
+        for_each_sample_group(
+            s.N, groups, [&](int64_t first, int64_t last, int64_t group, int worker) {
+              for (int64_t n = first; n < last; ++n)
+                sgemm::multiply_add_transposed(
+                    columns_of(n, worker), s.patch(), s.pixels(), pg + n * s.y_batch_stride, s.O,
+                    s.pixels(), s.pixels(), partials.get<T>(static_cast<int>(group)), s.O);
+            });
         gw = MatrixMap<T>(partials.get<T>(0), s.patch(), s.O).transpose();
         for (int i = 1; i < groups; ++i)
           gw += MatrixMap<T>(partials.get<T>(i), s.patch(), s.O).transpose();
@@ -415,8 +426,7 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_out, const Tensor& x,
       }
     }
     // partial[O, patch] += g_n[O, P] col_n^T[P, patch]
-    for_each_sample_group(s.N, groups, [&](int64_t first, int64_t last, int64_t group,
-                                           int worker) {
+    for_each_sample_group(s.N, groups, [&](int64_t first, int64_t last, int64_t group, int worker) {
       for (int64_t n = first; n < last; ++n)
         MatrixMap<T>(partials.get<T>(static_cast<int>(group)), s.O, s.patch()).noalias() +=
             ConstMatrixMap<T>(pg + n * s.y_batch_stride, s.O, s.pixels()) *

@@ -142,11 +142,10 @@ void unary_floating(UnaryOp op, const Tensor& x, const Tensor& out, T p0, T p1) 
 // Integers support the ops that are exact on them.
 void unary_integer(UnaryOp op, const Tensor& x, const Tensor& out, double p0, double p1) {
   using T = int64_t;
-  const T a = static_cast<T>(p0), b = static_cast<T>(p1);
+  const backend::IntegerScalars scalars = backend::integer_scalars(op, p0, p1);
+  const T a = scalars.a, b = scalars.b;
   switch (op) {
     case UnaryOp::affine:
-      ONESTEP_CHECK(p0 == static_cast<double>(a) && p1 == static_cast<double>(b),
-                    "affine on i64 needs integer scale and shift, got {} and {}", p0, p1);
       return unary_loop<T>(
           x, out, [=](T v) { return v * a + b; }, [=](const auto& m) { return m * a + b; });
     case UnaryOp::abs:

@@ -43,32 +43,35 @@ __global__ void index_add_kernel(const T* src, const int64_t* index, T* out, int
   }
 }
 
+// Launches the kernel kernel_of(T{}) returns, for T of `dtype`, over the outer * k * inner
+// elements index_select reads and index_add writes: (in, index, out, outer, n, k, inner).
+template <class KernelOf>
+void launch_index_kernel(const CudaBackend& be, DType dtype, const Tensor& in, const Tensor& index,
+                         const Tensor& out, int64_t outer, int64_t n, int64_t inner,
+                         KernelOf kernel_of) {
+  const int64_t k = index.numel();
+  if (outer * k * inner == 0) return;
+  be.activate();
+  dispatch_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    ONESTEP_LAUNCH(blocks_for(outer * k * inner, be.sm_count()), kThreads, 0, be.stream(),
+                   kernel_of(tag))
+    (typed<T>(in), typed<int64_t>(index), typed<T>(out), outer, n, k, inner);
+  });
+}
+
 }  // namespace
 
 void CudaBackend::index_select(const Tensor& x, const Tensor& index, const Tensor& out,
                                int64_t outer, int64_t n, int64_t inner) {
-  const int64_t k = index.numel();
-  if (outer * k * inner == 0) return;
-  activate();
-  dispatch_dtype(x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    ONESTEP_LAUNCH(blocks_for(outer * k * inner, sm_count_), kThreads, 0, stream_,
-                   index_select_kernel<T>)(typed<T>(x), typed<int64_t>(index), typed<T>(out),
-                                           outer, n, k, inner);
-  });
+  launch_index_kernel(*this, x.dtype(), x, index, out, outer, n, inner,
+                      [](auto tag) { return index_select_kernel<decltype(tag)>; });
 }
 
 void CudaBackend::index_add(const Tensor& src, const Tensor& index, const Tensor& out,
                             int64_t outer, int64_t n, int64_t inner) {
-  const int64_t k = index.numel();
-  if (outer * k * inner == 0) return;
-  activate();
-  dispatch_dtype(out.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    ONESTEP_LAUNCH(blocks_for(outer * k * inner, sm_count_), kThreads, 0, stream_,
-                   index_add_kernel<T>)(typed<T>(src), typed<int64_t>(index), typed<T>(out), outer,
-                                        n, k, inner);
-  });
+  launch_index_kernel(*this, out.dtype(), src, index, out, outer, n, inner,
+                      [](auto tag) { return index_add_kernel<decltype(tag)>; });
 }
 
 }  // namespace onestep::cuda_backend

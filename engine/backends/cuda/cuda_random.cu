@@ -13,25 +13,10 @@ namespace onestep::cuda_backend {
 
 namespace {
 
-struct UniformF32 {
-  __device__ float operator()(const philox::Block& b, int lane) const {
-    return philox::uniform_f32_lane(b, lane);
-  }
-};
-struct UniformF64 {
-  __device__ double operator()(const philox::Block& b, int lane) const {
-    return philox::uniform_f64_lane(b, lane);
-  }
-};
-struct NormalF32 {
-  __device__ float operator()(const philox::Block& b, int lane) const {
-    return philox::normal_f32_lane(b, lane);
-  }
-};
-struct NormalF64 {
-  __device__ double operator()(const philox::Block& b, int lane) const {
-    return philox::normal_f64_lane(b, lane);
-  }
+// One of philox.h's lane functions (the same the CPU backend fills with), as a kernel functor.
+template <auto kLane>
+struct PhiloxLane {
+  __device__ auto operator()(const philox::Block& b, int lane) const { return kLane(b, lane); }
 };
 struct RandInt {
   int64_t low;
@@ -57,8 +42,8 @@ void fill_lanes(const CudaBackend& be, const Tensor& out, int lanes, uint64_t se
                 uint64_t counter, F f) {
   const int64_t n = out.numel();
   const int64_t counters = static_cast<int64_t>(philox::counters_needed(lanes, n));
-  ONESTEP_LAUNCH(blocks_for(counters, be.sm_count()), kThreads, 0, be.stream(),
-                 philox_kernel<T, F>)(typed<T>(out), n, lanes, seed, counter, counters, f);
+  ONESTEP_LAUNCH(blocks_for(counters, be.sm_count()), kThreads, 0, be.stream(), philox_kernel<T, F>)
+  (typed<T>(out), n, lanes, seed, counter, counters, f);
 }
 
 }  // namespace
@@ -82,11 +67,17 @@ void CudaBackend::random(backend::RandomKind kind, const Tensor& out, uint64_t s
   activate();
   switch (kind) {
     case backend::RandomKind::uniform:
-      if (f32) return fill_lanes<float>(*this, out, 4, seed, counter, UniformF32{});
-      return fill_lanes<double>(*this, out, 2, seed, counter, UniformF64{});
+      if (f32)
+        return fill_lanes<float>(*this, out, 4, seed, counter,
+                                 PhiloxLane<philox::uniform_f32_lane>{});
+      return fill_lanes<double>(*this, out, 2, seed, counter,
+                                PhiloxLane<philox::uniform_f64_lane>{});
     case backend::RandomKind::normal:
-      if (f32) return fill_lanes<float>(*this, out, 4, seed, counter, NormalF32{});
-      return fill_lanes<double>(*this, out, 2, seed, counter, NormalF64{});
+      if (f32)
+        return fill_lanes<float>(*this, out, 4, seed, counter,
+                                 PhiloxLane<philox::normal_f32_lane>{});
+      return fill_lanes<double>(*this, out, 2, seed, counter,
+                                PhiloxLane<philox::normal_f64_lane>{});
     case backend::RandomKind::randint: {
       const int64_t low = static_cast<int64_t>(p0);
       const uint64_t range = static_cast<uint64_t>(static_cast<int64_t>(p1) - low);

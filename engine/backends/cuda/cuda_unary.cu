@@ -29,7 +29,8 @@ void launch_unary(const CudaBackend& be, const Tensor& x, const Tensor& out, F f
   const auto plan = make_plan<2>(out.shape(), {&out.strides(), &x.strides()}, "unary op");
   with_indexer(plan, [&](auto ix) {
     ONESTEP_LAUNCH(blocks_for(n, be.sm_count()), kThreads, 0, be.stream(),
-                   unary_kernel<T, F, decltype(ix)>)(typed<T>(out), typed<T>(x), f, ix, n);
+                   unary_kernel<T, F, decltype(ix)>)
+    (typed<T>(out), typed<T>(x), f, ix, n);
   });
 }
 
@@ -268,11 +269,10 @@ void unary_floating(const CudaBackend& be, UnaryOp op, const Tensor& x, const Te
 void unary_integer(const CudaBackend& be, UnaryOp op, const Tensor& x, const Tensor& out, double p0,
                    double p1) {
   using T = int64_t;
-  const T a = static_cast<T>(p0), b = static_cast<T>(p1);
+  const backend::IntegerScalars scalars = backend::integer_scalars(op, p0, p1);
+  const T a = scalars.a, b = scalars.b;
   switch (op) {
     case UnaryOp::affine:
-      ONESTEP_CHECK(p0 == static_cast<double>(a) && p1 == static_cast<double>(b),
-                    "affine on i64 needs integer scale and shift, got {} and {}", p0, p1);
       return launch_unary<T>(be, x, out, Affine<T>{a, b});
     case UnaryOp::abs:
       return launch_unary<T>(be, x, out, Abs{});

@@ -3,6 +3,7 @@
 // and one-element ones, f32 and f64 parameters in one call, every option, several steps.
 
 #include "cuda_test_util.h"
+#include "testing/adam_settings.h"
 
 namespace onestep {
 namespace {
@@ -49,16 +50,7 @@ void train(State& st, const AdamHyperparameters& h, Device device) {
 
 TEST(CudaAdam, MatchesTheCpuForEveryOption) {
   ONESTEP_REQUIRE_CUDA();
-  AdamHyperparameters adam;
-  adam.lr = 3e-3;
-  AdamHyperparameters l2 = adam;
-  l2.weight_decay = 0.1;
-  AdamHyperparameters adamw_beta1_zero = l2;
-  adamw_beta1_zero.decoupled_weight_decay = true;
-  adamw_beta1_zero.beta1 = 0.0;
-  const std::pair<const char*, AdamHyperparameters> configs[] = {
-      {"adam", adam}, {"l2", l2}, {"adamw beta1 0", adamw_beta1_zero}};
-  for (const auto& [name, h] : configs) {
+  for (const auto& [name, h] : testing::adam_settings()) {
     SCOPED_TRACE(name);
     State device = make_state(gpu()), host = make_state(Device::cpu());
     train(device, h, gpu());

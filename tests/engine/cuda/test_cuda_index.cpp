@@ -29,43 +29,45 @@ Tensor values(const Shape& shape, DType dtype, Rng& gen) {
                              : (randn(shape, gen, DType::f64) * 10.0).to(dtype);
 }
 
-TEST(CudaIndex, IndexSelectMatchesTheCpu) {
-  ONESTEP_REQUIRE_CUDA();
+// Calls check(c, dtype, index) for every case in every dtype, index being c's on the CPU.
+template <class Check>
+void for_each_case(const Check& check) {
   for (const IndexCase& c : index_cases()) {
     for (DType dtype : {DType::f32, DType::f64, DType::i64}) {
-      Rng gen(41);
-      const int64_t k = static_cast<int64_t>(c.index.size());
-      const Tensor x = values({c.outer, c.n, c.inner}, dtype, gen);
-      const Tensor index = from_vector<int64_t>(c.index, {k});
-      const Tensor expected = empty({c.outer, k, c.inner}, dtype);
-      backend::cpu().index_select(x, index, expected, c.outer, c.n, c.inner);
-      const Tensor out = poisoned({c.outer, k, c.inner}, dtype);
-      backend::cuda(0).index_select(x.to(gpu()), index.to(gpu()), out, c.outer, c.n, c.inner);
-      EXPECT_EQ(cuda_testing::compare_exact(out, expected), "")
-          << dtype_name(dtype) << " outer " << c.outer << " n " << c.n;
+      SCOPED_TRACE(fmt::format("{} outer {} n {}", dtype_name(dtype), c.outer, c.n));
+      check(c, dtype, from_vector<int64_t>(c.index, {static_cast<int64_t>(c.index.size())}));
     }
   }
 }
 
+TEST(CudaIndex, IndexSelectMatchesTheCpu) {
+  ONESTEP_REQUIRE_CUDA();
+  for_each_case([](const IndexCase& c, DType dtype, const Tensor& index) {
+    Rng gen(41);
+    const int64_t k = index.numel();
+    const Tensor x = values({c.outer, c.n, c.inner}, dtype, gen);
+    const Tensor expected = empty({c.outer, k, c.inner}, dtype);
+    backend::cpu().index_select(x, index, expected, c.outer, c.n, c.inner);
+    const Tensor out = poisoned({c.outer, k, c.inner}, dtype);
+    backend::cuda(0).index_select(x.to(gpu()), index.to(gpu()), out, c.outer, c.n, c.inner);
+    EXPECT_EQ(cuda_testing::compare_exact(out, expected), "");
+  });
+}
+
 TEST(CudaIndex, IndexAddAccumulatesRepeatedIndicesIntoExistingValues) {
   ONESTEP_REQUIRE_CUDA();
-  for (const IndexCase& c : index_cases()) {
-    for (DType dtype : {DType::f32, DType::f64, DType::i64}) {
-      Rng gen(42);
-      const int64_t k = static_cast<int64_t>(c.index.size());
-      const Tensor src = values({c.outer, k, c.inner}, dtype, gen);
-      const Tensor start = values({c.outer, c.n, c.inner}, dtype, gen);
-      const Tensor index = from_vector<int64_t>(c.index, {k});
-      const Tensor expected = start.clone();
-      backend::cpu().index_add(src, index, expected, c.outer, c.n, c.inner);
-      const Tensor out = start.to(gpu());
-      backend::cuda(0).index_add(src.to(gpu()), index.to(gpu()), out, c.outer, c.n, c.inner);
-      // Atomics add repeated indices in any order: floats may differ in the last bits.
-      const double rtol = dtype == DType::f32 ? 1e-6 : dtype == DType::f64 ? 1e-14 : 0.0;
-      EXPECT_EQ(compare(out, expected, rtol * 100, rtol), "")
-          << dtype_name(dtype) << " outer " << c.outer << " n " << c.n;
-    }
-  }
+  for_each_case([](const IndexCase& c, DType dtype, const Tensor& index) {
+    Rng gen(42);
+    const Tensor src = values({c.outer, index.numel(), c.inner}, dtype, gen);
+    const Tensor start = values({c.outer, c.n, c.inner}, dtype, gen);
+    const Tensor expected = start.clone();
+    backend::cpu().index_add(src, index, expected, c.outer, c.n, c.inner);
+    const Tensor out = start.to(gpu());
+    backend::cuda(0).index_add(src.to(gpu()), index.to(gpu()), out, c.outer, c.n, c.inner);
+    // Atomics add repeated indices in any order: floats may differ in the last bits.
+    const double rtol = dtype == DType::f32 ? 1e-6 : dtype == DType::f64 ? 1e-14 : 0.0;
+    EXPECT_EQ(compare(out, expected, rtol * 100, rtol), "");
+  });
 }
 
 TEST(CudaIndex, IndexSelectOpAndItsGradientMatchTheCpu) {

@@ -1,8 +1,8 @@
 // Every differentiable op, forward and backward on CUDA, against the CPU in f64: every row of
 // the op table (testing/op_cases.h) that the CPU gradient checks run, and its large rows, which
-// take the kernels' multi-block paths. Each row runs in f64 and f32, with contiguous, strided and permuted
-// inputs on the device; the cotangent is random and non-uniform so that errors cannot cancel.
-// Memory is poisoned (ONESTEP_CUDA_POISON=1), so an output element no kernel writes is NaN.
+// take the kernels' multi-block paths. Each row runs in f64 and f32, with contiguous, strided and
+// permuted inputs on the device; the cotangent is random and non-uniform so that errors cannot
+// cancel. Memory is poisoned (ONESTEP_CUDA_POISON=1), so an output element no kernel writes is NaN.
 //
 // Tolerances (|actual - expected| <= tol * (1 + max |expected|), per output and per gradient):
 //   f64: 1e-10 (different summation orders and 1-2 ulp device math, through a few ops);
@@ -63,15 +63,9 @@ class CudaOpTable : public ::testing::TestWithParam<OpCase> {};
 TEST_P(CudaOpTable, ForwardAndBackwardMatchTheCpu) {
   ONESTEP_REQUIRE_CUDA();
   const OpCase& c = GetParam();
-  Rng gen(42);
-  const Inputs inputs = c.make_inputs(gen);
-  Tensor cotangent;
-  {
-    NoGradGuard no_grad;
-    Rng cot_gen(7);
-    const Tensor probe = c.f(inputs);
-    cotangent = randn(probe.shape(), cot_gen, DType::f64);
-  }
+  const Inputs inputs = c.fixed_inputs();
+  Rng cot_gen(7);
+  const Tensor cotangent = randn(c.forward_without_grad(inputs).shape(), cot_gen, DType::f64);
   const OpRun reference64 =
       run(c, inputs, DType::f64, Device::cpu(), Layout::contiguous, cotangent);
   for (DType dtype : {DType::f64, DType::f32}) {

@@ -24,7 +24,7 @@ float round_to_tf32(float v) {
   uint32_t bits;
   std::memcpy(&bits, &v, sizeof bits);
   if ((bits & 0x7F800000u) == 0x7F800000u) return v;  // inf and NaN stay
-  bits = (bits + 0x1000u) & ~0x1FFFu;                   // nearest, ties away from zero
+  bits = (bits + 0x1000u) & ~0x1FFFu;                 // nearest, ties away from zero
   std::memcpy(&v, &bits, sizeof bits);
   return v;
 }
@@ -130,48 +130,40 @@ cublasStatus_t cublasSetStream(cublasHandle_t handle, cudaStream_t stream) {
   return CUBLAS_STATUS_SUCCESS;
 }
 
+namespace {
+// Name and text as cuBLAS gives them.
+constexpr cuda_emulator::detail::StatusText<cublasStatus_t> kStatusTexts[] = {
+    {CUBLAS_STATUS_SUCCESS, "CUBLAS_STATUS_SUCCESS", "success"},
+    {CUBLAS_STATUS_NOT_INITIALIZED, "CUBLAS_STATUS_NOT_INITIALIZED",
+     "the library was not initialized"},
+    {CUBLAS_STATUS_ALLOC_FAILED, "CUBLAS_STATUS_ALLOC_FAILED", "the resource allocation failed"},
+    {CUBLAS_STATUS_INVALID_VALUE, "CUBLAS_STATUS_INVALID_VALUE",
+     "an invalid numeric value was used as an argument"},
+    {CUBLAS_STATUS_EXECUTION_FAILED, "CUBLAS_STATUS_EXECUTION_FAILED",
+     "the GPU program failed to execute"},
+    {CUBLAS_STATUS_NOT_SUPPORTED, "CUBLAS_STATUS_NOT_SUPPORTED",
+     "the functionality requested is not supported"},
+};
+constexpr cuda_emulator::detail::StatusText<cublasStatus_t> kUnknownStatus = {
+    CUBLAS_STATUS_SUCCESS, "CUBLAS_STATUS_UNKNOWN", "unknown error"};
+}  // namespace
+
 const char* cublasGetStatusName(cublasStatus_t status) {
-  switch (status) {
-    case CUBLAS_STATUS_SUCCESS:
-      return "CUBLAS_STATUS_SUCCESS";
-    case CUBLAS_STATUS_NOT_INITIALIZED:
-      return "CUBLAS_STATUS_NOT_INITIALIZED";
-    case CUBLAS_STATUS_ALLOC_FAILED:
-      return "CUBLAS_STATUS_ALLOC_FAILED";
-    case CUBLAS_STATUS_INVALID_VALUE:
-      return "CUBLAS_STATUS_INVALID_VALUE";
-    case CUBLAS_STATUS_EXECUTION_FAILED:
-      return "CUBLAS_STATUS_EXECUTION_FAILED";
-    case CUBLAS_STATUS_NOT_SUPPORTED:
-      return "CUBLAS_STATUS_NOT_SUPPORTED";
-  }
-  return "CUBLAS_STATUS_UNKNOWN";
+  return cuda_emulator::detail::status_text(kStatusTexts, status, kUnknownStatus).name;
 }
 
 const char* cublasGetStatusString(cublasStatus_t status) {
-  switch (status) {
-    case CUBLAS_STATUS_SUCCESS:
-      return "success";
-    case CUBLAS_STATUS_NOT_INITIALIZED:
-      return "the library was not initialized";
-    case CUBLAS_STATUS_ALLOC_FAILED:
-      return "the resource allocation failed";
-    case CUBLAS_STATUS_INVALID_VALUE:
-      return "an invalid numeric value was used as an argument";
-    case CUBLAS_STATUS_EXECUTION_FAILED:
-      return "the GPU program failed to execute";
-    case CUBLAS_STATUS_NOT_SUPPORTED:
-      return "the functionality requested is not supported";
-  }
-  return "unknown error";
+  return cuda_emulator::detail::status_text(kStatusTexts, status, kUnknownStatus).text;
 }
 
-cublasStatus_t cublasGemmStridedBatchedEx(
-    cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n, int k,
-    const void* alpha, const void* a, cudaDataType_t a_type, int lda, long long stride_a,
-    const void* b, cudaDataType_t b_type, int ldb, long long stride_b, const void* beta, void* c,
-    cudaDataType_t c_type, int ldc, long long stride_c, int batch, cublasComputeType_t compute,
-    cublasGemmAlgo_t algo) {
+cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t handle, cublasOperation_t transa,
+                                          cublasOperation_t transb, int m, int n, int k,
+                                          const void* alpha, const void* a, cudaDataType_t a_type,
+                                          int lda, long long stride_a, const void* b,
+                                          cudaDataType_t b_type, int ldb, long long stride_b,
+                                          const void* beta, void* c, cudaDataType_t c_type, int ldc,
+                                          long long stride_c, int batch,
+                                          cublasComputeType_t compute, cublasGemmAlgo_t algo) {
   if (handle == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (!valid_op(transa) || !valid_op(transb)) return CUBLAS_STATUS_INVALID_VALUE;
   if (m < 0 || n < 0 || k < 0 || batch < 0) return CUBLAS_STATUS_INVALID_VALUE;
@@ -200,8 +192,8 @@ cublasStatus_t cublasGemmStridedBatchedEx(
   } else {
     gemm<float, float>(transa, transb, m, n, k, *static_cast<const float*>(alpha),
                        static_cast<const float*>(a), lda, stride_a, static_cast<const float*>(b),
-                       ldb, stride_b, *static_cast<const float*>(beta), static_cast<float*>(c),
-                       ldc, stride_c, batch,
+                       ldb, stride_b, *static_cast<const float*>(beta), static_cast<float*>(c), ldc,
+                       stride_c, batch,
                        compute == CUBLAS_COMPUTE_32F_FAST_TF32   ? InputRounding::tf32
                        : compute == CUBLAS_COMPUTE_32F_FAST_16BF ? InputRounding::bf16
                                                                  : InputRounding::none);

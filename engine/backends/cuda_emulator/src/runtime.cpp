@@ -36,12 +36,20 @@ int env_int(const char* name, int fallback, int low, int high) {
   return static_cast<int>(value);
 }
 
+HandleSet<CUstream_st>& streams() {
+  static auto* set = new HandleSet<CUstream_st>;  // never destroyed, as the registry
+  return *set;
+}
+
+HandleSet<CUevent_st>& events() {
+  static auto* set = new HandleSet<CUevent_st>;
+  return *set;
+}
+
 struct Registry {
   std::mutex mutex;
   std::map<const unsigned char*, size_t> allocations;  // start -> bytes
   size_t allocated = 0;
-  std::set<const CUstream_st*> streams;
-  std::set<const CUevent_st*> events;
 };
 
 // Never destroyed: tensors with static lifetime free device memory after main returns.
@@ -76,10 +84,7 @@ cudaError_t fail(cudaError_t error) {
 }
 
 bool valid_stream(cudaStream_t stream) {
-  if (stream == nullptr) return true;  // the legacy default stream
-  Registry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mutex);
-  return r.streams.count(stream) != 0;
+  return stream == nullptr || streams().contains(stream);  // null: the legacy default stream
 }
 
 bool in_device_allocation(const void* ptr, size_t bytes) {
@@ -97,48 +102,29 @@ bool in_device_allocation(const void* ptr, size_t bytes) {
 
 using namespace cuda_emulator::detail;
 
+namespace {
+// Name and text as the CUDA runtime gives them.
+constexpr StatusText<cudaError_t> kErrorTexts[] = {
+    {cudaSuccess, "cudaSuccess", "no error"},
+    {cudaErrorInvalidValue, "cudaErrorInvalidValue", "invalid argument"},
+    {cudaErrorMemoryAllocation, "cudaErrorMemoryAllocation", "out of memory"},
+    {cudaErrorInvalidConfiguration, "cudaErrorInvalidConfiguration",
+     "invalid configuration argument"},
+    {cudaErrorInvalidDevice, "cudaErrorInvalidDevice", "invalid device ordinal"},
+    {cudaErrorInvalidResourceHandle, "cudaErrorInvalidResourceHandle", "invalid resource handle"},
+    {cudaErrorNotReady, "cudaErrorNotReady", "device not ready"},
+    {cudaErrorLaunchFailure, "cudaErrorLaunchFailure", "unspecified launch failure"},
+};
+constexpr StatusText<cudaError_t> kUnknownError = {cudaSuccess, "cudaErrorUnknown",
+                                                   "unrecognized error code"};
+}  // namespace
+
 const char* cudaGetErrorName(cudaError_t error) {
-  switch (error) {
-    case cudaSuccess:
-      return "cudaSuccess";
-    case cudaErrorInvalidValue:
-      return "cudaErrorInvalidValue";
-    case cudaErrorMemoryAllocation:
-      return "cudaErrorMemoryAllocation";
-    case cudaErrorInvalidConfiguration:
-      return "cudaErrorInvalidConfiguration";
-    case cudaErrorInvalidDevice:
-      return "cudaErrorInvalidDevice";
-    case cudaErrorInvalidResourceHandle:
-      return "cudaErrorInvalidResourceHandle";
-    case cudaErrorNotReady:
-      return "cudaErrorNotReady";
-    case cudaErrorLaunchFailure:
-      return "cudaErrorLaunchFailure";
-  }
-  return "cudaErrorUnknown";
+  return status_text(kErrorTexts, error, kUnknownError).name;
 }
 
 const char* cudaGetErrorString(cudaError_t error) {
-  switch (error) {
-    case cudaSuccess:
-      return "no error";
-    case cudaErrorInvalidValue:
-      return "invalid argument";
-    case cudaErrorMemoryAllocation:
-      return "out of memory";
-    case cudaErrorInvalidConfiguration:
-      return "invalid configuration argument";
-    case cudaErrorInvalidDevice:
-      return "invalid device ordinal";
-    case cudaErrorInvalidResourceHandle:
-      return "invalid resource handle";
-    case cudaErrorNotReady:
-      return "device not ready";
-    case cudaErrorLaunchFailure:
-      return "unspecified launch failure";
-  }
-  return "unrecognized error code";
+  return status_text(kErrorTexts, error, kUnknownError).text;
 }
 
 cudaError_t cudaGetLastError() {
@@ -245,21 +231,13 @@ cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t str
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags) {
   if (stream == nullptr || flags > cudaStreamNonBlocking) return fail(cudaErrorInvalidValue);
-  auto* s = new CUstream_st{flags};
-  Registry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mutex);
-  r.streams.insert(s);
-  *stream = s;
+  *stream = streams().create();
+  (*stream)->flags = flags;
   return cudaSuccess;
 }
 
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
-  Registry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mutex);
-  if (stream == nullptr || r.streams.erase(stream) == 0)
-    return fail(cudaErrorInvalidResourceHandle);
-  delete stream;
-  return cudaSuccess;
+  return streams().destroy(stream) ? cudaSuccess : fail(cudaErrorInvalidResourceHandle);
 }
 
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
@@ -268,28 +246,18 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
 
 namespace {
 bool valid_event(cudaEvent_t event) {
-  Registry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mutex);
-  return event != nullptr && r.events.count(event) != 0;
+  return events().contains(event);
 }
 }  // namespace
 
 cudaError_t cudaEventCreate(cudaEvent_t* event) {
   if (event == nullptr) return fail(cudaErrorInvalidValue);
-  auto* e = new CUevent_st;
-  Registry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mutex);
-  r.events.insert(e);
-  *event = e;
+  *event = events().create();
   return cudaSuccess;
 }
 
 cudaError_t cudaEventDestroy(cudaEvent_t event) {
-  Registry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mutex);
-  if (event == nullptr || r.events.erase(event) == 0) return fail(cudaErrorInvalidResourceHandle);
-  delete event;
-  return cudaSuccess;
+  return events().destroy(event) ? cudaSuccess : fail(cudaErrorInvalidResourceHandle);
 }
 
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {

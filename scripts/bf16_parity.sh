@@ -12,21 +12,10 @@
 # its .seconds file exist) is kept, so an interrupted study continues where it stopped. Prints a
 # markdown table and writes it, with the command and commit, to DIR/table.md.
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-onestep="${ONESTEP:-$root/build/apps/onestep}"
-[ -x "$onestep" ] || "$root/scripts/build.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/script_lib.sh"
 invocation="scripts/bf16_parity.sh $*"
 out="$root/runs/bf16-parity" teacher_images=51200 distill_images=2560 samples=1000
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --out) out="$2"; shift ;;
-    --teacher-images) teacher_images="$2"; shift ;;
-    --distill-images) distill_images="$2"; shift ;;
-    --samples) samples="$2"; shift ;;
-    *) echo "bf16_parity.sh: unknown argument $1" >&2; exit 2 ;;
-  esac
-  shift
-done
+parse_flags bf16_parity.sh "out teacher_images distill_images samples" "" "$@"
 commit="$(git -C "$root" rev-parse --short HEAD)"
 export ONESTEP_THREADS=1
 mkdir -p "$out"

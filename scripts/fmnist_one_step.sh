@@ -14,27 +14,10 @@
 # its curves. --update-docs writes the table
 # into docs/RESULTS.md and the figures into docs/figures/fmnist-one-step/.
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-onestep="${ONESTEP:-$root/build/apps/onestep}"
-[ -x "$onestep" ] || "$root/scripts/build.sh"
-python="${PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}"
+. "$(dirname "${BASH_SOURCE[0]}")/script_lib.sh"
 out="$root/runs/fmnist-one-step" teacher="$root/runs/teacher-fmnist-cpu/teacher.safetensors"
 images=64000 threads=2 samples=10000 study=0 study_images=6400 study_only="" update_docs=0
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --out) out="$2"; shift ;;
-    --teacher) teacher="$2"; shift ;;
-    --images) images="$2"; shift ;;
-    --threads) threads="$2"; shift ;;
-    --samples) samples="$2"; shift ;;
-    --study) study=1 ;;
-    --study-images) study_images="$2"; shift ;;
-    --study-only) study_only="$2"; shift ;;
-    --update-docs) update_docs=1 ;;
-    *) echo "fmnist_one_step.sh: unknown argument $1" >&2; exit 2 ;;
-  esac
-  shift
-done
+parse_flags fmnist_one_step.sh "out teacher images threads samples study_images study_only" "study update_docs" "$@"
 commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 mkdir -p "$out"
 printf 'scripts/fmnist_one_step.sh --images %s --threads %s --samples %s\ncommit %s\n' \

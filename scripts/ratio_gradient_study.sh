@@ -10,22 +10,9 @@
 # agreement measured at every generator step (--log-every = the batch), one-step samples and
 # `onestep eval`; prints one table. One thread per run, one run at a time.
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-onestep="${ONESTEP:-$root/build/apps/onestep}"
-[ -x "$onestep" ] || "$root/scripts/build.sh"
-python="${PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}"
+. "$(dirname "${BASH_SOURCE[0]}")/script_lib.sh"
 out="$root/runs/ratio-gradient" teacher="" teacher_images=30720 images=6400 samples=1000
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --teacher) teacher="$2"; shift ;;
-    --teacher-images) teacher_images="$2"; shift ;;
-    --images) images="$2"; shift ;;
-    --samples) samples="$2"; shift ;;
-    --out) out="$2"; shift ;;
-    *) echo "ratio_gradient_study.sh: unknown argument $1" >&2; exit 2 ;;
-  esac
-  shift
-done
+parse_flags ratio_gradient_study.sh "teacher teacher_images images samples out" "" "$@"
 export ONESTEP_THREADS=1
 mkdir -p "$out"
 if [ -z "$teacher" ]; then

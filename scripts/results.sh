@@ -19,29 +19,13 @@ set -euo pipefail
 invocation="scripts/results.sh${*:+ $*}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/install-deps.sh" python3-matplotlib python3-numpy
-onestep="${ONESTEP:-$root/build/apps/onestep}"
-[ -x "$onestep" ] || "$root/scripts/build.sh"
+. "$root/scripts/script_lib.sh"  # python: Debian's, which sees the packages installed above
 out="${OUT:-$root/runs/results}"
-# Debian's interpreter, which sees the python3-matplotlib installed above (not a pyenv one).
-python="${PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}"
 
 commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 git -C "$root" diff --quiet HEAD -- 2>/dev/null || commit="$commit+uncommitted"
 gpu=0 only="" toys="25gaussians 8gaussians" toy_images=2000000 fmnist_images="" samples="" teacher="" jobs=1
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --gpu) gpu=1 ;;
-    --only) only="$2"; shift ;;
-    --toys) toys="$2"; shift ;;
-    --toy-images) toy_images="$2"; shift ;;
-    --fmnist-images) fmnist_images="$2"; shift ;;
-    --samples) samples="$2"; shift ;;
-    --teacher) teacher="$2"; shift ;;
-    --jobs) jobs="$2"; shift ;;
-    *) echo "results.sh: unknown argument $1" >&2; exit 2 ;;
-  esac
-  shift
-done
+parse_flags results.sh "only toys toy_images fmnist_images samples teacher jobs" "gpu" "$@"
 case "$jobs" in ''|*[!0-9]*|0) echo "results.sh: --jobs needs a positive integer" >&2; exit 2 ;; esac
 threads=$(( $(nproc) / jobs )); [ "$threads" -ge 1 ] || threads=1
 device=()

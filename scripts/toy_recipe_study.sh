@@ -8,19 +8,9 @@
 # One thread per distillation, two at a time (about 25 minutes on 2 cores); runs already scored
 # are kept, so an interrupted study continues where it stopped.
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-onestep="${ONESTEP:-$root/build/apps/onestep}"
-[ -x "$onestep" ] || "$root/scripts/build.sh"
-python="${PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}"
+. "$(dirname "${BASH_SOURCE[0]}")/script_lib.sh"
 out="$root/runs/toy-recipe" only=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --out) out="$2"; shift ;;
-    --only) only="$2"; shift ;;
-    *) echo "toy_recipe_study.sh: unknown argument $1" >&2; exit 2 ;;
-  esac
-  shift
-done
+parse_flags toy_recipe_study.sh "out only" "" "$@"
 mkdir -p "$out"
 teacher="$out/teacher/teacher.safetensors"
 if [ ! -s "$teacher" ]; then

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "testing/gradcheck.h"
 
@@ -142,6 +143,18 @@ TEST(Tensor, ScalarArithmeticKeepsTheDtype) {
   const Tensor i = from_vector<int64_t>({1, 2}, {2});
   EXPECT_EQ((i * 3.0 - 1.0).to_vector<int64_t>(), (std::vector<int64_t>{2, 5}));
   EXPECT_THROW(i * 0.5, Error);  // not representable in i64
+}
+
+TEST(Tensor, ClampOfIntegersRoundsFractionalBoundsInward) {
+  const Tensor i = from_vector<int64_t>({-3, -2, -1, 0, 1, 2, 3}, {7});
+  EXPECT_EQ(clamp(i, -1.5, 1.5).to_vector<int64_t>(),
+            (std::vector<int64_t>{-1, -1, -1, 0, 1, 1, 1}));
+  EXPECT_EQ(clamp(i, -2.5, -1.5).to_vector<int64_t>(),
+            (std::vector<int64_t>{-2, -2, -2, -2, -2, -2, -2}));
+  const double inf = std::numeric_limits<double>::infinity();
+  EXPECT_EQ(clamp(i, -inf, 0.0).to_vector<int64_t>(),
+            (std::vector<int64_t>{-3, -2, -1, 0, 0, 0, 0}));
+  EXPECT_EQ(clamp(i, 1.0, 1e30).to_vector<int64_t>(), (std::vector<int64_t>{1, 1, 1, 1, 1, 2, 3}));
 }
 
 TEST(Tensor, ComparisonsAndPredicatesGiveZeroOrOne) {

@@ -32,8 +32,8 @@ int run_bench(BenchFlags& f) {
   if (f.threads > 0) set_num_threads(static_cast<int>(f.threads));
   const MatmulPrecisionScope precision(parse_matmul_precision(f.precision));
   BenchWorkload w = make_bench_workload(f.workload, f.config, f.batch, device, f.seed);
-  fmt::print(stderr, "onestep bench: {} step, {} ({} parameters), batch {}, {}, {}\n",
-             f.workload, f.config, w.parameters, f.batch, device_description(f.device),
+  fmt::print(stderr, "onestep bench: {} step, {} ({} parameters), batch {}, {}, {}\n", f.workload,
+             f.config, w.parameters, f.batch, device_description(f.device),
              precision_description(matmul_precision(), device));
 
   std::vector<double> times;
@@ -77,30 +77,22 @@ Run add_bench_command(CLI::App& app) {
   auto f = std::make_shared<BenchFlags>();
   CLI::App* cmd = app.add_subcommand(
       "bench", "Time one training, distillation, generation or optimizer step (median, JSON line)");
-  cmd->add_option("--workload", f->workload,
-                  "teacher (EDM step), distill (Uni-Instruct iteration), generate (one step), adam (the "
-                  "teacher's optimizer step alone)")
-      ->check(member_of(bench_workload_names()))
-      ->capture_default_str();
-  cmd->add_option("--config", f->config, "Network: fmnist, fmnist-cpu or cifar10 (32x32)")
-      ->check(member_of(bench_config_names()))
-      ->capture_default_str();
-  cmd->add_option("--batch", f->batch, "Batch size")
-      ->check(in_range(1, 65536))
-      ->capture_default_str();
+  add_checked_option(
+      *cmd, "--workload", f->workload,
+      "teacher (EDM step), distill (Uni-Instruct iteration), generate (one step), adam (the "
+      "teacher's optimizer step alone)",
+      member_of(bench_workload_names()));
+  add_checked_option(*cmd, "--config", f->config, "Network: fmnist, fmnist-cpu or cifar10 (32x32)",
+                     member_of(bench_config_names()));
+  add_checked_option(*cmd, "--batch", f->batch, "Batch size", in_range(1, 65536));
   cmd->add_option("--device", f->device, "cpu, cuda or cuda:N")->capture_default_str();
   add_precision_flag(*cmd, f->precision);
   cmd->add_option("--threads", f->threads, "CPU threads (default: ONESTEP_THREADS, else all)")
       ->check(in_range(1, 4096));
-  cmd->add_option("--warmup", f->warmup, "Untimed steps first")
-      ->check(in_range(1, 1000))
-      ->capture_default_str();
-  cmd->add_option("--steps", f->steps, "Timed steps (the median is reported)")
-      ->check(in_range(10, 100000))
-      ->capture_default_str();
-  cmd->add_option("--seed", f->seed, "Seed of the weights and inputs")
-      ->check(kNonNegative)
-      ->capture_default_str();
+  add_checked_option(*cmd, "--warmup", f->warmup, "Untimed steps first", in_range(1, 1000));
+  add_checked_option(*cmd, "--steps", f->steps, "Timed steps (the median is reported)",
+                     in_range(10, 100000));
+  add_checked_option(*cmd, "--seed", f->seed, "Seed of the weights and inputs", kNonNegative);
   return [f] { return run_bench(*f); };
 }
 

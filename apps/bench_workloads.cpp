@@ -6,12 +6,12 @@
 
 #include "onestep/diffusion/edm.h"
 #include "onestep/diffusion/teacher.h"
-#include "onestep/run/training_state.h"
 #include "onestep/distill/distill.h"
 #include "onestep/distill/generator_loss.h"
 #include "onestep/engine.h"
 #include "onestep/nn/grad_utils.h"
 #include "onestep/nn/optimizer.h"
+#include "onestep/run/training_state.h"
 
 namespace onestep::app {
 
@@ -48,8 +48,7 @@ Shape batch_shape(const diffusion::ModelConfig& m, int64_t batch) {
 }
 
 // 256 images of uniform random pixels of the network's shape: the data of the training steps.
-std::unique_ptr<diffusion::DataSource> random_images(const diffusion::ModelConfig& m,
-                                                     Rng& gen) {
+std::unique_ptr<diffusion::DataSource> random_images(const diffusion::ModelConfig& m, Rng& gen) {
   diffusion::ImageSet set;
   set.info.size = 256;
   set.info.channels = m.data_shape[0];
@@ -98,11 +97,11 @@ struct DistillStep {
     o.eval_every_images = 0;
     Rng init(seed);
     diffusion::LoadedDenoiser teacher{m, diffusion::build_denoiser(m, init), {}};
-    training = std::make_unique<distill::DistillTraining>(o, std::move(teacher),
-                                                         random_images(m, init));
+    training =
+        std::make_unique<distill::DistillTraining>(o, std::move(teacher), random_images(m, init));
   }
 
-  void operator()() { training->iteration(); }
+  void operator()() { training->step(); }
 
   std::unique_ptr<distill::DistillTraining> training;
 };

@@ -70,6 +70,13 @@ extern const CLI::Validator kNonNegative;  // >= 0
 CLI::Validator in_range(double min, double max);
 CLI::Validator member_of(std::vector<std::string> choices);
 
+// A flag whose value must pass `check`, with its default shown in --help.
+template <class T>
+CLI::Option* add_checked_option(CLI::App& cmd, const std::string& flag, T& value,
+                                const std::string& help, const CLI::Validator& check) {
+  return cmd.add_option(flag, value, help)->check(check)->capture_default_str();
+}
+
 // --out of a command that writes a folder: not an existing file.
 void check_output_folder(const std::string& flag, const std::string& path);
 

@@ -3,10 +3,10 @@
 #include <cmath>
 
 #include "commands.h"
-#include "option_flags.h"
-#include "onestep/run/run.h"
 #include "onestep/distill/distill.h"
 #include "onestep/engine.h"
+#include "onestep/run/run.h"
+#include "option_flags.h"
 
 namespace onestep::app {
 
@@ -35,20 +35,20 @@ int run_distill(CLI::App& cmd, const DistillFlags& f) {
     check_flag("--divergence", [&] { distill::parse_divergence(o.method_options.divergence); });
   f.check([&] { distill::check_distill_options(o, f.resume()); });
   const distill::Method method = distill::make_method(o.method, o.method_options);
-  fmt::print("onestep distill: {} -> {} with {} ({} images, batch {}, {}{}{})\n", o.teacher,
-             o.out, method.describe(), o.total_images, o.batch, device_description(o.device),
+  fmt::print("onestep distill: {} -> {} with {} ({} images, batch {}, {}{}{})\n", o.teacher, o.out,
+             method.describe(), o.total_images, o.batch, device_description(o.device),
              precision_suffix(o.precision, o.device), f.resume() ? ", resuming" : "");
-  const distill::DistillResult r =
-      f.train([&] { return distill::distill(o, f.resume()); });
+  const distill::DistillResult r = f.train([&] { return distill::distill(o, f.resume()); });
   // NaN when the last log interval had no generator update: the run ended in its warm-up.
   const std::string generator_loss =
       std::isnan(r.last_generator_loss)
           ? std::string("no generator update yet (warm-up)")
           : fmt::format("last generator loss {:.4f}", r.last_generator_loss);
-  fmt::print("{} iterations, {} images ({} skipped steps) in {:.1f} s: {:.1f} images/s; {}, fake "
-             "loss {:.4f}\n",
-             r.iterations, r.images, r.skipped_steps, r.seconds, r.images_per_second,
-             generator_loss, r.last_fake_loss);
+  fmt::print(
+      "{} iterations, {} images ({} skipped steps) in {:.1f} s: {:.1f} images/s; {}, fake "
+      "loss {:.4f}\n",
+      r.steps, r.images, r.skipped_steps, r.seconds, r.images_per_second, generator_loss,
+      r.last_fake_loss);
   if (r.stop_signal != 0) {
     fmt::print("stopped by signal {}; checkpoint written, continue with --resume --out {}\n",
                r.stop_signal, o.out);

@@ -9,10 +9,10 @@
 #include "onestep/diffusion/image_metrics.h"
 #include "onestep/diffusion/metrics2d.h"
 #include "onestep/diffusion/npy.h"
-#include "onestep/run/run.h"
 #include "onestep/diffusion/sample_quality.h"
 #include "onestep/engine.h"
 #include "onestep/nn/atomic_file.h"
+#include "onestep/run/run.h"
 
 namespace onestep::app {
 
@@ -128,8 +128,8 @@ int evaluate_points(EvalFlags& f) {
   const PointScores scores = score_points(samples, *data, f.data, f.projections, f.seed);
   fmt::print("{} points from {}: ", scores.n, f.samples);
   fmt::print("{}", scores.summary(f.data));
-  const std::string json = fmt::format("{{\"samples\": \"{}\", \"data\": \"{}\", {}}}\n",
-                                       f.samples, f.data, scores.json_members());
+  const std::string json = fmt::format("{{\"samples\": \"{}\", \"data\": \"{}\", {}}}\n", f.samples,
+                                       f.data, scores.json_members());
   nn::write_file_atomically(f.out, json.data(), json.size());
   return 0;
 }
@@ -183,9 +183,9 @@ int run_eval(const CLI::App& cmd, EvalFlags& f) {
                       "--labels applies to images; {} is 2-D point data", f.data);
   ONESTEP_USAGE_CHECK(f.labels.empty() || fs::is_regular_file(f.labels),
                       "--labels {}: no such file", f.labels);
-  ONESTEP_USAGE_CHECK(points || f.features == diffusion::kBuiltinFeatureNet ||
-                          fs::is_regular_file(f.features),
-                      "--features {}: no such file (train one with --train-features)", f.features);
+  ONESTEP_USAGE_CHECK(
+      points || f.features == diffusion::kBuiltinFeatureNet || fs::is_regular_file(f.features),
+      "--features {}: no such file (train one with --train-features)", f.features);
   ONESTEP_USAGE_CHECK(f.out.empty() || !fs::is_directory(f.out),
                       "--out {}: is a folder; name the JSON file to write", f.out);
   if (f.out.empty()) {
@@ -211,10 +211,8 @@ Run add_eval_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--labels", f->labels, "int64 .npy of the classes the samples were asked for");
   cmd->add_option("--out", f->out, "Metrics JSON (default: metrics-eval.json beside the samples)");
-  cmd->add_option("--kid-subsets", f->kid_subsets, "KID subsets")
-      ->check(in_range(2, 100000));
-  cmd->add_option("--kid-size", f->kid_size, "KID subset size")
-      ->check(in_range(2, 100000));
+  cmd->add_option("--kid-subsets", f->kid_subsets, "KID subsets")->check(in_range(2, 100000));
+  cmd->add_option("--kid-size", f->kid_size, "KID subset size")->check(in_range(2, 100000));
   cmd->add_option("--projections", f->projections, "Sliced Wasserstein projections")
       ->check(in_range(1, 100000));
   cmd->add_option("--seed", f->seed, "Random seed of the metrics")->check(kNonNegative);

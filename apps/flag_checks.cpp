@@ -1,14 +1,14 @@
 // Checks of flag values shared by the subcommands (commands.h).
 
+#include <unistd.h>
 #include <algorithm>
 #include <cctype>
-#include <unistd.h>
 
 #include <filesystem>
 
 #include "commands.h"
-#include "option_flags.h"
 #include "onestep/engine/cuda.h"
+#include "option_flags.h"
 
 namespace onestep::app {
 
@@ -32,8 +32,8 @@ std::string with_flag_names(const CLI::App& cmd, const std::string& message) {
     // Words of letters, digits and underscores; a word with an underscore that names a flag of
     // the command becomes the flag.
     size_t end = i;
-    while (end < message.size() && (std::isalnum(static_cast<unsigned char>(message[end])) ||
-                                    message[end] == '_'))
+    while (end < message.size() &&
+           (std::isalnum(static_cast<unsigned char>(message[end])) || message[end] == '_'))
       ++end;
     if (end == i) {
       out += message[i++];
@@ -98,9 +98,8 @@ Device check_device_flag(const std::string& text) {
 }
 
 void add_precision_flag(CLI::App& cmd, std::string& precision) {
-  cmd.add_option("--precision", precision, run::kPrecisionHelp)
-      ->check(member_of({"fp32", "bf16"}))
-      ->capture_default_str();
+  add_checked_option(cmd, "--precision", precision, run::kPrecisionHelp,
+                     member_of({"fp32", "bf16"}));
 }
 
 std::string precision_description(MatmulPrecision precision, const Device& device) {

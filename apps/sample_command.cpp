@@ -10,10 +10,10 @@
 #include "onestep/diffusion/metrics2d.h"
 #include "onestep/diffusion/model_config.h"
 #include "onestep/diffusion/npy.h"
-#include "onestep/run/run.h"
 #include "onestep/diffusion/sampler.h"
 #include "onestep/engine.h"
 #include "onestep/nn/atomic_file.h"
+#include "onestep/run/run.h"
 
 namespace onestep::app {
 
@@ -78,10 +78,9 @@ int run_sample(const CLI::App& cmd, SampleFlags& f) {
         "onestep sample: {} ({} one-step generator), {} samples, 1 network evaluation each{}\n",
         f.model, config.arch, f.n, precision_suffix(f.precision, f.device));
   } else {
-    fmt::print(
-        "onestep sample: {} ({}), {} samples, {} {} steps ({} network evaluations each){}\n",
-        f.model, config.arch, f.n, f.sampler, f.options.steps, diffusion::sampler_nfe(f.options),
-        precision_suffix(f.precision, f.device));
+    fmt::print("onestep sample: {} ({}), {} samples, {} {} steps ({} network evaluations each){}\n",
+               f.model, config.arch, f.n, f.sampler, f.options.steps,
+               diffusion::sampler_nfe(f.options), precision_suffix(f.precision, f.device));
   }
   const MatmulPrecisionScope precision(parse_matmul_precision(f.precision));
   const auto start = std::chrono::steady_clock::now();
@@ -125,8 +124,7 @@ int run_sample(const CLI::App& cmd, SampleFlags& f) {
       const std::string json = fmt::format(
           "{{\"data\": \"{}\", {}, \"nfe\": {}, \"seconds\": {:.6g}}}\n", spec,
           scores.json_members(), one_step ? 1 : diffusion::sampler_nfe(f.options), seconds);
-      nn::write_file_atomically(run::join_path(f.out, "metrics.json"), json.data(),
-                                json.size());
+      nn::write_file_atomically(run::join_path(f.out, "metrics.json"), json.data(), json.size());
     }
     diffusion::write_scatter_png(png, samples, reference);
   } else {
@@ -150,30 +148,14 @@ Run add_sample_command(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--out", f->out, "Output directory (default: samples/ beside the model)");
-  cmd->add_option("--n", f->n, "Number of samples")
-      ->check(in_range(1, 100000000))
-      ->capture_default_str();
-  cmd->add_option("--batch", f->batch, "Samples per network call")
-      ->check(in_range(1, 1048576))
-      ->capture_default_str();
-  cmd->add_option("--steps", f->options.steps, "Sampler steps")
-      ->check(in_range(1, 100000))
-      ->capture_default_str();
-  cmd->add_option("--sampler", f->sampler, "heun or euler")
-      ->check(member_of({"heun", "euler"}))
-      ->capture_default_str();
-  cmd->add_option("--sigma-min", f->options.sigma_min, "Smallest noise level")
-      ->check(kPositive)
-      ->capture_default_str();
-  cmd->add_option("--sigma-max", f->options.sigma_max, "Largest noise level")
-      ->check(kPositive)
-      ->capture_default_str();
-  cmd->add_option("--rho", f->options.rho, "Noise-level schedule exponent")
-      ->check(kPositive)
-      ->capture_default_str();
-  cmd->add_option("--seed", f->seed, "Random seed")
-      ->check(kNonNegative)
-      ->capture_default_str();
+  add_checked_option(*cmd, "--n", f->n, "Number of samples", in_range(1, 100000000));
+  add_checked_option(*cmd, "--batch", f->batch, "Samples per network call", in_range(1, 1048576));
+  add_checked_option(*cmd, "--steps", f->options.steps, "Sampler steps", in_range(1, 100000));
+  add_checked_option(*cmd, "--sampler", f->sampler, "heun or euler", member_of({"heun", "euler"}));
+  add_checked_option(*cmd, "--sigma-min", f->options.sigma_min, "Smallest noise level", kPositive);
+  add_checked_option(*cmd, "--sigma-max", f->options.sigma_max, "Largest noise level", kPositive);
+  add_checked_option(*cmd, "--rho", f->options.rho, "Noise-level schedule exponent", kPositive);
+  add_checked_option(*cmd, "--seed", f->seed, "Random seed", kNonNegative);
   cmd->add_option("--device", f->device, "Where the network runs: cpu, cuda or cuda:N")
       ->capture_default_str();
   add_precision_flag(*cmd, f->precision);

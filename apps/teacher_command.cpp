@@ -3,10 +3,10 @@
 #include <csignal>
 
 #include "commands.h"
-#include "option_flags.h"
-#include "onestep/run/run.h"
 #include "onestep/diffusion/teacher.h"
 #include "onestep/engine.h"
+#include "onestep/run/run.h"
+#include "option_flags.h"
 
 namespace onestep::app {
 
@@ -45,8 +45,8 @@ int run_teacher(CLI::App& cmd, const TeacherFlags& f) {
 Run add_teacher_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("teacher", "Train an EDM teacher (diffusion model)");
   auto f = std::make_shared<TeacherFlags>(*cmd, diffusion::teacher_option_table(),
-                                         diffusion::teacher_preset_names(),
-                                         "Starting settings: toy, fmnist-cpu, fmnist, cifar10");
+                                          diffusion::teacher_preset_names(),
+                                          "Starting settings: toy, fmnist-cpu, fmnist, cifar10");
   return [cmd, f] { return run_teacher(*cmd, *f); };
 }
 

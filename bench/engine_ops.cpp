@@ -167,20 +167,19 @@ void conv_rows(std::vector<Row>& rows, int64_t N, int64_t in, int64_t out, int64
   // Timed before and after the gradients, the faster kept: the first timing of a shape can
   // still include the allocator's first requests for its buffers.
   double forward = time_forward();
-  const Tensor xg = x.detach().clone().set_requires_grad(true);
-  const double with_input = median_ms(
-      [&] {
-        xg.zero_grad();
-        conv2d(xg, w, Tensor(), 1, pad).backward(g);
-      },
-      reps);
-  const Tensor wg = w.detach().clone().set_requires_grad(true);
-  const double with_weight = median_ms(
-      [&] {
-        wg.zero_grad();
-        conv2d(x, wg, Tensor(), 1, pad).backward(g);
-      },
-      reps);
+  // Forward and backward differentiating only the input or only the weight (a copy of it that
+  // requires grad).
+  auto time_with_gradient_of = [&](bool of_input) {
+    const Tensor leaf = (of_input ? x : w).detach().clone().set_requires_grad(true);
+    return median_ms(
+        [&] {
+          leaf.zero_grad();
+          conv2d(of_input ? leaf : x, of_input ? w : leaf, Tensor(), 1, pad).backward(g);
+        },
+        reps);
+  };
+  const double with_input = time_with_gradient_of(true);
+  const double with_weight = time_with_gradient_of(false);
   forward = std::min(forward, time_forward());
   rows.push_back({"conv2d forward", shape, flops, forward});
   rows.push_back({"conv2d input gradient", shape, flops, std::max(with_input - forward, 1e-3)});
@@ -235,8 +234,7 @@ int main(int argc, char** argv) {
   fmt::print("FMA-loop peak: {:.1f} GFLOP/s on {} threads ({:.1f} per thread)\n\n", peak, threads,
              peak / threads);
 
-  fmt::print("{:<30} {:<36} {:>9} {:>9} {:>9}\n", "workload", "shape", "ms", "GFLOP/s",
-             "of peak");
+  fmt::print("{:<30} {:<36} {:>9} {:>9} {:>9}\n", "workload", "shape", "ms", "GFLOP/s", "of peak");
   // A plain Eigen float GEMM, square 1024, single-threaded as the engine runs Eigen.
   const int64_t n = 1024;
   Eigen::MatrixXf ea = Eigen::MatrixXf::Random(n, n), eb = Eigen::MatrixXf::Random(n, n), ec(n, n);

@@ -24,68 +24,61 @@ void read_field(const json& j, const char* key, T& out, const char* where) {
   }
 }
 
-json unet_to_json(const nn::SongUNetConfig& c) {
-  return {{"arch", "songunet"},
-          {"img_resolution", c.img_resolution},
-          {"in_channels", c.in_channels},
-          {"out_channels", c.out_channels},
-          {"label_dim", c.label_dim},
-          {"augment_dim", c.augment_dim},
-          {"model_channels", c.model_channels},
-          {"channel_mult", c.channel_mult},
-          {"channel_mult_emb", c.channel_mult_emb},
-          {"num_blocks", c.num_blocks},
-          {"attn_resolutions", c.attn_resolutions},
-          {"dropout", c.dropout},
-          {"label_dropout", c.label_dropout},
-          {"embedding_type", c.embedding_type},
-          {"channel_mult_noise", c.channel_mult_noise},
-          {"encoder_type", c.encoder_type},
-          {"decoder_type", c.decoder_type},
-          {"resample_filter", c.resample_filter}};
+// Each network's fields, listed once: visit(key, member) for every field config.json stores.
+// C is the config, const when writing JSON and mutable when reading it.
+template <class Config>
+struct NetworkFields;
+
+template <>
+struct NetworkFields<nn::SongUNetConfig> {
+  static constexpr const char* kArch = "songunet";
+  template <class C, class Visit>
+  static void visit(C& c, Visit&& visit) {
+    visit("img_resolution", c.img_resolution);
+    visit("in_channels", c.in_channels);
+    visit("out_channels", c.out_channels);
+    visit("label_dim", c.label_dim);
+    visit("augment_dim", c.augment_dim);
+    visit("model_channels", c.model_channels);
+    visit("channel_mult", c.channel_mult);
+    visit("channel_mult_emb", c.channel_mult_emb);
+    visit("num_blocks", c.num_blocks);
+    visit("attn_resolutions", c.attn_resolutions);
+    visit("dropout", c.dropout);
+    visit("label_dropout", c.label_dropout);
+    visit("embedding_type", c.embedding_type);
+    visit("channel_mult_noise", c.channel_mult_noise);
+    visit("encoder_type", c.encoder_type);
+    visit("decoder_type", c.decoder_type);
+    visit("resample_filter", c.resample_filter);
+  }
+};
+
+template <>
+struct NetworkFields<nn::ToyMLPConfig> {
+  static constexpr const char* kArch = "mlp";
+  template <class C, class Visit>
+  static void visit(C& c, Visit&& visit) {
+    visit("dim", c.dim);
+    visit("hidden", c.hidden);
+    visit("num_blocks", c.num_blocks);
+    visit("noise_channels", c.noise_channels);
+    visit("label_dim", c.label_dim);
+  }
+};
+
+template <class Config>
+json network_to_json(const Config& c) {
+  json j = {{"arch", NetworkFields<Config>::kArch}};
+  NetworkFields<Config>::visit(c, [&](const char* key, const auto& member) { j[key] = member; });
+  return j;
 }
 
-nn::SongUNetConfig unet_from_json(const json& j) {
-  nn::SongUNetConfig c;
-  const char* w = "network";
-  read_field(j, "img_resolution", c.img_resolution, w);
-  read_field(j, "in_channels", c.in_channels, w);
-  read_field(j, "out_channels", c.out_channels, w);
-  read_field(j, "label_dim", c.label_dim, w);
-  read_field(j, "augment_dim", c.augment_dim, w);
-  read_field(j, "model_channels", c.model_channels, w);
-  read_field(j, "channel_mult", c.channel_mult, w);
-  read_field(j, "channel_mult_emb", c.channel_mult_emb, w);
-  read_field(j, "num_blocks", c.num_blocks, w);
-  read_field(j, "attn_resolutions", c.attn_resolutions, w);
-  read_field(j, "dropout", c.dropout, w);
-  read_field(j, "label_dropout", c.label_dropout, w);
-  read_field(j, "embedding_type", c.embedding_type, w);
-  read_field(j, "channel_mult_noise", c.channel_mult_noise, w);
-  read_field(j, "encoder_type", c.encoder_type, w);
-  read_field(j, "decoder_type", c.decoder_type, w);
-  read_field(j, "resample_filter", c.resample_filter, w);
-  c.validate();
-  return c;
-}
-
-json mlp_to_json(const nn::ToyMLPConfig& c) {
-  return {{"arch", "mlp"},
-          {"dim", c.dim},
-          {"hidden", c.hidden},
-          {"num_blocks", c.num_blocks},
-          {"noise_channels", c.noise_channels},
-          {"label_dim", c.label_dim}};
-}
-
-nn::ToyMLPConfig mlp_from_json(const json& j) {
-  nn::ToyMLPConfig c;
-  const char* w = "network";
-  read_field(j, "dim", c.dim, w);
-  read_field(j, "hidden", c.hidden, w);
-  read_field(j, "num_blocks", c.num_blocks, w);
-  read_field(j, "noise_channels", c.noise_channels, w);
-  read_field(j, "label_dim", c.label_dim, w);
+template <class Config>
+Config network_from_json(const json& j) {
+  Config c;
+  NetworkFields<Config>::visit(
+      c, [&](const char* key, auto& member) { read_field(j, key, member, "network"); });
   c.validate();
   return c;
 }
@@ -100,7 +93,7 @@ std::string ModelConfig::to_json() const {
   json j = {{"kind", "edm-denoiser"},
             {"sigma_data", sigma_data},
             {"label_dim", label_dim()},
-            {"network", arch == "mlp" ? mlp_to_json(mlp) : unet_to_json(unet)},
+            {"network", arch == "mlp" ? network_to_json(mlp) : network_to_json(unet)},
             {"data", {{"spec", data_spec}, {"shape", data_shape}}},
             {"source", source}};
   if (one_step_sigma > 0) j["one_step_sigma"] = one_step_sigma;
@@ -125,9 +118,9 @@ ModelConfig ModelConfig::from_json(const std::string& text) {
   ONESTEP_CHECK(c.sigma_data > 0, "model config: sigma_data must be positive");
   read_field(j["network"], "arch", c.arch, "network");
   if (c.arch == "songunet") {
-    c.unet = unet_from_json(j["network"]);
+    c.unet = network_from_json<nn::SongUNetConfig>(j["network"]);
   } else if (c.arch == "mlp") {
-    c.mlp = mlp_from_json(j["network"]);
+    c.mlp = network_from_json<nn::ToyMLPConfig>(j["network"]);
   } else {
     ONESTEP_FAIL("model config: unknown network arch '{}' (songunet or mlp)", c.arch);
   }

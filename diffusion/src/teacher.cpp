@@ -6,16 +6,16 @@
 
 #include "onestep/diffusion/datasets.h"
 #include "onestep/diffusion/image_io.h"
-#include "onestep/run/run.h"
 #include "onestep/diffusion/sampler.h"
-#include "onestep/run/training_loop.h"
-#include "onestep/run/training_state.h"
 #include "onestep/engine.h"
 #include "onestep/nn/atomic_file.h"
 #include "onestep/nn/ema.h"
 #include "onestep/nn/grad_utils.h"
 #include "onestep/nn/optimizer.h"
 #include "onestep/nn/safetensors.h"
+#include "onestep/run/run.h"
+#include "onestep/run/training_loop.h"
+#include "onestep/run/training_state.h"
 
 namespace onestep::diffusion {
 
@@ -84,21 +84,13 @@ class TeacherRun : public TrainingLoop {
   }
 
   const TeacherOptions& options() const { return o_; }
-  int64_t images() const { return images_; }
   const EdmPrecond& network() const { return *net_; }
-
-  // One step outside run(): as run() takes it, its loss tallied for a log line nobody writes.
-  void step_once() { train_step(); }
 
   TeacherResult run() {
     const MatmulPrecisionScope precision(parse_matmul_precision(o_.precision));
     net_->train();
     const TrainingOutcome outcome = run_loop(schedule_of(o_, "teacher", device_));
-    TeacherResult result;
-    copy_outcome(outcome, result);
-    result.steps = outcome.steps;
-    result.last_loss = last_loss_;
-    return result;
+    return TeacherResult{outcome, last_loss_};
   }
 
  private:
@@ -139,7 +131,7 @@ class TeacherRun : public TrainingLoop {
   }
 
   void train_step() override {
-    const double loss = step();
+    const double loss = optimizer_step();
     if (std::isfinite(loss)) {
       interval_loss_ += loss;
       ++interval_steps_;
@@ -147,7 +139,7 @@ class TeacherRun : public TrainingLoop {
     }
   }
 
-  double step() {
+  double optimizer_step() {
     const Batch batch = data_->next_batch(o_.batch);
     const Tensor x = batch.x.to(device_);
     const Tensor labels =
@@ -180,9 +172,9 @@ class TeacherRun : public TrainingLoop {
   }
 
   std::vector<StatePart> state_parts() override {
-    return {module_part("net", *net_),          stateful_part("adam", *adam_),
-            stateful_part("ema", *ema_),        progress_part(),
-            rng_part("rng.loss", loss_gen_),    rng_part("rng.dropout", dropout_gen_),
+    return {module_part("net", *net_),       stateful_part("adam", *adam_),
+            stateful_part("ema", *ema_),     progress_part(),
+            rng_part("rng.loss", loss_gen_), rng_part("rng.dropout", dropout_gen_),
             data_part("data", *data_)};
   }
 
@@ -251,23 +243,13 @@ TeacherResult train_teacher(const TeacherOptions& options, bool resume) {
 TeacherTraining::TeacherTraining(const TeacherOptions& options)
     : TeacherTraining(options, open_teacher_data(options)) {}
 
-TeacherTraining::TeacherTraining(const TeacherOptions& options, std::unique_ptr<DataSource> data) {
-  options.validate();
-  run_ = std::make_unique<TeacherRun>(options, std::move(data), false);
-}
+TeacherTraining::TeacherTraining(const TeacherOptions& options, std::unique_ptr<DataSource> data)
+    : SteppedTraining(std::make_unique<TeacherRun>(validated(options), std::move(data), false)) {}
 
 TeacherTraining::~TeacherTraining() = default;
 
-void TeacherTraining::step() {
-  run_->step_once();
-}
-
-int64_t TeacherTraining::images() const {
-  return run_->images();
-}
-
 const EdmPrecond& TeacherTraining::network() const {
-  return run_->network();
+  return loop_as<TeacherRun>().network();
 }
 
 }  // namespace onestep::diffusion

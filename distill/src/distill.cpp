@@ -9,11 +9,8 @@
 #include "onestep/diffusion/datasets.h"
 #include "onestep/diffusion/image_io.h"
 #include "onestep/diffusion/model_config.h"
-#include "onestep/run/run.h"
 #include "onestep/diffusion/sample_quality.h"
 #include "onestep/diffusion/sampler.h"
-#include "onestep/run/training_loop.h"
-#include "onestep/run/training_state.h"
 #include "onestep/distill/generator_loss.h"
 #include "onestep/engine.h"
 #include "onestep/nn/atomic_file.h"
@@ -21,6 +18,9 @@
 #include "onestep/nn/grad_utils.h"
 #include "onestep/nn/optimizer.h"
 #include "onestep/nn/safetensors.h"
+#include "onestep/run/run.h"
+#include "onestep/run/training_loop.h"
+#include "onestep/run/training_state.h"
 
 namespace onestep::distill {
 
@@ -180,50 +180,39 @@ class DistillRun : public TrainingLoop {
       // teacher, and a distillation on the CPU gives it only hundreds of updates.
       const std::vector<Tensor> head_params = head_->parameters();
       adam_head_ = std::make_unique<nn::Adam>(
-          head_params, nn::AdamOptions{o_.lr_discriminator_head > 0 ? o_.lr_discriminator_head
-                                                                    : o_.lr_fake,
-                                       o_.beta1, o_.beta2, o_.adam_eps, 0.0});
+          head_params,
+          nn::AdamOptions{o_.lr_discriminator_head > 0 ? o_.lr_discriminator_head : o_.lr_fake,
+                          o_.beta1, o_.beta2, o_.adam_eps, 0.0});
       // One clipping norm and one skip decision for the fake network and its head.
       fake_step_params_.insert(fake_step_params_.end(), head_params.begin(), head_params.end());
     }
     ema_ = std::make_unique<nn::ExponentialMovingAverage>(generator_params_);
     if (method_.regression_weight > 0) make_regression_pairs();
     if (o_.eval_every_images > 0) {
-      ONESTEP_CHECK(!spec.empty(), "distill: eval_every_images needs the data; the teacher names none, "
-                                   "so set data");
+      ONESTEP_CHECK(!spec.empty(),
+                    "distill: eval_every_images needs the data; the teacher names none, "
+                    "so set data");
       scorer_ = std::make_unique<SampleScorer>(spec, o_.eval_features, o_.eval_samples,
                                                stream_seed(o_.seed, 6));
       Rng eval_gen(stream_seed(o_.seed, 7));
       eval_noise_ = randn(sample_shape(o_.eval_samples), eval_gen, DType::f32, device_);
       if (label_dim_ > 0)
-        eval_labels_ = one_hot(randint(0, label_dim_, {o_.eval_samples}, eval_gen).to(device_),
-                               label_dim_);
+        eval_labels_ =
+            one_hot(randint(0, label_dim_, {o_.eval_samples}, eval_gen).to(device_), label_dim_);
     }
     if (resume) load_state();
   }
 
   const DistillOptions& options() const { return o_; }
   const Method& method() const { return method_; }
-  int64_t images() const { return images_; }
   const EdmPrecond& generator() const { return *generator_; }
-
-  // One iteration outside run(): its losses are summed into a tally nobody reads.
-  void iteration() {
-    Sums unread;
-    iteration(unread);
-  }
 
   DistillResult run() {
     const MatmulPrecisionScope precision(parse_matmul_precision(o_.precision));
     TrainingSchedule schedule = schedule_of(o_, "distill", device_);
     schedule.eval_every_images = scorer_ ? o_.eval_every_images : 0;
     const TrainingOutcome outcome = run_loop(schedule);
-    DistillResult result;
-    copy_outcome(outcome, result);
-    result.iterations = outcome.steps;
-    result.last_generator_loss = last_generator_loss_;
-    result.last_fake_loss = last_fake_loss_;
-    return result;
+    return DistillResult{outcome, last_generator_loss_, last_fake_loss_};
   }
 
  private:
@@ -382,19 +371,21 @@ class DistillRun : public TrainingLoop {
     adam_f_->zero_grad();
     if (adam_head_) adam_head_->zero_grad();
     // Diff-Instruct queries the fake score at log-normal noise levels: train it there too.
-    const Tensor fake_sigma =
-        o_.fake_sigma == SigmaSampling::grid && !method_.lognormal_sigma ? grid_sigmas(n) : lognormal_sigmas(n);
+    const Tensor fake_sigma = o_.fake_sigma == SigmaSampling::grid && !method_.lognormal_sigma
+                                  ? grid_sigmas(n)
+                                  : lognormal_sigmas(n);
     Tensor loss = mean(edm_loss_at(*fake_, x_g, labels, fake_sigma, gen_));
     sums.fake += loss.item();
     if (method_.needs_discriminator()) {
       const Batch real = data_->next_batch(n);
       const Tensor real_labels =
           label_dim_ > 0 ? one_hot(real.labels.to(device_), label_dim_) : Tensor();
-      const Tensor sigma = o_.discriminator_sigma == SigmaSampling::grid ? grid_sigmas(n) : lognormal_sigmas(n);
+      const Tensor sigma =
+          o_.discriminator_sigma == SigmaSampling::grid ? grid_sigmas(n) : lognormal_sigmas(n);
       const Tensor noise = randn(sample_shape(n), gen_, DType::f32, device_);
-      const Tensor disc =
-          mean(discriminator_loss(*fake_, real.x.to(device_), real_labels, x_g, labels, sigma,
-                                  noise, o_.discriminator_sigma_weighting == SigmaWeighting::lambda, head_.get()));
+      const Tensor disc = mean(discriminator_loss(
+          *fake_, real.x.to(device_), real_labels, x_g, labels, sigma, noise,
+          o_.discriminator_sigma_weighting == SigmaWeighting::lambda, head_.get()));
       sums.disc += disc.item();
       // The EDM loss sums over each sample's elements; the BCE is per sample. Scaled by the
       // element count the two compete (unscaled, Adam all but ignores the discriminator on images).
@@ -518,20 +509,18 @@ class DistillRun : public TrainingLoop {
     std::vector<StatePart> parts = {module_part("generator", *generator_),
                                     module_part("fake", *fake_)};
     // Saved with a learned head or without: a resume must be set up the same way.
-    parts.push_back({"discriminator_head", false,
-                     [this] { return head_ ? head_->state_dict() : nn::NamedTensors{}; },
-                     [this](const nn::NamedTensors& saved) {
-                       ONESTEP_CHECK(saved.empty() == !head_,
-                                     "the state was saved {} a learned discriminator head, this "
-                                     "run is set up {} one (discriminator_head {}); resume with "
-                                     "the setting the run was started with",
-                                     saved.empty() ? "without" : "with",
-                                     head_ ? "with" : "without",
-                                     o_.discriminator_head == DiscriminatorLogit::learned
-                                         ? "learned"
-                                         : "mean");
-                       if (head_) head_->load_state_dict(saved);
-                     }});
+    parts.push_back(
+        {"discriminator_head", false,
+         [this] { return head_ ? head_->state_dict() : nn::NamedTensors{}; },
+         [this](const nn::NamedTensors& saved) {
+           ONESTEP_CHECK(saved.empty() == !head_,
+                         "the state was saved {} a learned discriminator head, this "
+                         "run is set up {} one (discriminator_head {}); resume with "
+                         "the setting the run was started with",
+                         saved.empty() ? "without" : "with", head_ ? "with" : "without",
+                         o_.discriminator_head == DiscriminatorLogit::learned ? "learned" : "mean");
+           if (head_) head_->load_state_dict(saved);
+         }});
     parts.push_back(stateful_part("adam_generator", *adam_g_));
     parts.push_back(stateful_part("adam_fake", *adam_f_));
     if (adam_head_) parts.push_back(stateful_part("adam_discriminator_head", *adam_head_));
@@ -587,17 +576,12 @@ class DistillRun : public TrainingLoop {
   std::unique_ptr<SampleScorer> scorer_;  // with --eval-every
   Tensor eval_noise_, eval_labels_;
   std::string last_eval_summary_;
-  Sums sums_;  // of this log interval
+  Sums sums_;                                            // of this log interval
   double last_generator_loss_ = 0, last_fake_loss_ = 0;  // of the last log interval
-  bool measure_ratio_gradient_ = true;  // at the next generator step with a logit
+  bool measure_ratio_gradient_ = true;                   // at the next generator step with a logit
 };
 
 namespace {
-const DistillOptions& validated(const DistillOptions& options) {
-  options.validate();
-  return options;
-}
-
 // A run with the teacher and data distill() uses: options.teacher, and --data or the teacher's.
 std::unique_ptr<DistillRun> start_run(const DistillOptions& options, bool resume) {
   LoadedDenoiser teacher = load_denoiser(options.teacher);
@@ -608,19 +592,17 @@ std::unique_ptr<DistillRun> start_run(const DistillOptions& options, bool resume
 
 DistillTraining::DistillTraining(const DistillOptions& options, LoadedDenoiser teacher,
                                  std::unique_ptr<DataSource> data)
-    : run_(std::make_unique<DistillRun>(validated(options), std::move(teacher), std::move(data),
-                                        false)) {}
+    : SteppedTraining(std::make_unique<DistillRun>(validated(options), std::move(teacher),
+                                                   std::move(data), false)) {}
 
 DistillTraining::DistillTraining(const DistillOptions& options)
-    : run_(start_run(validated(options), false)) {}
+    : SteppedTraining(start_run(validated(options), false)) {}
 
 DistillTraining::~DistillTraining() = default;
 
-void DistillTraining::iteration() { run_->iteration(); }
-
-int64_t DistillTraining::images() const { return run_->images(); }
-
-const EdmPrecond& DistillTraining::generator() const { return run_->generator(); }
+const EdmPrecond& DistillTraining::generator() const {
+  return loop_as<DistillRun>().generator();
+}
 
 void check_distill_options(const DistillOptions& options, bool resume) {
   options.validate();
@@ -640,8 +622,7 @@ void check_distill_options(const DistillOptions& options, bool resume) {
   ONESTEP_CHECK(options.eval_every_images == 0 || options.eval_features.empty() ||
                     options.eval_features == kBuiltinFeatureNet ||
                     std::filesystem::is_regular_file(options.eval_features, error),
-                "distill: eval_features {} does not exist or is not a file",
-                options.eval_features);
+                "distill: eval_features {} does not exist or is not a file", options.eval_features);
   usable_device(options.device);
 }
 

@@ -191,6 +191,18 @@ const std::vector<std::string>& divergence_names() {
   return names;
 }
 
+std::vector<Divergence> named_divergences(const std::vector<double>& alphas) {
+  std::vector<Divergence> divergences;
+  for (const DivergenceName& n : kNames) {
+    if (n.kind != DivergenceKind::alpha) {
+      divergences.push_back(Divergence(n.kind));
+      continue;
+    }
+    for (double alpha : alphas) divergences.push_back(Divergence(n.kind, alpha));
+  }
+  return divergences;
+}
+
 Divergence parse_divergence(const std::string& name, double alpha) {
   for (const DivergenceName& n : kNames)
     if (name == n.name || (*n.alias != '\0' && name == n.alias))

@@ -3,9 +3,9 @@
 #include "onestep/nn/safetensors.h"
 
 #include <algorithm>
-#include <numeric>
 #include <cstring>
 #include <limits>
+#include <numeric>
 #include <set>
 
 #include <Eigen/Core>
@@ -305,8 +305,8 @@ void verify_checksum(const std::string& source, std::map<std::string, std::strin
   const std::string expected = found->second;
   const std::string prefix = detail::kNameOrderPrefix;
   const bool name_order = expected.rfind(prefix, 0) == 0;
-  const bool legacy = expected.size() == 8 &&
-                      expected.find_first_not_of("0123456789abcdef") == std::string::npos;
+  const bool legacy =
+      expected.size() == 8 && expected.find_first_not_of("0123456789abcdef") == std::string::npos;
   if (!name_order && !legacy)
     fail(source, "content checksum '{}' is in no format onestep wrote: the file is corrupt",
          expected);
@@ -435,15 +435,9 @@ FileDType storage_dtype(DType dtype, StorageDType float_storage) {
     case DType::f32:
       break;
   }
-  switch (float_storage) {
-    case StorageDType::bf16:
-      return FileDType::bf16;
-    case StorageDType::f16:
-      return FileDType::f16;
-    case StorageDType::native:
-      break;
-  }
-  return FileDType::f32;
+  return float_storage == StorageDType::bf16  ? FileDType::bf16
+         : float_storage == StorageDType::f16 ? FileDType::f16
+                                              : FileDType::f32;
 }
 
 }  // namespace

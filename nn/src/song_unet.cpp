@@ -116,7 +116,7 @@ void SongUNetConfig::validate() const {
                 model_channels);
 }
 
-SongUNet::SongUNet(const SongUNetConfig& config, Rng& gen) : config_(config) {
+SongUNet::SongUNet(const SongUNetConfig& config, Rng& gen) : ConfiguredNet(config) {
   config_.validate();
   const SongUNetConfig& c = config_;
   const int64_t emb_channels = c.model_channels * c.channel_mult_emb;

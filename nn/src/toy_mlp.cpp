@@ -19,7 +19,7 @@ void ToyMLPConfig::validate() const {
                 kMax);
 }
 
-ToyMLP::ToyMLP(const ToyMLPConfig& config, Rng& gen) : config_(config) {
+ToyMLP::ToyMLP(const ToyMLPConfig& config, Rng& gen) : ConfiguredNet(config) {
   config_.validate();
   const Init init{InitMode::kaiming_uniform, 1.0, 0.0};
   const Init init_zero{InitMode::kaiming_uniform, 1e-3, 0.0};

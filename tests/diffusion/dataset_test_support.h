@@ -12,6 +12,7 @@
 
 #include "onestep/diffusion/datasets.h"
 #include "onestep/engine.h"
+#include "testing/expect_error.h"
 
 namespace onestep::diffusion::testing_support {
 
@@ -44,19 +45,7 @@ inline void write_bytes(const std::string& path, const Bytes& bytes) {
   ASSERT_TRUE(out.good()) << path;
 }
 
-// Runs `fn`, expecting an onestep::Error whose message contains every one of `parts`.
-template <class Fn>
-void expect_error(Fn&& fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected onestep::Error containing '" << parts.front() << "'";
-  } catch (const Error& e) {
-    for (const auto& part : parts) {
-      EXPECT_NE(std::string(e.what()).find(part), std::string::npos)
-          << "message '" << e.what() << "' lacks '" << part << "'";
-    }
-  }
-}
+using ::onestep::testing::expect_error;
 
 inline DataOptions opts(uint64_t seed, bool hflip = false, bool test_split = false) {
   DataOptions o;

@@ -19,6 +19,18 @@ namespace {
 
 using namespace testing_support;
 
+// The datasets padded or stored at 32 x 32 with ten classes (Fashion-MNIST, CIFAR-10).
+void expect_ten_class_32px_images(const DatasetInfo& info, const std::string& name,
+                                  int64_t channels, int64_t size) {
+  EXPECT_EQ(info.name, name);
+  EXPECT_FALSE(info.is_2d);
+  EXPECT_EQ(info.channels, channels);
+  EXPECT_EQ(info.height, 32);
+  EXPECT_EQ(info.width, 32);
+  EXPECT_EQ(info.num_classes, 10);
+  EXPECT_EQ(info.size, size);
+}
+
 // ------------------------------------------------------------------------- Fashion-MNIST
 
 Bytes gzip(const Bytes& raw) {
@@ -88,13 +100,7 @@ TEST(FashionMnist, SyntheticFilesArePaddedScaledAndLabeled) {
   auto data = open_dataset("fashion-mnist:" + dir.str(), opts(1));
   const DatasetInfo& info = data->info();
   EXPECT_EQ(info.spec, "fashion-mnist:" + dir.str());
-  EXPECT_EQ(info.name, "fashion-mnist");
-  EXPECT_FALSE(info.is_2d);
-  EXPECT_EQ(info.channels, 1);
-  EXPECT_EQ(info.height, 32);
-  EXPECT_EQ(info.width, 32);
-  EXPECT_EQ(info.num_classes, 10);
-  EXPECT_EQ(info.size, 50);
+  expect_ten_class_32px_images(info, "fashion-mnist", 1, 50);
   const Batch batch = data->next_batch(50);
   ASSERT_EQ(batch.x.shape(), (Shape{50, 1, 32, 32}));
   const auto x = batch.x.to_vector<float>();
@@ -253,12 +259,7 @@ TEST(Cifar10, SyntheticBatchesLoadWithLabelsAndPlanes) {
   write_bytes(dir.file("test_batch.bin"), file);
   auto test = open_dataset("cifar10:" + dir.str(), opts(2, false, true));
   const DatasetInfo& info = test->info();
-  EXPECT_EQ(info.name, "cifar10");
-  EXPECT_EQ(info.channels, 3);
-  EXPECT_EQ(info.height, 32);
-  EXPECT_EQ(info.width, 32);
-  EXPECT_EQ(info.num_classes, 10);
-  EXPECT_EQ(info.size, 10000);
+  expect_ten_class_32px_images(info, "cifar10", 3, 10000);
   const Batch batch = test->next_batch(64);
   ASSERT_EQ(batch.x.shape(), (Shape{64, 3, 32, 32}));
   const auto x = batch.x.to_vector<float>();

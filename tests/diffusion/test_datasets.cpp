@@ -3,8 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <map>
 #include <set>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "dataset_test_support.h"
 #include "onestep/diffusion/datasets.h"
@@ -19,40 +23,45 @@ using namespace testing_support;
 
 // ------------------------------------------------------------------------------------- toys
 
-TEST(Toys, Gaussians25HaveEqualModesWithStd005) {
-  auto data = open_dataset("toy:25gaussians", opts(11));
-  const auto xy = data->next_batch(50000).x.to_vector<float>();
-  std::vector<int64_t> count(25, 0);
+// Draws n points of a mixture of equal isotropic Gaussians and checks that each lies near one
+// of `means`, every mode holds 1/modes of them (within `share_tol`), and the per-coordinate
+// standard deviation about the nearest mean is 0.05.
+void expect_equal_modes_with_std005(const std::string& spec, uint64_t seed, int64_t n,
+                                    const std::vector<std::pair<double, double>>& means,
+                                    double share_tol) {
+  auto data = open_dataset(spec, opts(seed));
+  const auto xy = data->next_batch(n).x.to_vector<float>();
+  std::vector<int64_t> count(means.size(), 0);
   double sum_sq = 0.0;
   for (size_t i = 0; i < xy.size(); i += 2) {
-    const double mx = std::round(xy[i]), my = std::round(xy[i + 1]);
-    ASSERT_LE(std::abs(mx), 2.0);
-    ASSERT_LE(std::abs(my), 2.0);
-    const double dx = xy[i] - mx, dy = xy[i + 1] - my;
-    ASSERT_LT(std::hypot(dx, dy), 0.4) << "a sample far from every mean";
-    sum_sq += dx * dx + dy * dy;
-    ++count[static_cast<size_t>((mx + 2) * 5 + (my + 2))];
+    size_t nearest = 0;
+    double nearest_distance = INFINITY;
+    for (size_t k = 0; k < means.size(); ++k) {
+      const double distance = std::hypot(xy[i] - means[k].first, xy[i + 1] - means[k].second);
+      if (distance < nearest_distance) nearest = k, nearest_distance = distance;
+    }
+    ASSERT_LT(nearest_distance, 0.4) << spec << ": a sample far from every mean";
+    sum_sq += nearest_distance * nearest_distance;
+    ++count[nearest];
   }
-  for (int64_t c : count) EXPECT_NEAR(c / 50000.0, 1.0 / 25, 0.0045);  // ~5 sigma
-  EXPECT_NEAR(std::sqrt(sum_sq / 100000.0), 0.05, 0.001);
+  for (int64_t c : count)
+    EXPECT_NEAR(static_cast<double>(c) / n, 1.0 / static_cast<double>(means.size()), share_tol)
+        << spec;
+  EXPECT_NEAR(std::sqrt(sum_sq / (2.0 * n)), 0.05, 0.001) << spec;
+}
+
+TEST(Toys, Gaussians25HaveEqualModesWithStd005) {
+  std::vector<std::pair<double, double>> grid;
+  for (int x = -2; x <= 2; ++x)
+    for (int y = -2; y <= 2; ++y) grid.emplace_back(x, y);
+  expect_equal_modes_with_std005("toy:25gaussians", 11, 50000, grid, 0.0045);  // ~5 sigma
 }
 
 TEST(Toys, Gaussians8SitOnTheCircleOfRadius2) {
-  auto data = open_dataset("toy:8gaussians", opts(2));
-  const auto xy = data->next_batch(40000).x.to_vector<float>();
-  std::vector<int64_t> count(8, 0);
-  double sum_sq = 0.0;
-  for (size_t i = 0; i < xy.size(); i += 2) {
-    const double angle = std::atan2(xy[i + 1], xy[i]);
-    const int k = static_cast<int>(std::lround(angle / (2 * M_PI / 8)) + 8) % 8;
-    const double dx = xy[i] - 2 * std::cos(2 * M_PI * k / 8);
-    const double dy = xy[i + 1] - 2 * std::sin(2 * M_PI * k / 8);
-    ASSERT_LT(std::hypot(dx, dy), 0.4);
-    sum_sq += dx * dx + dy * dy;
-    ++count[k];
-  }
-  for (int64_t c : count) EXPECT_NEAR(c / 40000.0, 1.0 / 8, 0.01);
-  EXPECT_NEAR(std::sqrt(sum_sq / 80000.0), 0.05, 0.001);
+  std::vector<std::pair<double, double>> circle;
+  for (int k = 0; k < 8; ++k)
+    circle.emplace_back(2 * std::cos(2 * M_PI * k / 8), 2 * std::sin(2 * M_PI * k / 8));
+  expect_equal_modes_with_std005("toy:8gaussians", 2, 40000, circle, 0.01);
 }
 
 TEST(Toys, ShapesMatchTheirDefinitions) {

@@ -4,16 +4,17 @@
 
 #include <gtest/gtest.h>
 
-#include "onestep/run/run.h"
 #include "onestep/diffusion/teacher.h"
 #include "onestep/nn/safetensors.h"
+#include "onestep/run/run.h"
 #include "testing/gradcheck.h"
 #include "testing/temp_dir.h"
+#include "testing/training_checks.h"
 
 namespace onestep::diffusion {
 
-using run::StopSignal;
 using run::file_exists;
+using run::StopSignal;
 namespace {
 
 std::string fresh_dir(const std::string& name) {
@@ -50,13 +51,8 @@ TEST(Teacher, TeacherTrainingStepsTheSameLoopAsTrainTeacher) {
   const TeacherOptions o = tiny_options(fresh_dir("training_same_loop"));
   train_teacher(o, false);
   TeacherTraining training(o);
-  while (training.images() < o.total_images) training.step();
-  EXPECT_EQ(training.images(), o.total_images);
-  const auto saved = nn::load_safetensors(o.out + "/state.safetensors");
-  const nn::NamedTensors trained = training.network().state_dict();
-  ASSERT_FALSE(trained.empty());
-  for (const auto& [name, tensor] : trained)
-    EXPECT_EQ(testing::max_abs_diff(tensor, saved.at("net." + name)), 0.0) << name;
+  testing::expect_stepping_reproduces(training, o.total_images, training.network(),
+                                      nn::load_safetensors(o.out + "/state.safetensors"), "net.");
 }
 
 TEST(Teacher, AResumedRunContinuesBitExactly) {

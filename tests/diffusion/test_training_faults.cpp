@@ -13,10 +13,10 @@
 #include <fstream>
 
 #include "onestep/diffusion/model_config.h"
-#include "onestep/run/run.h"
 #include "onestep/diffusion/teacher.h"
 #include "onestep/nn/atomic_file.h"
 #include "onestep/nn/safetensors.h"
+#include "onestep/run/run.h"
 #include "testing/gradcheck.h"
 #include "testing/temp_dir.h"
 
@@ -119,43 +119,49 @@ TEST(TrainingFaults, TooManySkipsInARowStopWithTheLastGoodNetworksSaved) {
   EXPECT_EQ(resumed.skipped_steps, 3);
 }
 
+// A tiny teacher run of two steps in a fresh folder `name`: the folder, its state.safetensors and
+// that checkpoint's bytes.
+struct CheckpointedRun {
+  std::string dir, state;
+  std::vector<uint8_t> state_bytes;
+};
+CheckpointedRun checkpointed_run(const std::string& name) {
+  StopSignal::clear();
+  const std::string dir = fresh_dir(name);
+  train_teacher(tiny_options(dir, 2), false);
+  const std::string state = dir + "/state.safetensors";
+  return {dir, state, nn::read_file(state)};
+}
+
 TEST(TrainingFaults, AProcessKilledWhileWritingACheckpointLeavesThePreviousOne) {
   // The default "fast" death-test style forks at EXPECT_EXIT, so the child writes the parent's
   // file ("threadsafe" would re-run the test in a fresh process, in another directory).
-  StopSignal::clear();
-  const std::string dir = fresh_dir("killed");
-  train_teacher(tiny_options(dir, 2), false);
-  const std::string state = dir + "/state.safetensors";
-  const std::vector<uint8_t> before = nn::read_file(state);
+  const CheckpointedRun run = checkpointed_run("killed");
   // kill -9 half-way through rewriting the checkpoint, as a crash or an OOM kill would.
   EXPECT_EXIT(
       {
-        nn::write_file_atomically(state, [&](const nn::WriteChunk& write) {
-          write(before.data(), before.size() / 2);
+        nn::write_file_atomically(run.state, [&](const nn::WriteChunk& write) {
+          write(run.state_bytes.data(), run.state_bytes.size() / 2);
           std::raise(SIGKILL);
         });
       },
       ::testing::KilledBySignal(SIGKILL), "");
-  EXPECT_EQ(nn::read_file(state), before);
-  EXPECT_NO_THROW(nn::load_safetensors(state));
+  EXPECT_EQ(nn::read_file(run.state), run.state_bytes);
+  EXPECT_NO_THROW(nn::load_safetensors(run.state));
   // The dead writer's temp file is left behind, and the next run removes it.
   int temps = 0;
-  for (const auto& entry : fs::directory_iterator(dir))
+  for (const auto& entry : fs::directory_iterator(run.dir))
     temps += entry.path().filename().string().find(".tmp.") != std::string::npos;
   EXPECT_EQ(temps, 1);
-  TeacherOptions rest = read_teacher_config(dir);
+  TeacherOptions rest = read_teacher_config(run.dir);
   rest.total_images = 32 * 4;
   EXPECT_EQ(train_teacher(rest, true).steps, 4);
-  for (const auto& entry : fs::directory_iterator(dir))
+  for (const auto& entry : fs::directory_iterator(run.dir))
     EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
 }
 
 TEST(TrainingFaults, AFullDiskGivesAClearErrorAndKeepsTheLastCheckpoint) {
-  StopSignal::clear();
-  const std::string dir = fresh_dir("full");
-  train_teacher(tiny_options(dir, 2), false);
-  const std::string state = dir + "/state.safetensors";
-  const std::vector<uint8_t> before = nn::read_file(state);
+  const auto [dir, state, before] = checkpointed_run("full");
 
   // RLIMIT_FSIZE stands in for a full disk without privileges: writes past it fail with EFBIG
   // (SIGXFSZ ignored, as the onestep command does).
@@ -178,11 +184,9 @@ TEST(TrainingFaults, AFullDiskGivesAClearErrorAndKeepsTheLastCheckpoint) {
 }
 
 TEST(TrainingFaults, ACorruptCheckpointIsRefusedWithAClearError) {
-  StopSignal::clear();
-  const std::string dir = fresh_dir("corrupt");
-  train_teacher(tiny_options(dir, 2), false);
-  const std::string state = dir + "/state.safetensors", model = dir + "/teacher.safetensors";
-  const std::vector<uint8_t> good_state = nn::read_file(state), good_model = nn::read_file(model);
+  const auto [dir, state, good_state] = checkpointed_run("corrupt");
+  const std::string model = dir + "/teacher.safetensors";
+  const std::vector<uint8_t> good_model = nn::read_file(model);
   TeacherOptions rest = read_teacher_config(dir);
   rest.total_images = 32 * 4;
 
@@ -223,7 +227,8 @@ TEST(TrainingFaults, BadFlagsAreRefusedBeforeAnyWork) {
   const std::string dir = fresh_dir("flags");
   TeacherOptions o = tiny_options(dir, 2);
   o.max_consecutive_skips = 0;
-  expect_contains(error_of([&] { check_teacher_options(o, false); }), {"max_consecutive_skips must be in [1, 1000000000], got 0"});
+  expect_contains(error_of([&] { check_teacher_options(o, false); }),
+                  {"max_consecutive_skips must be in [1, 1000000000], got 0"});
   o = tiny_options(dir, 2);
   o.inject_nan.loss_steps = {0};
   expect_contains(error_of([&] { check_teacher_options(o, false); }), {"start at 1"});

@@ -7,13 +7,14 @@
 #include <filesystem>
 
 #include "onestep/diffusion/image_io.h"
-#include "onestep/run/run.h"
 #include "onestep/diffusion/teacher.h"
 #include "onestep/distill/distill.h"
 #include "onestep/nn/atomic_file.h"
 #include "onestep/nn/safetensors.h"
+#include "onestep/run/run.h"
 #include "testing/gradcheck.h"
 #include "testing/temp_dir.h"
+#include "testing/training_checks.h"
 
 namespace onestep::distill {
 namespace {
@@ -76,7 +77,7 @@ TEST(Distill, EveryMethodRunsWithFiniteLossesAndMovesTheGenerator) {
   for (const std::string& method : method_names()) {
     const std::string out = fresh_dir("method_" + method);
     const DistillResult r = distill(tiny(method, out), false);
-    EXPECT_EQ(r.iterations, 6) << method;
+    EXPECT_EQ(r.steps, 6) << method;
     EXPECT_EQ(r.skipped_steps, 0) << method;
     EXPECT_TRUE(std::isfinite(r.last_generator_loss)) << method;
     EXPECT_TRUE(std::isfinite(r.last_fake_loss)) << method;
@@ -162,13 +163,9 @@ TEST(Distill, DistillTrainingStepsTheSameLoopAsDistill) {
   StopSignal::clear();
   distill(o, false);
   DistillTraining training(o);
-  while (training.images() < o.total_images) training.iteration();
-  EXPECT_EQ(training.images(), o.total_images);
-  const auto saved = nn::load_safetensors(o.out + "/state.safetensors");
-  const nn::NamedTensors trained = training.generator().state_dict();
-  ASSERT_FALSE(trained.empty());
-  for (const auto& [name, tensor] : trained)
-    EXPECT_EQ(testing::max_abs_diff(tensor, saved.at("generator." + name)), 0.0) << name;
+  testing::expect_stepping_reproduces(training, o.total_images, training.generator(),
+                                      nn::load_safetensors(o.out + "/state.safetensors"),
+                                      "generator.");
 }
 
 TEST(Distill, DistillTrainingWithoutDataRefusesAMethodThatNeedsIt) {
@@ -196,8 +193,7 @@ TEST(Distill, EvalEveryScoresTheGeneratorWithoutChangingTheRun) {
   EXPECT_EQ(rest.eval_every_images, 64);
   rest.total_images = 32 * 6;
   distill(rest, true);
-  EXPECT_EQ(images_of_lines_with(scored, "eval_swd"),
-            (std::vector<int64_t>{0, 64, 96, 128, 192}));
+  EXPECT_EQ(images_of_lines_with(scored, "eval_swd"), (std::vector<int64_t>{0, 64, 96, 128, 192}));
   EXPECT_EQ(images_of_lines_with(scored, "eval_high_quality").size(), 5u);
   // The scores draw on their own random streams: the networks are those of the unscored run.
   expect_same_networks(plain, scored);
@@ -207,8 +203,8 @@ TEST(Distill, EvalEveryScoresTheGeneratorWithoutChangingTheRun) {
 // every method: only a dmd run keeps it on resume.
 TEST(Distill, OldConfigsKeepTheirRegressionTerm) {
   const auto config = [](const std::string& method) {
-    return fmt::format(R"({{"teacher": "t.safetensors", "method": "{}", "regression_weight": 0.4}})",
-                       method);
+    return fmt::format(
+        R"({{"teacher": "t.safetensors", "method": "{}", "regression_weight": 0.4}})", method);
   };
   EXPECT_DOUBLE_EQ(DistillOptions::from_json(config("dmd")).method_options.regression_weight, 0.4);
   EXPECT_LT(DistillOptions::from_json(config("uni-instruct")).method_options.regression_weight, 0);
@@ -250,7 +246,7 @@ TEST(Distill, ImagesWithSongUNetAndTheEncoderDiscriminator) {
     o.sim_only_images = 4;
     o.preview_samples = 4;
     const DistillResult r = distill(o, false);
-    EXPECT_EQ(r.iterations, 3) << head;
+    EXPECT_EQ(r.steps, 3) << head;
     EXPECT_EQ(r.skipped_steps, 0) << head;
     EXPECT_TRUE(std::isfinite(r.last_generator_loss)) << head;
     EXPECT_TRUE(run::file_exists(o.out + "/samples.png")) << head;

@@ -137,60 +137,43 @@ void run_against_reference(Optimizer& opt, Problem& prob, std::vector<Ref>& refs
   }
 }
 
-TEST(SGD, PlainWithWeightDecayMatchesReference) {
-  Problem prob;
-  SGDOptions o;
-  o.lr = 0.1;
-  o.weight_decay = 0.01;
-  SGD opt(prob.params, o);
-  std::vector<RefSGD> refs(2, RefSGD{0.1, 0, 0, 0.01});
-  run_against_reference(opt, prob, refs, 6, "sgd");
+RefSGD reference_for(const SGDOptions& o) {
+  return RefSGD{o.lr, o.momentum, o.dampening, o.weight_decay, o.nesterov};
 }
 
-TEST(SGD, MomentumWithDampeningMatchesReference) {
-  Problem prob;
-  SGDOptions o;
-  o.lr = 0.05;
-  o.momentum = 0.9;
-  o.dampening = 0.1;
-  o.weight_decay = 1e-3;
-  SGD opt(prob.params, o);
-  std::vector<RefSGD> refs(2, RefSGD{0.05, 0.9, 0.1, 1e-3});
-  run_against_reference(opt, prob, refs, 8, "sgd momentum");
+RefAdam reference_for(const AdamOptions& o, bool decoupled) {
+  return RefAdam{o.lr, o.beta1, o.beta2, o.eps, o.weight_decay, decoupled};
 }
 
-TEST(SGD, NesterovMatchesReference) {
-  Problem prob;
-  SGDOptions o;
-  o.lr = 0.05;
-  o.momentum = 0.8;
-  o.nesterov = true;
-  SGD opt(prob.params, o);
-  RefSGD ref{0.05, 0.8, 0.0, 0.0, true};
-  std::vector<RefSGD> refs(2, ref);
-  run_against_reference(opt, prob, refs, 8, "sgd nesterov");
+TEST(SGD, EachSettingMatchesReference) {
+  struct Case {
+    const char* name;
+    SGDOptions options;  // lr, momentum, dampening, weight_decay, nesterov
+    int steps;
+  };
+  const Case cases[] = {{"plain with weight decay", {0.1, 0.0, 0.0, 0.01, false}, 6},
+                        {"momentum with dampening", {0.05, 0.9, 0.1, 1e-3, false}, 8},
+                        {"nesterov", {0.05, 0.8, 0.0, 0.0, true}, 8}};
+  for (const Case& c : cases) {
+    Problem prob;
+    SGD opt(prob.params, c.options);
+    std::vector<RefSGD> refs(2, reference_for(c.options));
+    run_against_reference(opt, prob, refs, c.steps, c.name);
+  }
 }
 
-TEST(Adam, DefaultsMatchReference) {
-  Problem prob;
-  AdamOptions o;
-  o.lr = 0.05;
-  Adam opt(prob.params, o);
-  std::vector<RefAdam> refs(2, RefAdam{0.05});
-  run_against_reference(opt, prob, refs, 10, "adam");
-}
-
-TEST(Adam, Beta1ZeroWithL2WeightDecayMatchesReference) {
-  Problem prob;
-  AdamOptions o;
-  o.lr = 0.02;
-  o.beta1 = 0.0;
-  o.beta2 = 0.999;
-  o.eps = 1e-6;
-  o.weight_decay = 0.1;
-  Adam opt(prob.params, o);
-  std::vector<RefAdam> refs(2, RefAdam{0.02, 0.0, 0.999, 1e-6, 0.1});
-  run_against_reference(opt, prob, refs, 10, "adam beta1=0");
+TEST(Adam, EachSettingMatchesReference) {
+  struct Case {
+    const char* name;
+    AdamOptions options;  // lr, beta1, beta2, eps, weight_decay (L2)
+  };
+  const Case cases[] = {{"defaults", {0.05}}, {"beta1=0 with L2", {0.02, 0.0, 0.999, 1e-6, 0.1}}};
+  for (const Case& c : cases) {
+    Problem prob;
+    Adam opt(prob.params, c.options);
+    std::vector<RefAdam> refs(2, reference_for(c.options, /*decoupled=*/false));
+    run_against_reference(opt, prob, refs, 10, c.name);
+  }
 }
 
 TEST(AdamW, DecoupledWeightDecayMatchesReference) {
@@ -203,15 +186,13 @@ TEST(AdamW, DecoupledWeightDecayMatchesReference) {
   o.weight_decay = 0.5;
   AdamW opt(prob.params, o);
   EXPECT_STREQ(opt.name(), "AdamW");
-  std::vector<RefAdam> refs(2, RefAdam{0.03, 0.8, 0.99, 1e-8, 0.5, true});
+  std::vector<RefAdam> refs(2, reference_for(o, /*decoupled=*/true));
   run_against_reference(opt, prob, refs, 10, "adamw");
 }
 
 TEST(Adam, LearningRateChangesTakeEffect) {
   Problem prob;
-  AdamOptions o;
-  o.lr = 0.05;
-  Adam opt(prob.params, o);
+  Adam opt(prob.params, AdamOptions{0.05});
   std::vector<RefAdam> refs(2, RefAdam{0.05});
   run_against_reference(opt, prob, refs, 3, "before");
   opt.set_learning_rate(0.01);
@@ -230,10 +211,7 @@ TEST(Adam, LearningRateChangesTakeEffect) {
 
 TEST(SGD, LearningRateChangesTakeEffect) {
   Problem prob;
-  SGDOptions o;
-  o.lr = 0.1;
-  o.momentum = 0.5;
-  SGD opt(prob.params, o);
+  SGD opt(prob.params, SGDOptions{0.1, 0.5});
   std::vector<RefSGD> refs(2, RefSGD{0.1, 0.5});
   run_against_reference(opt, prob, refs, 2, "before");
   opt.set_learning_rate(0.3);

@@ -18,6 +18,7 @@
 #include "onestep/engine.h"
 #include "onestep/nn/atomic_file.h"
 #include "onestep/nn/safetensors.h"
+#include "testing/expect_error.h"
 
 namespace onestep::nn {
 namespace {
@@ -235,15 +236,7 @@ TEST(Safetensors, ReadsUnpaddedHeadersAndOrdersByDataOffset) {
 TEST(Safetensors, AtNamesTheMissingKeyAndTheFile) {
   const Bytes file = assemble("{" + entry("present", "F32", "[]", "[0,4]") + "}", Bytes(4));
   const SafetensorsContent c = parse_safetensors(file.data(), file.size(), "ckpt.safetensors");
-  try {
-    c.at("absent");
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    const std::string m = e.what();
-    EXPECT_NE(m.find("'absent'"), std::string::npos) << m;
-    EXPECT_NE(m.find("ckpt.safetensors"), std::string::npos) << m;
-    EXPECT_NE(m.find("'present'"), std::string::npos) << m;
-  }
+  testing::expect_error([&] { c.at("absent"); }, {"'absent'", "ckpt.safetensors", "'present'"});
 }
 
 // --- 16-bit storage
@@ -708,14 +701,11 @@ TEST_F(SafetensorsFiles, StreamingWriterWritesChunksInOrder) {
 
 TEST_F(SafetensorsFiles, MissingDirectoryFailsCleanly) {
   const std::string p = path("no/such/dir/ckpt.safetensors");
-  try {
-    save_safetensors(p, {{"x", ones({1})}});
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    const std::string m = e.what();
-    EXPECT_NE(m.find(p), std::string::npos) << m;
-    EXPECT_NE(m.find("No such file or directory"), std::string::npos) << m;
-  }
+  testing::expect_error(
+      [&] {
+        save_safetensors(p, {{"x", ones({1})}});
+      },
+      {p, "No such file or directory"});
   EXPECT_TRUE(listing().empty());
 }
 
@@ -727,14 +717,11 @@ TEST_F(SafetensorsFiles, FullDeviceFailsAndKeepsTheOldFile) {
   // The temp name is predictable, so a symlink there sends the write to /dev/full, which fails
   // every write with ENOSPC: a full disk that needs no privileges to set up.
   fs::create_symlink("/dev/full", temp_of(p));
-  try {
-    save_safetensors(p, {{"new", zeros({1000})}});
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    const std::string m = e.what();
-    EXPECT_NE(m.find(p), std::string::npos) << m;
-    EXPECT_NE(m.find("No space left on device"), std::string::npos) << m;
-  }
+  testing::expect_error(
+      [&] {
+        save_safetensors(p, {{"new", zeros({1000})}});
+      },
+      {p, "No space left on device"});
   EXPECT_EQ(read_file(p), before);
   EXPECT_EQ(listing(), std::vector<std::string>{"ckpt.safetensors"});
   EXPECT_TRUE(fs::exists("/dev/full"));
@@ -772,14 +759,7 @@ TEST_F(SafetensorsFiles, FailedRenameKeepsTheTargetAndRemovesTheTemp) {
   const std::string p = path("target");
   fs::create_directory(p);
   write_text(p + "/inside", "keep");
-  try {
-    write_text(p, "new");
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    const std::string m = e.what();
-    EXPECT_NE(m.find("rename"), std::string::npos) << m;
-    EXPECT_NE(m.find(p), std::string::npos) << m;
-  }
+  testing::expect_error([&] { write_text(p, "new"); }, {"rename", p});
   EXPECT_EQ(text_of(p + "/inside"), "keep");
   EXPECT_EQ(listing(), std::vector<std::string>{"target"});
 }

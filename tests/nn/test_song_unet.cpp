@@ -154,35 +154,28 @@ TEST(StateDict, LoadingCopiesInPlaceSoHandlesStayValid) {
 
 // --- gradient checks (f64, random directions) through each block kind and the whole network
 
-struct BlockCase {
-  const char* name;
-  UNetBlockOptions options;
-  int64_t in, out;
-};
-
 TEST(SongUNetGradients, EveryBlockKindPassesGradcheck) {
-  UNetBlockOptions base;
-  base.emb_channels = 6;
-  std::vector<BlockCase> cases;
-  cases.push_back({"plain", base, 4, 4});
-  BlockCase widen{"channel change (skip conv)", base, 4, 8};
-  cases.push_back(widen);
-  BlockCase down{"down", base, 4, 4};
-  down.options.down = true;
-  cases.push_back(down);
-  BlockCase up{"up", base, 4, 8};
-  up.options.up = true;
-  cases.push_back(up);
-  BlockCase attention{"attention", base, 8, 8};
-  attention.options.attention = true;
-  cases.push_back(attention);
-  BlockCase heads{"two heads", base, 8, 8};
-  heads.options.attention = true;
-  heads.options.num_heads = 2;
-  cases.push_back(heads);
+  struct BlockCase {
+    const char* name;
+    int64_t in, out;
+    bool down, up, attention;
+    int64_t num_heads;
+  };
+  const BlockCase cases[] = {{"plain", 4, 4, false, false, false, 1},
+                             {"channel change (skip conv)", 4, 8, false, false, false, 1},
+                             {"down", 4, 4, true, false, false, 1},
+                             {"up", 4, 8, false, true, false, 1},
+                             {"attention", 8, 8, false, false, true, 1},
+                             {"two heads", 8, 8, false, false, true, 2}};
   for (const BlockCase& c : cases) {
+    UNetBlockOptions options;
+    options.emb_channels = 6;
+    options.down = c.down;
+    options.up = c.up;
+    options.attention = c.attention;
+    options.num_heads = c.num_heads;
     Rng gen(3);
-    UNetBlock block(c.in, c.out, c.options, gen);
+    UNetBlock block(c.in, c.out, options, gen);
     block.to(DType::f64);
     testing::randomise(block.parameters(), 4);
     const Tensor x = randn({2, c.in, 4, 4}, gen, DType::f64).set_requires_grad(true);

@@ -172,6 +172,15 @@ std::string valid_specs() {
   return toys + "fashion-mnist, fashion-mnist:DIR, cifar10:DIR, png:DIR";
 }
 
+// The 32 x 32 image datasets with ten classes (Fashion-MNIST padded, CIFAR-10).
+DatasetInfo ten_classes_at_32px(DatasetInfo info, const char* name, int64_t channels) {
+  info.name = name;
+  info.channels = channels;
+  info.height = info.width = 32;
+  info.num_classes = 10;
+  return info;
+}
+
 }  // namespace
 
 std::unique_ptr<DataSource> make_image_source(ImageSet set, const DataOptions& options) {
@@ -200,18 +209,10 @@ DatasetInfo describe_dataset(const std::string& spec) {
         fs::is_directory(dir, ec), "dataset '{}': folder '{}' does not exist{}", spec, dir,
         has_arg ? "" : " (install Debian's dataset-fashion-mnist, or pass fashion-mnist:DIR)");
     detail::check_fashion_mnist_files(dir);
-    info.name = "fashion-mnist";
-    info.channels = 1;
-    info.height = info.width = 32;
-    info.num_classes = 10;
-    return info;
+    return ten_classes_at_32px(info, "fashion-mnist", 1);
   } else if (kind == "cifar10" && !arg.empty()) {
     ONESTEP_CHECK(fs::is_directory(arg, ec), "dataset '{}': folder '{}' does not exist", spec, arg);
-    info.name = "cifar10";
-    info.channels = 3;
-    info.height = info.width = 32;
-    info.num_classes = 10;
-    return info;
+    return ten_classes_at_32px(info, "cifar10", 3);
   } else if (kind == "png" && !arg.empty()) {
     ONESTEP_CHECK(fs::is_directory(arg, ec), "dataset '{}': folder '{}' does not exist", spec, arg);
     // The first file in name order stands for the folder (all must have its size).

@@ -22,6 +22,7 @@
 #include "onestep/run/nonfinite_steps.h"
 #include "onestep/run/option_table.h"
 #include "onestep/run/run.h"
+#include "onestep/run/training_loop.h"
 
 namespace onestep::diffusion {
 
@@ -60,14 +61,8 @@ const std::vector<std::string>& teacher_preset_names();
 // "fmnist" (the GPU-size model), "cifar10" (EDM's DDPM++ exactly).
 TeacherOptions teacher_preset(const std::string& name);
 
-struct TeacherResult {
-  int64_t steps = 0;
-  int64_t images = 0;
-  int64_t skipped_steps = 0;
-  double seconds = 0;  // this invocation only
-  double images_per_second = 0;
+struct TeacherResult : run::TrainingOutcome {
   double last_loss = 0;
-  int stop_signal = 0;  // the signal that interrupted the run, 0 when it completed
 };
 
 // Trains from scratch into options.out (which must not already hold a run), or with `resume`
@@ -85,28 +80,20 @@ inline TeacherOptions read_teacher_config(const std::string& run_dir) {
   return run::read_run_config<TeacherOptions>(run_dir);
 }
 
-class TeacherRun;
-
 // A teacher's network, optimiser and EMA, stepped by the caller: the step train_teacher() runs
 // (learning-rate warm-up, EDM loss, backward, non-finite check, gradient clipping, Adam, EMA
 // update), without its files and logs. `onestep bench` times it.
-class TeacherTraining {
+class TeacherTraining : public run::SteppedTraining {
  public:
   // The data of options.data.
   explicit TeacherTraining(const TeacherOptions& options);
   // A data stream already in memory.
   TeacherTraining(const TeacherOptions& options, std::unique_ptr<DataSource> data);
   ~TeacherTraining();
-  TeacherTraining(const TeacherTraining&) = delete;
-  TeacherTraining& operator=(const TeacherTraining&) = delete;
 
-  void step();
-  int64_t images() const;  // trained on so far: batch x steps
+  // step() and images() (batch x steps) come from SteppedTraining.
   // The network as trained (train_teacher saves the EMA of its weights as teacher.safetensors).
   const EdmPrecond& network() const;
-
- private:
-  std::unique_ptr<TeacherRun> run_;
 };
 
 }  // namespace onestep::diffusion

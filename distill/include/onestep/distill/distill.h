@@ -17,11 +17,12 @@
 #include "onestep/diffusion/datasets.h"
 #include "onestep/diffusion/edm.h"
 #include "onestep/diffusion/model_config.h"
+#include "onestep/distill/discriminator_head.h"
+#include "onestep/distill/methods.h"
 #include "onestep/run/nonfinite_steps.h"
 #include "onestep/run/option_table.h"
 #include "onestep/run/run.h"
-#include "onestep/distill/discriminator_head.h"
-#include "onestep/distill/methods.h"
+#include "onestep/run/training_loop.h"
 
 namespace onestep::distill {
 
@@ -96,28 +97,20 @@ const std::vector<std::string>& distill_preset_names();
 // "toy", "fmnist-cpu", "fmnist", "cifar10" (the official CIFAR-10 settings), for `method`. On
 // toy and fmnist-cpu, uni-instruct gets the recipe measured best for it (divergence, GAN and
 // regression weights, learning rates, discriminator head, budget); other methods their defaults.
-DistillOptions distill_preset(const std::string& name,
-                              const std::string& method = "uni-instruct");
+DistillOptions distill_preset(const std::string& name, const std::string& method = "uni-instruct");
 
-struct DistillResult {
-  int64_t iterations = 0;
-  int64_t images = 0;
-  int64_t skipped_steps = 0;
-  double seconds = 0;
-  double images_per_second = 0;
+// steps counts generator iterations.
+struct DistillResult : run::TrainingOutcome {
   double last_generator_loss = 0;
   double last_fake_loss = 0;
-  int stop_signal = 0;
 };
 
 DistillResult distill(const DistillOptions& options, bool resume);
 
-class DistillRun;
-
 // A distillation's networks and optimisers, stepped by the caller: the iteration distill() runs
 // (fake-score steps, then the generator step, with their non-finite checks and EMA update),
 // without distill()'s files, logs and evaluations. `onestep bench` times it.
-class DistillTraining {
+class DistillTraining : public run::SteppedTraining {
  public:
   // The teacher and data as distill() finds them: options.teacher, and --data or the data the
   // teacher was trained on.
@@ -126,16 +119,11 @@ class DistillTraining {
   DistillTraining(const DistillOptions& options, diffusion::LoadedDenoiser teacher,
                   std::unique_ptr<diffusion::DataSource> data);
   ~DistillTraining();
-  DistillTraining(const DistillTraining&) = delete;
-  DistillTraining& operator=(const DistillTraining&) = delete;
 
-  void iteration();
-  int64_t images() const;  // trained on so far: batch x iterations
+  // step() (one iteration: the fake-score steps, then the generator step) and images() (batch x
+  // iterations) come from SteppedTraining.
   // The generator as trained (distill() saves the EMA of its weights as generator.safetensors).
   const diffusion::EdmPrecond& generator() const;
-
- private:
-  std::unique_ptr<DistillRun> run_;
 };
 inline DistillOptions read_distill_config(const std::string& run_dir) {
   return run::read_run_config<DistillOptions>(run_dir);
@@ -171,7 +159,6 @@ RatioGradientAgreement ratio_gradient_agreement(const Tensor& logit, const Tenso
 Tensor discriminator_loss(const diffusion::EdmPrecond& fake, const Tensor& real,
                           const Tensor& real_labels, const Tensor& fake_samples,
                           const Tensor& fake_labels, const Tensor& sigma, const Tensor& noise,
-                          bool lambda_weighting = false,
-                          const DiscriminatorHead* head = nullptr);
+                          bool lambda_weighting = false, const DiscriminatorHead* head = nullptr);
 
 }  // namespace onestep::distill

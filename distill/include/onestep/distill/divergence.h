@@ -48,5 +48,7 @@ class Divergence {
 // "jeffreys-official". Throws onestep::Error listing the valid names.
 Divergence parse_divergence(const std::string& name, double alpha = 1.5);
 const std::vector<std::string>& divergence_names();
+// Every divergence divergence_names() lists, in its order; alpha once for each of `alphas`.
+std::vector<Divergence> named_divergences(const std::vector<double>& alphas = {1.5});
 
 }  // namespace onestep::distill

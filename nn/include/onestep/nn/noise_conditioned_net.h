@@ -21,4 +21,17 @@ class NoiseConditionedNet : public Module {
   virtual int64_t label_dim() const = 0;
 };
 
+// A NoiseConditionedNet built from a config struct with a label_dim field (SongUNetConfig,
+// ToyMLPConfig): holds the config it was built with.
+template <class Config>
+class ConfiguredNet : public NoiseConditionedNet {
+ public:
+  int64_t label_dim() const override { return config_.label_dim; }
+  const Config& config() const { return config_; }
+
+ protected:
+  explicit ConfiguredNet(const Config& config) : config_(config) {}
+  const Config config_;
+};
+
 }  // namespace onestep::nn

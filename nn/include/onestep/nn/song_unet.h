@@ -33,8 +33,7 @@ struct UNetBlockOptions {
 // resample_proj=True), optional up/down resampling and optional single-head self-attention.
 class UNetBlock : public Module {
  public:
-  UNetBlock(int64_t in_channels, int64_t out_channels, const UNetBlockOptions& options,
-            Rng& gen);
+  UNetBlock(int64_t in_channels, int64_t out_channels, const UNetBlockOptions& options, Rng& gen);
   // x: [N, in, H, W], emb: [N, emb_channels] -> [N, out, H', W']
   Tensor forward(const Tensor& x, const Tensor& emb, Rng* gen) const;
 
@@ -68,15 +67,13 @@ struct SongUNetConfig {
   void validate() const;
 };
 
-class SongUNet : public NoiseConditionedNet {
+class SongUNet : public ConfiguredNet<SongUNetConfig> {
  public:
   SongUNet(const SongUNetConfig& config, Rng& gen);
   Tensor forward(const Tensor& x, const Tensor& noise_labels, const Tensor& class_labels,
                  Rng* gen) const override;
   Tensor encode(const Tensor& x, const Tensor& noise_labels, const Tensor& class_labels,
                 Rng* gen) const override;
-  int64_t label_dim() const override { return config_.label_dim; }
-  const SongUNetConfig& config() const { return config_; }
 
  private:
   // One entry of enc/dec in EDM's order: exactly one of the pointers is set.
@@ -93,7 +90,6 @@ class SongUNet : public NoiseConditionedNet {
   Tensor run_encoder(const Tensor& input, const Tensor& noise_labels, const Tensor& class_labels,
                      Rng* gen, std::vector<Tensor>& skips) const;
 
-  SongUNetConfig config_;
   std::shared_ptr<Module> map_noise_;
   std::shared_ptr<PositionalEmbedding> positional_;
   std::shared_ptr<FourierEmbedding> fourier_;

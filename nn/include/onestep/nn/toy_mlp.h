@@ -21,21 +21,18 @@ struct ToyMLPConfig {
   void validate() const;
 };
 
-class ToyMLP : public NoiseConditionedNet {
+class ToyMLP : public ConfiguredNet<ToyMLPConfig> {
  public:
   ToyMLP(const ToyMLPConfig& config, Rng& gen);
   Tensor forward(const Tensor& x, const Tensor& noise_labels, const Tensor& class_labels,
                  Rng* gen) const override;
   Tensor encode(const Tensor& x, const Tensor& noise_labels, const Tensor& class_labels,
                 Rng* gen) const override;
-  int64_t label_dim() const override { return config_.label_dim; }
-  const ToyMLPConfig& config() const { return config_; }
 
  private:
   struct Block {
     std::shared_ptr<Linear> fc0, fc1;
   };
-  ToyMLPConfig config_;
   std::shared_ptr<PositionalEmbedding> map_noise_;
   std::shared_ptr<Linear> map_label_, map_layer0_, input_, output_;
   std::vector<Block> blocks_;

@@ -70,6 +70,16 @@ void remove_stale_temp_files(const std::string& dir);
 // Removes `path` when it exists; throws onestep::Error when it cannot.
 void remove_if_exists(const std::string& path);
 
+// How a run went: what TeacherResult and DistillResult start with.
+struct TrainingOutcome {
+  int64_t steps = 0;  // optimizer steps (distillation: generator iterations)
+  int64_t images = 0;
+  int64_t skipped_steps = 0;
+  double seconds = 0;  // this invocation only
+  double images_per_second = 0;
+  int stop_signal = 0;  // the signal (SIGINT/SIGTERM) that ended the run, 0 when it completed
+};
+
 // A fresh run asked to write where a run already is (which only resuming may continue).
 class RunDirectoryInUse : public Error {
  public:

@@ -10,13 +10,13 @@
 #include <string>
 #include <vector>
 
-#include "onestep/run/nonfinite_steps.h"
-#include "onestep/run/run.h"
-#include "onestep/run/training_state.h"
 #include "onestep/engine/device.h"
 #include "onestep/engine/tensor.h"
 #include "onestep/nn/module.h"
 #include "onestep/nn/named_tensors.h"
+#include "onestep/run/nonfinite_steps.h"
+#include "onestep/run/run.h"
+#include "onestep/run/training_state.h"
 
 namespace onestep::run {
 
@@ -30,12 +30,6 @@ struct TrainingSchedule {
   int64_t eval_every_images = 0;        // 0: no evaluations
   int64_t max_consecutive_skips = 1;
   bool preview = false;  // write a preview when the run ends without a stop signal
-};
-
-struct TrainingOutcome {
-  int stop_signal = 0;  // SIGINT/SIGTERM that ended the run, 0 if it ran to the end
-  int64_t steps = 0, images = 0, skipped_steps = 0;
-  double seconds = 0, images_per_second = 0;
 };
 
 // The schedule of a run's options (TeacherOptions, DistillOptions: the fields they share).
@@ -53,18 +47,14 @@ TrainingSchedule schedule_of(const Options& o, const char* who, Device device) {
   return s;
 }
 
-// The fields a run's result (TeacherResult, DistillResult) shares with the outcome; the step
-// count is named differently in each.
-template <class Result>
-void copy_outcome(const TrainingOutcome& outcome, Result& result) {
-  result.stop_signal = outcome.stop_signal;
-  result.images = outcome.images;
-  result.skipped_steps = outcome.skipped_steps;
-  result.seconds = outcome.seconds;
-  result.images_per_second = outcome.images_per_second;
-}
-
 class TrainingLoop;
+
+// `options` (TeacherOptions, DistillOptions) after validate() found nothing wrong.
+template <class Options>
+const Options& validated(const Options& options) {
+  options.validate();
+  return options;
+}
 
 // A run from start to end, as train_teacher() and distill() do it: the options validated, the
 // run directory prepared (prepare_run_directory), the run built by `make` (a unique_ptr to a
@@ -82,6 +72,11 @@ auto start_and_run(const Options& options, bool resume, const char* who, Make&& 
 class TrainingLoop {
  public:
   virtual ~TrainingLoop() = default;
+
+  // One step as run_loop() takes it, for a caller that steps the loop itself (SteppedTraining);
+  // its tallies feed a log line nobody writes.
+  void step() { train_step(); }
+  int64_t images() const { return images_; }
 
  protected:
   TrainingOutcome run_loop(const TrainingSchedule& schedule);
@@ -125,7 +120,10 @@ class TrainingLoop {
   // A data stream's position: anything with state() and restore() of a std::vector<int64_t>.
   template <class Source>
   static StatePart data_part(const std::string& name, Source& source) {
-    return {name, true, [&source] { return nn::NamedTensors{{"", i64_vector(source.state())}}; },
+    return {name, true,
+            [&source] {
+              return nn::NamedTensors{{"", i64_vector(source.state())}};
+            },
             [&source](const nn::NamedTensors& t) {
               source.restore(t.front().second.template to_vector<int64_t>());
             }};
@@ -135,8 +133,7 @@ class TrainingLoop {
   virtual std::vector<StatePart> state_parts() = 0;
   // Writes <out>/state.safetensors (atomically, with a CRC): every part, with `kind` and the
   // run's config in its metadata.
-  void save_state(const std::string& out, const std::string& kind,
-                  const std::string& config_json);
+  void save_state(const std::string& out, const std::string& kind, const std::string& config_json);
   // Restores every part from <out>/state.safetensors and drops the
   // metrics.jsonl lines logged after it; an error, prefixed with `who`, when the file is missing,
   // not of `kind` (described to the user as `description`) or does not fit the run.
@@ -163,6 +160,29 @@ class TrainingLoop {
   // The counters as the "progress" entry, and back (checked).
   Tensor progress_state() const;
   void restore_progress(const Tensor& progress);
+};
+
+// The public face of a run its caller steps (TeacherTraining, DistillTraining): owns the run and
+// takes its steps as the run's own loop does, without the files, logs and evaluations.
+class SteppedTraining {
+ public:
+  SteppedTraining(const SteppedTraining&) = delete;
+  SteppedTraining& operator=(const SteppedTraining&) = delete;
+
+  void step() { loop_->step(); }
+  int64_t images() const { return loop_->images(); }  // trained on so far
+
+ protected:
+  explicit SteppedTraining(std::unique_ptr<TrainingLoop> loop) : loop_(std::move(loop)) {}
+  ~SteppedTraining() = default;
+  // The run as the type it was made as.
+  template <class Run>
+  const Run& loop_as() const {
+    return static_cast<const Run&>(*loop_);
+  }
+
+ private:
+  std::unique_ptr<TrainingLoop> loop_;
 };
 
 }  // namespace onestep::run

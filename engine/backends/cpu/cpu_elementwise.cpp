@@ -45,6 +45,11 @@ T scalar_sigmoid(T v) {
   return v >= 0 ? T(1) / (T(1) + std::exp(-v)) : std::exp(v) / (T(1) + std::exp(v));
 }
 
+// An op whose scalar form is std::NAME and whose Eigen array method is NAME().
+#define ONESTEP_STD_AND_EIGEN_UNARY(NAME) \
+  unary_loop<T>(                          \
+      x, out, [](T v) { return std::NAME(v); }, [](const auto& a) { return a.NAME(); })
+
 template <class T>
 void unary_floating(UnaryOp op, const Tensor& x, const Tensor& out, T p0, T p1) {
   switch (op) {
@@ -68,26 +73,20 @@ void unary_floating(UnaryOp op, const Tensor& x, const Tensor& out, T p0, T p1) 
           x, out, [=](T v) { return std::min(std::max(v, p0), p1); },
           [=](const auto& a) { return a.max(p0).min(p1); });
     case UnaryOp::exp:
-      return unary_loop<T>(
-          x, out, [](T v) { return std::exp(v); }, [](const auto& a) { return a.exp(); });
+      return ONESTEP_STD_AND_EIGEN_UNARY(exp);
     case UnaryOp::log:
-      return unary_loop<T>(
-          x, out, [](T v) { return std::log(v); }, [](const auto& a) { return a.log(); });
+      return ONESTEP_STD_AND_EIGEN_UNARY(log);
     case UnaryOp::sin:
-      return unary_loop<T>(
-          x, out, [](T v) { return std::sin(v); }, [](const auto& a) { return a.sin(); });
+      return ONESTEP_STD_AND_EIGEN_UNARY(sin);
     case UnaryOp::cos:
-      return unary_loop<T>(
-          x, out, [](T v) { return std::cos(v); }, [](const auto& a) { return a.cos(); });
+      return ONESTEP_STD_AND_EIGEN_UNARY(cos);
     case UnaryOp::sqrt:
-      return unary_loop<T>(
-          x, out, [](T v) { return std::sqrt(v); }, [](const auto& a) { return a.sqrt(); });
+      return ONESTEP_STD_AND_EIGEN_UNARY(sqrt);
     case UnaryOp::rsqrt:
       return unary_loop<T>(
           x, out, [](T v) { return T(1) / std::sqrt(v); }, [](const auto& a) { return a.rsqrt(); });
     case UnaryOp::abs:
-      return unary_loop<T>(
-          x, out, [](T v) { return std::abs(v); }, [](const auto& a) { return a.abs(); });
+      return ONESTEP_STD_AND_EIGEN_UNARY(abs);
     case UnaryOp::sign:
       return unary_loop<T>(
           x, out, [](T v) { return T((v > 0) - (v < 0)); }, [](const auto& a) { return a.sign(); });
@@ -138,6 +137,7 @@ void unary_floating(UnaryOp op, const Tensor& x, const Tensor& out, T p0, T p1) 
           [=](const auto& a) { return (a == p0).template cast<T>(); });
   }
 }
+#undef ONESTEP_STD_AND_EIGEN_UNARY
 
 // Integers support the ops that are exact on them.
 void unary_integer(UnaryOp op, const Tensor& x, const Tensor& out, double p0, double p1) {

@@ -46,6 +46,14 @@ void fill_lanes(const CudaBackend& be, const Tensor& out, int lanes, uint64_t se
   (typed<T>(out), n, lanes, seed, counter, counters, f);
 }
 
+// f32 (four lanes per counter) or f64 (two) values from philox.h's lane functions.
+template <auto kF32Lane, auto kF64Lane>
+void fill_floating(const CudaBackend& be, const Tensor& out, bool f32, uint64_t seed,
+                   uint64_t counter) {
+  if (f32) return fill_lanes<float>(be, out, 4, seed, counter, PhiloxLane<kF32Lane>{});
+  fill_lanes<double>(be, out, 2, seed, counter, PhiloxLane<kF64Lane>{});
+}
+
 }  // namespace
 
 void CudaBackend::random(backend::RandomKind kind, const Tensor& out, uint64_t seed,
@@ -67,17 +75,11 @@ void CudaBackend::random(backend::RandomKind kind, const Tensor& out, uint64_t s
   activate();
   switch (kind) {
     case backend::RandomKind::uniform:
-      if (f32)
-        return fill_lanes<float>(*this, out, 4, seed, counter,
-                                 PhiloxLane<philox::uniform_f32_lane>{});
-      return fill_lanes<double>(*this, out, 2, seed, counter,
-                                PhiloxLane<philox::uniform_f64_lane>{});
+      return fill_floating<philox::uniform_f32_lane, philox::uniform_f64_lane>(*this, out, f32,
+                                                                               seed, counter);
     case backend::RandomKind::normal:
-      if (f32)
-        return fill_lanes<float>(*this, out, 4, seed, counter,
-                                 PhiloxLane<philox::normal_f32_lane>{});
-      return fill_lanes<double>(*this, out, 2, seed, counter,
-                                PhiloxLane<philox::normal_f64_lane>{});
+      return fill_floating<philox::normal_f32_lane, philox::normal_f64_lane>(*this, out, f32, seed,
+                                                                             counter);
     case backend::RandomKind::randint: {
       const int64_t low = static_cast<int64_t>(p0);
       const uint64_t range = static_cast<uint64_t>(static_cast<int64_t>(p1) - low);

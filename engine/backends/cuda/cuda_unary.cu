@@ -66,36 +66,21 @@ struct Clamp {
     return hi < m ? hi : m;
   }
 };
-struct Exp {
-  template <class T>
-  __device__ T operator()(T v) const {
-    return dmath::exp(v);
-  }
-};
-struct Log {
-  template <class T>
-  __device__ T operator()(T v) const {
-    return dmath::log(v);
-  }
-};
-struct Sin {
-  template <class T>
-  __device__ T operator()(T v) const {
-    return dmath::sin(v);
-  }
-};
-struct Cos {
-  template <class T>
-  __device__ T operator()(T v) const {
-    return dmath::cos(v);
-  }
-};
-struct Sqrt {
-  template <class T>
-  __device__ T operator()(T v) const {
-    return dmath::sqrt(v);
-  }
-};
+
+// A functor that is dmath::NAME for float and double.
+#define ONESTEP_DMATH_FUNCTOR(STRUCT, NAME) \
+  struct STRUCT {                           \
+    template <class T>                      \
+    __device__ T operator()(T v) const {    \
+      return dmath::NAME(v);                \
+    }                                       \
+  };
+ONESTEP_DMATH_FUNCTOR(Exp, exp)
+ONESTEP_DMATH_FUNCTOR(Log, log)
+ONESTEP_DMATH_FUNCTOR(Sin, sin)
+ONESTEP_DMATH_FUNCTOR(Cos, cos)
+ONESTEP_DMATH_FUNCTOR(Sqrt, sqrt)
+
 struct Rsqrt {
   // 1 / sqrt, both correctly rounded, rather than the approximate rsqrt instruction.
   template <class T>
@@ -131,12 +116,8 @@ struct Softplus {
     return (v < T(0) ? T(0) : v) + dmath::log1p(dmath::exp(-dmath::fabs(v)));
   }
 };
-struct Tanh {
-  template <class T>
-  __device__ T operator()(T v) const {
-    return dmath::tanh(v);
-  }
-};
+ONESTEP_DMATH_FUNCTOR(Tanh, tanh)
+#undef ONESTEP_DMATH_FUNCTOR
 struct Silu {
   template <class T>
   __device__ T operator()(T v) const {
@@ -162,68 +143,73 @@ struct IsFinite {
   }
 };
 
-enum class Cmp { gt, lt, ge, le, eq };
-
-// x <op> p as 1 or 0. P is T for floating x (the CPU compares in the tensor's precision) and
-// double for i64 (the CPU compares the integer with the double threshold).
-template <class T, class P, Cmp kCmp>
+// x <op> p as 1 or 0 (op: gt_scalar ... eq_scalar, the same for every element, so the branch
+// costs nothing). P is T for floating x (the CPU compares in the tensor's precision) and double
+// for i64 (the CPU compares the integer with the double threshold).
+template <class T, class P>
 struct CompareScalar {
   P p;
+  UnaryOp op;
   __device__ T operator()(T v) const {
     const P value = static_cast<P>(v);
-    switch (kCmp) {
-      case Cmp::gt:
+    switch (op) {
+      case UnaryOp::gt_scalar:
         return T(value > p);
-      case Cmp::lt:
+      case UnaryOp::lt_scalar:
         return T(value < p);
-      case Cmp::ge:
+      case UnaryOp::ge_scalar:
         return T(value >= p);
-      case Cmp::le:
+      case UnaryOp::le_scalar:
         return T(value <= p);
-      case Cmp::eq:
+      default:
         return T(value == p);
     }
-    return T(0);
   }
 };
 
+// Launches the comparison `op` when it is one; false otherwise.
 template <class T, class P>
 bool launch_compare(const CudaBackend& be, UnaryOp op, const Tensor& x, const Tensor& out, P p) {
   switch (op) {
     case UnaryOp::gt_scalar:
-      launch_unary<T>(be, x, out, CompareScalar<T, P, Cmp::gt>{p});
-      return true;
     case UnaryOp::lt_scalar:
-      launch_unary<T>(be, x, out, CompareScalar<T, P, Cmp::lt>{p});
-      return true;
     case UnaryOp::ge_scalar:
-      launch_unary<T>(be, x, out, CompareScalar<T, P, Cmp::ge>{p});
-      return true;
     case UnaryOp::le_scalar:
-      launch_unary<T>(be, x, out, CompareScalar<T, P, Cmp::le>{p});
-      return true;
     case UnaryOp::eq_scalar:
-      launch_unary<T>(be, x, out, CompareScalar<T, P, Cmp::eq>{p});
+      launch_unary<T>(be, x, out, CompareScalar<T, P>{p, op});
       return true;
     default:
       return false;
   }
 }
 
+// Launches the ops floating and integer tensors both have, when `op` is one: affine (x * a + b),
+// abs, sign and clamp (to [a, b]); false otherwise.
+template <class T>
+bool launch_common(const CudaBackend& be, UnaryOp op, const Tensor& x, const Tensor& out, T a,
+                   T b) {
+  const auto launched = [&](auto functor) {
+    launch_unary<T>(be, x, out, functor);
+    return true;
+  };
+  if (op == UnaryOp::affine) return launched(Affine<T>{a, b});
+  if (op == UnaryOp::abs) return launched(Abs{});
+  if (op == UnaryOp::sign) return launched(Sign{});
+  if (op == UnaryOp::clamp) return launched(Clamp<T>{a, b});
+  return false;
+}
+
 template <class T>
 void unary_floating(const CudaBackend& be, UnaryOp op, const Tensor& x, const Tensor& out, T p0,
                     T p1) {
+  if (launch_common<T>(be, op, x, out, p0, p1)) return;
   switch (op) {
-    case UnaryOp::affine:
-      return launch_unary<T>(be, x, out, Affine<T>{p0, p1});
     case UnaryOp::pow:
       // The CPU's special cases, so that square, sqrt and reciprocal through pow round alike.
       if (p0 == T(2)) return launch_unary<T>(be, x, out, Square{});
       if (p0 == T(0.5)) return launch_unary<T>(be, x, out, Sqrt{});
       if (p0 == T(-1)) return launch_unary<T>(be, x, out, Reciprocal{});
       return launch_unary<T>(be, x, out, Pow<T>{p0});
-    case UnaryOp::clamp:
-      return launch_unary<T>(be, x, out, Clamp<T>{p0, p1});
     case UnaryOp::exp:
       return launch_unary<T>(be, x, out, Exp{});
     case UnaryOp::log:
@@ -236,10 +222,6 @@ void unary_floating(const CudaBackend& be, UnaryOp op, const Tensor& x, const Te
       return launch_unary<T>(be, x, out, Sqrt{});
     case UnaryOp::rsqrt:
       return launch_unary<T>(be, x, out, Rsqrt{});
-    case UnaryOp::abs:
-      return launch_unary<T>(be, x, out, Abs{});
-    case UnaryOp::sign:
-      return launch_unary<T>(be, x, out, Sign{});
     case UnaryOp::sigmoid:
       return launch_unary<T>(be, x, out, Sigmoid{});
     case UnaryOp::softplus:
@@ -261,6 +243,8 @@ void unary_floating(const CudaBackend& be, UnaryOp op, const Tensor& x, const Te
     case UnaryOp::eq_scalar:
       launch_compare<T, T>(be, op, x, out, p0);
       return;
+    default:  // the ops launch_common launched
+      break;
   }
   ONESTEP_FAIL("unary op {} is not implemented on cuda", static_cast<int>(op));
 }
@@ -268,22 +252,10 @@ void unary_floating(const CudaBackend& be, UnaryOp op, const Tensor& x, const Te
 // Integers support the ops that are exact on them, as on the CPU.
 void unary_integer(const CudaBackend& be, UnaryOp op, const Tensor& x, const Tensor& out, double p0,
                    double p1) {
-  using T = int64_t;
   const backend::IntegerScalars scalars = backend::integer_scalars(op, p0, p1);
-  const T a = scalars.a, b = scalars.b;
-  switch (op) {
-    case UnaryOp::affine:
-      return launch_unary<T>(be, x, out, Affine<T>{a, b});
-    case UnaryOp::abs:
-      return launch_unary<T>(be, x, out, Abs{});
-    case UnaryOp::sign:
-      return launch_unary<T>(be, x, out, Sign{});
-    case UnaryOp::clamp:
-      return launch_unary<T>(be, x, out, Clamp<T>{a, b});
-    default:
-      if (launch_compare<T, double>(be, op, x, out, p0)) return;
-      ONESTEP_FAIL("this elementwise op expects a floating-point tensor (f32 or f64), got i64");
-  }
+  if (launch_common<int64_t>(be, op, x, out, scalars.a, scalars.b)) return;
+  if (launch_compare<int64_t, double>(be, op, x, out, p0)) return;
+  ONESTEP_FAIL("this elementwise op expects a floating-point tensor (f32 or f64), got i64");
 }
 
 }  // namespace

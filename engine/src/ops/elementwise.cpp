@@ -51,6 +51,14 @@ void record_unary(const char* name, const Tensor& x, Tensor& y, Derivative deriv
                    });
 }
 
+// A floating-point unary op whose gradient is g * derivative(x, y).
+template <class Derivative>
+Tensor floating_unary_op(UnaryOp op, const char* name, const Tensor& x, Derivative derivative) {
+  Tensor y = floating_unary(op, name, x);
+  record_unary(name, x, y, derivative);
+  return y;
+}
+
 }  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) {
@@ -148,51 +156,43 @@ Tensor square(const Tensor& x) {
 }
 
 Tensor reciprocal(const Tensor& x) {
-  Tensor y = floating_unary(UnaryOp::reciprocal, "reciprocal", x);
-  record_unary("reciprocal", x, y,
-               [](const Tensor& g, const Tensor&, const Tensor& y) { return neg(g * y * y); });
-  return y;
+  return floating_unary_op(
+      UnaryOp::reciprocal, "reciprocal", x,
+      [](const Tensor& g, const Tensor&, const Tensor& y) { return neg(g * y * y); });
 }
 
 Tensor exp(const Tensor& x) {
-  Tensor y = floating_unary(UnaryOp::exp, "exp", x);
-  record_unary("exp", x, y, [](const Tensor& g, const Tensor&, const Tensor& y) { return g * y; });
-  return y;
+  return floating_unary_op(UnaryOp::exp, "exp", x,
+                           [](const Tensor& g, const Tensor&, const Tensor& y) { return g * y; });
 }
 
 Tensor log(const Tensor& x) {
-  Tensor y = floating_unary(UnaryOp::log, "log", x);
-  record_unary("log", x, y, [](const Tensor& g, const Tensor& x, const Tensor&) { return g / x; });
-  return y;
+  return floating_unary_op(UnaryOp::log, "log", x,
+                           [](const Tensor& g, const Tensor& x, const Tensor&) { return g / x; });
 }
 
 Tensor sin(const Tensor& x) {
-  Tensor y = floating_unary(UnaryOp::sin, "sin", x);
-  record_unary("sin", x, y,
-               [](const Tensor& g, const Tensor& x, const Tensor&) { return g * cos(x); });
-  return y;
+  return floating_unary_op(
+      UnaryOp::sin, "sin", x,
+      [](const Tensor& g, const Tensor& x, const Tensor&) { return g * cos(x); });
 }
 
 Tensor cos(const Tensor& x) {
-  Tensor y = floating_unary(UnaryOp::cos, "cos", x);
-  record_unary("cos", x, y,
-               [](const Tensor& g, const Tensor& x, const Tensor&) { return neg(g * sin(x)); });
-  return y;
+  return floating_unary_op(
+      UnaryOp::cos, "cos", x,
+      [](const Tensor& g, const Tensor& x, const Tensor&) { return neg(g * sin(x)); });
 }
 
 Tensor sqrt(const Tensor& x) {
-  Tensor y = floating_unary(UnaryOp::sqrt, "sqrt", x);
-  record_unary("sqrt", x, y,
-               [](const Tensor& g, const Tensor&, const Tensor& y) { return g / y * 0.5; });
-  return y;
+  return floating_unary_op(
+      UnaryOp::sqrt, "sqrt", x,
+      [](const Tensor& g, const Tensor&, const Tensor& y) { return g / y * 0.5; });
 }
 
 Tensor rsqrt(const Tensor& x) {
-  Tensor y = floating_unary(UnaryOp::rsqrt, "rsqrt", x);
-  record_unary("rsqrt", x, y, [](const Tensor& g, const Tensor&, const Tensor& y) {
-    return g * y * y * y * -0.5;
-  });
-  return y;
+  return floating_unary_op(
+      UnaryOp::rsqrt, "rsqrt", x,
+      [](const Tensor& g, const Tensor&, const Tensor& y) { return g * y * y * y * -0.5; });
 }
 
 Tensor abs(const Tensor& x) {
@@ -212,40 +212,35 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
 }
 
 Tensor sigmoid(const Tensor& x) {
-  Tensor y = floating_unary(UnaryOp::sigmoid, "sigmoid", x);
-  record_unary("sigmoid", x, y,
-               [](const Tensor& g, const Tensor&, const Tensor& y) { return g * y * (1.0 - y); });
-  return y;
+  return floating_unary_op(
+      UnaryOp::sigmoid, "sigmoid", x,
+      [](const Tensor& g, const Tensor&, const Tensor& y) { return g * y * (1.0 - y); });
 }
 
 Tensor softplus(const Tensor& x) {
-  Tensor y = floating_unary(UnaryOp::softplus, "softplus", x);
-  record_unary("softplus", x, y,
-               [](const Tensor& g, const Tensor& x, const Tensor&) { return g * sigmoid(x); });
-  return y;
+  return floating_unary_op(
+      UnaryOp::softplus, "softplus", x,
+      [](const Tensor& g, const Tensor& x, const Tensor&) { return g * sigmoid(x); });
 }
 
 Tensor tanh(const Tensor& x) {
-  Tensor y = floating_unary(UnaryOp::tanh, "tanh", x);
-  record_unary("tanh", x, y,
-               [](const Tensor& g, const Tensor&, const Tensor& y) { return g * (1.0 - y * y); });
-  return y;
+  return floating_unary_op(
+      UnaryOp::tanh, "tanh", x,
+      [](const Tensor& g, const Tensor&, const Tensor& y) { return g * (1.0 - y * y); });
 }
 
 Tensor silu(const Tensor& x) {
-  Tensor y = floating_unary(UnaryOp::silu, "silu", x);
-  record_unary("silu", x, y, [](const Tensor& g, const Tensor& x, const Tensor&) {
-    const Tensor s = sigmoid(x);
-    return g * (s * (1.0 + x * (1.0 - s)));
-  });
-  return y;
+  return floating_unary_op(UnaryOp::silu, "silu", x,
+                           [](const Tensor& g, const Tensor& x, const Tensor&) {
+                             const Tensor s = sigmoid(x);
+                             return g * (s * (1.0 + x * (1.0 - s)));
+                           });
 }
 
 Tensor relu(const Tensor& x) {
-  Tensor y = floating_unary(UnaryOp::relu, "relu", x);
-  record_unary("relu", x, y,
-               [](const Tensor& g, const Tensor& x, const Tensor&) { return g * gt(x, 0.0); });
-  return y;
+  return floating_unary_op(
+      UnaryOp::relu, "relu", x,
+      [](const Tensor& g, const Tensor& x, const Tensor&) { return g * gt(x, 0.0); });
 }
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {

@@ -11,7 +11,6 @@ const run::OptionTable<TeacherOptions>& teacher_option_table() {
     run::OptionTable<TeacherOptions> t("teacher");
     using run::at_least;
     using run::between;
-    t.add("preset", "", "The preset the settings started from", ONESTEP_OPTION_MEMBER(preset));
     t.add("data", "--data",
           "Dataset: toy:25gaussians|toy:8gaussians|toy:swissroll|toy:checkerboard|toy:moons, "
           "fashion-mnist[:DIR], cifar10:DIR, png:DIR",

@@ -16,7 +16,6 @@ const run::OptionTable<DistillOptions>& distill_option_table() {
     using run::between;
     using run::one_of;
     using run::positive;
-    t.add("preset", "", "The preset the settings started from", ONESTEP_OPTION_MEMBER(preset));
     t.add("teacher", "--teacher", "Teacher checkpoint (default from the preset)",
           ONESTEP_OPTION_MEMBER(teacher));
     t.add("data", "--data", "Real data for the discriminator (default: the teacher's)",

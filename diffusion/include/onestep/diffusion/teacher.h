@@ -27,7 +27,6 @@
 namespace onestep::diffusion {
 
 struct TeacherOptions : run::RunSettings {
-  std::string preset;  // name of the preset the options started from, if any
   std::string data = "toy:25gaussians";
   bool hflip = false;
   bool cond = false;  // class-conditional (needs labelled data)

@@ -33,7 +33,6 @@ enum class DiscriminatorLogit { mean, learned };
 enum class SigmaWeighting { uniform, lambda };
 
 struct DistillOptions : run::RunSettings {
-  std::string preset;
   std::string teacher;  // teacher checkpoint
   std::string data;     // real data for the discriminator; empty: the teacher's dataset
   std::string method = "uni-instruct";

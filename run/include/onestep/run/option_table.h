@@ -239,6 +239,8 @@ const Preset& find_preset(const std::vector<Preset>& presets, const std::string&
 struct RunSettings {
   explicit RunSettings(std::string default_out) : out(std::move(default_out)) {}
 
+  std::string preset;  // the name of the preset the settings started from, if any
+
   int64_t log_every_images = 10000;
   int64_t checkpoint_every_images = 0;  // 0: only at the end (and on a stop signal)
   // Non-finite steps in a row before giving up; the run then saves the parameters of its last
@@ -267,6 +269,7 @@ inline constexpr const char* kPrecisionHelp =
 // `step` names a step in the help ("step", "iteration").
 template <class Options>
 void add_run_options(OptionTable<Options>& t, const std::string& step) {
+  t.add("preset", "", "The preset the settings started from", ONESTEP_OPTION_MEMBER(preset));
   t.add("out", "--out", "Run directory (default from the preset)", ONESTEP_OPTION_MEMBER(out))
       .may_change();
   t.add("seed", "--seed", "Random seed", ONESTEP_OPTION_MEMBER(seed)).allow(at_least(0));

@@ -92,9 +92,10 @@ void add_precision_flag(CLI::App& cmd, std::string& precision);
 std::string precision_description(MatmulPrecision precision, const Device& device);
 
 // ", bf16 (how)" for a header line under --precision bf16; nothing for fp32.
-inline std::string precision_suffix(const std::string& precision, const std::string& device) {
-  const MatmulPrecision p = parse_matmul_precision(precision);
-  return p == MatmulPrecision::fp32 ? "" : ", " + precision_description(p, parse_device(device));
+inline std::string precision_suffix(MatmulPrecision precision, const std::string& device) {
+  return precision == MatmulPrecision::fp32
+             ? ""
+             : ", " + precision_description(precision, parse_device(device));
 }
 
 // The header line's "where": the CPU thread count, or the CUDA device.

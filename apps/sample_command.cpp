@@ -72,17 +72,18 @@ int run_sample(const CLI::App& cmd, SampleFlags& f) {
     labels = diffusion::one_hot(classes, label_dim);
   }
 
+  const MatmulPrecision matmul = parse_matmul_precision(f.precision);
   const bool one_step = config.one_step_sigma > 0;
   if (one_step) {
     fmt::print(
         "onestep sample: {} ({} one-step generator), {} samples, 1 network evaluation each{}\n",
-        f.model, config.arch, f.n, precision_suffix(f.precision, f.device));
+        f.model, config.arch, f.n, precision_suffix(matmul, f.device));
   } else {
     fmt::print("onestep sample: {} ({}), {} samples, {} {} steps ({} network evaluations each){}\n",
                f.model, config.arch, f.n, f.sampler, f.options.steps,
-               diffusion::sampler_nfe(f.options), precision_suffix(f.precision, f.device));
+               diffusion::sampler_nfe(f.options), precision_suffix(matmul, f.device));
   }
-  const MatmulPrecisionScope precision(parse_matmul_precision(f.precision));
+  const MatmulPrecisionScope precision(matmul);
   const auto start = std::chrono::steady_clock::now();
   std::vector<Tensor> pieces;
   for (int64_t begin = 0; begin < f.n; begin += f.batch) {

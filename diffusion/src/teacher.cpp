@@ -87,7 +87,7 @@ class TeacherRun : public TrainingLoop {
   const EdmPrecond& network() const { return *net_; }
 
   TeacherResult run() {
-    const MatmulPrecisionScope precision(parse_matmul_precision(o_.precision));
+    const MatmulPrecisionScope precision(o_.precision);
     net_->train();
     const TrainingOutcome outcome = run_loop(schedule_of(o_, "teacher", device_));
     return TeacherResult{outcome, last_loss_};

@@ -208,7 +208,7 @@ class DistillRun : public TrainingLoop {
   const EdmPrecond& generator() const { return *generator_; }
 
   DistillResult run() {
-    const MatmulPrecisionScope precision(parse_matmul_precision(o_.precision));
+    const MatmulPrecisionScope precision(o_.precision);
     TrainingSchedule schedule = schedule_of(o_, "distill", device_);
     schedule.eval_every_images = scorer_ ? o_.eval_every_images : 0;
     const TrainingOutcome outcome = run_loop(schedule);

@@ -34,10 +34,9 @@ const run::OptionTable<DistillOptions>& distill_option_table() {
         .allow(positive());
     t.add("sim_c", "--sim-c", "SIM pseudo-Huber c", ONESTEP_OPTION_MEMBER(method_options.sim_c))
         .allow(positive());
-    t.add("ratio_gradient", "--ratio-gradient",
-          "Uni-Instruct ratio gradient: discriminator or closed-form",
-          ONESTEP_OPTION_MEMBER(method_options.ratio_gradient))
-        .allow(one_of({"discriminator", "closed-form"}));
+    t.add_enum("ratio_gradient", "--ratio-gradient",
+               "Uni-Instruct ratio gradient: discriminator or closed-form",
+               ONESTEP_OPTION_MEMBER(method_options.ratio_gradient), ratio_gradient_names());
     t.add("gan_weight", "--gan-weight", "GAN weight (method default when omitted)",
           ONESTEP_OPTION_MEMBER(method_options.gan_weight))
         .allow(at_least(0).or_unset(-1));

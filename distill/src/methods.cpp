@@ -13,6 +13,13 @@ const std::vector<std::string>& method_names() {
   return names;
 }
 
+const std::vector<std::pair<RatioGradient, std::string>>& ratio_gradient_names() {
+  static const std::vector<std::pair<RatioGradient, std::string>> names = {
+      {RatioGradient::through_discriminator, "discriminator"},
+      {RatioGradient::closed_form, "closed-form"}};
+  return names;
+}
+
 std::string Method::describe() const {
   std::string text = name;
   if (uses_ratio) text += fmt::format(", divergence {}", divergence.name());
@@ -35,9 +42,9 @@ Method make_method(const std::string& name, const MethodOptions& o) {
   ONESTEP_CHECK(o.sim_c > 0 && std::isfinite(o.sim_c), "sim_c must be positive");
   ONESTEP_CHECK(o.fake_steps >= 0 && std::isfinite(o.regression_weight),
                 "bad fake steps or regression weight");
-  ONESTEP_CHECK(o.ratio_gradient == "discriminator" || o.ratio_gradient == "closed-form",
-                "ratio_gradient must be discriminator or closed-form, got '{}'",
-                o.ratio_gradient);
+  ONESTEP_CHECK(o.ratio_gradient != RatioGradient::none,
+                "ratio_gradient must be discriminator or closed-form (the official code's "
+                "stop-gradient is the method uni-instruct-official)");
   Method m;
   m.name = name;
   m.sid_alpha = o.sid_alpha;
@@ -50,8 +57,7 @@ Method make_method(const std::string& name, const MethodOptions& o) {
   if (name == "uni-instruct") {
     m.kind = MethodKind::uni_instruct;
     m.divergence = parse_divergence(o.divergence.empty() ? "jeffreys" : o.divergence, o.alpha);
-    m.ratio_gradient = o.ratio_gradient == "closed-form" ? RatioGradient::closed_form
-                                                         : RatioGradient::through_discriminator;
+    m.ratio_gradient = o.ratio_gradient;
     m.uses_ratio = true;
     default_gan = 0.01;
   } else if (name == "uni-instruct-official") {

@@ -16,14 +16,22 @@ MatmulPrecisionScope::MatmulPrecisionScope(MatmulPrecision precision) : previous
 
 MatmulPrecisionScope::~MatmulPrecisionScope() { current = previous_; }
 
+const std::vector<std::pair<MatmulPrecision, std::string>>& matmul_precision_names() {
+  static const std::vector<std::pair<MatmulPrecision, std::string>> names = {
+      {MatmulPrecision::fp32, "fp32"}, {MatmulPrecision::bf16, "bf16"}};
+  return names;
+}
+
 MatmulPrecision parse_matmul_precision(std::string_view text) {
-  if (text == "fp32") return MatmulPrecision::fp32;
-  if (text == "bf16") return MatmulPrecision::bf16;
+  for (const auto& [precision, name] : matmul_precision_names())
+    if (text == name) return precision;
   ONESTEP_FAIL("unknown precision '{}': expected fp32 or bf16", text);
 }
 
 std::string to_string(MatmulPrecision precision) {
-  return precision == MatmulPrecision::bf16 ? "bf16" : "fp32";
+  for (const auto& [value, name] : matmul_precision_names())
+    if (value == precision) return name;
+  ONESTEP_FAIL("unknown precision {}", static_cast<int>(precision));
 }
 
 bool cpu_has_bf16_instructions() {

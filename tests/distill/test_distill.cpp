@@ -90,10 +90,10 @@ TEST(Distill, EveryMethodRunsWithFiniteLossesAndMovesTheGenerator) {
 TEST(Distill, EveryDivergenceRunsInUniInstruct) {
   StopSignal::clear();
   for (const std::string& divergence : divergence_names()) {
-    for (const char* ratio : {"discriminator", "closed-form"}) {
+    for (const auto& [ratio_gradient, ratio] : ratio_gradient_names()) {
       DistillOptions o = tiny("uni-instruct", fresh_dir("div_" + divergence + ratio));
       o.method_options.divergence = divergence;
-      o.method_options.ratio_gradient = ratio;
+      o.method_options.ratio_gradient = ratio_gradient;
       o.method_options.normalise_ratio = true;
       const DistillResult r = distill(o, false);
       EXPECT_TRUE(std::isfinite(r.last_generator_loss)) << divergence << " " << ratio;

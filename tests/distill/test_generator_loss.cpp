@@ -363,7 +363,7 @@ TEST(GeneratorLoss, UniInstructThroughTheDiscriminator) {
 
 TEST(GeneratorLoss, UniInstructClosedForm) {
   MethodOptions o;
-  o.ratio_gradient = "closed-form";
+  o.ratio_gradient = RatioGradient::closed_form;
   for (const auto& [name, f] :
        {std::pair{"jeffreys", kJeffreys}, std::pair{"js", kJensenShannon}}) {
     o.divergence = name;

@@ -4,6 +4,7 @@
 // is trained, and how noise levels are drawn.
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "onestep/distill/divergence.h"
@@ -30,7 +31,8 @@ struct MethodOptions {
   double alpha = 1.5;                            // alpha-divergence
   double sid_alpha = 1.2;                        // SiD's alpha
   double sim_c = 1.0;                            // SIM pseudo-Huber constant
-  std::string ratio_gradient = "discriminator";  // or "closed-form"
+  // uni-instruct's: through_discriminator ("discriminator") or closed_form ("closed-form").
+  RatioGradient ratio_gradient = RatioGradient::through_discriminator;
   double gan_weight = -1;                        // < 0: the method's default
   int64_t fake_steps = 0;           // fake updates per generator update; 0: the method's default
   // Weight of the MSE to teacher ODE pairs from fixed noise (DMD's regression term), with any
@@ -61,6 +63,8 @@ struct Method {
 };
 
 const std::vector<std::string>& method_names();
+// The ratio gradients a user may choose, with their names in config.json and on the command line.
+const std::vector<std::pair<RatioGradient, std::string>>& ratio_gradient_names();
 // "uni-instruct", "uni-instruct-official", "sid", "sida", "sim", "diff-instruct", "dmd", "dmd2",
 // "f-distill". Throws onestep::Error on an unknown name or option.
 Method make_method(const std::string& name, const MethodOptions& options = {});

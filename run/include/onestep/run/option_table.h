@@ -16,6 +16,7 @@
 #include <variant>
 #include <vector>
 
+#include "onestep/engine/precision.h"
 #include "onestep/engine/error.h"
 #include "onestep/run/nonfinite_steps.h"
 
@@ -252,7 +253,7 @@ struct RunSettings {
   std::string device = "cpu";
   // Operands of convolutions and matrix products: fp32 or bf16 (onestep/engine/precision.h); a
   // run may resume in the other.
-  std::string precision = "fp32";
+  MatmulPrecision precision = MatmulPrecision::fp32;
   std::string out;  // the run directory
   // Debug: steps whose loss or gradients are made non-finite on purpose (not saved in
   // config.json).
@@ -276,8 +277,8 @@ void add_run_options(OptionTable<Options>& t, const std::string& step) {
   t.add("device", "--device", "Where the networks run: cpu, cuda or cuda:N",
         ONESTEP_OPTION_MEMBER(device))
       .may_change();
-  t.add("precision", "--precision", kPrecisionHelp, ONESTEP_OPTION_MEMBER(precision))
-      .allow(one_of({"fp32", "bf16"}))
+  t.add_enum("precision", "--precision", kPrecisionHelp, ONESTEP_OPTION_MEMBER(precision),
+             matmul_precision_names())
       .may_change();
   t.add("log_every_images", "--log-every", "Log interval, images",
         ONESTEP_OPTION_MEMBER(log_every_images))

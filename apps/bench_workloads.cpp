@@ -69,7 +69,7 @@ struct TeacherStep {
     o.model = m;
     o.batch = batch;
     o.seed = seed;
-    o.device = device.str();
+    o.device = device;
     o.preview_samples = 0;
     Rng data_gen(seed);
     training = std::make_unique<diffusion::TeacherTraining>(o, random_images(m, data_gen));
@@ -92,7 +92,7 @@ struct DistillStep {
     o.sim_only_images = 0;
     o.batch = batch;
     o.seed = seed;
-    o.device = device.str();
+    o.device = device;
     o.preview_samples = 0;
     o.eval_every_images = 0;
     Rng init(seed);

@@ -78,11 +78,18 @@ class OptionFlags {
     return o;
   }
 
-  // The values of the flags given on the command line, set on `o` (in the table's order).
+  // The values of the flags given on the command line, set on `o` (in the table's order). A
+  // value the option cannot take (an unknown device) is a usage error naming the flag.
   void apply(Options& o) const {
-    for (size_t i = 0; i < values_.size(); ++i)
-      if (values_[i] && cmd_.count(table_.options()[i].flag) > 0)
-        table_.options()[i].set(o, *values_[i]);
+    for (size_t i = 0; i < values_.size(); ++i) {
+      const run::Option<Options>& option = table_.options()[i];
+      if (!values_[i] || cmd_.count(option.flag) == 0) continue;
+      try {
+        option.set(o, *values_[i]);
+      } catch (const run::OptionError& e) {
+        throw UsageError(option.flag + ": " + e.reason());
+      }
+    }
   }
 
   // With --resume, config.json decides the training settings: --preset, or a flag that would

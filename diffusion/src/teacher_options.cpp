@@ -87,7 +87,6 @@ void TeacherOptions::validate() const {
                 "teacher: Adam needs 0 <= beta1, beta2 < 1 (got {}, {})", beta1, beta2);
   inject_nan.validate("teacher");
   ONESTEP_CHECK(!out.empty(), "teacher: out is empty");
-  parse_device(device);
 }
 
 std::string TeacherOptions::to_json() const { return teacher_option_table().to_json(*this); }

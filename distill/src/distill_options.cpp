@@ -167,7 +167,6 @@ void DistillOptions::validate() const {
                 sigma_min, sigma_max);
   inject_nan.validate("distill");
   ONESTEP_CHECK(!out.empty(), "distill: out is empty");
-  parse_device(device);
 }
 
 std::string DistillOptions::to_json() const { return distill_option_table().to_json(*this); }

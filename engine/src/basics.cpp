@@ -54,17 +54,27 @@ Device parse_device(const std::string& text) {
   ONESTEP_FAIL("unknown device '{}': expected cpu, cuda or cuda:N", text);
 }
 
-Device usable_device(const std::string& text) {
-  const Device device = parse_device(text);
+namespace {
+// `name`: the device as the caller wrote it ("cuda" rather than "cuda:0").
+Device checked_usable(Device device, const std::string& name) {
   if (device.is_cuda()) {
     ONESTEP_CHECK(cuda::compiled(),
                   "device {}: this build has no CUDA (configure with -DONESTEP_CUDA=ON); use "
                   "device cpu",
-                  text);
+                  name);
     ONESTEP_CHECK(cuda::available(), "device {}: no usable CUDA device here ({}); use device cpu",
-                  text, cuda::unavailable_reason());
+                  name, cuda::unavailable_reason());
   }
   return device;
+}
+}  // namespace
+
+Device usable_device(Device device) {
+  return checked_usable(device, device.str());
+}
+
+Device usable_device(const std::string& text) {
+  return checked_usable(parse_device(text), text);
 }
 
 int64_t shape_numel(const Shape& shape) {

@@ -40,7 +40,7 @@ diffusion::TeacherOptions toy_teacher(const std::string& device) {
       "hidden=32 blocks=2 batch=64 total_images=768 lr_warmup_images=128 log_every_images=256 "
       "preview_samples=0 seed=7",
       o);
-  o.device = device;
+  o.device = parse_device(device);
   o.out = testing::fresh_temp_dir("cuda_training_teacher_" + device.substr(0, 4));
   return o;
 }
@@ -74,7 +74,7 @@ TEST(CudaTraining, AToyDistillationEndsWhereTheCpuRunOfTheSameSeedEnds) {
         "preview_samples=0 seed=11",
         o);
     o.teacher = teacher.out + "/teacher.safetensors";
-    o.device = device;
+    o.device = parse_device(device);
     o.out = testing::fresh_temp_dir("cuda_training_distill_" + device.substr(0, 4));
     return o;
   };

@@ -22,8 +22,10 @@ struct Device {
 
 // Parses "cpu", "cuda", "cuda:1"; throws onestep::Error on anything else.
 Device parse_device(const std::string& text);
-// parse_device, then a clear error when a CUDA device is asked of a build without CUDA or of a
-// machine without a usable GPU.
+// `device`, or a clear error when it is a CUDA device and this build has no CUDA or this machine
+// no usable GPU.
+Device usable_device(Device device);
+// parse_device, then usable_device.
 Device usable_device(const std::string& text);
 
 }  // namespace onestep

@@ -16,12 +16,16 @@
 #include <variant>
 #include <vector>
 
-#include "onestep/engine/precision.h"
+#include "onestep/engine/device.h"
 #include "onestep/engine/error.h"
+#include "onestep/engine/precision.h"
 #include "onestep/run/nonfinite_steps.h"
 
 // The member `path` of a settings struct, for OptionTable::add: ONESTEP_OPTION_MEMBER(loss.p_std).
-#define ONESTEP_OPTION_MEMBER(path) [](auto& options) -> auto& { return options.path; }
+#define ONESTEP_OPTION_MEMBER(path) \
+  [](auto& options) -> auto& {      \
+    return options.path;            \
+  }
 
 namespace onestep::run {
 
@@ -54,10 +58,10 @@ struct OptionRange {
   OptionRange& or_unset(double value) { return unset = value, *this; }
 };
 
-OptionRange positive();                         // > 0
-OptionRange at_least(double min);               // >= min
-OptionRange between(double min, double max);    // [min, max]
-OptionRange positive_up_to(double max);         // (0, max]
+OptionRange positive();                       // > 0
+OptionRange at_least(double min);             // >= min
+OptionRange between(double min, double max);  // [min, max]
+OptionRange positive_up_to(double max);       // (0, max]
 OptionRange one_of(std::vector<std::string> choices);
 
 // A setting the command line refuses with --resume, because config.json decides it.
@@ -234,7 +238,6 @@ std::vector<std::string> preset_names(const std::vector<Preset>& presets);
 // The preset called `name`; an error listing the names when there is none.
 const Preset& find_preset(const std::vector<Preset>& presets, const std::string& name);
 
-
 // What the settings of every training run hold besides what it trains; add_run_options describes
 // them. A run's options (TeacherOptions, DistillOptions) derive from it.
 struct RunSettings {
@@ -250,7 +253,7 @@ struct RunSettings {
   int64_t preview_samples = 64;  // 0: no preview
   uint64_t seed = 0;
   // Where the networks run (cpu, cuda, cuda:N); a run may resume on another device.
-  std::string device = "cpu";
+  Device device = Device::cpu();
   // Operands of convolutions and matrix products: fp32 or bf16 (onestep/engine/precision.h); a
   // run may resume in the other.
   MatmulPrecision precision = MatmulPrecision::fp32;
@@ -274,8 +277,18 @@ void add_run_options(OptionTable<Options>& t, const std::string& step) {
   t.add("out", "--out", "Run directory (default from the preset)", ONESTEP_OPTION_MEMBER(out))
       .may_change();
   t.add("seed", "--seed", "Random seed", ONESTEP_OPTION_MEMBER(seed)).allow(at_least(0));
-  t.add("device", "--device", "Where the networks run: cpu, cuda or cuda:N",
-        ONESTEP_OPTION_MEMBER(device))
+  const std::string who = t.who();
+  t.add_custom(
+       "device", "--device", "Where the networks run: cpu, cuda or cuda:N",
+       [](const Options& o) { return OptionValue(o.device.str()); },
+       [who](Options& o, const OptionValue& v) {
+         const std::string& text = std::get<std::string>(v);
+         try {
+           o.device = parse_device(text);
+         } catch (const Error& e) {
+           throw OptionError(who, "device", e.what());
+         }
+       })
       .may_change();
   t.add_enum("precision", "--precision", kPrecisionHelp, ONESTEP_OPTION_MEMBER(precision),
              matmul_precision_names())

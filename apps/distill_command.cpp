@@ -18,7 +18,7 @@ int run_distill(CLI::App& cmd, const DistillFlags& f) {
   // The preset's settings for the method: on the CPU presets uni-instruct's are its recipe.
   distill::DistillOptions o = f.resolve(
       [](const std::string& preset, const distill::DistillOptions& given) {
-        return distill::distill_preset(preset, given.method);
+        return distill::distill_preset(preset, distill::method_name(given.method));
       },
       distill::read_distill_config);
   ONESTEP_USAGE_CHECK(

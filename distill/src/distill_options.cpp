@@ -20,9 +20,8 @@ const run::OptionTable<DistillOptions>& distill_option_table() {
           ONESTEP_OPTION_MEMBER(teacher));
     t.add("data", "--data", "Real data for the discriminator (default: the teacher's)",
           ONESTEP_OPTION_MEMBER(data));
-    t.add("method", "--method", fmt::format("{}", fmt::join(method_names(), ", ")),
-          ONESTEP_OPTION_MEMBER(method))
-        .allow(one_of(method_names()));
+    t.add_enum("method", "--method", fmt::format("{}", fmt::join(method_names(), ", ")),
+               ONESTEP_OPTION_MEMBER(method), method_kind_names());
     t.add("divergence", "--divergence",
           fmt::format("{} (default: jeffreys; js for f-distill)",
                       fmt::join(divergence_names(), ", ")),
@@ -176,7 +175,7 @@ DistillOptions DistillOptions::from_json(const std::string& text) {
   const std::vector<std::string> found = distill_option_table().read_json(text, o);
   // "regression_weight", in configs written before the regression term applied to every method,
   // held DMD's weight whatever the method: it counts for dmd only.
-  if (std::find(found.begin(), found.end(), "regression") == found.end() && o.method == "dmd") {
+  if (std::find(found.begin(), found.end(), "regression") == found.end() && o.method == MethodKind::dmd) {
     run::OptionTable<DistillOptions> legacy("distill");
     legacy.add("regression_weight", "", "", ONESTEP_OPTION_MEMBER(method_options.regression_weight));
     legacy.read_json(text, o);
@@ -246,7 +245,7 @@ DistillOptions distill_preset(const std::string& name, const std::string& method
   const run::Preset& preset = run::find_preset(distill_presets(), name);
   DistillOptions o;
   o.preset = name;
-  o.method = method;
+  o.method = parse_method(method);
   distill_option_table().apply_settings(preset.settings, o);
   if (method == "uni-instruct") distill_option_table().apply_settings(preset.recipe, o);
   return o;

@@ -6,11 +6,39 @@
 
 namespace onestep::distill {
 
-const std::vector<std::string>& method_names() {
-  static const std::vector<std::string> names = {
-      "uni-instruct", "uni-instruct-official", "sid", "sida", "sim", "diff-instruct", "dmd", "dmd2",
-      "f-distill"};
+const std::vector<std::pair<MethodKind, std::string>>& method_kind_names() {
+  static const std::vector<std::pair<MethodKind, std::string>> names = {
+      {MethodKind::uni_instruct, "uni-instruct"},
+      {MethodKind::uni_instruct_official, "uni-instruct-official"},
+      {MethodKind::sid, "sid"},
+      {MethodKind::sida, "sida"},
+      {MethodKind::sim, "sim"},
+      {MethodKind::diff_instruct, "diff-instruct"},
+      {MethodKind::dmd, "dmd"},
+      {MethodKind::dmd2, "dmd2"},
+      {MethodKind::f_distill, "f-distill"}};
   return names;
+}
+
+const std::vector<std::string>& method_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (const auto& entry : method_kind_names()) v.push_back(entry.second);
+    return v;
+  }();
+  return names;
+}
+
+std::string method_name(MethodKind kind) {
+  for (const auto& [value, name] : method_kind_names())
+    if (value == kind) return name;
+  ONESTEP_FAIL("unknown method {}", static_cast<int>(kind));
+}
+
+MethodKind parse_method(const std::string& name) {
+  for (const auto& [kind, known] : method_kind_names())
+    if (known == name) return kind;
+  ONESTEP_FAIL("unknown method '{}': expected one of {}", name, fmt::join(method_names(), ", "));
 }
 
 const std::vector<std::pair<RatioGradient, std::string>>& ratio_gradient_names() {
@@ -37,7 +65,11 @@ std::string Method::describe() const {
   return text;
 }
 
-Method make_method(const std::string& name, const MethodOptions& o) {
+Method make_method(const std::string& name, const MethodOptions& options) {
+  return make_method(parse_method(name), options);
+}
+
+Method make_method(MethodKind kind, const MethodOptions& o) {
   ONESTEP_CHECK(o.sid_alpha > 0 && std::isfinite(o.sid_alpha), "sid_alpha must be positive");
   ONESTEP_CHECK(o.sim_c > 0 && std::isfinite(o.sim_c), "sim_c must be positive");
   ONESTEP_CHECK(o.fake_steps >= 0 && std::isfinite(o.regression_weight),
@@ -46,7 +78,8 @@ Method make_method(const std::string& name, const MethodOptions& o) {
                 "ratio_gradient must be discriminator or closed-form (the official code's "
                 "stop-gradient is the method uni-instruct-official)");
   Method m;
-  m.name = name;
+  m.kind = kind;
+  m.name = method_name(kind);
   m.sid_alpha = o.sid_alpha;
   m.sim_c = o.sim_c;
   m.normalise_ratio = o.normalise_ratio;
@@ -54,47 +87,45 @@ Method make_method(const std::string& name, const MethodOptions& o) {
   double default_gan = 0;
   int64_t default_fake_steps = 1;
   double default_regression = 0;
-  if (name == "uni-instruct") {
-    m.kind = MethodKind::uni_instruct;
-    m.divergence = parse_divergence(o.divergence.empty() ? "jeffreys" : o.divergence, o.alpha);
-    m.ratio_gradient = o.ratio_gradient;
-    m.uses_ratio = true;
-    default_gan = 0.01;
-  } else if (name == "uni-instruct-official") {
-    m.kind = MethodKind::uni_instruct_official;
-    // The official weighting: h stop-gradient, no path term; its "Jeffreys" is 0.4 FKL + 0.6 RKL.
-    m.divergence = o.divergence.empty() || o.divergence == "jeffreys"
-                       ? Divergence(DivergenceKind::official_jeffreys)
-                       : parse_divergence(o.divergence, o.alpha);
-    m.ratio_gradient = RatioGradient::none;
-    m.path_term = false;
-    m.uses_ratio = true;
-    default_gan = 0.01;
-  } else if (name == "sid") {
-    m.kind = MethodKind::sid;
-  } else if (name == "sida") {
-    m.kind = MethodKind::sida;
-    default_gan = 0.01;
-  } else if (name == "sim") {
-    m.kind = MethodKind::sim;
-  } else if (name == "diff-instruct") {
-    m.kind = MethodKind::diff_instruct;
-    m.lognormal_sigma = true;
-  } else if (name == "dmd") {
-    m.kind = MethodKind::dmd;
-    default_regression = 0.25;
-  } else if (name == "dmd2") {
-    m.kind = MethodKind::dmd2;
-    default_gan = 0.01;
-    default_fake_steps = 5;
-  } else if (name == "f-distill") {
-    m.kind = MethodKind::f_distill;
-    // f-distill (Xu et al. 2025) reports Jensen-Shannon best and trains with a GAN term.
-    m.divergence = parse_divergence(o.divergence.empty() ? "js" : o.divergence, o.alpha);
-    m.uses_ratio = true;
-    default_gan = 0.01;
-  } else {
-    ONESTEP_FAIL("unknown method '{}': expected one of {}", name, fmt::join(method_names(), ", "));
+  switch (kind) {
+    case MethodKind::uni_instruct:
+      m.divergence = parse_divergence(o.divergence.empty() ? "jeffreys" : o.divergence, o.alpha);
+      m.ratio_gradient = o.ratio_gradient;
+      m.uses_ratio = true;
+      default_gan = 0.01;
+      break;
+    case MethodKind::uni_instruct_official:
+      // The official weighting: h stop-gradient, no path term; its "Jeffreys" is 0.4 FKL + 0.6 RKL.
+      m.divergence = o.divergence.empty() || o.divergence == "jeffreys"
+                         ? Divergence(DivergenceKind::official_jeffreys)
+                         : parse_divergence(o.divergence, o.alpha);
+      m.ratio_gradient = RatioGradient::none;
+      m.path_term = false;
+      m.uses_ratio = true;
+      default_gan = 0.01;
+      break;
+    case MethodKind::sid:
+    case MethodKind::sim:
+      break;
+    case MethodKind::sida:
+      default_gan = 0.01;
+      break;
+    case MethodKind::diff_instruct:
+      m.lognormal_sigma = true;
+      break;
+    case MethodKind::dmd:
+      default_regression = 0.25;
+      break;
+    case MethodKind::dmd2:
+      default_gan = 0.01;
+      default_fake_steps = 5;
+      break;
+    case MethodKind::f_distill:
+      // f-distill (Xu et al. 2025) reports Jensen-Shannon best and trains with a GAN term.
+      m.divergence = parse_divergence(o.divergence.empty() ? "js" : o.divergence, o.alpha);
+      m.uses_ratio = true;
+      default_gan = 0.01;
+      break;
   }
   m.gan_weight = o.gan_weight >= 0 ? o.gan_weight : default_gan;
   m.fake_steps = o.fake_steps > 0 ? o.fake_steps : default_fake_steps;

@@ -261,7 +261,7 @@ TEST(Distill, ImagesWithSongUNetAndTheEncoderDiscriminator) {
 
 TEST(Distill, TheCpuPresetsGiveUniInstructItsRecipeAndOtherMethodsTheirDefaults) {
   const DistillOptions fmnist = distill_preset("fmnist-cpu");
-  EXPECT_EQ(fmnist.method, "uni-instruct");
+  EXPECT_EQ(fmnist.method, MethodKind::uni_instruct);
   EXPECT_EQ(fmnist.method_options.divergence, "js");
   EXPECT_EQ(fmnist.method_options.gan_weight, 30);
   EXPECT_EQ(fmnist.method_options.regression_weight, 0.25);
@@ -281,7 +281,7 @@ TEST(Distill, TheCpuPresetsGiveUniInstructItsRecipeAndOtherMethodsTheirDefaults)
 
   // Another method keeps the preset's general settings and its own defaults.
   const DistillOptions sida = distill_preset("fmnist-cpu", "sida");
-  EXPECT_EQ(sida.method, "sida");
+  EXPECT_EQ(sida.method, MethodKind::sida);
   EXPECT_EQ(sida.discriminator_head, DiscriminatorLogit::mean);
   EXPECT_EQ(sida.lr_generator, 1e-4);
   EXPECT_EQ(sida.total_images, 12800);
@@ -299,7 +299,7 @@ TEST(Distill, TheCpuPresetsGiveUniInstructItsRecipeAndOtherMethodsTheirDefaults)
 TEST(Distill, BadSettingsAreRefused) {
   StopSignal::clear();
   DistillOptions o = tiny("uni-instruct", fresh_dir("bad"));
-  o.method = "gan";
+  o.method = static_cast<MethodKind>(99);  // no such method
   EXPECT_THROW(distill(o, false), Error);
   o = tiny("uni-instruct", fresh_dir("bad2"));
   o.method_options.divergence = "tv";

@@ -35,7 +35,7 @@ enum class SigmaWeighting { uniform, lambda };
 struct DistillOptions : run::RunSettings {
   std::string teacher;  // teacher checkpoint
   std::string data;     // real data for the discriminator; empty: the teacher's dataset
-  std::string method = "uni-instruct";
+  MethodKind method = MethodKind::uni_instruct;
   MethodOptions method_options;
   double sigma_init = 2.5;
 

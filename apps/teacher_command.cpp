@@ -23,7 +23,7 @@ int run_teacher(CLI::App& cmd, const TeacherFlags& f) {
   if (cmd.count("--data")) check_flag("--data", [&] { diffusion::describe_dataset(o.data); });
   f.check([&] { diffusion::check_teacher_options(o, f.resume()); });
 
-  fmt::print("onestep teacher: {} on {} -> {} ({} images, batch {}, {}{}{})\n", o.model.arch,
+  fmt::print("onestep teacher: {} on {} -> {} ({} images, batch {}, {}{}{})\n", diffusion::arch_name(o.model.arch),
              o.data, o.out, o.total_images, o.batch, device_description(o.device.str()),
              precision_suffix(o.precision, o.device.str()), f.resume() ? ", resuming" : "");
   const diffusion::TeacherResult r =

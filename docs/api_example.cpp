@@ -28,7 +28,7 @@ int main() {
 
   // Diffusion: an EDM denoiser built from its config and sampled with Heun's method (18 steps).
   diffusion::ModelConfig config;
-  config.arch = "mlp";
+  config.arch = diffusion::NetworkArch::mlp;
   config.data_shape = {2};
   const auto denoiser = diffusion::build_denoiser(config, gen);
   const auto denoise = [&](const Tensor& x_t, double sigma) {

@@ -1,5 +1,6 @@
 #include "onestep/diffusion/model_config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -85,15 +86,27 @@ Config network_from_json(const json& j) {
 
 }  // namespace
 
+const std::vector<std::pair<NetworkArch, std::string>>& network_arch_names() {
+  static const std::vector<std::pair<NetworkArch, std::string>> names = {
+      {NetworkArch::songunet, "songunet"}, {NetworkArch::mlp, "mlp"}};
+  return names;
+}
+
+std::string arch_name(NetworkArch arch) {
+  for (const auto& [value, name] : network_arch_names())
+    if (value == arch) return name;
+  ONESTEP_FAIL("unknown network arch {}", static_cast<int>(arch));
+}
+
 int64_t ModelConfig::label_dim() const {
-  return arch == "mlp" ? mlp.label_dim : unet.label_dim;
+  return arch == NetworkArch::mlp ? mlp.label_dim : unet.label_dim;
 }
 
 std::string ModelConfig::to_json() const {
   json j = {{"kind", "edm-denoiser"},
             {"sigma_data", sigma_data},
             {"label_dim", label_dim()},
-            {"network", arch == "mlp" ? network_to_json(mlp) : network_to_json(unet)},
+            {"network", arch == NetworkArch::mlp ? network_to_json(mlp) : network_to_json(unet)},
             {"data", {{"spec", data_spec}, {"shape", data_shape}}},
             {"source", source}};
   if (one_step_sigma > 0) j["one_step_sigma"] = one_step_sigma;
@@ -116,13 +129,18 @@ ModelConfig ModelConfig::from_json(const std::string& text) {
   ModelConfig c;
   read_field(j, "sigma_data", c.sigma_data, "config");
   ONESTEP_CHECK(c.sigma_data > 0, "model config: sigma_data must be positive");
-  read_field(j["network"], "arch", c.arch, "network");
-  if (c.arch == "songunet") {
+  std::string arch;
+  read_field(j["network"], "arch", arch, "network");
+  const auto& names = network_arch_names();
+  const auto known = std::find_if(names.begin(), names.end(),
+                                  [&](const auto& entry) { return entry.second == arch; });
+  ONESTEP_CHECK(known != names.end(), "model config: unknown network arch '{}' (songunet or mlp)",
+                arch);
+  c.arch = known->first;
+  if (c.arch == NetworkArch::songunet) {
     c.unet = network_from_json<nn::SongUNetConfig>(j["network"]);
-  } else if (c.arch == "mlp") {
-    c.mlp = network_from_json<nn::ToyMLPConfig>(j["network"]);
   } else {
-    ONESTEP_FAIL("model config: unknown network arch '{}' (songunet or mlp)", c.arch);
+    c.mlp = network_from_json<nn::ToyMLPConfig>(j["network"]);
   }
   if (j.contains("label_dim")) {
     int64_t label_dim = 0;
@@ -139,7 +157,7 @@ ModelConfig ModelConfig::from_json(const std::string& text) {
     // Samplers build latents of this shape and image writers index it as [C, H, W]: it must be
     // what the network takes.
     const Shape expected =
-        c.arch == "mlp" ? Shape{c.mlp.dim}
+        c.arch == NetworkArch::mlp ? Shape{c.mlp.dim}
                         : Shape{c.unet.in_channels, c.unet.img_resolution, c.unet.img_resolution};
     ONESTEP_CHECK(c.data_shape == expected,
                   "model config: data shape {} does not fit the network, which takes {}",
@@ -154,7 +172,7 @@ ModelConfig ModelConfig::from_json(const std::string& text) {
 
 std::shared_ptr<EdmPrecond> build_denoiser(const ModelConfig& config, Rng& gen) {
   std::shared_ptr<nn::NoiseConditionedNet> net;
-  if (config.arch == "mlp") {
+  if (config.arch == NetworkArch::mlp) {
     net = std::make_shared<nn::ToyMLP>(config.mlp, gen);
   } else {
     net = std::make_shared<nn::SongUNet>(config.unet, gen);
@@ -165,7 +183,7 @@ std::shared_ptr<EdmPrecond> build_denoiser(const ModelConfig& config, Rng& gen) 
 double min_parameter_count(const ModelConfig& config) {
   // Doubles: a hostile config's products may not fit in int64 (the result is compared, not used).
   const auto d = [](int64_t v) { return static_cast<double>(v); };
-  if (config.arch == "mlp") {
+  if (config.arch == NetworkArch::mlp) {
     const nn::ToyMLPConfig& m = config.mlp;
     // map_label, map_layer0, input, and fc0 + fc1 of every block.
     return d(m.label_dim) * d(m.noise_channels) + d(m.noise_channels) * d(m.hidden) +

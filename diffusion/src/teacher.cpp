@@ -32,14 +32,14 @@ ModelConfig resolve_model(const TeacherOptions& o, const DatasetInfo& info) {
   const int64_t label_dim = o.cond ? info.num_classes : 0;
   m.data_spec = o.data;
   if (info.is_2d) {
-    ONESTEP_CHECK(m.arch == "mlp",
+    ONESTEP_CHECK(m.arch == NetworkArch::mlp,
                   "teacher: 2-D data ({}) needs the MLP network (arch mlp, as the toy preset has)",
                   o.data);
     m.mlp.dim = 2;
     m.mlp.label_dim = label_dim;
     m.data_shape = {2};
   } else {
-    ONESTEP_CHECK(m.arch == "songunet",
+    ONESTEP_CHECK(m.arch == NetworkArch::songunet,
                   "teacher: image data ({}) needs the SongUNet network (arch songunet)", o.data);
     ONESTEP_CHECK(info.height == info.width, "teacher: SongUNet needs square images, {} has {}x{}",
                   o.data, info.height, info.width);
@@ -226,7 +226,7 @@ void check_teacher_options(const TeacherOptions& options, bool resume) {
   options.validate();
   check_run_directory(options.out, resume, "teacher");
   const ModelConfig model = resolve_model(options, describe_dataset(options.data));
-  if (model.arch == "mlp") {
+  if (model.arch == NetworkArch::mlp) {
     model.mlp.validate();
   } else {
     model.unet.validate();

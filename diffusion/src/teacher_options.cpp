@@ -54,8 +54,8 @@ const run::OptionTable<TeacherOptions>& teacher_option_table() {
         .allow(between(1, 100000));
     run::add_run_options(t, "step");
     // The network's shape: flags that edit the "model" entry.
-    t.add("", "--arch", "Network: songunet or mlp", ONESTEP_OPTION_MEMBER(model.arch))
-        .allow(run::one_of({"songunet", "mlp"}));
+    t.add_enum("", "--arch", "Network: songunet or mlp", ONESTEP_OPTION_MEMBER(model.arch),
+               network_arch_names());
     t.add("", "--channels", "SongUNet model_channels",
           ONESTEP_OPTION_MEMBER(model.unet.model_channels))
         .allow(between(4, 4096));

@@ -81,7 +81,7 @@ void regression(const std::string& dir) {
 void diffusion_generator(const std::string& dir) {
   Rng gen(11);
   diffusion::ModelConfig config;
-  config.arch = "mlp";
+  config.arch = diffusion::NetworkArch::mlp;
   config.mlp.hidden = 64;
   config.mlp.num_blocks = 2;
   config.data_spec = "toy:8gaussians";

@@ -37,7 +37,7 @@ TEST(ModelConfig, JsonRoundTrips) {
   const ModelConfig back = ModelConfig::from_json(c.to_json());
   EXPECT_EQ(back.to_json(), c.to_json());
   ModelConfig mlp;
-  mlp.arch = "mlp";
+  mlp.arch = NetworkArch::mlp;
   mlp.mlp.hidden = 32;
   mlp.data_shape = {2};
   EXPECT_EQ(ModelConfig::from_json(mlp.to_json()).to_json(), mlp.to_json());
@@ -46,7 +46,7 @@ TEST(ModelConfig, JsonRoundTrips) {
 TEST(ModelConfig, ASavedNetworkReloadsToIdenticalOutputs) {
   for (const ModelConfig& config : {tiny_unet(), [] {
                                       ModelConfig m;
-                                      m.arch = "mlp";
+                                      m.arch = NetworkArch::mlp;
                                       m.mlp.hidden = 16;
                                       m.data_shape = {2};
                                       return m;
@@ -58,7 +58,7 @@ TEST(ModelConfig, ASavedNetworkReloadsToIdenticalOutputs) {
       for (auto& [name, p] : net->named_parameters()) p.copy_(randn(p.shape(), gen) * 0.2);
     }
     net->eval();
-    const std::string path = temp_file(config.arch + ".safetensors");
+    const std::string path = temp_file(arch_name(config.arch) + ".safetensors");
     save_denoiser(path, *net, config, {{"note", "test"}});
     const LoadedDenoiser loaded = load_denoiser(path);
     EXPECT_EQ(loaded.config.to_json(), config.to_json());
@@ -73,7 +73,7 @@ TEST(ModelConfig, ASavedNetworkReloadsToIdenticalOutputs) {
     EXPECT_EQ(testing::max_abs_diff(loaded.net->forward(x, sigma, labels),
                                     net->forward(x, sigma, labels)),
               0.0)
-        << config.arch;
+        << arch_name(config.arch);
   }
 }
 

@@ -81,7 +81,7 @@ TEST(Teacher, SettingsThatCannotWorkAreRefusedBeforeTraining) {
   cond.cond = true;  // toys have no labels
   EXPECT_THROW(train_teacher(cond, false), Error);
   TeacherOptions arch = tiny_options(fresh_dir("arch"));
-  arch.model.arch = "songunet";  // 2-D data needs the MLP
+  arch.model.arch = NetworkArch::songunet;  // 2-D data needs the MLP
   EXPECT_THROW(train_teacher(arch, false), Error);
 }
 

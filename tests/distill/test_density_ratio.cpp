@@ -222,7 +222,7 @@ TEST(DensityRatio, TheMlpHeadIsACalibratedLogRatioWithTheRightGradient) {
   // still spans [-1, 1] in the bulk at sigma = 2.5, so that a slope can be measured there.
   const RatioProblem problem{{2}, {{1.0, 0.0}, {1.0, 0.5}}, {{-0.5, 0.5}, {0.5, 1.2}}};
   diffusion::ModelConfig config;
-  config.arch = "mlp";
+  config.arch = diffusion::NetworkArch::mlp;
   config.mlp.hidden = 64;
   config.mlp.num_blocks = 2;
   Rng init(7);
@@ -258,7 +258,7 @@ TEST(DensityRatio, TheSongUNetHeadIsACalibratedLogRatioWithTheRightGradient) {
   // bottleneck. No attention, to keep the training to about 20 s of one core; model_channels 4
   // calibrated worse (slope 0.86 at sigma 0.05).
   diffusion::ModelConfig config;
-  config.arch = "songunet";
+  config.arch = diffusion::NetworkArch::songunet;
   config.unet.img_resolution = 8;
   config.unet.in_channels = config.unet.out_channels = 1;
   config.unet.model_channels = 8;

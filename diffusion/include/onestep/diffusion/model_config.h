@@ -9,6 +9,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "onestep/diffusion/edm.h"
 #include "onestep/nn/safetensors.h"
@@ -17,8 +19,14 @@
 
 namespace onestep::diffusion {
 
+// The network a denoiser is built on: EDM's SongUNet (images) or the residual MLP (2-D points).
+enum class NetworkArch { songunet, mlp };
+// Each arch with its name in config.json and on the command line ("songunet", "mlp").
+const std::vector<std::pair<NetworkArch, std::string>>& network_arch_names();
+std::string arch_name(NetworkArch arch);
+
 struct ModelConfig {
-  std::string arch = "songunet";  // "songunet" | "mlp"
+  NetworkArch arch = NetworkArch::songunet;
   nn::SongUNetConfig unet;
   nn::ToyMLPConfig mlp;
   double sigma_data = 0.5;

@@ -22,6 +22,13 @@ decltype(auto) dispatch_dtype(DType dtype, F&& f) {
   ONESTEP_FAIL("unknown dtype {}", static_cast<int>(dtype));
 }
 
+// Calls f(A{}, B{}) with A and B the C++ types of `a` and `b` (a copy's destination and source,
+// a select's values and condition).
+template <class F>
+void dispatch_dtypes(DType a, DType b, F&& f) {
+  dispatch_dtype(a, [&](auto a_tag) { dispatch_dtype(b, [&](auto b_tag) { f(a_tag, b_tag); }); });
+}
+
 template <class F>
 decltype(auto) dispatch_floating(DType dtype, const char* op, F&& f) {
   switch (dtype) {

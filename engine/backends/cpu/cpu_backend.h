@@ -42,6 +42,7 @@ class CpuBackend final : public backend::Backend {
 };
 
 using backend::dispatch_dtype;
+using backend::dispatch_dtypes;
 using backend::dispatch_floating;
 using backend::typed;
 

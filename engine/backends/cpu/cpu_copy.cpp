@@ -27,23 +27,21 @@ void CpuBackend::copy(const Tensor& src, const Tensor& dst) {
     return;
   }
   const auto plan = make_plan<2>(dst.shape(), {&dst.strides(), &src.strides()});
-  dispatch_dtype(dst.dtype(), [&](auto dst_tag) {
+  dispatch_dtypes(dst.dtype(), src.dtype(), [&](auto dst_tag, auto src_tag) {
     using D = decltype(dst_tag);
-    dispatch_dtype(src.dtype(), [&](auto src_tag) {
-      using S = decltype(src_tag);
-      D* out = typed<D>(dst);
-      const S* in = typed<S>(src);
-      parallel_iterate(
-          plan, [&](const std::array<int64_t, 2>& o, int64_t n, const std::array<int64_t, 2>& s) {
-            D* po = out + o[0];
-            const S* pi = in + o[1];
-            if (s[0] == 1 && s[1] == 1) {
-              for (int64_t i = 0; i < n; ++i) po[i] = static_cast<D>(pi[i]);
-            } else {
-              for (int64_t i = 0; i < n; ++i) po[i * s[0]] = static_cast<D>(pi[i * s[1]]);
-            }
-          });
-    });
+    using S = decltype(src_tag);
+    D* out = typed<D>(dst);
+    const S* in = typed<S>(src);
+    parallel_iterate(
+        plan, [&](const std::array<int64_t, 2>& o, int64_t n, const std::array<int64_t, 2>& s) {
+          D* po = out + o[0];
+          const S* pi = in + o[1];
+          if (s[0] == 1 && s[1] == 1) {
+            for (int64_t i = 0; i < n; ++i) po[i] = static_cast<D>(pi[i]);
+          } else {
+            for (int64_t i = 0; i < n; ++i) po[i * s[0]] = static_cast<D>(pi[i * s[1]]);
+          }
+        });
   });
 }
 

@@ -285,21 +285,19 @@ void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Ten
 void CpuBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) {
   const auto plan =
       make_plan<4>(out.shape(), {&out.strides(), &cond.strides(), &a.strides(), &b.strides()});
-  dispatch_dtype(out.dtype(), [&](auto tag) {
+  dispatch_dtypes(out.dtype(), cond.dtype(), [&](auto tag, auto cond_tag) {
     using T = decltype(tag);
-    dispatch_dtype(cond.dtype(), [&](auto cond_tag) {
-      using C = decltype(cond_tag);
-      T* po = typed<T>(out);
-      const C* pc = typed<C>(cond);
-      const T* pa = typed<T>(a);
-      const T* pb = typed<T>(b);
-      parallel_iterate(
-          plan, [&](const std::array<int64_t, 4>& o, int64_t n, const std::array<int64_t, 4>& s) {
-            for (int64_t i = 0; i < n; ++i)
-              po[o[0] + i * s[0]] =
-                  pc[o[1] + i * s[1]] != C(0) ? pa[o[2] + i * s[2]] : pb[o[3] + i * s[3]];
-          });
-    });
+    using C = decltype(cond_tag);
+    T* po = typed<T>(out);
+    const C* pc = typed<C>(cond);
+    const T* pa = typed<T>(a);
+    const T* pb = typed<T>(b);
+    parallel_iterate(
+        plan, [&](const std::array<int64_t, 4>& o, int64_t n, const std::array<int64_t, 4>& s) {
+          for (int64_t i = 0; i < n; ++i)
+            po[o[0] + i * s[0]] =
+                pc[o[1] + i * s[1]] != C(0) ? pa[o[2] + i * s[2]] : pb[o[3] + i * s[3]];
+        });
   });
 }
 

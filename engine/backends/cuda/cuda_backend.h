@@ -95,6 +95,7 @@ class CudaBackend final : public backend::Backend {
 };
 
 using backend::dispatch_dtype;
+using backend::dispatch_dtypes;
 using backend::dispatch_floating;
 using backend::typed;
 

@@ -40,8 +40,8 @@ void launch_binary(const CudaBackend& be, const Tensor& a, const Tensor& b, cons
       make_plan<3>(out.shape(), {&out.strides(), &a.strides(), &b.strides()}, "binary op");
   with_indexer(plan, [&](auto ix) {
     ONESTEP_LAUNCH(blocks_for(n, be.sm_count()), kThreads, 0, be.stream(),
-                   binary_kernel<T, F, decltype(ix)>)(typed<T>(out), typed<T>(a), typed<T>(b), f,
-                                                      ix, n);
+                   binary_kernel<T, F, decltype(ix)>)
+    (typed<T>(out), typed<T>(a), typed<T>(b), f, ix, n);
   });
 }
 
@@ -161,15 +161,13 @@ void CudaBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, co
   activate();
   const auto plan = make_plan<4>(
       out.shape(), {&out.strides(), &cond.strides(), &a.strides(), &b.strides()}, "where");
-  dispatch_dtype(out.dtype(), [&](auto tag) {
+  dispatch_dtypes(out.dtype(), cond.dtype(), [&](auto tag, auto cond_tag) {
     using T = decltype(tag);
-    dispatch_dtype(cond.dtype(), [&](auto cond_tag) {
-      using C = decltype(cond_tag);
-      with_indexer(plan, [&](auto ix) {
-        ONESTEP_LAUNCH(blocks_for(n, sm_count_), kThreads, 0, stream_,
-                       where_kernel<T, C, decltype(ix)>)(typed<T>(out), typed<C>(cond),
-                                                         typed<T>(a), typed<T>(b), ix, n);
-      });
+    using C = decltype(cond_tag);
+    with_indexer(plan, [&](auto ix) {
+      ONESTEP_LAUNCH(blocks_for(n, sm_count_), kThreads, 0, stream_,
+                     where_kernel<T, C, decltype(ix)>)
+      (typed<T>(out), typed<C>(cond), typed<T>(a), typed<T>(b), ix, n);
     });
   });
 }

@@ -64,14 +64,13 @@ void CudaBackend::copy(const Tensor& src, const Tensor& dst) {
     return;
   }
   const auto plan = make_plan<2>(dst.shape(), {&dst.strides(), &src.strides()}, "copy");
-  dispatch_dtype(dst.dtype(), [&](auto dst_tag) {
+  dispatch_dtypes(dst.dtype(), src.dtype(), [&](auto dst_tag, auto src_tag) {
     using D = decltype(dst_tag);
-    dispatch_dtype(src.dtype(), [&](auto src_tag) {
-      using S = decltype(src_tag);
-      with_indexer(plan, [&](auto ix) {
-        ONESTEP_LAUNCH(blocks_for(n, sm_count_), kThreads, 0, stream_,
-                       copy_kernel<D, S, decltype(ix)>)(typed<D>(dst), typed<S>(src), ix, n);
-      });
+    using S = decltype(src_tag);
+    with_indexer(plan, [&](auto ix) {
+      ONESTEP_LAUNCH(blocks_for(n, sm_count_), kThreads, 0, stream_,
+                     copy_kernel<D, S, decltype(ix)>)
+      (typed<D>(dst), typed<S>(src), ix, n);
     });
   });
 }
@@ -84,8 +83,8 @@ void CudaBackend::fill(const Tensor& dst, double value) {
   dispatch_dtype(dst.dtype(), [&](auto tag) {
     using T = decltype(tag);
     with_indexer(plan, [&](auto ix) {
-      ONESTEP_LAUNCH(blocks_for(n, sm_count_), kThreads, 0, stream_, fill_kernel<T, decltype(ix)>)(
-          typed<T>(dst), static_cast<T>(value), ix, n);
+      ONESTEP_LAUNCH(blocks_for(n, sm_count_), kThreads, 0, stream_, fill_kernel<T, decltype(ix)>)
+      (typed<T>(dst), static_cast<T>(value), ix, n);
     });
   });
 }
@@ -96,8 +95,8 @@ void CudaBackend::arange(const Tensor& dst, double start, double step) {
   activate();
   dispatch_dtype(dst.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    ONESTEP_LAUNCH(blocks_for(n, sm_count_), kThreads, 0, stream_, arange_kernel<T>)(
-        typed<T>(dst), start, step, n);
+    ONESTEP_LAUNCH(blocks_for(n, sm_count_), kThreads, 0, stream_, arange_kernel<T>)
+    (typed<T>(dst), start, step, n);
   });
 }
 

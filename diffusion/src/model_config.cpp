@@ -1,7 +1,7 @@
 #include "onestep/diffusion/model_config.h"
 
-#include <algorithm>
 #include <cmath>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "onestep/engine.h"
@@ -86,15 +86,14 @@ Config network_from_json(const json& j) {
 
 }  // namespace
 
-const std::vector<std::pair<NetworkArch, std::string>>& network_arch_names() {
-  static const std::vector<std::pair<NetworkArch, std::string>> names = {
-      {NetworkArch::songunet, "songunet"}, {NetworkArch::mlp, "mlp"}};
+const EnumNames<NetworkArch>& network_arch_names() {
+  static const EnumNames<NetworkArch> names = {{NetworkArch::songunet, "songunet"},
+                                               {NetworkArch::mlp, "mlp"}};
   return names;
 }
 
 std::string arch_name(NetworkArch arch) {
-  for (const auto& [value, name] : network_arch_names())
-    if (value == arch) return name;
+  if (const std::string* name = name_of(network_arch_names(), arch)) return *name;
   ONESTEP_FAIL("unknown network arch {}", static_cast<int>(arch));
 }
 
@@ -131,12 +130,10 @@ ModelConfig ModelConfig::from_json(const std::string& text) {
   ONESTEP_CHECK(c.sigma_data > 0, "model config: sigma_data must be positive");
   std::string arch;
   read_field(j["network"], "arch", arch, "network");
-  const auto& names = network_arch_names();
-  const auto known = std::find_if(names.begin(), names.end(),
-                                  [&](const auto& entry) { return entry.second == arch; });
-  ONESTEP_CHECK(known != names.end(), "model config: unknown network arch '{}' (songunet or mlp)",
+  const std::optional<NetworkArch> known = value_named(network_arch_names(), arch);
+  ONESTEP_CHECK(known.has_value(), "model config: unknown network arch '{}' (songunet or mlp)",
                 arch);
-  c.arch = known->first;
+  c.arch = *known;
   if (c.arch == NetworkArch::songunet) {
     c.unet = network_from_json<nn::SongUNetConfig>(j["network"]);
   } else {

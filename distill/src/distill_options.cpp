@@ -102,12 +102,12 @@ const run::OptionTable<DistillOptions>& distill_option_table() {
     t.add("u_max", "", "Largest grid position of the generator's noise levels",
           ONESTEP_OPTION_MEMBER(u_max))
         .allow(run::positive_up_to(1));
-    const std::vector<std::pair<SigmaSampling, std::string>> sampling = {
+    const EnumNames<SigmaSampling> sampling = {
         {SigmaSampling::grid, "grid"}, {SigmaSampling::lognormal, "lognormal"}};
     t.add_enum("discriminator_sigma_weighting", "--disc-weighting",
                "Discriminator BCE over noise levels: uniform or lambda (EDM's weights)",
                ONESTEP_OPTION_MEMBER(discriminator_sigma_weighting),
-               std::vector<std::pair<SigmaWeighting, std::string>>{
+               EnumNames<SigmaWeighting>{
                    {SigmaWeighting::uniform, "uniform"}, {SigmaWeighting::lambda, "lambda"}});
     t.add_enum("fake_sigma", "--fake-sigma", "Fake-score noise levels: grid or lognormal",
                ONESTEP_OPTION_MEMBER(fake_sigma), sampling);
@@ -118,7 +118,7 @@ const run::OptionTable<DistillOptions>& distill_option_table() {
                "Discriminator logit: mean (of the fake network's bottleneck) or learned (a head "
                "of its own on it)",
                ONESTEP_OPTION_MEMBER(discriminator_head),
-               std::vector<std::pair<DiscriminatorLogit, std::string>>{
+               EnumNames<DiscriminatorLogit>{
                    {DiscriminatorLogit::mean, "mean"}, {DiscriminatorLogit::learned, "learned"}});
     t.add("fake_p_mean", "", "Mean of ln(sigma) of the fake network's log-normal levels",
           ONESTEP_OPTION_MEMBER(fake_loss.p_mean));
@@ -175,7 +175,8 @@ DistillOptions DistillOptions::from_json(const std::string& text) {
   const std::vector<std::string> found = distill_option_table().read_json(text, o);
   // "regression_weight", in configs written before the regression term applied to every method,
   // held DMD's weight whatever the method: it counts for dmd only.
-  if (std::find(found.begin(), found.end(), "regression") == found.end() && o.method == MethodKind::dmd) {
+  if (std::find(found.begin(), found.end(), "regression") == found.end() &&
+      o.method == MethodKind::dmd) {
     run::OptionTable<DistillOptions> legacy("distill");
     legacy.add("regression_weight", "", "", ONESTEP_OPTION_MEMBER(method_options.regression_weight));
     legacy.read_json(text, o);

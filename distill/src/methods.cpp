@@ -6,8 +6,8 @@
 
 namespace onestep::distill {
 
-const std::vector<std::pair<MethodKind, std::string>>& method_kind_names() {
-  static const std::vector<std::pair<MethodKind, std::string>> names = {
+const EnumNames<MethodKind>& method_kind_names() {
+  static const EnumNames<MethodKind> names = {
       {MethodKind::uni_instruct, "uni-instruct"},
       {MethodKind::uni_instruct_official, "uni-instruct-official"},
       {MethodKind::sid, "sid"},
@@ -21,28 +21,22 @@ const std::vector<std::pair<MethodKind, std::string>>& method_kind_names() {
 }
 
 const std::vector<std::string>& method_names() {
-  static const std::vector<std::string> names = [] {
-    std::vector<std::string> v;
-    for (const auto& entry : method_kind_names()) v.push_back(entry.second);
-    return v;
-  }();
+  static const std::vector<std::string> names = names_in(method_kind_names());
   return names;
 }
 
 std::string method_name(MethodKind kind) {
-  for (const auto& [value, name] : method_kind_names())
-    if (value == kind) return name;
+  if (const std::string* name = name_of(method_kind_names(), kind)) return *name;
   ONESTEP_FAIL("unknown method {}", static_cast<int>(kind));
 }
 
 MethodKind parse_method(const std::string& name) {
-  for (const auto& [kind, known] : method_kind_names())
-    if (known == name) return kind;
+  if (const auto kind = value_named(method_kind_names(), name)) return *kind;
   ONESTEP_FAIL("unknown method '{}': expected one of {}", name, fmt::join(method_names(), ", "));
 }
 
-const std::vector<std::pair<RatioGradient, std::string>>& ratio_gradient_names() {
-  static const std::vector<std::pair<RatioGradient, std::string>> names = {
+const EnumNames<RatioGradient>& ratio_gradient_names() {
+  static const EnumNames<RatioGradient> names = {
       {RatioGradient::through_discriminator, "discriminator"},
       {RatioGradient::closed_form, "closed-form"}};
   return names;

@@ -16,21 +16,19 @@ MatmulPrecisionScope::MatmulPrecisionScope(MatmulPrecision precision) : previous
 
 MatmulPrecisionScope::~MatmulPrecisionScope() { current = previous_; }
 
-const std::vector<std::pair<MatmulPrecision, std::string>>& matmul_precision_names() {
-  static const std::vector<std::pair<MatmulPrecision, std::string>> names = {
-      {MatmulPrecision::fp32, "fp32"}, {MatmulPrecision::bf16, "bf16"}};
+const EnumNames<MatmulPrecision>& matmul_precision_names() {
+  static const EnumNames<MatmulPrecision> names = {{MatmulPrecision::fp32, "fp32"},
+                                                   {MatmulPrecision::bf16, "bf16"}};
   return names;
 }
 
 MatmulPrecision parse_matmul_precision(std::string_view text) {
-  for (const auto& [precision, name] : matmul_precision_names())
-    if (text == name) return precision;
+  if (const auto precision = value_named(matmul_precision_names(), text)) return *precision;
   ONESTEP_FAIL("unknown precision '{}': expected fp32 or bf16", text);
 }
 
 std::string to_string(MatmulPrecision precision) {
-  for (const auto& [value, name] : matmul_precision_names())
-    if (value == precision) return name;
+  if (const std::string* name = name_of(matmul_precision_names(), precision)) return *name;
   ONESTEP_FAIL("unknown precision {}", static_cast<int>(precision));
 }
 

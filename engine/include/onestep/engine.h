@@ -9,6 +9,7 @@
 #include "onestep/engine/device.h"
 #include "onestep/engine/dtype.h"
 #include "onestep/engine/elementwise.h"
+#include "onestep/engine/enum_names.h"
 #include "onestep/engine/error.h"
 #include "onestep/engine/linalg.h"
 #include "onestep/engine/memory.h"

@@ -9,10 +9,9 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <utility>
-#include <vector>
 
 #include "onestep/diffusion/edm.h"
+#include "onestep/engine/enum_names.h"
 #include "onestep/nn/safetensors.h"
 #include "onestep/nn/song_unet.h"
 #include "onestep/nn/toy_mlp.h"
@@ -22,7 +21,7 @@ namespace onestep::diffusion {
 // The network a denoiser is built on: EDM's SongUNet (images) or the residual MLP (2-D points).
 enum class NetworkArch { songunet, mlp };
 // Each arch with its name in config.json and on the command line ("songunet", "mlp").
-const std::vector<std::pair<NetworkArch, std::string>>& network_arch_names();
+const EnumNames<NetworkArch>& network_arch_names();
 std::string arch_name(NetworkArch arch);
 
 struct ModelConfig {

@@ -4,11 +4,11 @@
 // is trained, and how noise levels are drawn.
 
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "onestep/distill/divergence.h"
 #include "onestep/distill/uni_instruct.h"
+#include "onestep/engine/enum_names.h"
 
 namespace onestep::distill {
 
@@ -64,13 +64,13 @@ struct Method {
 
 // Each method with its name in config.json and on the command line: "uni-instruct",
 // "uni-instruct-official", "sid", "sida", "sim", "diff-instruct", "dmd", "dmd2", "f-distill".
-const std::vector<std::pair<MethodKind, std::string>>& method_kind_names();
+const EnumNames<MethodKind>& method_kind_names();
 const std::vector<std::string>& method_names();  // the names alone, in that order
 std::string method_name(MethodKind kind);
 // A name of method_names(); throws onestep::Error listing them on any other.
 MethodKind parse_method(const std::string& name);
 // The ratio gradients a user may choose, with their names in config.json and on the command line.
-const std::vector<std::pair<RatioGradient, std::string>>& ratio_gradient_names();
+const EnumNames<RatioGradient>& ratio_gradient_names();
 // The method with its published defaults, changed by `options`; throws onestep::Error on an
 // option it cannot take.
 Method make_method(MethodKind kind, const MethodOptions& options = {});

@@ -12,8 +12,8 @@
 
 #include <string>
 #include <string_view>
-#include <utility>
-#include <vector>
+
+#include "onestep/engine/enum_names.h"
 
 namespace onestep {
 
@@ -35,7 +35,7 @@ class MatmulPrecisionScope {
 };
 
 // Each precision with its name ("fp32", "bf16"), the names parse and to_string use.
-const std::vector<std::pair<MatmulPrecision, std::string>>& matmul_precision_names();
+const EnumNames<MatmulPrecision>& matmul_precision_names();
 // "fp32" or "bf16"; anything else is an onestep::Error naming the accepted values.
 MatmulPrecision parse_matmul_precision(std::string_view text);
 std::string to_string(MatmulPrecision precision);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "onestep/engine/device.h"
+#include "onestep/engine/enum_names.h"
 #include "onestep/engine/error.h"
 #include "onestep/engine/precision.h"
 #include "onestep/run/nonfinite_steps.h"
@@ -131,27 +132,20 @@ class OptionTable {
   // config.json and on the command line), and allowed only those names.
   template <class Field, class Enum>
   Option<Options>& add_enum(std::string key, std::string flag, std::string help, Field field,
-                            std::vector<std::pair<Enum, std::string>> names) {
-    std::vector<std::string> choices;
-    for (const auto& entry : names) choices.push_back(entry.second);
-    const OptionRange range = one_of(std::move(choices));
+                            EnumNames<Enum> names) {
+    const OptionRange range = one_of(names_in(names));
     const std::string what = key.empty() ? flag : key;
     const std::string who = who_;
     Option<Options>& option = add_custom(
         std::move(key), std::move(flag), std::move(help),
         [field, names](const Options& o) {
-          for (const auto& [value, name] : names)
-            if (value == field(o)) return OptionValue(name);
-          return OptionValue(std::string("?"));
+          const std::string* name = name_of(names, field(o));
+          return OptionValue(name ? *name : std::string("?"));
         },
         [field, names, what, who, range](Options& o, const OptionValue& v) {
-          const std::string& text = std::get<std::string>(v);
-          for (const auto& [value, name] : names) {
-            if (name != text) continue;
-            field(o) = value;
-            return;
-          }
-          throw OptionError(who, what, range.check(v));
+          const std::optional<Enum> value = value_named(names, std::get<std::string>(v));
+          if (!value) throw OptionError(who, what, range.check(v));
+          field(o) = *value;
         });
     option.range = range;
     return option;

@@ -83,6 +83,8 @@ void check_output_folder(const std::string& flag, const std::string& path);
 // --device: a device name this build and machine can run on, else a usage error that names the
 // flag and the way out.
 Device check_device_flag(const std::string& text);
+// The same for a device the settings already hold.
+void check_device_flag(const Device& device);
 
 // --precision: fp32 or bf16 operands in convolutions and matrix products
 // (onestep/engine/precision.h).
@@ -92,10 +94,8 @@ void add_precision_flag(CLI::App& cmd, std::string& precision);
 std::string precision_description(MatmulPrecision precision, const Device& device);
 
 // ", bf16 (how)" for a header line under --precision bf16; nothing for fp32.
-inline std::string precision_suffix(MatmulPrecision precision, const std::string& device) {
-  return precision == MatmulPrecision::fp32
-             ? ""
-             : ", " + precision_description(precision, parse_device(device));
+inline std::string precision_suffix(MatmulPrecision precision, const Device& device) {
+  return precision == MatmulPrecision::fp32 ? "" : ", " + precision_description(precision, device);
 }
 
 // The header line's "where": the CPU thread count, or the CUDA device.

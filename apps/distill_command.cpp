@@ -28,7 +28,7 @@ int run_distill(CLI::App& cmd, const DistillFlags& f) {
   ONESTEP_USAGE_CHECK(cmd.count("--alpha") == 0 || o.method_options.divergence == "alpha",
                       "--alpha applies only to --divergence alpha (got --divergence {})",
                       o.method_options.divergence);
-  check_device_flag(o.device.str());
+  check_device_flag(o.device);
   if (!f.resume()) check_output_folder("--out", o.out);
   if (cmd.count("--data")) check_flag("--data", [&] { diffusion::describe_dataset(o.data); });
   if (cmd.count("--divergence"))
@@ -37,7 +37,7 @@ int run_distill(CLI::App& cmd, const DistillFlags& f) {
   const distill::Method method = distill::make_method(o.method, o.method_options);
   fmt::print("onestep distill: {} -> {} with {} ({} images, batch {}, {}{}{})\n", o.teacher, o.out,
              method.describe(), o.total_images, o.batch, device_description(o.device.str()),
-             precision_suffix(o.precision, o.device.str()), f.resume() ? ", resuming" : "");
+             precision_suffix(o.precision, o.device), f.resume() ? ", resuming" : "");
   const distill::DistillResult r = f.train([&] { return distill::distill(o, f.resume()); });
   // NaN when the last log interval had no generator update: the run ended in its warm-up.
   const std::string generator_loss =

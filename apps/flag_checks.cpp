@@ -82,24 +82,34 @@ void check_output_folder(const std::string& flag, const std::string& path) {
   fs::remove(probe, error);
 }
 
+namespace {
+// `as_given`: the device as the command line wrote it ("cuda" rather than "cuda:0").
+void check_usable_device(const Device& device, const std::string& as_given) {
+  if (!device.is_cuda()) return;
+  ONESTEP_USAGE_CHECK(cuda::compiled(),
+                      "--device {}: this onestep was built without CUDA; rebuild with "
+                      "-DONESTEP_CUDA=ON or use --device cpu",
+                      as_given);
+  ONESTEP_USAGE_CHECK(cuda::available(),
+                      "--device {}: no usable CUDA device here ({}); use --device cpu", as_given,
+                      cuda::unavailable_reason());
+}
+}  // namespace
+
 Device check_device_flag(const std::string& text) {
   Device device;
   check_flag("--device", [&] { device = parse_device(text); });
-  if (device.is_cuda()) {
-    ONESTEP_USAGE_CHECK(cuda::compiled(),
-                        "--device {}: this onestep was built without CUDA; rebuild with "
-                        "-DONESTEP_CUDA=ON or use --device cpu",
-                        text);
-    ONESTEP_USAGE_CHECK(cuda::available(),
-                        "--device {}: no usable CUDA device here ({}); use --device cpu", text,
-                        cuda::unavailable_reason());
-  }
+  check_usable_device(device, text);
   return device;
+}
+
+void check_device_flag(const Device& device) {
+  check_usable_device(device, device.str());
 }
 
 void add_precision_flag(CLI::App& cmd, std::string& precision) {
   add_checked_option(cmd, "--precision", precision, run::kPrecisionHelp,
-                     member_of({"fp32", "bf16"}));
+                     member_of(names_in(matmul_precision_names())));
 }
 
 std::string precision_description(MatmulPrecision precision, const Device& device) {

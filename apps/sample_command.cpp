@@ -77,11 +77,11 @@ int run_sample(const CLI::App& cmd, SampleFlags& f) {
   if (one_step) {
     fmt::print(
         "onestep sample: {} ({} one-step generator), {} samples, 1 network evaluation each{}\n",
-        f.model, diffusion::arch_name(config.arch), f.n, precision_suffix(matmul, f.device));
+        f.model, diffusion::arch_name(config.arch), f.n, precision_suffix(matmul, device));
   } else {
     fmt::print("onestep sample: {} ({}), {} samples, {} {} steps ({} network evaluations each){}\n",
                f.model, diffusion::arch_name(config.arch), f.n, f.sampler, f.options.steps,
-               diffusion::sampler_nfe(f.options), precision_suffix(matmul, f.device));
+               diffusion::sampler_nfe(f.options), precision_suffix(matmul, device));
   }
   const MatmulPrecisionScope precision(matmul);
   const auto start = std::chrono::steady_clock::now();

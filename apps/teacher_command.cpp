@@ -18,14 +18,14 @@ int run_teacher(CLI::App& cmd, const TeacherFlags& f) {
   const diffusion::TeacherOptions o = f.resolve(
       [](const std::string& preset, const auto&) { return diffusion::teacher_preset(preset); },
       diffusion::read_teacher_config);
-  check_device_flag(o.device.str());
+  check_device_flag(o.device);
   if (!f.resume()) check_output_folder("--out", o.out);
   if (cmd.count("--data")) check_flag("--data", [&] { diffusion::describe_dataset(o.data); });
   f.check([&] { diffusion::check_teacher_options(o, f.resume()); });
 
   fmt::print("onestep teacher: {} on {} -> {} ({} images, batch {}, {}{}{})\n", diffusion::arch_name(o.model.arch),
              o.data, o.out, o.total_images, o.batch, device_description(o.device.str()),
-             precision_suffix(o.precision, o.device.str()), f.resume() ? ", resuming" : "");
+             precision_suffix(o.precision, o.device), f.resume() ? ", resuming" : "");
   const diffusion::TeacherResult r =
       f.train([&] { return diffusion::train_teacher(o, f.resume()); });
   fmt::print(

@@ -231,8 +231,7 @@ cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t str
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags) {
   if (stream == nullptr || flags > cudaStreamNonBlocking) return fail(cudaErrorInvalidValue);
-  *stream = streams().create();
-  (*stream)->flags = flags;
+  *stream = streams().create(flags);
   return cudaSuccess;
 }
 

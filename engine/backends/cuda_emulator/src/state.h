@@ -15,8 +15,10 @@ namespace cuda_emulator::detail {
 template <class Handle>
 class HandleSet {
  public:
-  Handle* create() {
-    auto* handle = new Handle{};
+  // A new live handle, its fields initialised from `fields` before another thread can see it.
+  template <class... Fields>
+  Handle* create(Fields... fields) {
+    auto* handle = new Handle{fields...};
     std::lock_guard<std::mutex> lock(mutex_);
     live_.insert(handle);
     return handle;

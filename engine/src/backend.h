@@ -41,7 +41,8 @@ enum class UnaryOp {
 
 // The scalars of a unary op on i64 tensors, for both backends alike: affine's scale and shift,
 // which must be integers (else the result could not be exact; an error), and clamp's bounds
-// rounded inward (ceil of the lower, floor of the upper), which clamps integers exactly.
+// rounded inward (ceil of the lower, floor of the upper), which clamps integers exactly; {0, 0}
+// for the ops that take none (comparisons read their double threshold directly).
 struct IntegerScalars {
   int64_t a, b;
 };

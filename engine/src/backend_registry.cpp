@@ -29,21 +29,21 @@ Backend& get(Device device) {
 }
 
 IntegerScalars integer_scalars(UnaryOp op, double p0, double p1) {
+  constexpr double kTwoTo63 = 9223372036854775808.0;  // int64 holds [-2^63, 2^63)
+  const auto fits = [&](double v) { return v >= -kTwoTo63 && v < kTwoTo63; };  // false for NaN
   if (op == UnaryOp::clamp) {
     // Saturated: an open bound (+-inf) or one beyond int64 clamps nothing on its side.
-    const auto saturated = [](double bound) {
-      if (!(bound > -9.2e18)) return std::numeric_limits<int64_t>::min();
-      if (!(bound < 9.2e18)) return std::numeric_limits<int64_t>::max();
-      return static_cast<int64_t>(bound);
+    const auto saturated = [&](double bound) {
+      if (fits(bound)) return static_cast<int64_t>(bound);
+      return bound > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
     };
     return {saturated(std::ceil(p0)), saturated(std::floor(p1))};
   }
-  const IntegerScalars s{static_cast<int64_t>(p0), static_cast<int64_t>(p1)};
-  if (op == UnaryOp::affine) {
-    ONESTEP_CHECK(p0 == static_cast<double>(s.a) && p1 == static_cast<double>(s.b),
-                  "affine on i64 needs integer scale and shift, got {} and {}", p0, p1);
-  }
-  return s;
+  if (op != UnaryOp::affine) return {0, 0};  // the others take no integer scalars
+  // Checked before the cast: a non-finite or huge double has no int64 value.
+  ONESTEP_CHECK(fits(p0) && fits(p1) && std::trunc(p0) == p0 && std::trunc(p1) == p1,
+                "affine on i64 needs integer scale and shift, got {} and {}", p0, p1);
+  return {static_cast<int64_t>(p0), static_cast<int64_t>(p1)};
 }
 
 }  // namespace backend

@@ -150,14 +150,10 @@ class Scratch {
 
 // Samples are spread over threads when there are at least as many as threads; otherwise they
 // run in turn on this thread and the GEMM inside is threaded.
-bool samples_in_parallel(int64_t N) {
-  return N >= num_threads() && !in_parallel_region();
-}
+bool samples_in_parallel(int64_t N) { return N >= num_threads() && !in_parallel_region(); }
 
 // Column buffers a convolution needs: one per thread that may run a sample.
-int sample_workers(int64_t N) {
-  return samples_in_parallel(N) ? num_threads() : 1;
-}
+int sample_workers(int64_t N) { return samples_in_parallel(N) ? num_threads() : 1; }
 
 // Runs body(first, last, group, worker) for `groups` consecutive runs [first, last) of samples
 // covering [0, N); worker < sample_workers(N) indexes the running thread's scratch. Threads take
@@ -165,9 +161,7 @@ int sample_workers(int64_t N) {
 // ran it.
 template <class Body>
 void for_each_sample_group(int64_t N, int64_t groups, const Body& body) {
-  auto group = [&](int64_t g, int worker) {
-    body(N * g / groups, N * (g + 1) / groups, g, worker);
-  };
+  auto group = [&](int64_t g, int worker) { body(N * g / groups, N * (g + 1) / groups, g, worker); };
   if (!samples_in_parallel(N)) {
     for (int64_t g = 0; g < groups; ++g) group(g, 0);
     return;
@@ -182,9 +176,7 @@ void for_each_sample(int64_t N, const Body& body) {
 }
 
 // Whether a float32 call rounds its operands to bfloat16 (MatmulPrecision::bf16).
-bool bf16_operands() {
-  return matmul_precision() == MatmulPrecision::bf16;
-}
+bool bf16_operands() { return matmul_precision() == MatmulPrecision::bf16; }
 
 template <class T>
 constexpr bool kPackedGemm = std::is_same_v<T, float>&& sgemm::kAvailable;
@@ -384,24 +376,25 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_out, const Tensor& x,
         const int64_t pixels = (s.pixels() + 1) / 2 * 2;
         const int64_t stack = std::max<int64_t>(1, kBf16DotMinDepth / pixels);
         const int64_t ld = stack * pixels;
-        Scratch rounded(allocator_, (s.patch() + s.O) * ld * sizeof(uint16_t), sample_workers(s.N));
-        for_each_sample_group(
-            s.N, groups, [&](int64_t first, int64_t last, int64_t group, int worker) {
-              uint16_t* col16 = rounded.get<uint16_t>(worker);
-              uint16_t* g16 = col16 + s.patch() * ld;
-              for (int64_t n0 = first; n0 < last; n0 += stack) {
-                const int64_t count = std::min(stack, last - n0);
-                for (int64_t j = 0; j < count; ++j) {
-                  bf16_gemm::round_rows(columns_of(n0 + j, worker), s.patch(), s.pixels(),
-                                        s.pixels(), col16 + j * pixels, ld);
-                  bf16_gemm::round_rows(pg + (n0 + j) * s.y_batch_stride, s.O, s.pixels(),
-                                        s.pixels(), g16 + j * pixels, ld);
-                }
-                bf16_gemm::multiply_add_transposed(col16, s.patch(), ld, g16, s.O, ld,
-                                                   count * pixels,
-                                                   partials.get<T>(static_cast<int>(group)), s.O);
-              }
-            });
+        Scratch rounded(allocator_, (s.patch() + s.O) * ld * sizeof(uint16_t),
+                        sample_workers(s.N));
+        for_each_sample_group(s.N, groups, [&](int64_t first, int64_t last, int64_t group,
+                                               int worker) {
+          uint16_t* col16 = rounded.get<uint16_t>(worker);
+          uint16_t* g16 = col16 + s.patch() * ld;
+          for (int64_t n0 = first; n0 < last; n0 += stack) {
+            const int64_t count = std::min(stack, last - n0);
+            for (int64_t j = 0; j < count; ++j) {
+              bf16_gemm::round_rows(columns_of(n0 + j, worker), s.patch(), s.pixels(), s.pixels(),
+                                    col16 + j * pixels, ld);
+              bf16_gemm::round_rows(pg + (n0 + j) * s.y_batch_stride, s.O, s.pixels(), s.pixels(),
+                                    g16 + j * pixels, ld);
+            }
+            bf16_gemm::multiply_add_transposed(col16, s.patch(), ld, g16, s.O, ld,
+                                               count * pixels,
+                                               partials.get<T>(static_cast<int>(group)), s.O);
+          }
+        });
         gw = MatrixMap<T>(partials.get<T>(0), s.patch(), s.O).transpose();
         for (int i = 1; i < groups; ++i)
           gw += MatrixMap<T>(partials.get<T>(i), s.patch(), s.O).transpose();
@@ -412,13 +405,13 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_out, const Tensor& x,
       if (s.pixels() >= kDotProductMinPixels) {
         // partial^T[patch, O] += col_n[patch, P] g_n^T[P, O]: dot products along the pixel rows
         // of both, nothing to pack or transpose.
-        for_each_sample_group(
-            s.N, groups, [&](int64_t first, int64_t last, int64_t group, int worker) {
-              for (int64_t n = first; n < last; ++n)
-                sgemm::multiply_add_transposed(
-                    columns_of(n, worker), s.patch(), s.pixels(), pg + n * s.y_batch_stride, s.O,
-                    s.pixels(), s.pixels(), partials.get<T>(static_cast<int>(group)), s.O);
-            });
+        for_each_sample_group(s.N, groups, [&](int64_t first, int64_t last, int64_t group,
+                                               int worker) {
+          for (int64_t n = first; n < last; ++n)
+            sgemm::multiply_add_transposed(columns_of(n, worker), s.patch(), s.pixels(),
+                                           pg + n * s.y_batch_stride, s.O, s.pixels(), s.pixels(),
+                                           partials.get<T>(static_cast<int>(group)), s.O);
+        });
         gw = MatrixMap<T>(partials.get<T>(0), s.patch(), s.O).transpose();
         for (int i = 1; i < groups; ++i)
           gw += MatrixMap<T>(partials.get<T>(i), s.patch(), s.O).transpose();
@@ -426,7 +419,8 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_out, const Tensor& x,
       }
     }
     // partial[O, patch] += g_n[O, P] col_n^T[P, patch]
-    for_each_sample_group(s.N, groups, [&](int64_t first, int64_t last, int64_t group, int worker) {
+    for_each_sample_group(s.N, groups, [&](int64_t first, int64_t last, int64_t group,
+                                           int worker) {
       for (int64_t n = first; n < last; ++n)
         MatrixMap<T>(partials.get<T>(static_cast<int>(group)), s.O, s.patch()).noalias() +=
             ConstMatrixMap<T>(pg + n * s.y_batch_stride, s.O, s.pixels()) *

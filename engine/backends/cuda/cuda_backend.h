@@ -48,21 +48,11 @@ class CudaBackend final : public backend::Backend {
 
 #include "../../src/backend_kernels.inc"
 
-  int device() const {
-    return device_;
-  }
-  cudaStream_t stream() const {
-    return stream_;
-  }
-  cublasHandle_t blas() const {
-    return blas_;
-  }
-  bool tf32() const {
-    return tf32_;
-  }
-  int sm_count() const {
-    return sm_count_;
-  }
+  int device() const { return device_; }
+  cudaStream_t stream() const { return stream_; }
+  cublasHandle_t blas() const { return blas_; }
+  bool tf32() const { return tf32_; }
+  int sm_count() const { return sm_count_; }
   // Makes this backend's device current for the calling thread (kernels launch on the current
   // device); every method calls it first.
   void activate() const;

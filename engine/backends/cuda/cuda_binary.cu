@@ -40,8 +40,8 @@ void launch_binary(const CudaBackend& be, const Tensor& a, const Tensor& b, cons
       make_plan<3>(out.shape(), {&out.strides(), &a.strides(), &b.strides()}, "binary op");
   with_indexer(plan, [&](auto ix) {
     ONESTEP_LAUNCH(blocks_for(n, be.sm_count()), kThreads, 0, be.stream(),
-                   binary_kernel<T, F, decltype(ix)>)
-    (typed<T>(out), typed<T>(a), typed<T>(b), f, ix, n);
+                   binary_kernel<T, F, decltype(ix)>)(typed<T>(out), typed<T>(a), typed<T>(b), f,
+                                                      ix, n);
   });
 }
 
@@ -166,8 +166,8 @@ void CudaBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, co
     using C = decltype(cond_tag);
     with_indexer(plan, [&](auto ix) {
       ONESTEP_LAUNCH(blocks_for(n, sm_count_), kThreads, 0, stream_,
-                     where_kernel<T, C, decltype(ix)>)
-      (typed<T>(out), typed<C>(cond), typed<T>(a), typed<T>(b), ix, n);
+                     where_kernel<T, C, decltype(ix)>)(typed<T>(out), typed<C>(cond),
+                                                       typed<T>(a), typed<T>(b), ix, n);
     });
   });
 }

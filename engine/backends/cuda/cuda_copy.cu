@@ -69,8 +69,7 @@ void CudaBackend::copy(const Tensor& src, const Tensor& dst) {
     using S = decltype(src_tag);
     with_indexer(plan, [&](auto ix) {
       ONESTEP_LAUNCH(blocks_for(n, sm_count_), kThreads, 0, stream_,
-                     copy_kernel<D, S, decltype(ix)>)
-      (typed<D>(dst), typed<S>(src), ix, n);
+                     copy_kernel<D, S, decltype(ix)>)(typed<D>(dst), typed<S>(src), ix, n);
     });
   });
 }
@@ -83,8 +82,8 @@ void CudaBackend::fill(const Tensor& dst, double value) {
   dispatch_dtype(dst.dtype(), [&](auto tag) {
     using T = decltype(tag);
     with_indexer(plan, [&](auto ix) {
-      ONESTEP_LAUNCH(blocks_for(n, sm_count_), kThreads, 0, stream_, fill_kernel<T, decltype(ix)>)
-      (typed<T>(dst), static_cast<T>(value), ix, n);
+      ONESTEP_LAUNCH(blocks_for(n, sm_count_), kThreads, 0, stream_, fill_kernel<T, decltype(ix)>)(
+          typed<T>(dst), static_cast<T>(value), ix, n);
     });
   });
 }
@@ -95,8 +94,8 @@ void CudaBackend::arange(const Tensor& dst, double start, double step) {
   activate();
   dispatch_dtype(dst.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    ONESTEP_LAUNCH(blocks_for(n, sm_count_), kThreads, 0, stream_, arange_kernel<T>)
-    (typed<T>(dst), start, step, n);
+    ONESTEP_LAUNCH(blocks_for(n, sm_count_), kThreads, 0, stream_, arange_kernel<T>)(
+        typed<T>(dst), start, step, n);
   });
 }
 

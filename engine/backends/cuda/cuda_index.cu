@@ -55,8 +55,8 @@ void launch_index_kernel(const CudaBackend& be, DType dtype, const Tensor& in, c
   dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
     ONESTEP_LAUNCH(blocks_for(outer * k * inner, be.sm_count()), kThreads, 0, be.stream(),
-                   kernel_of(tag))
-    (typed<T>(in), typed<int64_t>(index), typed<T>(out), outer, n, k, inner);
+                   kernel_of(tag))(typed<T>(in), typed<int64_t>(index), typed<T>(out), outer, n,
+                                   k, inner);
   });
 }
 

@@ -42,8 +42,8 @@ void fill_lanes(const CudaBackend& be, const Tensor& out, int lanes, uint64_t se
                 uint64_t counter, F f) {
   const int64_t n = out.numel();
   const int64_t counters = static_cast<int64_t>(philox::counters_needed(lanes, n));
-  ONESTEP_LAUNCH(blocks_for(counters, be.sm_count()), kThreads, 0, be.stream(), philox_kernel<T, F>)
-  (typed<T>(out), n, lanes, seed, counter, counters, f);
+  ONESTEP_LAUNCH(blocks_for(counters, be.sm_count()), kThreads, 0, be.stream(),
+                 philox_kernel<T, F>)(typed<T>(out), n, lanes, seed, counter, counters, f);
 }
 
 // f32 (four lanes per counter) or f64 (two) values from philox.h's lane functions.

@@ -29,8 +29,7 @@ void launch_unary(const CudaBackend& be, const Tensor& x, const Tensor& out, F f
   const auto plan = make_plan<2>(out.shape(), {&out.strides(), &x.strides()}, "unary op");
   with_indexer(plan, [&](auto ix) {
     ONESTEP_LAUNCH(blocks_for(n, be.sm_count()), kThreads, 0, be.stream(),
-                   unary_kernel<T, F, decltype(ix)>)
-    (typed<T>(out), typed<T>(x), f, ix, n);
+                   unary_kernel<T, F, decltype(ix)>)(typed<T>(out), typed<T>(x), f, ix, n);
   });
 }
 

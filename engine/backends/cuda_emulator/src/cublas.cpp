@@ -24,7 +24,7 @@ float round_to_tf32(float v) {
   uint32_t bits;
   std::memcpy(&bits, &v, sizeof bits);
   if ((bits & 0x7F800000u) == 0x7F800000u) return v;  // inf and NaN stay
-  bits = (bits + 0x1000u) & ~0x1FFFu;                 // nearest, ties away from zero
+  bits = (bits + 0x1000u) & ~0x1FFFu;                   // nearest, ties away from zero
   std::memcpy(&v, &bits, sizeof bits);
   return v;
 }

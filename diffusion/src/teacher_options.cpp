@@ -107,25 +107,29 @@ const std::vector<run::Preset>& teacher_presets() {
       {"toy",
        "data=toy:25gaussians arch=mlp hidden=64 batch=512 total_images=2000000 lr=2e-3 "
        "lr_warmup_images=100000 ema_halflife_images=100000 log_every_images=100000 "
-       "preview_samples=2000 out=runs/teacher-toy"},
+       "preview_samples=2000 out=runs/teacher-toy",
+       ""},
       // Sized for ~30 minutes on 2 cores (~65 images/s): a narrow middle level keeps the 32x32
       // decoder cheap.
       {"fmnist-cpu",
        "data=fashion-mnist channels=32 channel-mult=1,1,2 blocks=1 attn=8 dropout=0 batch=64 "
        "total_images=110000 lr=1e-3 lr_warmup_images=10000 ema_halflife_images=10000 "
-       "log_every_images=2560 checkpoint_every_images=25600 out=runs/teacher-fmnist-cpu"},
+       "log_every_images=2560 checkpoint_every_images=25600 out=runs/teacher-fmnist-cpu",
+       ""},
       // The GPU-size model.
       {"fmnist",
        "data=fashion-mnist channels=64 channel-mult=1,2,2 blocks=2 attn=8 dropout=0.1 batch=128 "
        "total_images=20000000 lr=1e-3 lr_warmup_images=1000000 ema_halflife_images=500000 "
-       "log_every_images=51200 checkpoint_every_images=1000000 out=runs/teacher-fmnist"},
+       "log_every_images=51200 checkpoint_every_images=1000000 out=runs/teacher-fmnist",
+       ""},
       // EDM's CIFAR-10 DDPM++ (Karras et al. 2022, Table 7): batch 512, lr 1e-3 with a 10 Mimg
       // ramp-up, EMA half-life 0.5 Mimg, dropout 0.13, 200 Mimg.
       {"cifar10",
        "data=cifar10:data/cifar-10-batches-bin hflip=true channels=128 channel-mult=2,2,2 "
        "blocks=4 attn=16 dropout=0.13 batch=512 total_images=200000000 lr=1e-3 "
        "lr_warmup_images=10000000 ema_halflife_images=500000 log_every_images=512000 "
-       "checkpoint_every_images=5000000 out=runs/teacher-cifar10"},
+       "checkpoint_every_images=5000000 out=runs/teacher-cifar10",
+       ""},
   };
   return presets;
 }

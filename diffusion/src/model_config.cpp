@@ -56,6 +56,26 @@ struct NetworkFields<nn::SongUNetConfig> {
 };
 
 template <>
+struct NetworkFields<nn::DhariwalUNetConfig> {
+  static constexpr const char* kArch = "dhariwalunet";
+  template <class C, class Visit>
+  static void visit(C& c, Visit&& visit) {
+    visit("img_resolution", c.img_resolution);
+    visit("in_channels", c.in_channels);
+    visit("out_channels", c.out_channels);
+    visit("label_dim", c.label_dim);
+    visit("augment_dim", c.augment_dim);
+    visit("model_channels", c.model_channels);
+    visit("channel_mult", c.channel_mult);
+    visit("channel_mult_emb", c.channel_mult_emb);
+    visit("num_blocks", c.num_blocks);
+    visit("attn_resolutions", c.attn_resolutions);
+    visit("dropout", c.dropout);
+    visit("label_dropout", c.label_dropout);
+  }
+};
+
+template <>
 struct NetworkFields<nn::ToyMLPConfig> {
   static constexpr const char* kArch = "mlp";
   template <class C, class Visit>
@@ -88,7 +108,8 @@ Config network_from_json(const json& j) {
 
 const EnumNames<NetworkArch>& network_arch_names() {
   static const EnumNames<NetworkArch> names = {{NetworkArch::songunet, "songunet"},
-                                               {NetworkArch::mlp, "mlp"}};
+                                               {NetworkArch::mlp, "mlp"},
+                                               {NetworkArch::dhariwalunet, "dhariwalunet"}};
   return names;
 }
 
@@ -98,14 +119,47 @@ std::string arch_name(NetworkArch arch) {
 }
 
 int64_t ModelConfig::label_dim() const {
-  return arch == NetworkArch::mlp ? mlp.label_dim : unet.label_dim;
+  switch (arch) {
+    case NetworkArch::mlp:
+      return mlp.label_dim;
+    case NetworkArch::dhariwalunet:
+      return adm.label_dim;
+    case NetworkArch::songunet:
+      break;
+  }
+  return unet.label_dim;
+}
+
+Shape ModelConfig::network_input_shape() const {
+  switch (arch) {
+    case NetworkArch::mlp:
+      return {mlp.dim};
+    case NetworkArch::dhariwalunet:
+      return {adm.in_channels, adm.img_resolution, adm.img_resolution};
+    case NetworkArch::songunet:
+      break;
+  }
+  return {unet.in_channels, unet.img_resolution, unet.img_resolution};
+}
+
+void ModelConfig::validate_network() const {
+  switch (arch) {
+    case NetworkArch::mlp:
+      return mlp.validate();
+    case NetworkArch::dhariwalunet:
+      return adm.validate();
+    case NetworkArch::songunet:
+      return unet.validate();
+  }
 }
 
 std::string ModelConfig::to_json() const {
   json j = {{"kind", "edm-denoiser"},
             {"sigma_data", sigma_data},
             {"label_dim", label_dim()},
-            {"network", arch == NetworkArch::mlp ? network_to_json(mlp) : network_to_json(unet)},
+            {"network", arch == NetworkArch::mlp            ? network_to_json(mlp)
+                        : arch == NetworkArch::dhariwalunet ? network_to_json(adm)
+                                                            : network_to_json(unet)},
             {"data", {{"spec", data_spec}, {"shape", data_shape}}},
             {"source", source}};
   if (one_step_sigma > 0) j["one_step_sigma"] = one_step_sigma;
@@ -131,13 +185,18 @@ ModelConfig ModelConfig::from_json(const std::string& text) {
   std::string arch;
   read_field(j["network"], "arch", arch, "network");
   const std::optional<NetworkArch> known = value_named(network_arch_names(), arch);
-  ONESTEP_CHECK(known.has_value(), "model config: unknown network arch '{}' (songunet or mlp)",
-                arch);
+  ONESTEP_CHECK(known.has_value(), "model config: unknown network arch '{}' ({})", arch,
+                fmt::join(names_in(network_arch_names()), ", "));
   c.arch = *known;
-  if (c.arch == NetworkArch::songunet) {
-    c.unet = network_from_json<nn::SongUNetConfig>(j["network"]);
-  } else {
-    c.mlp = network_from_json<nn::ToyMLPConfig>(j["network"]);
+  switch (c.arch) {
+    case NetworkArch::songunet:
+      c.unet = network_from_json<nn::SongUNetConfig>(j["network"]);
+      break;
+    case NetworkArch::dhariwalunet:
+      c.adm = network_from_json<nn::DhariwalUNetConfig>(j["network"]);
+      break;
+    case NetworkArch::mlp:
+      c.mlp = network_from_json<nn::ToyMLPConfig>(j["network"]);
   }
   if (j.contains("label_dim")) {
     int64_t label_dim = 0;
@@ -153,9 +212,7 @@ ModelConfig ModelConfig::from_json(const std::string& text) {
   if (!c.data_shape.empty()) {
     // Samplers build latents of this shape and image writers index it as [C, H, W]: it must be
     // what the network takes.
-    const Shape expected =
-        c.arch == NetworkArch::mlp ? Shape{c.mlp.dim}
-                        : Shape{c.unet.in_channels, c.unet.img_resolution, c.unet.img_resolution};
+    const Shape expected = c.network_input_shape();
     ONESTEP_CHECK(c.data_shape == expected,
                   "model config: data shape {} does not fit the network, which takes {}",
                   shape_str(c.data_shape), shape_str(expected));
@@ -169,10 +226,15 @@ ModelConfig ModelConfig::from_json(const std::string& text) {
 
 std::shared_ptr<EdmPrecond> build_denoiser(const ModelConfig& config, Rng& gen) {
   std::shared_ptr<nn::NoiseConditionedNet> net;
-  if (config.arch == NetworkArch::mlp) {
-    net = std::make_shared<nn::ToyMLP>(config.mlp, gen);
-  } else {
-    net = std::make_shared<nn::SongUNet>(config.unet, gen);
+  switch (config.arch) {
+    case NetworkArch::mlp:
+      net = std::make_shared<nn::ToyMLP>(config.mlp, gen);
+      break;
+    case NetworkArch::dhariwalunet:
+      net = std::make_shared<nn::DhariwalUNet>(config.adm, gen);
+      break;
+    case NetworkArch::songunet:
+      net = std::make_shared<nn::SongUNet>(config.unet, gen);
   }
   return std::make_shared<EdmPrecond>(net, config.sigma_data);
 }
@@ -186,17 +248,20 @@ double min_parameter_count(const ModelConfig& config) {
     return d(m.label_dim) * d(m.noise_channels) + d(m.noise_channels) * d(m.hidden) +
            d(m.dim) * d(m.hidden) + 2 * d(m.num_blocks) * d(m.hidden) * d(m.hidden);
   }
-  const nn::SongUNetConfig& u = config.unet;
-  const double emb = d(u.model_channels) * d(u.channel_mult_emb);
-  const double noise = d(u.model_channels) * d(u.channel_mult_noise);
   // map_label, map_layer1, and the 3x3 conv1 (C x C) of each of the 2 * num_blocks + 1 blocks
   // (encoder and decoder) at every level.
-  double total = d(u.label_dim) * noise + emb * emb;
-  for (int64_t mult : u.channel_mult) {
-    const double c = d(u.model_channels) * d(mult);
-    total += (2 * d(u.num_blocks) + 1) * 9 * c * c;
-  }
-  return total;
+  const auto unet_count = [&](const auto& u, double label_width) {
+    const double emb = d(u.model_channels) * d(u.channel_mult_emb);
+    double total = d(u.label_dim) * label_width + emb * emb;
+    for (int64_t mult : u.channel_mult) {
+      const double c = d(u.model_channels) * d(mult);
+      total += (2 * d(u.num_blocks) + 1) * 9 * c * c;
+    }
+    return total;
+  };
+  if (config.arch == NetworkArch::dhariwalunet)  // map_label maps to the embedding
+    return unet_count(config.adm, d(config.adm.model_channels) * d(config.adm.channel_mult_emb));
+  return unet_count(config.unet, d(config.unet.model_channels) * d(config.unet.channel_mult_noise));
 }
 
 LoadedDenoiser load_denoiser(const std::string& path) {

@@ -39,13 +39,27 @@ ModelConfig resolve_model(const TeacherOptions& o, const DatasetInfo& info) {
     m.mlp.label_dim = label_dim;
     m.data_shape = {2};
   } else {
-    ONESTEP_CHECK(m.arch == NetworkArch::songunet,
-                  "teacher: image data ({}) needs the SongUNet network (arch songunet)", o.data);
-    ONESTEP_CHECK(info.height == info.width, "teacher: SongUNet needs square images, {} has {}x{}",
+    ONESTEP_CHECK(m.arch != NetworkArch::mlp,
+                  "teacher: image data ({}) needs a U-Net (arch songunet or dhariwalunet)", o.data);
+    ONESTEP_CHECK(info.height == info.width, "teacher: the U-Nets need square images, {} has {}x{}",
                   o.data, info.height, info.width);
     m.unet.img_resolution = info.height;
     m.unet.in_channels = m.unet.out_channels = info.channels;
     m.unet.label_dim = label_dim;
+    if (m.arch == NetworkArch::dhariwalunet) {
+      // The teacher's network flags fill the SongUNet fields; ADM takes the ones it shares.
+      nn::DhariwalUNetConfig& a = m.adm;
+      a.img_resolution = m.unet.img_resolution;
+      a.in_channels = m.unet.in_channels;
+      a.out_channels = m.unet.out_channels;
+      a.label_dim = label_dim;
+      a.model_channels = m.unet.model_channels;
+      a.channel_mult = m.unet.channel_mult;
+      a.channel_mult_emb = m.unet.channel_mult_emb;
+      a.num_blocks = m.unet.num_blocks;
+      a.attn_resolutions = m.unet.attn_resolutions;
+      a.dropout = m.unet.dropout;
+    }
     m.data_shape = {info.channels, info.height, info.width};
   }
   m.source = fmt::format("onestep teacher, preset '{}', data {}", o.preset, o.data);
@@ -226,11 +240,7 @@ void check_teacher_options(const TeacherOptions& options, bool resume) {
   options.validate();
   check_run_directory(options.out, resume, "teacher");
   const ModelConfig model = resolve_model(options, describe_dataset(options.data));
-  if (model.arch == NetworkArch::mlp) {
-    model.mlp.validate();
-  } else {
-    model.unet.validate();
-  }
+  model.validate_network();
   usable_device(options.device);
 }
 

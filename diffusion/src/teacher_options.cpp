@@ -54,7 +54,7 @@ const run::OptionTable<TeacherOptions>& teacher_option_table() {
         .allow(between(1, 100000));
     run::add_run_options(t, "step");
     // The network's shape: flags that edit the "model" entry.
-    t.add_enum("", "--arch", "Network: songunet or mlp", ONESTEP_OPTION_MEMBER(model.arch),
+    t.add_enum("", "--arch", "Network: songunet, dhariwalunet or mlp", ONESTEP_OPTION_MEMBER(model.arch),
                network_arch_names());
     t.add("", "--channels", "SongUNet model_channels",
           ONESTEP_OPTION_MEMBER(model.unet.model_channels))

@@ -1,5 +1,6 @@
 #include "onestep/nn/layers.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "onestep/engine.h"
@@ -36,13 +37,71 @@ Tensor Linear::forward(const Tensor& x) const {
   return linear(x, weight, bias);
 }
 
+void check_resample_filter(const std::vector<double>& filter, const char* who) {
+  double sum = 0;
+  bool finite = true;
+  for (double v : filter) {
+    sum += v;
+    finite = finite && std::isfinite(v);
+  }
+  ONESTEP_CHECK(filter.size() >= 2 && filter.size() <= 8 && filter.size() % 2 == 0 && finite &&
+                    sum != 0,
+                "{}: resample_filter [{}] must have an even number (2 to 8) of finite taps with a "
+                "nonzero sum",
+                who, fmt::join(filter, ","));
+}
+
+namespace {
+
+// Every channel of x convolved with the single [1, 1, k, k] filter f: the channels become
+// batch entries of a one-channel convolution.
+Tensor depthwise_conv(const Tensor& x, const Tensor& f, int64_t stride, int64_t padding) {
+  const int64_t N = x.size(0), C = x.size(1);
+  const Tensor y = conv2d(x.reshape({N * C, 1, x.size(2), x.size(3)}), f, Tensor(), stride, padding);
+  return y.reshape({N, C, y.size(2), y.size(3)});
+}
+
+// x with a zero after every row and column: [N, C, H, W] -> [N, C, 2H, 2W], x at even indices.
+Tensor interleave_zeros(const Tensor& x) {
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const Tensor rows = stack({x, zeros_like(x)}, 4).reshape({N, C, H, 2 * W});
+  return stack({rows, zeros_like(rows)}, 3).reshape({N, C, 2 * H, 2 * W});
+}
+
+}  // namespace
+
+Tensor fir_downsample(const Tensor& x, const Tensor& f, int64_t padding) {
+  return depthwise_conv(x, f, 2, padding);
+}
+
+Tensor fir_upsample(const Tensor& x, const Tensor& f, int64_t padding) {
+  // conv_transpose2d(x, g, stride 2, padding p) is the correlation of x with zeros inserted
+  // (2H - 1 rows) and the flipped g, padded by k - 1 - p; the extra trailing zero row and column
+  // of interleave_zeros only add output rows past the end, which are dropped.
+  const int64_t k = f.size(3);
+  ONESTEP_CHECK(padding <= k - 1, "fir_upsample: padding {} exceeds the filter's {} - 1", padding,
+                k);
+  std::vector<int64_t> reversed(static_cast<size_t>(k));
+  for (int64_t i = 0; i < k; ++i) reversed[static_cast<size_t>(i)] = k - 1 - i;
+  const Tensor flip = from_vector(reversed, {k}, f.device());
+  const Tensor g = index_select(index_select(f, 2, flip), 3, flip) * 4.0;
+  const int64_t out_h = 2 * x.size(2) - 2 - 2 * padding + k;
+  const int64_t out_w = 2 * x.size(3) - 2 - 2 * padding + k;
+  return depthwise_conv(interleave_zeros(x), g, 1, k - 1 - padding)
+      .slice(2, 0, out_h)
+      .slice(3, 0, out_w);
+}
+
 Conv2d::Conv2d(int64_t in, int64_t out, const Options& o, const Init& init, Rng& gen)
-    : in_channels(in), out_channels(out), kernel(o.kernel), up(o.up), down(o.down) {
+    : in_channels(in),
+      out_channels(out),
+      kernel(o.kernel),
+      up(o.up),
+      down(o.down),
+      fused_resample(o.fused_resample) {
   ONESTEP_CHECK(!(up && down), "Conv2d: up and down are exclusive");
   ONESTEP_CHECK(kernel >= 0, "Conv2d: kernel must be >= 0, got {}", kernel);
-  ONESTEP_CHECK(o.resample_filter == std::vector<double>({1, 1}),
-                "Conv2d: only the [1,1] resampling filter (DDPM++) is supported, got [{}]",
-                fmt::join(o.resample_filter, ","));
+  check_resample_filter(o.resample_filter, "Conv2d");
   if (kernel > 0) {
     const int64_t fan_in = in * kernel * kernel, fan_out = out * kernel * kernel;
     weight = register_parameter(
@@ -53,15 +112,40 @@ Conv2d::Conv2d(int64_t in, int64_t out, const Options& o, const Init& init, Rng&
                                 weight_init({out}, init.mode, fan_in, fan_out, gen) * init.bias);
   }
   // EDM stores outer(f, f) / sum(f)^2 as a buffer whenever the layer resamples.
-  if (up || down) resample_filter = register_buffer("resample_filter", full({1, 1, 2, 2}, 0.25));
+  if (up || down) {
+    const std::vector<double>& f = o.resample_filter;
+    const int64_t k = static_cast<int64_t>(f.size());
+    double sum = 0;
+    for (double v : f) sum += v;
+    std::vector<float> outer;
+    for (double a : f)
+      for (double b : f) outer.push_back(static_cast<float>(a * b / (sum * sum)));
+    resample_filter = register_buffer("resample_filter", from_vector(outer, {1, 1, k, k}));
+    box_filter_ = k == 2 && f[0] == f[1];
+  }
 }
 
 Tensor Conv2d::forward(const Tensor& x) const {
+  const Tensor w = weight.defined() ? weight.to(x.dtype()) : Tensor();
+  const Tensor b = bias.defined() ? bias.to(x.dtype()) : Tensor();
+  const int64_t w_pad = kernel / 2;
   Tensor h = x;
-  if (up) h = upsample_nearest2d(h);
-  if (down) h = avg_pool2d(h);
-  if (weight.defined())
-    h = conv2d(h, weight.to(h.dtype()), bias.defined() ? bias.to(h.dtype()) : bias, 1, kernel / 2);
+  if (up || down) {
+    const Tensor f = resample_filter.to(x.dtype());
+    const int64_t f_pad = (f.size(3) - 1) / 2;
+    if (fused_resample && w.defined()) {
+      // EDM's fused order: up, then the convolution; the convolution, then down.
+      if (up) {
+        h = fir_upsample(h, f, std::max<int64_t>(f_pad - w_pad, 0));
+        return conv2d(h, w, b, 1, std::max<int64_t>(w_pad - f_pad, 0));
+      }
+      h = fir_downsample(conv2d(h, w, Tensor(), 1, w_pad + f_pad), f, 0);
+      return b.defined() ? h + b.reshape({1, -1, 1, 1}) : h;
+    }
+    if (up) h = box_filter_ ? upsample_nearest2d(h) : fir_upsample(h, f, f_pad);
+    if (down) h = box_filter_ ? avg_pool2d(h) : fir_downsample(h, f, f_pad);
+  }
+  if (w.defined()) h = conv2d(h, w, b, 1, w_pad);
   return h;
 }
 

@@ -31,6 +31,29 @@ ModelConfig tiny_unet() {
   return c;
 }
 
+// ADM with two attention heads (128 channels at 4x4) and the NCSN++ options of SongUNet.
+ModelConfig tiny_adm() {
+  ModelConfig c;
+  c.arch = NetworkArch::dhariwalunet;
+  c.adm.img_resolution = 8;
+  c.adm.in_channels = c.adm.out_channels = 1;
+  c.adm.label_dim = 4;
+  c.adm.model_channels = 64;
+  c.adm.channel_mult = {1, 2};
+  c.adm.channel_mult_emb = 1;
+  c.adm.num_blocks = 1;
+  c.adm.attn_resolutions = {4};
+  c.data_shape = {1, 8, 8};
+  return c;
+}
+
+ModelConfig tiny_ncsnpp() {
+  ModelConfig c = tiny_unet();
+  c.unet.encoder_type = "residual";
+  c.unet.resample_filter = {1, 3, 3, 1};
+  return c;
+}
+
 TEST(ModelConfig, JsonRoundTrips) {
   ModelConfig c = tiny_unet();
   c.one_step_sigma = 2.5;
@@ -41,10 +64,12 @@ TEST(ModelConfig, JsonRoundTrips) {
   mlp.mlp.hidden = 32;
   mlp.data_shape = {2};
   EXPECT_EQ(ModelConfig::from_json(mlp.to_json()).to_json(), mlp.to_json());
+  for (const ModelConfig& unet : {tiny_adm(), tiny_ncsnpp()})
+    EXPECT_EQ(ModelConfig::from_json(unet.to_json()).to_json(), unet.to_json());
 }
 
 TEST(ModelConfig, ASavedNetworkReloadsToIdenticalOutputs) {
-  for (const ModelConfig& config : {tiny_unet(), [] {
+  for (const ModelConfig& config : {tiny_unet(), tiny_adm(), tiny_ncsnpp(), [] {
                                       ModelConfig m;
                                       m.arch = NetworkArch::mlp;
                                       m.mlp.hidden = 16;
@@ -95,8 +120,11 @@ TEST(ModelConfig, BadConfigsAreNamed) {
       R"({"kind": "edm-denoiser", "network": {"arch": "songunet", "model_channels": "wide"}})",
       "model_channels");
   expect_error(
-      R"({"kind": "edm-denoiser", "network": {"arch": "songunet", "encoder_type": "residual"}})",
-      "residual");
+      R"({"kind": "edm-denoiser", "network": {"arch": "songunet", "encoder_type": "progressive"}})",
+      "progressive");
+  expect_error(
+      R"({"kind": "edm-denoiser", "network": {"arch": "dhariwalunet", "channel_mult": []}})",
+      "DhariwalUNet: channel_mult is empty");
   expect_error(R"({"kind": "edm-denoiser", "label_dim": 3, "network": {"arch": "songunet"}})",
                "label_dim");
   expect_error(R"({"kind": "edm-denoiser", "sigma_data": -1, "network": {"arch": "mlp"}})",

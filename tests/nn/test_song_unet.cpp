@@ -92,17 +92,57 @@ TEST(SongUNet, ParametersCountMatchesEdmForTheCifarConfig) {
   EXPECT_EQ(SongUNet(c, gen).num_parameters(), 55735299);
 }
 
+TEST(SongUNet, ParametersCountMatchesEdmForTheNcsnppCifarConfig) {
+  // EDM's NCSN++ CIFAR-10 network (cond, augment_dim 9): 56,400,643 parameters with EDM's code.
+  SongUNetConfig c;
+  c.label_dim = 10;
+  c.augment_dim = 9;
+  c.channel_mult = {2, 2, 2};
+  c.dropout = 0.13;
+  c.embedding_type = "fourier";
+  c.channel_mult_noise = 2;
+  c.encoder_type = "residual";
+  c.resample_filter = {1, 3, 3, 1};
+  Rng gen(0);
+  EXPECT_EQ(SongUNet(c, gen).num_parameters(), 56400643);
+}
+
+TEST(SongUNet, SkipAndResidualPathsHaveEdmsNames) {
+  Rng gen(0);
+  SongUNetConfig c = tiny_config();
+  c.encoder_type = "skip";
+  c.decoder_type = "skip";
+  std::set<std::string> keys;
+  for (const auto& [name, t] : SongUNet(c, gen).state_dict()) keys.insert(name);
+  for (const char* expected : {"enc.4x4_aux_down.resample_filter", "enc.4x4_aux_skip.weight",
+                               "dec.8x8_aux_up.resample_filter", "dec.4x4_aux_norm.weight",
+                               "dec.4x4_aux_conv.weight", "dec.8x8_aux_conv.bias"})
+    EXPECT_TRUE(keys.count(expected)) << expected;
+  c.encoder_type = "residual";
+  c.decoder_type = "standard";
+  keys.clear();
+  for (const auto& [name, t] : SongUNet(c, gen).state_dict()) keys.insert(name);
+  EXPECT_TRUE(keys.count("enc.4x4_aux_residual.weight"));
+  EXPECT_TRUE(keys.count("enc.4x4_aux_residual.resample_filter"));
+  EXPECT_FALSE(keys.count("dec.4x4_aux_conv.weight"));
+}
+
 TEST(SongUNet, BadConfigsAreClearErrors) {
   Rng gen(0);
   SongUNetConfig c = tiny_config();
-  c.encoder_type = "residual";
+  c.encoder_type = "progressive";
+  EXPECT_THROW(SongUNet(c, gen), Error);
+  c = tiny_config();
+  c.decoder_type = "residual";  // EDM's decoders are standard or skip
   EXPECT_THROW(SongUNet(c, gen), Error);
   c = tiny_config();
   c.img_resolution = 6;
   c.channel_mult = {1, 1, 1};
   EXPECT_THROW(SongUNet(c, gen), Error);
   c = tiny_config();
-  c.resample_filter = {1, 3, 3, 1};
+  c.resample_filter = {1, 2, 1};  // odd: up and down would not double and halve the size
+  EXPECT_THROW(SongUNet(c, gen), Error);
+  c.resample_filter = {1, -1};
   EXPECT_THROW(SongUNet(c, gen), Error);
   SongUNet net(tiny_config(), gen);
   EXPECT_THROW(net.forward(zeros({1, 2, 4, 4}), zeros({1}), Tensor(), nullptr), Error);
@@ -160,15 +200,29 @@ TEST(SongUNetGradients, EveryBlockKindPassesGradcheck) {
     int64_t in, out;
     bool down, up, attention;
     int64_t num_heads;
+    // ADM's block: scale and shift, weightless resampling skip; NCSN++'s: the [1,3,3,1] filter.
+    bool adm = false;
+    bool fir = false;
   };
   const BlockCase cases[] = {{"plain", 4, 4, false, false, false, 1},
                              {"channel change (skip conv)", 4, 8, false, false, false, 1},
                              {"down", 4, 4, true, false, false, 1},
                              {"up", 4, 8, false, true, false, 1},
                              {"attention", 8, 8, false, false, true, 1},
-                             {"two heads", 8, 8, false, false, true, 2}};
+                             {"two heads", 8, 8, false, false, true, 2},
+                             {"ADM down", 4, 4, true, false, false, 1, true},
+                             {"ADM up with two heads", 8, 8, false, true, true, 2, true},
+                             {"NCSN++ down", 4, 4, true, false, false, 1, false, true},
+                             {"NCSN++ up", 4, 8, false, true, false, 1, false, true}};
   for (const BlockCase& c : cases) {
     UNetBlockOptions options;
+    if (c.adm) {
+      options.adaptive_scale = true;
+      options.resample_proj = false;
+      options.skip_scale = 1.0;
+      options.eps = 1e-5;
+    }
+    if (c.fir) options.resample_filter = {1, 3, 3, 1};
     options.emb_channels = 6;
     options.down = c.down;
     options.up = c.up;
@@ -206,6 +260,33 @@ TEST(SongUNetGradients, AWholeTinyNetworkPassesGradcheck) {
     return net.forward(in[0], noise, labels, nullptr);
   };
   EXPECT_EQ(testing::gradcheck(f, inputs, options), "");
+}
+
+TEST(SongUNetGradients, NcsnppAndSkipNetworksPassGradcheck) {
+  for (const char* encoder : {"residual", "skip"}) {
+    Rng gen(7);
+    SongUNetConfig c = tiny_config();
+    c.encoder_type = encoder;
+    c.decoder_type = std::string(encoder) == "skip" ? "skip" : "standard";
+    c.resample_filter = {1, 3, 3, 1};
+    c.embedding_type = "fourier";
+    c.channel_mult_noise = 2;
+    SongUNet net(c, gen);
+    net.to(DType::f64);
+    testing::randomise(net.parameters(), 8);
+    net.eval();
+    const Tensor x = randn({2, 2, 8, 8}, gen, DType::f64).set_requires_grad(true);
+    const Tensor noise = randn({2}, gen, DType::f64);
+    const Tensor labels = from_vector<double>({0, 1, 0, 0, 0, 1}, {2, 3});
+    std::vector<Tensor> inputs = {x};
+    for (const Tensor& p : net.parameters()) inputs.push_back(p);
+    testing::GradcheckOptions options;
+    options.directions = 3;
+    const auto f = [&](const std::vector<Tensor>& in) {
+      return net.forward(in[0], noise, labels, nullptr);
+    };
+    EXPECT_EQ(testing::gradcheck(f, inputs, options), "") << encoder;
+  }
 }
 
 TEST(ToyMLP, GradientsAndShapes) {

@@ -2,7 +2,8 @@
 // Self-describing denoiser checkpoints: a safetensors file whose metadata "config" holds the
 // model's configuration as JSON (docs/EDM_CHECKPOINTS.md):
 //   {"kind": "edm-denoiser", "sigma_data": 0.5, "label_dim": L,
-//    "network": {"arch": "songunet", <EDM's SongUNet kwargs>} | {"arch": "mlp", ...},
+//    "network": {"arch": "songunet", <EDM's SongUNet kwargs>} |
+//               {"arch": "dhariwalunet", <EDM's DhariwalUNet kwargs>} | {"arch": "mlp", ...},
 //    "data": {"spec": "fashion-mnist", "shape": [1, 32, 32]}, "source": "...",
 //    "one_step_sigma": 2.5 (one-step generators only)}
 
@@ -12,21 +13,25 @@
 
 #include "onestep/diffusion/edm.h"
 #include "onestep/engine/enum_names.h"
+#include "onestep/nn/dhariwal_unet.h"
 #include "onestep/nn/safetensors.h"
 #include "onestep/nn/song_unet.h"
 #include "onestep/nn/toy_mlp.h"
 
 namespace onestep::diffusion {
 
-// The network a denoiser is built on: EDM's SongUNet (images) or the residual MLP (2-D points).
-enum class NetworkArch { songunet, mlp };
-// Each arch with its name in config.json and on the command line ("songunet", "mlp").
+// The network a denoiser is built on: EDM's SongUNet (DDPM++, NCSN++) or DhariwalUNet (ADM) for
+// images, or the residual MLP (2-D points).
+enum class NetworkArch { songunet, mlp, dhariwalunet };
+// Each arch with its name in config.json and on the command line ("songunet", "mlp",
+// "dhariwalunet").
 const EnumNames<NetworkArch>& network_arch_names();
 std::string arch_name(NetworkArch arch);
 
 struct ModelConfig {
   NetworkArch arch = NetworkArch::songunet;
   nn::SongUNetConfig unet;
+  nn::DhariwalUNetConfig adm;
   nn::ToyMLPConfig mlp;
   double sigma_data = 0.5;
   std::string data_spec;  // the dataset the model was trained on, if known
@@ -37,6 +42,10 @@ struct ModelConfig {
   double one_step_sigma = 0;
 
   int64_t label_dim() const;
+  // The shape of one sample the network takes: [C, H, W] or [dim].
+  Shape network_input_shape() const;
+  // Throws onestep::Error naming the first bad setting of the chosen network.
+  void validate_network() const;
   std::string to_json() const;
   // Throws onestep::Error naming the field on malformed or unsupported input.
   static ModelConfig from_json(const std::string& text);

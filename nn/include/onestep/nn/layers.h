@@ -30,10 +30,14 @@ class Linear : public Module {
   Tensor weight, bias;  // [out, in], [out] or undefined
 };
 
-// A convolution with "same" padding (kernel / 2), optionally preceded by 2x upsampling or
-// downsampling with EDM's [1,1] resampling filter (nearest-neighbour up, 2x2 average down).
-// kernel 0 means resampling only. EDM keeps the filter as a buffer `resample_filter` of shape
-// [1, 1, 2, 2], so checkpoints carry it; only the [1,1] filter (DDPM++) is supported.
+// A convolution with "same" padding (kernel / 2), optionally with 2x upsampling or downsampling
+// by EDM's FIR resampling filter f (outer(f, f) / sum(f)^2, kept as the buffer `resample_filter`
+// of shape [1, 1, k, k] so checkpoints carry it): [1,1] (DDPM++, ADM) is nearest-neighbour up and
+// 2x2 average down; [1,3,3,1] (NCSN++) is the bilinear-like filter of StyleGAN. Up is a transposed
+// depthwise convolution with 4 f, down a strided depthwise convolution with f, each applied
+// before the convolution; with fused_resample the downsampling follows the convolution and the
+// upsampling's padding is shared with it (EDM's fused_resample, used by NCSN++'s residual
+// encoder). kernel 0 means resampling only.
 class Conv2d : public Module {
  public:
   struct Options {
@@ -42,14 +46,28 @@ class Conv2d : public Module {
     bool up = false;
     bool down = false;
     std::vector<double> resample_filter = {1, 1};
+    bool fused_resample = false;
   };
   Conv2d(int64_t in_channels, int64_t out_channels, const Options& options, const Init& init,
          Rng& gen);
   Tensor forward(const Tensor& x) const;  // [N, in, H, W] -> [N, out, H', W']
   int64_t in_channels, out_channels, kernel;
-  bool up, down;
+  bool up, down, fused_resample;
   Tensor weight, bias, resample_filter;
+
+ private:
+  // [1,1]: resampling by upsample_nearest2d / avg_pool2d, which equal the FIR form exactly.
+  bool box_filter_ = true;
 };
+
+// Throws onestep::Error unless `filter` is a resampling filter onestep can apply: 2 to 8 finite
+// taps, an even count (so that up and down exactly double and halve the size), nonzero sum.
+void check_resample_filter(const std::vector<double>& filter, const char* who);
+
+// EDM's FIR resampling of every channel by one filter `f` ([1, 1, k, k]): a strided (2)
+// depthwise convolution, and a transposed depthwise convolution with 4 f (stride 2).
+Tensor fir_downsample(const Tensor& x, const Tensor& f, int64_t padding);
+Tensor fir_upsample(const Tensor& x, const Tensor& f, int64_t padding);
 
 // Group norm with min(num_groups, channels / min_channels_per_group) groups, as in EDM.
 class GroupNorm : public Module {

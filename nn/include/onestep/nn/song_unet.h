@@ -1,10 +1,9 @@
 #pragma once
-// EDM's SongUNet in the DDPM++ configuration (NVlabs/edm training/networks.py), with EDM's
-// module names, so an EDM network's state_dict loads unchanged:
+// EDM's SongUNet (NVlabs/edm training/networks.py) in all its configurations, DDPM++ and NCSN++,
+// with EDM's module names, so an EDM network's state_dict loads unchanged:
 //   map_noise, map_label, map_augment, map_layer0/1;
-//   enc.{res}x{res}_conv | _down | _block{i};  dec.{res}x{res}_in0 | _in1 | _up | _block{i} |
-//   _aux_norm | _aux_conv.
-// UNetBlock: norm0, conv0, affine, norm1, conv1, skip, and with attention norm2, qkv, proj.
+//   enc.{res}x{res}_conv | _down | _aux_down | _aux_skip | _aux_residual | _block{i};
+//   dec.{res}x{res}_in0 | _in1 | _up | _block{i} | _aux_up | _aux_norm | _aux_conv.
 
 #include <memory>
 #include <string>
@@ -12,37 +11,9 @@
 
 #include "onestep/nn/layers.h"
 #include "onestep/nn/noise_conditioned_net.h"
+#include "onestep/nn/unet_block.h"
 
 namespace onestep::nn {
-
-struct UNetBlockOptions {
-  int64_t emb_channels = 0;
-  bool up = false;
-  bool down = false;
-  bool attention = false;
-  int64_t num_heads = 1;
-  double dropout = 0.0;
-  double skip_scale = 0.7071067811865476;  // sqrt(1/2)
-  double eps = 1e-6;
-  Init init{InitMode::xavier_uniform, 1.0, 0.0};
-  Init init_zero{InitMode::xavier_uniform, 1e-5, 0.0};
-  Init init_attn{InitMode::xavier_uniform, 0.4472135954999579, 0.0};  // sqrt(0.2)
-};
-
-// Residual block with the noise embedding added after conv0 (EDM's adaptive_scale=False,
-// resample_proj=True), optional up/down resampling and optional single-head self-attention.
-class UNetBlock : public Module {
- public:
-  UNetBlock(int64_t in_channels, int64_t out_channels, const UNetBlockOptions& options, Rng& gen);
-  // x: [N, in, H, W], emb: [N, emb_channels] -> [N, out, H', W']
-  Tensor forward(const Tensor& x, const Tensor& emb, Rng* gen) const;
-
-  int64_t in_channels, out_channels, num_heads;
-  double dropout, skip_scale;
-  std::shared_ptr<GroupNorm> norm0, norm1, norm2;
-  std::shared_ptr<Conv2d> conv0, conv1, skip, qkv, proj;
-  std::shared_ptr<Linear> affine;
-};
 
 struct SongUNetConfig {
   int64_t img_resolution = 32;
@@ -59,9 +30,12 @@ struct SongUNetConfig {
   double label_dropout = 0.0;
   std::string embedding_type = "positional";  // or "fourier"
   int64_t channel_mult_noise = 1;
-  std::string encoder_type = "standard";  // the only one supported
-  std::string decoder_type = "standard";  // the only one supported
-  std::vector<double> resample_filter = {1, 1};
+  // "standard" (DDPM++), "skip", or "residual" (NCSN++: the input, downsampled by a strided
+  // conv at each level, is added to the first activation of the level).
+  std::string encoder_type = "standard";
+  // "standard", or "skip" (the output is a sum of per-level output convs, upsampled).
+  std::string decoder_type = "standard";
+  std::vector<double> resample_filter = {1, 1};  // [1,3,3,1] for NCSN++
 
   // Throws onestep::Error naming the first unsupported or inconsistent setting.
   void validate() const;
@@ -76,9 +50,12 @@ class SongUNet : public ConfiguredNet<SongUNetConfig> {
                 Rng* gen) const override;
 
  private:
-  // One entry of enc/dec in EDM's order: exactly one of the pointers is set.
+  // What an entry of enc/dec does with the main path x and the auxiliary path (EDM's `aux`):
+  // the name's suffix in EDM.
+  enum class Role { block, conv, aux_down, aux_skip, aux_residual, aux_up, aux_norm, aux_conv };
+  // One entry of enc/dec in EDM's order: `block` for blocks, `norm` for aux_norm, else `conv`.
   struct Stage {
-    std::string name;
+    Role role;
     std::shared_ptr<UNetBlock> block;
     std::shared_ptr<Conv2d> conv;
     std::shared_ptr<GroupNorm> norm;

@@ -28,15 +28,23 @@ import pickle
 import sys
 
 SUPPORTED_PRECOND = 'EDMPrecond'
-SUPPORTED_MODEL = 'SongUNet'
 
-# Every SongUNet constructor argument, in EDM's order; all are written into the config.
-SONGUNET_KWARGS = [
+# Every constructor argument of each supported network, in EDM's order; all are written into
+# the config.
+_UNET_KWARGS = [
     'img_resolution', 'in_channels', 'out_channels', 'label_dim', 'augment_dim',
     'model_channels', 'channel_mult', 'channel_mult_emb', 'num_blocks', 'attn_resolutions',
-    'dropout', 'label_dropout', 'embedding_type', 'channel_mult_noise', 'encoder_type',
-    'decoder_type', 'resample_filter',
+    'dropout', 'label_dropout',
 ]
+SONGUNET_KWARGS = _UNET_KWARGS + [
+    'embedding_type', 'channel_mult_noise', 'encoder_type', 'decoder_type', 'resample_filter',
+]
+DHARIWALUNET_KWARGS = list(_UNET_KWARGS)
+# EDM model_type -> (constructor arguments, onestep arch name)
+SUPPORTED_MODELS = {
+    'SongUNet': (SONGUNET_KWARGS, 'songunet'),
+    'DhariwalUNet': (DHARIWALUNET_KWARGS, 'dhariwalunet'),
+}
 
 
 class ConversionError(Exception):
@@ -170,10 +178,29 @@ def plain(v):
     raise ConversionError(f'constructor argument {v!r} of type {type(v).__name__} is not representable')
 
 
-def _int(v, name):
+def _int(v, name, model='SongUNet'):
     if isinstance(v, bool) or not isinstance(v, int):
-        raise ConversionError(f'SongUNet {name}={v!r} is not an integer')
+        raise ConversionError(f'{model} {name}={v!r} is not an integer')
     return v
+
+
+def _check_songunet_options(cfg_net):
+    """The settings only SongUNet has: the DDPM++ / NCSN++ variants."""
+    if cfg_net['encoder_type'] not in ('standard', 'skip', 'residual'):
+        raise ConversionError(f"SongUNet encoder_type '{cfg_net['encoder_type']}' is not supported "
+                              "(standard, skip or residual)")
+    if cfg_net['decoder_type'] not in ('standard', 'skip'):
+        raise ConversionError(f"SongUNet decoder_type '{cfg_net['decoder_type']}' is not supported "
+                              "(standard or skip)")
+    rf = cfg_net['resample_filter']
+    if (not isinstance(rf, list) or not 2 <= len(rf) <= 8 or len(rf) % 2
+            or any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in rf)
+            or sum(rf) == 0):
+        raise ConversionError(f'SongUNet resample_filter {rf!r} is not supported (an even number, '
+                              '2 to 8, of numbers with a nonzero sum, e.g. [1,1] or [1,3,3,1])')
+    if cfg_net['embedding_type'] not in ('positional', 'fourier'):
+        raise ConversionError(f"SongUNet embedding_type '{cfg_net['embedding_type']}' is not supported")
+    _int(cfg_net['channel_mult_noise'], 'channel_mult_noise')
 
 
 def network_config(net, data_spec='', source=''):
@@ -195,48 +222,39 @@ def network_config(net, data_spec='', source=''):
     model_type = pk.get('model_type')
     inner = getattr(net, 'model', None)
     inner_name = type(inner).__name__ if inner is not None else None
-    if model_type != SUPPORTED_MODEL or inner_name != SUPPORTED_MODEL:
+    if model_type not in SUPPORTED_MODELS or inner_name != model_type:
         raise ConversionError(f"model_type '{model_type or inner_name}' is not supported; onestep "
-                              f"supports only '{SUPPORTED_MODEL}' (DDPM++ with the standard encoder/decoder)")
-    mk = constructor_arguments(inner, 'SongUNet')
-    missing = [k for k in SONGUNET_KWARGS if k not in mk]
-    extra = [k for k in mk if k not in SONGUNET_KWARGS]
+                              f"supports {' and '.join(SUPPORTED_MODELS)}")
+    names, arch = SUPPORTED_MODELS[model_type]
+    mk = constructor_arguments(inner, model_type)
+    missing = [k for k in names if k not in mk]
+    extra = [k for k in mk if k not in names]
     if missing or extra:
-        raise ConversionError(f'SongUNet arguments differ from the supported EDM version '
+        raise ConversionError(f'{model_type} arguments differ from the supported EDM version '
                               f'(missing {missing}, unknown {extra})')
-    cfg_net = {'arch': 'songunet'}
-    for k in SONGUNET_KWARGS:
+    cfg_net = {'arch': arch}
+    for k in names:
         cfg_net[k] = plain(mk[k])
-    if cfg_net['encoder_type'] != 'standard':
-        raise ConversionError(f"encoder_type '{cfg_net['encoder_type']}' is not supported; onestep "
-                              "supports only 'standard' (NCSN++ / VE networks use 'residual')")
-    if cfg_net['decoder_type'] != 'standard':
-        raise ConversionError(f"decoder_type '{cfg_net['decoder_type']}' is not supported; "
-                              "onestep supports only 'standard'")
-    rf = cfg_net['resample_filter']
-    if not isinstance(rf, list) or [float(x) for x in rf] != [1.0, 1.0]:
-        raise ConversionError(f'resample_filter {rf} is not supported; onestep supports only [1,1]')
-    cfg_net['resample_filter'] = [1, 1]
-    if cfg_net['embedding_type'] not in ('positional', 'fourier'):
-        raise ConversionError(f"embedding_type '{cfg_net['embedding_type']}' is not supported")
+    if model_type == 'SongUNet':
+        _check_songunet_options(cfg_net)
     for k in ('img_resolution', 'in_channels', 'out_channels', 'label_dim', 'augment_dim',
-              'model_channels', 'channel_mult_emb', 'num_blocks', 'channel_mult_noise'):
-        _int(cfg_net[k], k)
+              'model_channels', 'channel_mult_emb', 'num_blocks'):
+        _int(cfg_net[k], k, model_type)
     for k in ('channel_mult', 'attn_resolutions'):
         if not isinstance(cfg_net[k], list):
-            raise ConversionError(f'SongUNet {k}={cfg_net[k]!r} is not a list')
+            raise ConversionError(f'{model_type} {k}={cfg_net[k]!r} is not a list')
         for x in cfg_net[k]:
-            _int(x, k)
+            _int(x, k, model_type)
     if not cfg_net['channel_mult']:
-        raise ConversionError('SongUNet channel_mult is empty')
+        raise ConversionError(f'{model_type} channel_mult is empty')
     for k in ('dropout', 'label_dropout'):
         v = cfg_net[k]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
-            raise ConversionError(f'SongUNet {k}={v!r} is not a probability')
+            raise ConversionError(f'{model_type} {k}={v!r} is not a probability')
     img_channels = _int(plain(pk['img_channels']), 'img_channels')
     res = _int(plain(pk['img_resolution']), 'img_resolution')
     if cfg_net['in_channels'] != img_channels or cfg_net['out_channels'] != img_channels:
-        raise ConversionError('SongUNet in/out channels differ from EDMPrecond img_channels')
+        raise ConversionError(f'{model_type} in/out channels differ from EDMPrecond img_channels')
     if res % (1 << (len(cfg_net['channel_mult']) - 1)) != 0:
         raise ConversionError(f'img_resolution {res} is not divisible by 2^(levels-1)')
     sigma_data = plain(pk['sigma_data'])
@@ -253,13 +271,13 @@ def network_config(net, data_spec='', source=''):
 
 
 def check_structure(net):
-    """Rebuild the SongUNet from its recorded arguments and check that the parameter and buffer
+    """Rebuild the network from its recorded arguments and check that the parameter and buffer
     names and shapes are exactly those of the pickled one (guards against edited pickles and
     arguments that do not describe the network)."""
     import torch
     inner = net.model
     cls = type(inner)  # persistent class from the pickle's own source
-    mk = constructor_arguments(inner, 'SongUNet')
+    mk = constructor_arguments(inner, type(inner).__name__)
     state = torch.random.get_rng_state()
     try:
         fresh = cls(**mk)
@@ -269,7 +287,8 @@ def check_structure(net):
     b = {k: tuple(v.shape) for k, v in fresh.state_dict().items()}
     if a != b:
         diff = sorted(set(a.items()) ^ set(b.items()))[:3]
-        raise ConversionError(f'pickled SongUNet does not match its recorded arguments (e.g. {diff})')
+        raise ConversionError(f'pickled {type(inner).__name__} does not match its recorded '
+                              f'arguments (e.g. {diff})')
 
 
 def state_dict_arrays(net):
@@ -307,13 +326,14 @@ def load_pickle(path, key):
 def main(argv=None):
     p = argparse.ArgumentParser(
         prog='edm_to_safetensors.py',
-        description='Convert an NVlabs/edm network pickle (EDMPrecond + SongUNet, DDPM++) into a '
-                    'onestep safetensors checkpoint with the model config in its metadata.',
-        epilog='Supported: EDMPrecond with model_type SongUNet, encoder_type and decoder_type '
-               "'standard', resample_filter [1,1], positional or Fourier noise embedding, any "
+        description='Convert an NVlabs/edm network pickle (EDMPrecond around SongUNet or '
+                    'DhariwalUNet) into a onestep safetensors checkpoint with the model config in '
+                    'its metadata.',
+        epilog='Supported: EDMPrecond with model_type SongUNet (DDPM++ and NCSN++: every encoder, '
+               'decoder, resample filter and noise embedding of EDM) or DhariwalUNet (ADM), any '
                'label_dim / augment_dim / channel layout; use_fp16 networks are fine (weights are '
-               'stored in float32). Refused: VP/VE/iDDPM preconditioning, DhariwalUNet (ADM), '
-               'NCSN++ (residual encoder, [1,3,3,1] filter).')
+               'stored in float32). Refused: VP/VE/iDDPM preconditioning (the baseline-*.pkl '
+               'networks).')
     p.add_argument('--edm', required=True, metavar='DIR',
                    help='checkout of https://github.com/NVlabs/edm (for dnnlib and torch_utils)')
     p.add_argument('--pkl', required=True, metavar='PATH', help='EDM network pickle (local file)')

@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "onestep/diffusion/datasets.h"
 #include "onestep/diffusion/edm.h"
+#include "onestep/diffusion/image_folder.h"
 #include "onestep/diffusion/image_io.h"
 #include "onestep/diffusion/metrics2d.h"
 #include "onestep/diffusion/model_config.h"
@@ -20,17 +21,48 @@ namespace onestep::app {
 namespace {
 
 struct SampleFlags {
-  std::string model, out, noise, sampler = "heun", data, device = "cpu", precision = "fp32";
+  std::string model, out, noise, labels, png_dir, png_zip, sampler = "heun", data, device = "cpu",
+                                                           precision = "fp32";
   int64_t n = 64, batch = 256, label = -1, columns = 0, projections = 256;
   uint64_t seed = 0;
   diffusion::SamplerOptions options;
 };
 
+// --labels FILE: int64 [N] classes in [0, label_dim), N = `count` unless it is -1 (the same
+// convention as `onestep eval --labels` and the labels.npy that sample writes).
+Tensor read_classes(const std::string& path, int64_t count, int64_t label_dim) {
+  const Tensor classes = diffusion::npy_to_tensor(diffusion::read_npy(path));
+  ONESTEP_USAGE_CHECK(classes.dtype() == DType::i64 && classes.dim() == 1 &&
+                          classes.size(0) >= 1 && (count < 0 || classes.size(0) == count),
+                      "--labels {}: expected int64 [{}], got {} {}", path,
+                      count < 0 ? std::string("N") : std::to_string(count),
+                      dtype_name(classes.dtype()), shape_str(classes.shape()));
+  const int64_t low = static_cast<int64_t>(amin(classes).item());
+  const int64_t high = static_cast<int64_t>(amax(classes).item());
+  ONESTEP_USAGE_CHECK(low >= 0 && high < label_dim,
+                      "--labels {}: classes must be in [0, {}), the file has {} to {}", path,
+                      label_dim, low, high);
+  return classes;
+}
+
 int run_sample(const CLI::App& cmd, SampleFlags& f) {
   ONESTEP_USAGE_CHECK(f.noise.empty() || cmd.count("--n") == 0,
                       "--n and --noise conflict: the sample count is the number of latents in {}",
                       f.noise);
+  ONESTEP_USAGE_CHECK(f.labels.empty() || cmd.count("--class") == 0,
+                      "--labels and --class conflict: --labels gives each sample its class");
+  ONESTEP_USAGE_CHECK(f.labels.empty() || !f.noise.empty() || cmd.count("--n") == 0,
+                      "--n and --labels conflict: the sample count is the number of labels in {}",
+                      f.labels);
   if (!f.out.empty()) check_output_folder("--out", f.out);
+  if (!f.png_dir.empty()) check_output_folder("--png-dir", f.png_dir);
+  if (!f.png_zip.empty()) {
+    const std::filesystem::path parent =
+        std::filesystem::absolute(f.png_zip).parent_path();
+    ONESTEP_USAGE_CHECK(std::filesystem::is_directory(parent) &&
+                            !std::filesystem::is_directory(f.png_zip),
+                        "--png-zip {}: must name a file in an existing folder", f.png_zip);
+  }
   Device device;
   check_flags(cmd, [&] {
     f.options.method = diffusion::parse_sampler_method(f.sampler);
@@ -45,6 +77,10 @@ int run_sample(const CLI::App& cmd, SampleFlags& f) {
   ONESTEP_CHECK(!config.data_shape.empty(), "{}: the model config has no data shape", f.model);
   ONESTEP_USAGE_CHECK(cmd.count("--class") == 0 || label_dim > 0,
                       "--class given, but {} is unconditional", f.model);
+  ONESTEP_USAGE_CHECK(f.labels.empty() || label_dim > 0, "--labels given, but {} is unconditional",
+                      f.model);
+  ONESTEP_USAGE_CHECK((f.png_dir.empty() && f.png_zip.empty()) || config.data_shape.size() == 3,
+                      "--png-dir and --png-zip write images; {} generates 2-D points", f.model);
   ONESTEP_USAGE_CHECK(f.label < label_dim || label_dim == 0,
                       "--class {} is out of range: the model has {} classes", f.label, label_dim);
   if (f.out.empty())
@@ -62,15 +98,22 @@ int run_sample(const CLI::App& cmd, SampleFlags& f) {
                   "--noise {}: shape {} does not match the model's samples [N, {}]", f.noise,
                   shape_str(latents.shape()), fmt::join(config.data_shape, ", "));
     f.n = latents.size(0);
-  } else {
+  } else if (f.labels.empty()) {
     latents = randn(shape, gen);
   }
   Tensor labels, classes;
-  if (label_dim > 0) {
+  if (!f.labels.empty()) {
+    classes = read_classes(f.labels, f.noise.empty() ? -1 : f.n, label_dim);
+    if (f.noise.empty()) {
+      f.n = classes.size(0);
+      shape[0] = f.n;
+      latents = randn(shape, gen);
+    }
+  } else if (label_dim > 0) {
     classes = f.label >= 0 ? full({f.n}, static_cast<double>(f.label), DType::i64)
                            : randint(0, label_dim, {f.n}, gen);
-    labels = diffusion::one_hot(classes, label_dim);
   }
+  if (classes.defined()) labels = diffusion::one_hot(classes, label_dim);
 
   const MatmulPrecision matmul = parse_matmul_precision(f.precision);
   const bool one_step = config.one_step_sigma > 0;
@@ -135,6 +178,14 @@ int run_sample(const CLI::App& cmd, SampleFlags& f) {
     // The requested classes, for `onestep eval --labels`.
     if (classes.defined()) diffusion::write_npy(run::join_path(f.out, "labels.npy"), classes);
     diffusion::write_image_grid(png, samples, f.columns);
+    if (!f.png_dir.empty()) {
+      diffusion::write_png_folder(f.png_dir, samples, classes);
+      fmt::print("wrote {} PNG files to {}\n", f.n, f.png_dir);
+    }
+    if (!f.png_zip.empty()) {
+      diffusion::write_png_zip(f.png_zip, samples, classes);
+      fmt::print("wrote {} PNG files into {}\n", f.n, f.png_zip);
+    }
   }
   fmt::print("wrote {} and {}\n", npy, png);
   return 0;
@@ -164,6 +215,12 @@ Run add_sample_command(CLI::App& app) {
       ->check(in_range(-1, 1000000));
   cmd->add_option("--noise", f->noise, "Start from these latents (.npy, [N, ...] unit-variance)")
       ->check(CLI::ExistingFile);
+  cmd->add_option("--labels", f->labels,
+                  "Class of each sample (.npy, int64 [N]; with --noise, one per latent)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--png-dir", f->png_dir,
+                  "Also write one PNG per sample here, named as EDM's generate.py does");
+  cmd->add_option("--png-zip", f->png_zip, "Also write one PNG per sample into this zip archive");
   cmd->add_option("--data", f->data, "Reference data for 2-D metrics (default: the model's)");
   cmd->add_option("--grid-columns", f->columns, "Columns of the PNG grid (0: square)")
       ->check(kNonNegative);

@@ -78,14 +78,14 @@ std::vector<uint8_t> to_uint8_nhwc(const Tensor& images) {
   return out;
 }
 
-void write_png(const std::string& path, const uint8_t* pixels, int64_t height, int64_t width,
-               int64_t channels) {
+std::vector<uint8_t> encode_png(const uint8_t* pixels, int64_t height, int64_t width,
+                                int64_t channels, const std::string& name) {
   ONESTEP_CHECK(channels == 1 || channels == 3 || channels == 4,
-                "write_png '{}': channels must be 1, 3 or 4, got {}", path, channels);
+                "write_png '{}': channels must be 1, 3 or 4, got {}", name, channels);
   ONESTEP_CHECK(height > 0 && width > 0 && height <= (1 << 24) && width <= (1 << 24) &&
                     width * channels <= std::numeric_limits<int32_t>::max(),
-                "write_png '{}': bad size {}x{}", path, height, width);
-  ONESTEP_CHECK(pixels != nullptr, "write_png '{}': null pixels", path);
+                "write_png '{}': bad size {}x{}", name, height, width);
+  ONESTEP_CHECK(pixels != nullptr, "write_png '{}': null pixels", name);
   png_image image;
   std::memset(&image, 0, sizeof(image));
   image.version = PNG_IMAGE_VERSION;
@@ -99,8 +99,15 @@ void write_png(const std::string& path, const uint8_t* pixels, int64_t height, i
                                            pixels, stride, nullptr);
   const std::string message = image.message;
   png_image_free(&image);
-  ONESTEP_CHECK(ok, "write_png '{}': libpng failed: {}", path, message);
-  nn::write_file_atomically(path, encoded.data(), size);
+  ONESTEP_CHECK(ok, "write_png '{}': libpng failed: {}", name, message);
+  encoded.resize(size);
+  return encoded;
+}
+
+void write_png(const std::string& path, const uint8_t* pixels, int64_t height, int64_t width,
+               int64_t channels) {
+  const std::vector<uint8_t> encoded = encode_png(pixels, height, width, channels, path);
+  nn::write_file_atomically(path, encoded.data(), encoded.size());
 }
 
 void write_image_grid(const std::string& path, const Tensor& images, int64_t columns,

@@ -15,6 +15,9 @@ namespace onestep::diffusion {
 std::vector<uint8_t> to_uint8_nhwc(const Tensor& images);
 
 // pixels: uint8 [height, width, channels], channels 1 (gray), 3 (RGB) or 4 (RGBA).
+// The PNG file's bytes; `name` names the image in errors.
+std::vector<uint8_t> encode_png(const uint8_t* pixels, int64_t height, int64_t width,
+                                int64_t channels, const std::string& name);
 void write_png(const std::string& path, const uint8_t* pixels, int64_t height, int64_t width,
                int64_t channels);
 

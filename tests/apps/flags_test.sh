@@ -57,11 +57,11 @@ usage "--device: unknown device 'gpu'" teacher --out out --device gpu
 usage "--device: unknown device 'cuda:x'" teacher --out out --device cuda:x
 # teacher: conflicts and settings the data cannot take
 usage "--lr cannot be combined with --resume" teacher --resume --out teacher --lr 0.1
-usage "--cond needs labelled data" teacher --out out --cond   # toy data has no labels
+usage "--cond needs labelled data" teacher --out out --cond --data toy:swissroll   # no classes
 usage "needs the MLP network (arch mlp, as the toy preset has)" teacher --out out --arch songunet
 usage "--channel-mult has 7 levels, so the resolution halves 6 times, but 32 does not" \
   teacher --out out --preset fmnist-cpu --channel-mult 1,1,1,1,1,1,1
-usage "needs the SongUNet network (arch songunet)" teacher --out out --preset fmnist-cpu --arch mlp
+usage "needs a U-Net (arch songunet or dhariwalunet)" teacher --out out --preset fmnist-cpu --arch mlp
 
 # sample
 usage "--model: File does not exist" sample --model "$work/missing.safetensors"

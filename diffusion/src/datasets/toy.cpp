@@ -14,9 +14,11 @@ constexpr double kPi = 3.14159265358979323846;
 constexpr double kStd = 0.05;                 // per-coordinate noise of every noisy toy
 constexpr int64_t kToyStateTag = 0x544f5931;  // "TOY1"
 
-// out: [n, 2] as x0 y0 x1 y1 ...
-void gaussians_8(int64_t n, Rng& gen, std::vector<double>& out) {
+// out: [n, 2] as x0 y0 x1 y1 ...; labels: the class of each point for the labelled toys (the
+// mode, or the moon), untouched by the others.
+void gaussians_8(int64_t n, Rng& gen, std::vector<double>& out, std::vector<int64_t>& labels) {
   const auto k = randint(0, 8, {n}, gen).to_vector<int64_t>();
+  labels = k;
   const auto e = randn({n, 2}, gen, DType::f64).to_vector<double>();
   for (int64_t i = 0; i < n; ++i) {
     const double angle = 2.0 * kPi * static_cast<double>(k[i]) / 8.0;
@@ -25,8 +27,9 @@ void gaussians_8(int64_t n, Rng& gen, std::vector<double>& out) {
   }
 }
 
-void gaussians_25(int64_t n, Rng& gen, std::vector<double>& out) {
+void gaussians_25(int64_t n, Rng& gen, std::vector<double>& out, std::vector<int64_t>& labels) {
   const auto k = randint(0, 25, {n}, gen).to_vector<int64_t>();
+  labels = k;
   const auto e = randn({n, 2}, gen, DType::f64).to_vector<double>();
   for (int64_t i = 0; i < n; ++i) {
     out[2 * i] = static_cast<double>(k[i] / 5 - 2) + kStd * e[2 * i];
@@ -36,7 +39,7 @@ void gaussians_25(int64_t n, Rng& gen, std::vector<double>& out) {
 
 // sklearn's make_swiss_roll in 2-D, (t cos t, t sin t), t = 1.5 pi (1 + 2u), scaled by
 // 2 / (4.5 pi) so the noise-free roll spans [-2, 2] at most.
-void swissroll(int64_t n, Rng& gen, std::vector<double>& out) {
+void swissroll(int64_t n, Rng& gen, std::vector<double>& out, std::vector<int64_t>&) {
   const auto u = rand({n}, gen, DType::f64).to_vector<double>();
   const auto e = randn({n, 2}, gen, DType::f64).to_vector<double>();
   const double scale = 2.0 / (4.5 * kPi);
@@ -49,7 +52,7 @@ void swissroll(int64_t n, Rng& gen, std::vector<double>& out) {
 
 // FFJORD's checkerboard without its final x2: uniform on the 8 dark unit squares of a 4x4 board
 // on [-2, 2)^2, the square at [0, 1) x [0, 1) among them.
-void checkerboard(int64_t n, Rng& gen, std::vector<double>& out) {
+void checkerboard(int64_t n, Rng& gen, std::vector<double>& out, std::vector<int64_t>&) {
   const auto u = rand({n, 2}, gen, DType::f64).to_vector<double>();
   const auto b = randint(0, 2, {n}, gen).to_vector<int64_t>();
   for (int64_t i = 0; i < n; ++i) {
@@ -62,9 +65,10 @@ void checkerboard(int64_t n, Rng& gen, std::vector<double>& out) {
 
 // sklearn's two moons (upper: (cos pi u, sin pi u); lower: (1 - cos pi u, 0.5 - sin pi u)),
 // centred on (0.5, 0.25) and scaled by 4/3 to x in [-2, 2], y in [-1, 1].
-void moons(int64_t n, Rng& gen, std::vector<double>& out) {
+void moons(int64_t n, Rng& gen, std::vector<double>& out, std::vector<int64_t>& labels) {
   const auto u = rand({n}, gen, DType::f64).to_vector<double>();
   const auto b = randint(0, 2, {n}, gen).to_vector<int64_t>();
+  labels = b;
   const auto e = randn({n, 2}, gen, DType::f64).to_vector<double>();
   for (int64_t i = 0; i < n; ++i) {
     const double c = std::cos(kPi * u[i]), s = std::sin(kPi * u[i]);
@@ -75,18 +79,19 @@ void moons(int64_t n, Rng& gen, std::vector<double>& out) {
   }
 }
 
-using ToyFn = void (*)(int64_t, Rng&, std::vector<double>&);
+using ToyFn = void (*)(int64_t, Rng&, std::vector<double>&, std::vector<int64_t>&);
 
 struct Toy {
   const char* name;
   ToyFn fn;
+  int64_t num_classes;  // 0: unlabelled
 };
 
-constexpr Toy kToys[] = {{"8gaussians", gaussians_8},
-                         {"25gaussians", gaussians_25},
-                         {"swissroll", swissroll},
-                         {"checkerboard", checkerboard},
-                         {"moons", moons}};
+constexpr Toy kToys[] = {{"8gaussians", gaussians_8, 8},
+                         {"25gaussians", gaussians_25, 25},
+                         {"swissroll", swissroll, 0},
+                         {"checkerboard", checkerboard, 0},
+                         {"moons", moons, 2}};
 
 int64_t toy_index(const std::string& name) {
   for (size_t i = 0; i < std::size(kToys); ++i)
@@ -102,12 +107,13 @@ class ToySource final : public DataSource {
     info_.spec = spec;
     info_.name = std::string("toy:") + kToys[index].name;
     info_.is_2d = true;
+    info_.num_classes = kToys[index].num_classes;
   }
 
   const DatasetInfo& info() const override { return info_; }
 
   Batch next_batch(int64_t batch_size) override {
-    return {sample_toy(kToys[index_].name, batch_size, gen_), Tensor()};
+    return sample_toy_batch(kToys[index_].name, batch_size, gen_);
   }
 
   std::vector<int64_t> state() const override {
@@ -128,7 +134,7 @@ class ToySource final : public DataSource {
   }
 
   Batch reference_sample(int64_t n, Rng& gen) const override {
-    return {sample_toy(kToys[index_].name, n, gen), Tensor()};
+    return sample_toy_batch(kToys[index_].name, n, gen);
   }
 
  private:
@@ -148,12 +154,19 @@ const std::vector<std::string>& toy_dataset_names() {
   return names;
 }
 
-Tensor sample_toy(const std::string& name, int64_t n, Rng& gen) {
+Batch sample_toy_batch(const std::string& name, int64_t n, Rng& gen) {
   const int64_t index = toy_index(name);
   ONESTEP_CHECK(n > 0, "toy '{}': number of samples must be positive, got {}", name, n);
   std::vector<double> xy(static_cast<size_t>(2 * n));
-  kToys[index].fn(n, gen, xy);
-  return from_vector(xy, {n, 2}).to(DType::f32);
+  std::vector<int64_t> labels;
+  kToys[index].fn(n, gen, xy, labels);
+  Batch batch{from_vector(xy, {n, 2}).to(DType::f32), Tensor()};
+  if (kToys[index].num_classes > 0) batch.labels = from_vector(labels, {n});
+  return batch;
+}
+
+Tensor sample_toy(const std::string& name, int64_t n, Rng& gen) {
+  return sample_toy_batch(name, n, gen).x;
 }
 
 namespace detail {

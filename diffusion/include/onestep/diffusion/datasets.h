@@ -114,5 +114,8 @@ std::unique_ptr<DataSource> make_image_source(ImageSet set, const DataOptions& o
 const std::vector<std::string>& toy_dataset_names();
 // n samples of toy `name` ("25gaussians", ...) as f32 [n, 2], drawn from gen.
 Tensor sample_toy(const std::string& name, int64_t n, Rng& gen);
+// The same points with their classes (i64 [n]) for the labelled toys: 8gaussians and
+// 25gaussians (the mode, 8 and 25 classes), moons (the moon, 2); labels undefined for the others.
+Batch sample_toy_batch(const std::string& name, int64_t n, Rng& gen);
 
 }  // namespace onestep::diffusion

@@ -56,10 +56,10 @@ const run::OptionTable<TeacherOptions>& teacher_option_table() {
     // The network's shape: flags that edit the "model" entry.
     t.add_enum("", "--arch", "Network: songunet, dhariwalunet or mlp", ONESTEP_OPTION_MEMBER(model.arch),
                network_arch_names());
-    t.add("", "--channels", "SongUNet model_channels",
+    t.add("", "--channels", "U-Net model_channels",
           ONESTEP_OPTION_MEMBER(model.unet.model_channels))
         .allow(between(4, 4096));
-    t.add("", "--channel-mult", "SongUNet channel_mult, e.g. 1,2,2",
+    t.add("", "--channel-mult", "U-Net channel_mult, e.g. 1,2,2",
           ONESTEP_OPTION_MEMBER(model.unet.channel_mult))
         .allow(between(1, 64));
     t.add_custom(
@@ -72,7 +72,7 @@ const run::OptionTable<TeacherOptions>& teacher_option_table() {
     t.add("", "--attn", "Resolutions with self-attention, e.g. 16",
           ONESTEP_OPTION_MEMBER(model.unet.attn_resolutions))
         .allow(between(1, 65536));
-    t.add("", "--dropout", "SongUNet dropout", ONESTEP_OPTION_MEMBER(model.unet.dropout))
+    t.add("", "--dropout", "U-Net dropout", ONESTEP_OPTION_MEMBER(model.unet.dropout))
         .allow(between(0, 0.99));
     t.add("", "--hidden", "MLP width", ONESTEP_OPTION_MEMBER(model.mlp.hidden))
         .allow(between(1, 65536));

@@ -231,6 +231,15 @@ const std::vector<run::Preset>& distill_presets() {
        "sim_only_images=200000 log_every_images=256000 checkpoint_every_images=5000000 "
        "out=runs/distill-cifar10",
        ""},
+      // The official ImageNet-64 settings of the Uni-Instruct and SiD code (their run scripts'
+      // imagenet64-cond: batch 8192, lr 4e-6 for both networks, sigma_init 2.5, GAN on, SiD's
+      // EMA half-life of 2 M images), for EDM's ADM teacher (docs/EDM_CHECKPOINTS.md).
+      {"imagenet64",
+       "teacher=runs/teacher-imagenet64/teacher.safetensors batch=8192 total_images=300000000 "
+       "lr_generator=4e-6 lr_fake=4e-6 ema_halflife_images=2000000 generator_warmup_images=100000 "
+       "sim_only_images=200000 log_every_images=819200 checkpoint_every_images=8192000 "
+       "out=runs/distill-imagenet64",
+       ""},
   };
   return presets;
 }

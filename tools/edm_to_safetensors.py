@@ -103,6 +103,42 @@ def write_safetensors(path, tensors, metadata):
         raise
 
 
+def read_safetensors(path):
+    """(tensors, metadata) of a safetensors file: name -> numpy array (BF16 widened to float32),
+    and the metadata dict. Raises ConversionError on a malformed or truncated file."""
+    import numpy as np
+    kinds = {'F32': np.float32, 'F64': np.float64, 'F16': np.float16, 'I64': np.int64,
+             'I32': np.int32, 'U8': np.uint8, 'BF16': np.uint16}
+    with open(path, 'rb') as f:
+        data = f.read()
+    if len(data) < 8:
+        raise ConversionError(f'{path}: not a safetensors file (shorter than its header length)')
+    n = int.from_bytes(data[:8], 'little')
+    if n > len(data) - 8:
+        raise ConversionError(f'{path}: truncated (header of {n} bytes, file of {len(data)})')
+    try:
+        header = json.loads(data[8:8 + n])
+    except ValueError as e:
+        raise ConversionError(f'{path}: header is not JSON ({e})')
+    body = data[8 + n:]
+    metadata = header.pop('__metadata__', {}) or {}
+    tensors = {}
+    for name, info in header.items():
+        kind = kinds.get(info.get('dtype'))
+        begin, end = info.get('data_offsets', [0, -1])
+        if kind is None or not 0 <= begin <= end <= len(body):
+            raise ConversionError(f'{path}: tensor {name!r} has an unsupported dtype or lies '
+                                  'outside the file')
+        arr = np.frombuffer(body[begin:end], dtype=np.dtype(kind).newbyteorder('<'))
+        if info['dtype'] == 'BF16':
+            arr = (arr.astype(np.uint32) << 16).view(np.float32)
+        shape = [int(s) for s in info.get('shape', [])]
+        if arr.size != int(np.prod(shape)):
+            raise ConversionError(f'{path}: tensor {name!r} does not fill its shape {shape}')
+        tensors[name] = arr.reshape(shape).astype(arr.dtype.newbyteorder('='))
+    return tensors, metadata
+
+
 # ------------------------------------------------------------------------------------------
 # EDM persistence helpers
 

@@ -353,6 +353,44 @@ TEST(PngFolder, LoadsSortedImagesAndMixesGrayIntoRgb) {
                {"no test split"});
 }
 
+// EDM's dataset layout (dataset_tool.py): images in numbered subfolders, classes in dataset.json.
+TEST(PngFolder, ReadsEdmsDatasetLayoutAndItsLabels) {
+  TempDir dir;
+  fs::create_directories(dir.file("00000"));
+  fs::create_directories(dir.file("00001"));
+  for (int i = 0; i < 3; ++i) {
+    const Bytes px(2 * 2, static_cast<uint8_t>(40 * i));
+    write_png(dir.file(i < 2 ? fmt::format("00000/img0000000{}.png", i) : "00001/img00001000.png"),
+              px.data(), 2, 2, 1);
+  }
+  ImageSet set = load_png_folder(dir.str());
+  EXPECT_EQ(set.info.size, 3);
+  EXPECT_TRUE(set.labels.empty());
+  EXPECT_EQ(set.info.num_classes, 0);
+  EXPECT_EQ(set.pixels[4 * 2], 80);  // sorted by relative path: 00001/... last
+  const std::string labels =
+      R"({"labels": [["00001/img00001000.png", 4], ["00000/img00000000.png", 0],)"
+      R"( ["00000/img00000001.png", 2]]})";
+  write_bytes(dir.file("dataset.json"), Bytes(labels.begin(), labels.end()));
+  set = load_png_folder(dir.str());
+  EXPECT_EQ(set.labels, (std::vector<int64_t>{0, 2, 4}));
+  EXPECT_EQ(set.info.num_classes, 5);
+  const std::string null_labels = R"({"labels": null})";
+  write_bytes(dir.file("dataset.json"), Bytes(null_labels.begin(), null_labels.end()));
+  EXPECT_TRUE(load_png_folder(dir.str()).labels.empty());
+  // Damaged label files: named, never a crash.
+  for (const auto& [json, fragment] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"labels": [["00000/img00000000.png", 1]]})", "no label for '00000/img00000001.png'"},
+           {R"({"labels": [["00000/img00000000.png", -1]]})", "class in [0"},
+           {R"({"labels": [["00000/img00000000.png"]]})", "each label must be"},
+           {R"({"labels": 3})", "dataset.json"},
+           {R"({"classes": []})", "expected"},
+           {R"({"labels": [)", "not valid JSON"}}) {
+    write_bytes(dir.file("dataset.json"), Bytes(json.begin(), json.end()));
+    expect_error([&] { load_png_folder(dir.str()); }, {"dataset.json", fragment});
+  }
+}
+
 TEST(PngFolder, DamagedFoldersGiveClearErrors) {
   const Bytes px(4 * 5 * 3, 77);
   {

@@ -1,9 +1,14 @@
-// A folder of PNG files as an unlabeled image set: every *.png (any case) directly inside it,
-// sorted by name, all the same size. Gray and colour files may mix; then every image is RGB.
+// A folder of PNG files as an image set: every *.png (any case) in it or its subfolders, sorted
+// by relative path, all the same size; gray and colour files may mix (then every image is RGB).
+// That is the layout of an unpacked EDM / StyleGAN dataset (dataset_tool.py: 00000/img00000000.png
+// ...), whose dataset.json ({"labels": [["00000/img00000000.png", 3], ...]} or {"labels": null})
+// labels the images when present; and of `onestep sample --png-dir`.
 
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
 
 #include "onestep/diffusion/datasets.h"
 #include "onestep/diffusion/image_io.h"
@@ -67,23 +72,72 @@ ImageSet PngSetBuilder::finish() {
   return set;
 }
 
+namespace {
+
+// The labels of dataset.json for `names` (relative paths with '/'), or none when the file is
+// absent or its labels are null.
+std::vector<int64_t> dataset_json_labels(const std::filesystem::path& json_path,
+                                         const std::vector<std::string>& names) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(json_path, ec)) return {};
+  const std::vector<uint8_t> bytes = nn::read_file(json_path.string());
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(bytes.begin(), bytes.end());
+  } catch (const nlohmann::json::exception& e) {
+    ONESTEP_FAIL("{}: not valid JSON ({})", json_path.string(), e.what());
+  }
+  ONESTEP_CHECK(j.is_object() && j.contains("labels"), "{}: expected {{\"labels\": ...}}",
+                json_path.string());
+  if (j["labels"].is_null()) return {};
+  std::map<std::string, int64_t> by_name;
+  try {
+    for (const auto& entry : j["labels"]) {
+      ONESTEP_CHECK(entry.is_array() && entry.size() == 2 && entry[1].is_number_integer() &&
+                        entry[1].get<int64_t>() >= 0 && entry[1].get<int64_t>() < (1 << 20),
+                    "{}: each label must be [file name, class in [0, 2^20)], got {}",
+                    json_path.string(), entry.dump());
+      by_name[entry[0].get<std::string>()] = entry[1].get<int64_t>();
+    }
+  } catch (const nlohmann::json::exception& e) {
+    ONESTEP_FAIL("{}: malformed labels ({})", json_path.string(), e.what());
+  }
+  std::vector<int64_t> labels;
+  labels.reserve(names.size());
+  for (const std::string& name : names) {
+    const auto it = by_name.find(name);
+    ONESTEP_CHECK(it != by_name.end(), "{}: no label for '{}'", json_path.string(), name);
+    labels.push_back(it->second);
+  }
+  return labels;
+}
+
+}  // namespace
+
 ImageSet load_png_folder(const std::string& dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
   ONESTEP_CHECK(fs::is_directory(dir, ec), "PNG folder '{}' does not exist or is not a directory",
                 dir);
-  std::vector<fs::path> files;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->is_regular_file(ec) && has_png_extension(it->path())) files.push_back(it->path());
+  std::vector<std::pair<std::string, fs::path>> files;  // relative name, path
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->is_regular_file(ec) && has_png_extension(it->path()))
+      files.emplace_back(it->path().lexically_relative(dir).generic_string(), it->path());
   }
   ONESTEP_CHECK(!ec, "PNG folder '{}': cannot list it: {}", dir, ec.message());
   std::sort(files.begin(), files.end());
   PngSetBuilder builder(dir);
-  for (const fs::path& file : files) {
+  std::vector<std::string> names;
+  for (const auto& [name, file] : files) {
     const std::vector<uint8_t> bytes = nn::read_file(file.string());
     builder.add(file.string(), bytes.data(), bytes.size());
+    names.push_back(name);
   }
-  return builder.finish();
+  ImageSet set = builder.finish();
+  set.labels = dataset_json_labels(fs::path(dir) / "dataset.json", names);
+  if (!set.labels.empty())
+    set.info.num_classes = *std::max_element(set.labels.begin(), set.labels.end()) + 1;
+  return set;
 }
 
 }  // namespace onestep::diffusion

@@ -34,7 +34,7 @@ refused "demo.sh: unknown argument out" out x
 refused "demo.sh: unknown argument --onestep" --onestep /bin/true
 refused "demo.sh: --out needs a value" --out
 
-study_scripts=(bf16_parity fmnist_one_step ratio_gradient_study toy_recipe_study)
+study_scripts=(bf16_parity fmnist_conditional fmnist_one_step ratio_gradient_study toy_recipe_study)
 # results.sh installs its Python packages before it parses: run it only where they are.
 if dpkg-query -W -f='${Status}\n' python3-matplotlib python3-numpy 2>/dev/null |
   grep -c "install ok installed" | grep -qx 2; then

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
@@ -119,17 +120,52 @@ TEST(Toys, EveryToyIsDeterministicAndInRange) {
     EXPECT_EQ(info.spec, "toy:" + name);
     EXPECT_TRUE(info.is_2d);
     EXPECT_EQ(info.size, 0);
-    EXPECT_EQ(info.num_classes, 0);
+    // The mixtures are labelled by their mode, the moons by their moon.
+    const int64_t classes = name == "8gaussians"    ? 8
+                            : name == "25gaussians" ? 25
+                            : name == "moons"       ? 2
+                                                    : 0;
+    EXPECT_EQ(info.num_classes, classes);
     const Batch batch = a->next_batch(4000);
     EXPECT_EQ(batch.x.shape(), (Shape{4000, 2}));
     EXPECT_EQ(batch.x.dtype(), DType::f32);
-    EXPECT_FALSE(batch.labels.defined());
+    EXPECT_EQ(batch.labels.defined(), classes > 0);
+    if (classes > 0) {
+      const std::vector<int64_t> labels = batch.labels.to_vector<int64_t>();
+      EXPECT_EQ(*std::min_element(labels.begin(), labels.end()), 0);
+      EXPECT_EQ(*std::max_element(labels.begin(), labels.end()), classes - 1);
+    }
     const auto xy = batch.x.to_vector<float>();
     for (float v : xy) ASSERT_LE(std::abs(v), 2.5f);
     EXPECT_EQ(b->next_batch(4000).x.to_vector<float>(), xy);
     EXPECT_NE(c->next_batch(4000).x.to_vector<float>(), xy);
     EXPECT_NE(a->next_batch(4000).x.to_vector<float>(), xy);  // fresh samples each batch
   }
+}
+
+// Each point lies on the mode (moon) its label names.
+TEST(Toys, LabelsNameTheModeOfEachPoint) {
+  Rng gen(5);
+  Batch b = sample_toy_batch("25gaussians", 2000, gen);
+  std::vector<float> xy = b.x.to_vector<float>();
+  std::vector<int64_t> k = b.labels.to_vector<int64_t>();
+  for (size_t i = 0; i < k.size(); ++i) {
+    ASSERT_NEAR(xy[2 * i], static_cast<float>(k[i] / 5 - 2), 0.3f);
+    ASSERT_NEAR(xy[2 * i + 1], static_cast<float>(k[i] % 5 - 2), 0.3f);
+  }
+  b = sample_toy_batch("8gaussians", 2000, gen);
+  xy = b.x.to_vector<float>();
+  k = b.labels.to_vector<int64_t>();
+  for (size_t i = 0; i < k.size(); ++i) {
+    const double angle = 2 * M_PI * static_cast<double>(k[i]) / 8;
+    ASSERT_LT(std::hypot(xy[2 * i] - 2 * std::cos(angle), xy[2 * i + 1] - 2 * std::sin(angle)),
+              0.3);
+  }
+  // The same points as sample_toy draws from the same stream.
+  Rng g1(9), g2(9);
+  EXPECT_EQ(sample_toy_batch("moons", 100, g1).x.to_vector<float>(),
+            sample_toy("moons", 100, g2).to_vector<float>());
+  EXPECT_FALSE(sample_toy_batch("swissroll", 10, g1).labels.defined());
 }
 
 TEST(Toys, StateRestoreAndReferenceSamples) {

@@ -78,7 +78,8 @@ TEST(Teacher, AResumedRunContinuesBitExactly) {
 TEST(Teacher, SettingsThatCannotWorkAreRefusedBeforeTraining) {
   StopSignal::clear();
   TeacherOptions cond = tiny_options(fresh_dir("cond"));
-  cond.cond = true;  // toys have no labels
+  cond.cond = true;  // the swiss roll has no labels
+  cond.data = "toy:swissroll";
   EXPECT_THROW(train_teacher(cond, false), Error);
   TeacherOptions arch = tiny_options(fresh_dir("arch"));
   arch.model.arch = NetworkArch::songunet;  // 2-D data needs the MLP

@@ -4,6 +4,7 @@
 #include "onestep/diffusion/datasets.h"
 #include "onestep/diffusion/edm.h"
 #include "onestep/diffusion/feature_net.h"
+#include "onestep/diffusion/image_folder.h"
 #include "onestep/diffusion/image_io.h"
 #include "onestep/diffusion/image_metrics.h"
 #include "onestep/diffusion/metrics2d.h"

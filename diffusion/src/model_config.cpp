@@ -30,23 +30,29 @@ void read_field(const json& j, const char* key, T& out, const char* where) {
 template <class Config>
 struct NetworkFields;
 
+// The fields SongUNet and DhariwalUNet share, in EDM's order.
+template <class C, class Visit>
+void visit_unet_fields(C& c, Visit&& visit) {
+  visit("img_resolution", c.img_resolution);
+  visit("in_channels", c.in_channels);
+  visit("out_channels", c.out_channels);
+  visit("label_dim", c.label_dim);
+  visit("augment_dim", c.augment_dim);
+  visit("model_channels", c.model_channels);
+  visit("channel_mult", c.channel_mult);
+  visit("channel_mult_emb", c.channel_mult_emb);
+  visit("num_blocks", c.num_blocks);
+  visit("attn_resolutions", c.attn_resolutions);
+  visit("dropout", c.dropout);
+  visit("label_dropout", c.label_dropout);
+}
+
 template <>
 struct NetworkFields<nn::SongUNetConfig> {
   static constexpr const char* kArch = "songunet";
   template <class C, class Visit>
   static void visit(C& c, Visit&& visit) {
-    visit("img_resolution", c.img_resolution);
-    visit("in_channels", c.in_channels);
-    visit("out_channels", c.out_channels);
-    visit("label_dim", c.label_dim);
-    visit("augment_dim", c.augment_dim);
-    visit("model_channels", c.model_channels);
-    visit("channel_mult", c.channel_mult);
-    visit("channel_mult_emb", c.channel_mult_emb);
-    visit("num_blocks", c.num_blocks);
-    visit("attn_resolutions", c.attn_resolutions);
-    visit("dropout", c.dropout);
-    visit("label_dropout", c.label_dropout);
+    visit_unet_fields(c, visit);
     visit("embedding_type", c.embedding_type);
     visit("channel_mult_noise", c.channel_mult_noise);
     visit("encoder_type", c.encoder_type);
@@ -60,18 +66,7 @@ struct NetworkFields<nn::DhariwalUNetConfig> {
   static constexpr const char* kArch = "dhariwalunet";
   template <class C, class Visit>
   static void visit(C& c, Visit&& visit) {
-    visit("img_resolution", c.img_resolution);
-    visit("in_channels", c.in_channels);
-    visit("out_channels", c.out_channels);
-    visit("label_dim", c.label_dim);
-    visit("augment_dim", c.augment_dim);
-    visit("model_channels", c.model_channels);
-    visit("channel_mult", c.channel_mult);
-    visit("channel_mult_emb", c.channel_mult_emb);
-    visit("num_blocks", c.num_blocks);
-    visit("attn_resolutions", c.attn_resolutions);
-    visit("dropout", c.dropout);
-    visit("label_dropout", c.label_dropout);
+    visit_unet_fields(c, visit);
   }
 };
 

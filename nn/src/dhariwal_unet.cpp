@@ -138,13 +138,7 @@ Tensor DhariwalUNet::run_encoder(const Tensor& input, const Tensor& noise_labels
                                  const Tensor& class_labels, Rng* gen,
                                  std::vector<Tensor>& skips) const {
   const DhariwalUNetConfig& c = config_;
-  ONESTEP_CHECK(input.dim() == 4 && input.size(1) == c.in_channels &&
-                    input.size(2) == c.img_resolution && input.size(3) == c.img_resolution,
-                "DhariwalUNet: input must be [N, {}, {}, {}], got {}", c.in_channels,
-                c.img_resolution, c.img_resolution, shape_str(input.shape()));
-  const int64_t batch = input.size(0);
-  ONESTEP_CHECK(noise_labels.numel() == batch, "DhariwalUNet: {} noise labels for a batch of {}",
-                noise_labels.numel(), batch);
+  const int64_t batch = checked_unet_batch(c, input, noise_labels, "DhariwalUNet");
   const Tensor emb = embed(noise_labels.reshape({batch}), class_labels, batch, gen);
   Tensor x = input_conv_->forward(input);
   skips.push_back(x);

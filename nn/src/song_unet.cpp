@@ -179,13 +179,7 @@ Tensor SongUNet::run_encoder(const Tensor& input, const Tensor& noise_labels,
                              const Tensor& class_labels, Rng* gen,
                              std::vector<Tensor>& skips) const {
   const SongUNetConfig& c = config_;
-  ONESTEP_CHECK(input.dim() == 4 && input.size(1) == c.in_channels &&
-                    input.size(2) == c.img_resolution && input.size(3) == c.img_resolution,
-                "SongUNet: input must be [N, {}, {}, {}], got {}", c.in_channels, c.img_resolution,
-                c.img_resolution, shape_str(input.shape()));
-  const int64_t batch = input.size(0);
-  ONESTEP_CHECK(noise_labels.numel() == batch, "SongUNet: {} noise labels for a batch of {}",
-                noise_labels.numel(), batch);
+  const int64_t batch = checked_unet_batch(c, input, noise_labels, "SongUNet");
   const Tensor emb = embed(noise_labels.reshape({batch}), class_labels, batch, gen);
   Tensor x = input;
   Tensor aux = input;

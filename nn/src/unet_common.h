@@ -46,6 +46,20 @@ void check_unet_settings(const Config& c, const char* who) {
                 c.model_channels);
 }
 
+// Checks a U-Net's input [N, in_channels, R, R] and its N noise labels; returns N.
+template <class Config>
+int64_t checked_unet_batch(const Config& c, const Tensor& input, const Tensor& noise_labels,
+                           const char* who) {
+  ONESTEP_CHECK(input.dim() == 4 && input.size(1) == c.in_channels &&
+                    input.size(2) == c.img_resolution && input.size(3) == c.img_resolution,
+                "{}: input must be [N, {}, {}, {}], got {}", who, c.in_channels, c.img_resolution,
+                c.img_resolution, shape_str(input.shape()));
+  const int64_t batch = input.size(0);
+  ONESTEP_CHECK(noise_labels.numel() == batch, "{}: {} noise labels for a batch of {}", who,
+                noise_labels.numel(), batch);
+  return batch;
+}
+
 // The [batch, label_dim] labels the label embedding takes: `class_labels` in `like`'s dtype, or
 // zeros when undefined (unconditional use of a conditional network); while training with label
 // dropout, each row is zeroed with probability `label_dropout` (classifier-free guidance).

@@ -7,6 +7,7 @@
 
 #include "onestep/nn/dhariwal_unet.h"
 #include "testing/gradcheck.h"
+#include "testing/network_gradcheck.h"
 
 namespace onestep::nn {
 namespace {
@@ -123,20 +124,8 @@ TEST(DhariwalUNetGradients, AWholeTinyNetworkPassesGradcheck) {
   c.model_channels = 8;  // no attention (tested per block in test_song_unet), fast enough in f64
   c.attn_resolutions = {};
   DhariwalUNet net(c, gen);
-  net.to(DType::f64);
-  testing::randomise(net.parameters(), 8);
-  net.eval();
-  const Tensor x = randn({2, 1, 8, 8}, gen, DType::f64).set_requires_grad(true);
-  const Tensor noise = randn({2}, gen, DType::f64);
   const Tensor labels = from_vector<double>({0, 1, 0, 0, 0, 0, 0, 1}, {2, 4});
-  std::vector<Tensor> inputs = {x};
-  for (const Tensor& p : net.parameters()) inputs.push_back(p);
-  testing::GradcheckOptions options;
-  options.directions = 3;
-  const auto f = [&](const std::vector<Tensor>& in) {
-    return net.forward(in[0], noise, labels, nullptr);
-  };
-  EXPECT_EQ(testing::gradcheck(f, inputs, options), "");
+  EXPECT_EQ(testing::network_gradcheck(net, {2, 1, 8, 8}, labels, 8), "");
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "onestep/nn/song_unet.h"
 #include "onestep/nn/toy_mlp.h"
 #include "testing/gradcheck.h"
+#include "testing/network_gradcheck.h"
 
 namespace onestep::nn {
 namespace {
@@ -246,20 +247,8 @@ TEST(SongUNetGradients, EveryBlockKindPassesGradcheck) {
 TEST(SongUNetGradients, AWholeTinyNetworkPassesGradcheck) {
   Rng gen(7);
   SongUNet net(tiny_config(), gen);
-  net.to(DType::f64);
-  testing::randomise(net.parameters(), 8);
-  net.eval();
-  const Tensor x = randn({2, 2, 8, 8}, gen, DType::f64).set_requires_grad(true);
-  const Tensor noise = randn({2}, gen, DType::f64);
   const Tensor labels = from_vector<double>({0, 1, 0, 0, 0, 1}, {2, 3});
-  std::vector<Tensor> inputs = {x};
-  for (const Tensor& p : net.parameters()) inputs.push_back(p);
-  testing::GradcheckOptions options;
-  options.directions = 3;
-  const auto f = [&](const std::vector<Tensor>& in) {
-    return net.forward(in[0], noise, labels, nullptr);
-  };
-  EXPECT_EQ(testing::gradcheck(f, inputs, options), "");
+  EXPECT_EQ(testing::network_gradcheck(net, {2, 2, 8, 8}, labels, 8), "");
 }
 
 TEST(SongUNetGradients, NcsnppAndSkipNetworksPassGradcheck) {
@@ -272,20 +261,8 @@ TEST(SongUNetGradients, NcsnppAndSkipNetworksPassGradcheck) {
     c.embedding_type = "fourier";
     c.channel_mult_noise = 2;
     SongUNet net(c, gen);
-    net.to(DType::f64);
-    testing::randomise(net.parameters(), 8);
-    net.eval();
-    const Tensor x = randn({2, 2, 8, 8}, gen, DType::f64).set_requires_grad(true);
-    const Tensor noise = randn({2}, gen, DType::f64);
     const Tensor labels = from_vector<double>({0, 1, 0, 0, 0, 1}, {2, 3});
-    std::vector<Tensor> inputs = {x};
-    for (const Tensor& p : net.parameters()) inputs.push_back(p);
-    testing::GradcheckOptions options;
-    options.directions = 3;
-    const auto f = [&](const std::vector<Tensor>& in) {
-      return net.forward(in[0], noise, labels, nullptr);
-    };
-    EXPECT_EQ(testing::gradcheck(f, inputs, options), "") << encoder;
+    EXPECT_EQ(testing::network_gradcheck(net, {2, 2, 8, 8}, labels, 8), "") << encoder;
   }
 }
 

@@ -1,21 +1,26 @@
 #!/usr/bin/env python3
-"""Generate golden test data for onestep's SongUNet / EDMPrecond from EDM's own code.
+"""Generate golden test data for onestep's SongUNet / DhariwalUNet / EDMPrecond and its Heun
+sampler from EDM's own code.
 
 Usage:
     /usr/bin/python3 tools/make_edm_golden.py --edm ~/edm [--out tests/data] [--only tiny,...]
 
---edm is a checkout of https://github.com/NVlabs/edm; its training/networks.py is imported
-(this script contains no EDM code). For each small config below the script builds
-EDMPrecond(img_resolution, img_channels, label_dim, model_type='SongUNet', **kwargs), seeds
-torch, replaces every parameter with randn * 0.2, except GroupNorm weights which become
-1 + randn * 0.2 (EDM's own init makes the zero-initialised convs ~1e-5, so the output would
+--edm is a checkout of https://github.com/NVlabs/edm; its training/networks.py and generate.py
+are imported (this script contains no EDM code). For each small config below the script builds
+EDMPrecond(img_resolution, img_channels, label_dim, model_type=..., **kwargs), seeds
+torch, replaces every parameter with randn * 0.2 ('stored' configs; 'formula' configs: the
+counter-based formula_values below, not stored in the file), except GroupNorm weights which
+become 1 + the same (EDM's own init makes the zero-initialised convs ~1e-5, so the output would
 hardly depend on most layers; GroupNorm gains centred at 0 instead of 1 make every block shrink
 its residual branch, and perturbations of the lowest resolution then reach the output ~1000x
 attenuated), keeps the buffers
 (resample_filter, FourierEmbedding.freqs) as EDM made them, and evaluates the network in eval
-mode on fixed inputs. It writes tests/data/edm_songunet_<name>.safetensors with:
+mode on fixed inputs, and runs EDM's 18-step Heun sampler (generate.py's edm_sampler) from fixed
+latents. It writes tests/data/edm_<model type>_<name>.safetensors with (docs/EDM_CHECKPOINTS.md
+lists every entry):
 
-  model.*                 the EDMPrecond state_dict, EDM's exact keys, float32
+  model.*                 the EDMPrecond state_dict, EDM's exact keys, float32 (formula configs:
+                          the buffers only)
   __input_x               [N,C,H,W] float32, noisy images
   __input_sigma           [N] float32
   __input_class_labels    [N,label_dim] float32 one-hot (conditional configs only)
@@ -24,13 +29,18 @@ mode on fixed inputs. It writes tests/data/edm_songunet_<name>.safetensors with:
                           and inputs in float64 throughout (see "precision" below)
   __output_D_f32, __output_F_f32
                           EDM's network run exactly as EDM runs it (EDMPrecond.forward, float32)
-  __output_emb            float64 embedding after map_layer1 (the vector fed to every block's
-                          affine layer), to localise mismatches
+  __output_emb            float64 embedding (the vector fed to every block's affine layer), to
+                          localise mismatches
+  __sampler_latents, __sampler_class_labels
+                          the sampler's unit-variance latents [2,C,H,W] and one-hot classes
+  __output_heun_f32       edm_sampler verbatim (float32 network, float64 state), float64
+  __output_heun           edm_sampler with the float64 denoiser
 
 Metadata: "config" (onestep model config JSON, built by edm_to_safetensors.network_config from
 the network's recorded constructor arguments), "generator" (command line, torch version),
-"reference" (how the references were computed), "group_norm_groups" (JSON: channels -> groups over
-all GroupNorm modules; eps is 1e-6 everywhere), "sigma", "seed".
+"reference" (how the references were computed), "group_norm_groups" (JSON: channels -> [groups,
+eps] over all GroupNorm modules), "sigma", "seed", "weights" ('stored' or 'formula'),
+"edm_state_dict" (JSON: [name, shape] of every state_dict entry), "groupnorm_weights".
 
 Precision: EDMPrecond.forward casts x and sigma to float32 and asserts that the model output is
 float32, so it cannot run in float64. The float64 reference therefore calls the pieces (c_skip,

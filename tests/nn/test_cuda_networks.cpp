@@ -5,7 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "../engine/cuda/cuda_test_util.h"
 #include "onestep/nn/dhariwal_unet.h"

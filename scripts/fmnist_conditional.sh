@@ -10,7 +10,7 @@
 # into docs/RESULTS.md.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/script_lib.sh"
-out="$root/runs/fmnist-conditional" teacher_images=110000 images=12800 samples=1000 threads=2
+out="$root/runs/fmnist-conditional" teacher_images=110000 images=44800 samples=1000 threads=2
 update_docs=0
 parse_flags fmnist_conditional.sh "out teacher_images images samples threads" "update_docs" "$@"
 commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -30,14 +30,14 @@ timed() {
 
 teacher="$out/teacher/teacher.safetensors"
 if [ ! -s "$teacher" ]; then
-  echo "fmnist_conditional.sh: training the conditional teacher (about 35 min on 2 cores)"
+  echo "fmnist_conditional.sh: training the conditional teacher (about 20 min on 2 cores)"
   rm -rf "$out/teacher"
   timed teacher "$onestep" teacher --preset fmnist-cpu --cond --images "$teacher_images" --seed 0 \
     --preview 0 --out "$out/teacher" > "$out/teacher.log" 2>&1
 fi
 generator="$out/uni-instruct/generator.safetensors"
 if [ ! -s "$generator" ]; then
-  echo "fmnist_conditional.sh: distilling it (about 30 min on 2 cores)"
+  echo "fmnist_conditional.sh: distilling it (about 30 min on 2 cores at 44,800 images)"
   rm -rf "$out/uni-instruct"
   timed uni-instruct "$onestep" distill --preset fmnist-cpu --teacher "$teacher" \
     --images "$images" --preview 0 --out "$out/uni-instruct" > "$out/uni-instruct.log" 2>&1

@@ -18,7 +18,8 @@ std::string sample_png_name(int64_t index);
 // The folder is created if needed; every file is written atomically.
 void write_png_folder(const std::string& dir, const Tensor& images, const Tensor& classes);
 // The same files in a zip archive (stored, uncompressed: PNG data is compressed already), written
-// atomically. Refused above 65,534 images or 4 GiB (the limits of a zip without zip64).
+// atomically. Refused above 65,535 files (the images and dataset.json) or 4 GiB: the limits of a
+// zip without zip64.
 void write_png_zip(const std::string& path, const Tensor& images, const Tensor& classes);
 
 }  // namespace onestep::diffusion

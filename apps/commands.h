@@ -80,6 +80,10 @@ CLI::Option* add_checked_option(CLI::App& cmd, const std::string& flag, T& value
 // --out of a command that writes a folder: not an existing file.
 void check_output_folder(const std::string& flag, const std::string& path);
 
+// --labels FILE.npy: the class of each sample, int64 [count] (any N >= 1 when count is -1), as
+// `onestep sample` writes labels.npy; else a usage error naming the file.
+Tensor read_labels_flag(const std::string& path, int64_t count);
+
 // --device: a device name this build and machine can run on, else a usage error that names the
 // flag and the way out.
 Device check_device_flag(const std::string& text);

@@ -97,10 +97,7 @@ int evaluate_images(EvalFlags& f) {
       n, f.samples, fid, kid.mean, kid.standard_error, pr.precision, pr.recall, f.features,
       meta.count("accuracy") ? meta.at("accuracy") : "?");
   if (!f.labels.empty()) {
-    const Tensor labels = npy_to_tensor(read_npy(f.labels));
-    ONESTEP_USAGE_CHECK(labels.dtype() == DType::i64 && labels.dim() == 1 && labels.size(0) == n,
-                        "--labels {}: expected int64 [{}], got {} {}", f.labels, n,
-                        dtype_name(labels.dtype()), shape_str(labels.shape()));
+    const Tensor labels = read_labels_flag(f.labels, n);
     NoGradGuard no_grad;
     int64_t correct = 0;
     for (int64_t begin = 0; begin < n; begin += 500) {

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "commands.h"
+#include "onestep/diffusion/npy.h"
 #include "onestep/engine/cuda.h"
 #include "option_flags.h"
 
@@ -60,6 +61,16 @@ CLI::Validator in_range(double min, double max) {
 
 CLI::Validator member_of(std::vector<std::string> choices) {
   return range_validator(run::one_of(std::move(choices)), false);
+}
+
+Tensor read_labels_flag(const std::string& path, int64_t count) {
+  const Tensor labels = diffusion::npy_to_tensor(diffusion::read_npy(path));
+  ONESTEP_USAGE_CHECK(labels.dtype() == DType::i64 && labels.dim() == 1 && labels.size(0) >= 1 &&
+                          (count < 0 || labels.size(0) == count),
+                      "--labels {}: expected int64 [{}], got {} {}", path,
+                      count < 0 ? std::string("N") : std::to_string(count),
+                      dtype_name(labels.dtype()), shape_str(labels.shape()));
+  return labels;
 }
 
 void check_output_folder(const std::string& flag, const std::string& path) {

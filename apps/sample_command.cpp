@@ -28,15 +28,9 @@ struct SampleFlags {
   diffusion::SamplerOptions options;
 };
 
-// --labels FILE: int64 [N] classes in [0, label_dim), N = `count` unless it is -1 (the same
-// convention as `onestep eval --labels` and the labels.npy that sample writes).
+// --labels FILE: int64 [N] classes in [0, label_dim), N = `count` unless it is -1.
 Tensor read_classes(const std::string& path, int64_t count, int64_t label_dim) {
-  const Tensor classes = diffusion::npy_to_tensor(diffusion::read_npy(path));
-  ONESTEP_USAGE_CHECK(classes.dtype() == DType::i64 && classes.dim() == 1 &&
-                          classes.size(0) >= 1 && (count < 0 || classes.size(0) == count),
-                      "--labels {}: expected int64 [{}], got {} {}", path,
-                      count < 0 ? std::string("N") : std::to_string(count),
-                      dtype_name(classes.dtype()), shape_str(classes.shape()));
+  const Tensor classes = read_labels_flag(path, count);
   const int64_t low = static_cast<int64_t>(amin(classes).item());
   const int64_t high = static_cast<int64_t>(amax(classes).item());
   ONESTEP_USAGE_CHECK(low >= 0 && high < label_dim,

@@ -1,6 +1,5 @@
 #include "onestep/nn/dhariwal_unet.h"
 
-#include <algorithm>
 #include <cmath>
 
 #include "onestep/engine.h"
@@ -59,10 +58,6 @@ DhariwalUNet::DhariwalUNet(const DhariwalUNetConfig& config, Rng& gen) : Configu
     options.attention = attention && options.num_heads > 0;
     return options;
   };
-  auto has_attention = [&](int64_t res) {
-    return std::find(c.attn_resolutions.begin(), c.attn_resolutions.end(), res) !=
-           c.attn_resolutions.end();
-  };
   auto add_block = [&](std::vector<std::shared_ptr<UNetBlock>>& blocks, ModuleDict& dict,
                        const std::string& name, int64_t cin, int64_t cout,
                        const UNetBlockOptions& options) {
@@ -88,7 +83,7 @@ DhariwalUNet::DhariwalUNet(const DhariwalUNetConfig& config, Rng& gen) : Configu
     skips.push_back(cout);
     for (int64_t idx = 0; idx < c.num_blocks; ++idx) {
       add_block(encoder_, *enc, fmt::format("{}_block{}", prefix, idx), cout, width,
-                options_for(width, has_attention(res)));
+                options_for(width, has_attention_at(c.attn_resolutions, res)));
       cout = width;
       skips.push_back(cout);
     }
@@ -109,7 +104,7 @@ DhariwalUNet::DhariwalUNet(const DhariwalUNetConfig& config, Rng& gen) : Configu
       const int64_t cin = cout + skips.back();
       skips.pop_back();
       add_block(decoder_, *dec, fmt::format("{}_block{}", prefix, idx), cin, width,
-                options_for(width, has_attention(res)));
+                options_for(width, has_attention_at(c.attn_resolutions, res)));
       cout = width;
     }
   }

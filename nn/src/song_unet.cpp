@@ -1,6 +1,5 @@
 #include "onestep/nn/song_unet.h"
 
-#include <algorithm>
 #include <cmath>
 
 #include "onestep/engine.h"
@@ -57,10 +56,6 @@ SongUNet::SongUNet(const SongUNetConfig& config, Rng& gen) : ConfiguredNet(confi
 
   auto enc = register_module("enc", std::make_shared<ModuleDict>());
   auto dec = register_module("dec", std::make_shared<ModuleDict>());
-  auto has_attention = [&](int64_t res) {
-    return std::find(c.attn_resolutions.begin(), c.attn_resolutions.end(), res) !=
-           c.attn_resolutions.end();
-  };
   auto add_block = [&](std::vector<Stage>& stages, ModuleDict& dict, const std::string& name,
                        int64_t cin, int64_t cout, UNetBlockOptions options) {
     stages.push_back({Role::block,
@@ -117,7 +112,7 @@ SongUNet::SongUNet(const SongUNetConfig& config, Rng& gen) : ConfiguredNet(confi
       const int64_t cin = cout;
       cout = c.model_channels * c.channel_mult[level];
       UNetBlockOptions options = block;
-      options.attention = has_attention(res);
+      options.attention = has_attention_at(c.attn_resolutions, res);
       add_block(encoder_, *enc, fmt::format("{}_block{}", prefix, idx), cin, cout, options);
       skips.push_back(cout);
     }
@@ -140,7 +135,7 @@ SongUNet::SongUNet(const SongUNetConfig& config, Rng& gen) : ConfiguredNet(confi
       skips.pop_back();
       cout = c.model_channels * c.channel_mult[level];
       UNetBlockOptions options = block;
-      options.attention = idx == c.num_blocks && has_attention(res);
+      options.attention = idx == c.num_blocks && has_attention_at(c.attn_resolutions, res);
       add_block(decoder_, *dec, fmt::format("{}_block{}", prefix, idx), cin, cout, options);
     }
     if (c.decoder_type == "skip" || level == 0) {

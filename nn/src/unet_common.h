@@ -2,7 +2,9 @@
 // What SongUNet and DhariwalUNet share: the checks of the settings both configs name alike, and
 // the class labels as the label embedding takes them.
 
+#include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "onestep/engine.h"
 
@@ -44,6 +46,12 @@ void check_unet_settings(const Config& c, const char* who) {
   // GroupNorm needs at least 4 channels per group somewhere; catch it here with a clear message.
   ONESTEP_CHECK(c.model_channels >= 4, "{}: model_channels must be >= 4 for GroupNorm, got {}", who,
                 c.model_channels);
+}
+
+// Whether a level of resolution `res` has self-attention (listed in attn_resolutions).
+inline bool has_attention_at(const std::vector<int64_t>& attn_resolutions, int64_t res) {
+  return std::find(attn_resolutions.begin(), attn_resolutions.end(), res) !=
+         attn_resolutions.end();
 }
 
 // Checks a U-Net's input [N, in_channels, R, R] and its N noise labels; returns N.

@@ -5,7 +5,6 @@
 
 #include <gtest/gtest.h>
 
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -66,8 +65,15 @@ std::vector<Tensor> forward_and_gradients(NoiseConditionedNet& net, Device devic
   return out;
 }
 
-void expect_cuda_matches_cpu(const std::function<std::shared_ptr<NoiseConditionedNet>()>& make,
-                             const char* what) {
+// The same randomised network of `config` built twice, one run on each device.
+template <class Net, class Config>
+void expect_cuda_matches_cpu(const Config& config, const char* what) {
+  const auto make = [&] {
+    Rng gen(3);
+    auto net = std::make_shared<Net>(config, gen);
+    testing::randomise(net->parameters(), 4);
+    return net;
+  };
   const auto cpu_net = make(), gpu_net = make();
   const std::vector<Tensor> cpu = forward_and_gradients(*cpu_net, Device::cpu());
   const std::vector<Tensor> gpu = forward_and_gradients(*gpu_net, cuda_testing::gpu());
@@ -81,30 +87,9 @@ void expect_cuda_matches_cpu(const std::function<std::shared_ptr<NoiseConditione
 
 TEST(CudaNetworks, NcsnppSkipAndAdmMatchTheCpu) {
   ONESTEP_REQUIRE_CUDA();
-  expect_cuda_matches_cpu(
-      [] {
-        Rng gen(3);
-        auto net = std::make_shared<SongUNet>(song_config("residual", "standard"), gen);
-        testing::randomise(net->parameters(), 4);
-        return net;
-      },
-      "NCSN++");
-  expect_cuda_matches_cpu(
-      [] {
-        Rng gen(3);
-        auto net = std::make_shared<SongUNet>(song_config("skip", "skip"), gen);
-        testing::randomise(net->parameters(), 4);
-        return net;
-      },
-      "skip encoder and decoder");
-  expect_cuda_matches_cpu(
-      [] {
-        Rng gen(3);
-        auto net = std::make_shared<DhariwalUNet>(adm_config(), gen);
-        testing::randomise(net->parameters(), 4);
-        return net;
-      },
-      "ADM");
+  expect_cuda_matches_cpu<SongUNet>(song_config("residual", "standard"), "NCSN++");
+  expect_cuda_matches_cpu<SongUNet>(song_config("skip", "skip"), "skip encoder and decoder");
+  expect_cuda_matches_cpu<DhariwalUNet>(adm_config(), "ADM");
 }
 
 }  // namespace

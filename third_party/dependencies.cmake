@@ -12,5 +12,9 @@ endif()
 if(ONESTEP_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()
+if(ONESTEP_MPI)
+  # Open MPI on Debian: libopenmpi-dev (and openmpi-bin for mpirun).
+  find_package(MPI REQUIRED COMPONENTS C)
+endif()
 # Static archives instead of shared libraries when ONESTEP_STATIC is on.
 include(${CMAKE_CURRENT_LIST_DIR}/static_archives.cmake)

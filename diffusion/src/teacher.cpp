@@ -66,8 +66,11 @@ ModelConfig resolve_model(const TeacherOptions& o, const DatasetInfo& info) {
   return m;
 }
 
+// This rank's shard of the data (all of it in a single process).
 std::unique_ptr<DataSource> open_teacher_data(const TeacherOptions& o) {
-  return open_dataset(o.data, DataOptions{stream_seed(o.seed, 0), o.hflip, false});
+  const ProcessGroup& group = process_group();
+  return shard_data(open_dataset(o.data, DataOptions{stream_seed(o.seed, 0), o.hflip, false}),
+                    group.rank(), group.size());
 }
 
 }  // namespace
@@ -78,9 +81,14 @@ class TeacherRun : public TrainingLoop {
       : o_(options),
         data_(std::move(data)),
         model_config_(resolve_model(o_, data_->info())),
-        device_(usable_device(o_.device)),
+        device_(rank_device(o_.device)),
+        local_batch_(local_batch(o_.batch, "teacher")),
         loss_gen_(stream_seed(o_.seed, 1)),
         dropout_gen_(stream_seed(o_.seed, 2)) {
+    // Data parallel: each rank draws its rows of every batch-sized draw (noise levels, noise,
+    // dropout masks); the weights' initialisation is drawn whole on every rank.
+    shard_by_rank(loss_gen_);
+    shard_by_rank(dropout_gen_);
     Rng init_gen(stream_seed(o_.seed, 3));
     net_ = build_denoiser(model_config_, init_gen);
     ema_net_ = build_denoiser(model_config_, init_gen);
@@ -154,7 +162,7 @@ class TeacherRun : public TrainingLoop {
   }
 
   double optimizer_step() {
-    const Batch batch = data_->next_batch(o_.batch);
+    const Batch batch = data_->next_batch(local_batch_);
     const Tensor x = batch.x.to(device_);
     const Tensor labels =
         o_.cond ? one_hot(batch.labels.to(device_), data_->info().num_classes) : Tensor();
@@ -225,6 +233,7 @@ class TeacherRun : public TrainingLoop {
   std::unique_ptr<DataSource> data_;
   ModelConfig model_config_;
   Device device_;
+  int64_t local_batch_;  // this rank's rows of the global batch o_.batch
   Rng loss_gen_, dropout_gen_;
   std::shared_ptr<EdmPrecond> net_, ema_net_;
   std::vector<Tensor> params_;
@@ -241,7 +250,8 @@ void check_teacher_options(const TeacherOptions& options, bool resume) {
   check_run_directory(options.out, resume, "teacher");
   const ModelConfig model = resolve_model(options, describe_dataset(options.data));
   model.validate_network();
-  usable_device(options.device);
+  rank_device(options.device);
+  local_batch(options.batch, "teacher");
 }
 
 TeacherResult train_teacher(const TeacherOptions& options, bool resume) {

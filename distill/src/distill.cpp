@@ -99,7 +99,7 @@ Tensor discriminator_loss(const EdmPrecond& fake, const Tensor& real, const Tens
     const double sd2 = fake.sigma_data() * fake.sigma_data();
     const Tensor s2 = square(sigma.reshape({-1}));
     weight = (s2 + sd2) / (s2 * sd2);
-    weight = weight / mean(weight);
+    weight = weight / global_batch_mean(weight);
   }
   return weight * bce;
 }
@@ -119,7 +119,9 @@ std::unique_ptr<DataSource> open_distill_data(const DistillOptions& o,
   const std::string spec = data_spec_of(o, teacher_config);
   ONESTEP_CHECK(!spec.empty(), "distill: {} needs real data; the teacher names none, so set data",
                 method.name);
-  return open_dataset(spec, DataOptions{stream_seed(o.seed, 0), false, false});
+  const ProcessGroup& group = process_group();
+  return shard_data(open_dataset(spec, DataOptions{stream_seed(o.seed, 0), false, false}),
+                    group.rank(), group.size());
 }
 
 }  // namespace
@@ -132,9 +134,12 @@ class DistillRun : public TrainingLoop {
         method_(make_method(o_.method, o_.method_options)),
         teacher_(std::move(teacher)),
         model_config_(teacher_.config),
-        device_(usable_device(o_.device)),
+        device_(rank_device(o_.device)),
+        local_batch_(local_batch(o_.batch, "distill")),
         gen_(stream_seed(o_.seed, 1)),
         data_(std::move(data)) {
+    // Data parallel: each rank draws its rows of every batch-sized draw.
+    shard_by_rank(gen_);
     ONESTEP_CHECK(teacher_.config.one_step_sigma == 0,
                   "distill: {} is already a one-step generator, not a teacher", o_.teacher);
     ONESTEP_CHECK(data_ || !method_.needs_discriminator(),
@@ -360,7 +365,7 @@ class DistillRun : public TrainingLoop {
   bool gan_active() const { return method_.gan_weight > 0 && images_ >= o_.sim_only_images; }
 
   void fake_step(Sums& sums) {
-    const int64_t n = o_.batch;
+    const int64_t n = local_batch_;
     const Tensor labels = random_labels(n);
     Tensor x_g;
     {
@@ -403,7 +408,7 @@ class DistillRun : public TrainingLoop {
   }
 
   void generator_step(Sums& sums) {
-    const int64_t n = o_.batch;
+    const int64_t n = local_batch_;
     const bool sim_only = images_ < o_.sim_only_images;
     const Tensor labels = random_labels(n);
     set_fake_requires_grad(false);  // frozen here: gradients flow through its input only
@@ -450,7 +455,7 @@ class DistillRun : public TrainingLoop {
     if (!ok) return;
     adam_g_->step();
     ema_->update(nn::ExponentialMovingAverage::decay_for_half_life(
-        o_.ema_halflife_images, static_cast<double>(n), static_cast<double>(images_),
+        o_.ema_halflife_images, static_cast<double>(o_.batch), static_cast<double>(images_),
         o_.ema_rampup));
   }
 
@@ -562,6 +567,7 @@ class DistillRun : public TrainingLoop {
   LoadedDenoiser teacher_;
   ModelConfig model_config_;
   Device device_;
+  int64_t local_batch_;  // this rank's rows of the global batch o_.batch
   Rng gen_;
   int64_t label_dim_ = 0;
   std::shared_ptr<EdmPrecond> generator_, fake_, ema_net_;
@@ -619,11 +625,12 @@ void check_distill_options(const DistillOptions& options, bool resume) {
                  e.what());
   }
   if (!options.data.empty()) describe_dataset(options.data);
+  local_batch(options.batch, "distill");
   ONESTEP_CHECK(options.eval_every_images == 0 || options.eval_features.empty() ||
                     options.eval_features == kBuiltinFeatureNet ||
                     std::filesystem::is_regular_file(options.eval_features, error),
                 "distill: eval_features {} does not exist or is not a file", options.eval_features);
-  usable_device(options.device);
+  rank_device(options.device);
 }
 
 DistillResult distill(const DistillOptions& options, bool resume) {

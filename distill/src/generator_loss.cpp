@@ -4,6 +4,7 @@
 
 #include "onestep/distill/sim.h"
 #include "onestep/engine.h"
+#include "onestep/run/process_group.h"
 
 namespace onestep::distill {
 
@@ -25,7 +26,8 @@ Tensor per_sample_mean(const Tensor& x) {
 Tensor density_ratio(const Tensor& logit, bool normalise) {
   // r in [1e-3, 1e3]; outside that range it is constant (no gradient).
   Tensor r = exp(clamp(logit, std::log(1e-3), std::log(1e3)));
-  if (normalise) r = r / mean(r.detach());
+  // Normalised by the mean over the whole global batch (on every data-parallel rank).
+  if (normalise) r = r / run::global_batch_mean(r);
   return r;
 }
 
@@ -89,7 +91,7 @@ GeneratorLoss generator_loss(const Method& m, const GeneratorStep& s, bool sim_o
       if (!sim_only) {
         NoGradGuard no_grad;
         const Tensor h = m.divergence.h(density_ratio(s.logit.reshape({n}), m.normalise_ratio));
-        weight = h / mean(h);  // h normalised over the batch
+        weight = h / run::global_batch_mean(h);  // h normalised over the global batch
         out.mean_ratio = mean(density_ratio(s.logit.reshape({n}), m.normalise_ratio)).item();
       }
       out.score = direction_loss((s.d_q - s.d_p) * (weight / nu).reshape(per_sample_shape(s.x_g)));
@@ -101,7 +103,7 @@ GeneratorLoss generator_loss(const Method& m, const GeneratorStep& s, bool sim_o
     out.gan = softplus(neg(clamp(s.logit.reshape({n}), -10.0, 10.0)));
     // The official SiDA/Uni-Instruct code divides its batch-mean BCE by each sample's nu and
     // averages: the batch's GAN loss times the batch mean of 1/nu.
-    if (m.gan_over_nu) out.gan = out.gan * mean(reciprocal(nu));
+    if (m.gan_over_nu) out.gan = out.gan * run::global_batch_mean(reciprocal(nu));
   }
   return out;
 }

@@ -3,6 +3,7 @@
 #include "onestep/engine/creation.h"
 
 #include <cmath>
+#include <limits>
 
 #include "onestep/engine/random.h"
 #include "ops/op_helpers.h"
@@ -65,14 +66,40 @@ namespace {
 
 Tensor random_fill(backend::RandomKind kind, const Shape& shape, Rng& gen, DType dtype,
                    Device device, double p0, double p1) {
-  Tensor t = empty(shape, dtype, device);
   const int lanes = dtype == DType::f32 ? 4 : 2;
-  const uint64_t counter = gen.advance(philox::counters_needed(lanes, t.numel()));
-  detail::backend_of(t).random(kind, t, gen.seed(), counter, p0, p1);
-  return t;
+  if (gen.shard_count() == 1 || shape.empty()) {
+    Tensor t = empty(shape, dtype, device);
+    const uint64_t counter = gen.advance(philox::counters_needed(lanes, t.numel()));
+    detail::backend_of(t).random(kind, t, gen.seed(), counter, p0, p1);
+    return t;
+  }
+  // Element i of the whole draw comes from counter base + i / lanes, word i % lanes (philox.h):
+  // this shard's elements are a fill that starts at the counter of its first element, less the
+  // `lead` elements of that counter which belong to the shard before.
+  const int64_t local = shape_numel(shape);
+  ONESTEP_CHECK(local <= std::numeric_limits<int64_t>::max() / gen.shard_count(),
+                "random: a draw of {} elements on each of {} shards overflows", local,
+                gen.shard_count());
+  const uint64_t base = gen.advance(philox::counters_needed(lanes, local * gen.shard_count()));
+  const int64_t first = local * gen.shard_index();
+  const int64_t lead = first % lanes;
+  Tensor t = empty({lead + local}, dtype, device);
+  detail::backend_of(t).random(kind, t, gen.seed(), base + static_cast<uint64_t>(first / lanes), p0,
+                               p1);
+  if (lead == 0) return t.reshape(shape);
+  return t.slice(0, lead, lead + local).contiguous().reshape(shape);
 }
 
 }  // namespace
+
+void Rng::set_shard(int64_t index, int64_t count) {
+  ONESTEP_CHECK(count >= 1 && index >= 0 && index < count,
+                "Rng::set_shard: shard {} of {} does not exist", index, count);
+  shard_index_ = index;
+  shard_count_ = count;
+}
+
+namespace {}  // namespace
 
 Tensor rand(const Shape& shape, Rng& gen, DType dtype, Device device) {
   ONESTEP_CHECK(is_floating(dtype), "rand: dtype must be f32 or f64, got {}", dtype_name(dtype));

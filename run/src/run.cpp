@@ -45,6 +45,7 @@ void StopSignal::request(int number) {
 }
 
 MetricsLog::MetricsLog(const std::string& path) : path_(path) {
+  if (path.empty()) return;
   file_ = std::fopen(path.c_str(), "a");
   ONESTEP_CHECK(file_ != nullptr, "cannot open {} for appending: {}", path, std::strerror(errno));
 }
@@ -60,6 +61,7 @@ MetricsLog::~MetricsLog() {
 }
 
 void MetricsLog::write(const MetricValues& values) {
+  if (file_ == nullptr) return;
   std::string line = "{";
   for (size_t i = 0; i < values.size(); ++i) {
     const double v = values[i].second;
@@ -78,16 +80,18 @@ void MetricsLog::write(const MetricValues& values) {
                 "cannot write to {}: {}", path_, std::strerror(errno));
 }
 
-Progress::Progress(std::string label)
+Progress::Progress(std::string label, bool quiet)
     : label_(std::move(label)),
       start_(std::chrono::steady_clock::now()),
-      terminal_(isatty(STDERR_FILENO) != 0) {}
+      terminal_(isatty(STDERR_FILENO) != 0),
+      quiet_(quiet) {}
 
 double Progress::elapsed_seconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
 }
 
 void Progress::update(double fraction, double eta_seconds, const std::string& text) {
+  if (quiet_) return;
   const double elapsed = elapsed_seconds();
   const std::string eta = eta_seconds >= 0 && fraction < 1 ? format_duration(eta_seconds) : "-";
   const std::string line = fmt::format("{} {:5.1f}% | {} elapsed, ETA {} | {}", label_,

@@ -6,8 +6,9 @@
 #include "onestep/nn/grad_utils.h"
 #include "onestep/nn/safetensors.h"
 
-#include "onestep/run/training_state.h"
 #include "onestep/engine.h"
+#include "onestep/run/process_group.h"
+#include "onestep/run/training_state.h"
 
 namespace onestep::run {
 
@@ -20,12 +21,21 @@ int64_t next_multiple(int64_t value, int64_t every) {
 bool TrainingLoop::backward_if_finite(const Tensor& loss, const std::vector<Tensor>& params,
                                       const NanInjection& inject, double* loss_value) const {
   const int64_t number = steps_ + 1;  // as logged in metrics.jsonl
-  const double value = inject.loss_at(number) ? NAN : loss.item();
+  double value = inject.loss_at(number) ? NAN : loss.item();
+  // Data parallel: the mean over the ranks (NaN when any rank's is not finite), so that every
+  // rank takes or skips the step alike; the gradients are averaged before they are checked.
+  ProcessGroup& group = process_group();
+  if (group.size() > 1) {
+    std::vector<double> sum = {value};
+    group.all_reduce_sum(sum);
+    value = sum[0] / group.size();
+  }
   if (loss_value != nullptr) *loss_value = value;
   bool finite = std::isfinite(value);
   if (finite) {
     loss.backward();
     if (inject.grad_at(number)) poison_gradient(params);
+    average_gradients(params);
     finite = nn::zero_nonfinite_grads(params) == 0;
   }
   if (!finite)
@@ -62,12 +72,18 @@ TrainingLoop::StatePart TrainingLoop::module_part(const std::string& name, nn::M
 }
 
 TrainingLoop::StatePart TrainingLoop::rng_part(const std::string& name, Rng& rng) {
-  return {name, true, [&rng] { return nn::NamedTensors{{"", rng_state(rng)}}; },
+  return {name, true,
+          [&rng] {
+            return nn::NamedTensors{{"", rng_state(rng)}};
+          },
           [&rng, name](const nn::NamedTensors& t) { restore_rng(rng, t.front().second, name); }};
 }
 
 TrainingLoop::StatePart TrainingLoop::progress_part() {
-  return {"progress", true, [this] { return nn::NamedTensors{{"", progress_state()}}; },
+  return {"progress", true,
+          [this] {
+            return nn::NamedTensors{{"", progress_state()}};
+          },
           [this](const nn::NamedTensors& t) { restore_progress(t.front().second); }};
 }
 
@@ -87,7 +103,7 @@ void TrainingLoop::restore_state(const std::string& out, const char* who, const 
         part.restore(with_prefix(content.tensors, part.name + "."));
       }
     }
-    truncate_metrics(join_path(out, "metrics.jsonl"), images_);
+    if (writes_files()) truncate_metrics(join_path(out, "metrics.jsonl"), images_);
   } catch (const Error& e) {
     ONESTEP_FAIL("{}: cannot resume from {}: {}", who, path, e.what());
   }
@@ -115,17 +131,23 @@ double TrainingLoop::images_rate(double elapsed) const {
 
 TrainingOutcome TrainingLoop::run_loop(const TrainingSchedule& s) {
   StopSignal::install();
-  MetricsLog metrics(join_path(s.out, "metrics.jsonl"));
-  Progress progress(s.who);
+  // Data parallel: every rank must start from the same networks (a resume on several hosts
+  // reads each host's copy of the run directory).
+  check_replicas_agree(trained_parameters(), "networks");
+  const bool writer = writes_files();
+  MetricsLog metrics(writer ? join_path(s.out, "metrics.jsonl") : std::string());
+  Progress progress(s.who, !writer);
   start_images_ = static_cast<double>(images_);
   int64_t next_log = next_multiple(images_, s.log_every_images);
   int64_t next_checkpoint =
       s.checkpoint_every_images > 0 ? next_multiple(images_, s.checkpoint_every_images) : -1;
   const bool evaluates = s.eval_every_images > 0;
   int64_t next_eval = evaluates ? next_multiple(images_, s.eval_every_images) : -1;
-  if (evaluates && images_ == 0) evaluate(metrics, progress);  // the curve starts at step 0
+  if (evaluates && writer && images_ == 0) evaluate(metrics, progress);  // the curve starts at 0
   reset_peak_memory(s.device);
-  while (images_ < s.total_images && !StopSignal::requested()) {
+  // A signal reaches the ranks at different steps: they stop together, at the first step
+  // after any of them received one.
+  while (images_ < s.total_images && !on_any_rank(StopSignal::requested())) {
     train_step();
     if (consecutive_skips_ >= s.max_consecutive_skips) {
       log_interval(metrics, progress);  // the skipped steps reach metrics.jsonl
@@ -134,7 +156,7 @@ TrainingOutcome TrainingLoop::run_loop(const TrainingSchedule& s) {
     }
     // Scored first, so that the progress line below shows the new score.
     if (evaluates && (images_ >= next_eval || images_ >= s.total_images)) {
-      evaluate(metrics, progress);
+      if (writer) evaluate(metrics, progress);
       next_eval = next_multiple(images_, s.eval_every_images);
     }
     if (images_ >= next_log || images_ >= s.total_images) {
@@ -142,20 +164,24 @@ TrainingOutcome TrainingLoop::run_loop(const TrainingSchedule& s) {
       next_log = next_multiple(images_, s.log_every_images);
     }
     if (next_checkpoint > 0 && images_ >= next_checkpoint && images_ < s.total_images) {
-      save_checkpoint();
+      if (writer) save_checkpoint();
       next_checkpoint = next_multiple(images_, s.checkpoint_every_images);
     }
   }
   progress.finish();
-  save_checkpoint();
+  if (writer) save_checkpoint();
   TrainingOutcome outcome;
-  outcome.stop_signal = StopSignal::signal_number();
+  // The signal any rank received: the ranks stopped together.
+  outcome.stop_signal = static_cast<int>(max_over_ranks(StopSignal::signal_number()));
   outcome.steps = steps_;
   outcome.images = images_;
   outcome.skipped_steps = skipped_total_;
   outcome.seconds = progress.elapsed_seconds();
   outcome.images_per_second = images_rate(outcome.seconds);
-  if (outcome.stop_signal == 0 && s.preview) write_preview();
+  if (outcome.stop_signal == 0 && s.preview && writer) write_preview();
+  // Nobody returns (and may exit) before rank 0's files are written: a rank that exits early
+  // would look like a failure to the launcher.
+  barrier();
   return outcome;
 }
 
@@ -165,7 +191,7 @@ TrainingOutcome TrainingLoop::run_loop(const TrainingSchedule& s) {
 void TrainingLoop::stop_after_skips(const TrainingSchedule& s) {
   std::string saved;
   if (all_finite(trained_parameters())) {
-    save_checkpoint();
+    if (writes_files()) save_checkpoint();
     saved = saved_networks_text();
   } else {
     saved = fmt::format("the weights are not finite, so the last checkpoint in {} is kept", s.out);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "../../engine/src/philox.h"
 #include "testing/gradcheck.h"
 
@@ -28,6 +30,36 @@ TEST(Philox, MatchesTheRandom123KnownAnswers) {
     for (int i = 0; i < 4; ++i) EXPECT_EQ(b.w[i], c.expected[i]) << "word " << i;
   }
 }
+
+namespace {
+
+// Two successive draws of `global` from `whole`, against `count` shards each drawing `local`
+// twice from the same starting state: equal, and the states end equal.
+void draw_twice_and_compare(const std::function<Tensor(const Shape&, Rng&)>& draw,
+                            const Shape& global, const Shape& local, int64_t count, Rng& whole,
+                            const char* what) {
+  const Rng start = whole;
+  std::vector<Tensor> expected = {draw(global, whole)};
+  const uint64_t offsets[2] = {whole.offset(),
+                               (expected.push_back(draw(global, whole)), whole.offset())};
+  for (int round = 0; round < 2; ++round) {
+    std::vector<Tensor> pieces;
+    for (int64_t index = 0; index < count; ++index) {
+      Rng shard = start;
+      shard.set_shard(index, count);
+      Tensor piece = draw(local, shard);
+      if (round == 1) piece = draw(local, shard);
+      EXPECT_EQ(shard.offset(), offsets[round]) << what;
+      pieces.push_back(piece);
+    }
+    EXPECT_EQ(
+        testing::max_abs_diff(concat(pieces, 0).to(DType::f64), expected[round].to(DType::f64)),
+        0.0)
+        << what << ", " << count << " shards of " << shape_str(local) << ", draw " << round;
+  }
+}
+
+}  // namespace
 
 TEST(Random, TheSameSeedGivesTheSameNumbers) {
   Rng a(123), b(123), c(124);
@@ -91,6 +123,41 @@ TEST(Random, DistributionsHaveTheRightMoments) {
   EXPECT_EQ(amin(k).item(), -3);
   EXPECT_EQ(amax(k).item(), 3);
   for (int v = -3; v <= 3; ++v) EXPECT_NEAR(sum(eq(k, v)).item() / 70000.0, 1.0 / 7.0, 0.01);
+}
+
+// Data-parallel ranks each draw their rows of one global draw (Rng::set_shard): the shards of
+// every kind and dtype, at sizes that start mid-counter, concatenate to the unsharded draw, and
+// every shard's generator advances as the unsharded one does.
+TEST(Random, ShardsConcatenateToTheUnshardedDraw) {
+  struct Kind {
+    const char* name;
+    std::function<Tensor(const Shape&, Rng&)> draw;
+  };
+  const std::vector<Kind> kinds = {
+      {"rand f32", [](const Shape& s, Rng& g) { return rand(s, g); }},
+      {"randn f32", [](const Shape& s, Rng& g) { return randn(s, g); }},
+      {"randn f64", [](const Shape& s, Rng& g) { return randn(s, g, DType::f64); }},
+      {"randint", [](const Shape& s, Rng& g) { return randint(-3, 1000, s, g); }},
+      {"dropout", [](const Shape& s, Rng& g) { return dropout(ones(s), 0.5, true, g); }}};
+  const std::vector<Shape> local_shapes = {{1}, {3}, {5, 2}, {3, 3, 1}, {2, 7}};
+  for (const Kind& kind : kinds) {
+    for (const Shape& local : local_shapes) {
+      for (int64_t count : {2, 3, 4}) {
+        Shape global = local;
+        global[0] *= count;
+        Rng whole(99);
+        whole.advance(3);
+        draw_twice_and_compare(kind.draw, global, local, count, whole, kind.name);
+      }
+    }
+  }
+  // 0-d draws are not split: every shard draws the same scalar.
+  Rng whole(5), shard(5);
+  shard.set_shard(1, 2);
+  EXPECT_EQ(randn({}, whole).item(), randn({}, shard).item());
+  EXPECT_EQ(whole.offset(), shard.offset());
+  EXPECT_THROW(shard.set_shard(2, 2), Error);
+  EXPECT_THROW(shard.set_shard(0, 0), Error);
 }
 
 TEST(Random, BadArgumentsAreErrors) {

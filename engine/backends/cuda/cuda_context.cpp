@@ -73,6 +73,11 @@ bool emulated() {
 }
 }  // namespace cuda
 
+void* cuda::stream_handle(Device device) {
+  ONESTEP_CHECK(device.is_cuda(), "cuda::stream_handle: {} is not a CUDA device", device.str());
+  return static_cast<cuda_backend::CudaBackend&>(backend::cuda(device.index)).stream();
+}
+
 namespace backend {
 Backend& cuda(int index) {
   const Discovery& d = discovery();

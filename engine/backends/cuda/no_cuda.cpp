@@ -19,6 +19,12 @@ bool compiled() {
 bool emulated() {
   return false;
 }
+void* stream_handle(Device device) {
+  ONESTEP_FAIL(
+      "cuda::stream_handle({}): this onestep was built without CUDA; rebuild with "
+      "-DONESTEP_CUDA=ON",
+      device.str());
+}
 EventTimer::EventTimer(Device device) : device_(device) {
   ONESTEP_FAIL(
       "cuda::EventTimer: this onestep was built without CUDA; rebuild with -DONESTEP_CUDA=ON");

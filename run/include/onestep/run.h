@@ -3,6 +3,7 @@
 
 #include "onestep/run/nonfinite_steps.h"
 #include "onestep/run/option_table.h"
+#include "onestep/run/process_group.h"
 #include "onestep/run/run.h"
 #include "onestep/run/training_loop.h"
 #include "onestep/run/training_state.h"

@@ -75,6 +75,21 @@ TEST(CudaRandom, GeneratorsDrawTheSameNumbersOnBothDevices) {
       "");
 }
 
+// A data-parallel rank's shard of a draw (Rng::set_shard) starts mid-counter: the same rows on
+// the GPU as on the CPU.
+TEST(CudaRandom, ShardedDrawsMatchTheCpu) {
+  ONESTEP_REQUIRE_CUDA();
+  for (int64_t index = 0; index < 3; ++index) {
+    Rng cpu_gen(31), gpu_gen(31);
+    cpu_gen.set_shard(index, 3);
+    gpu_gen.set_shard(index, 3);
+    EXPECT_EQ(compare(randn({5, 3}, gpu_gen, DType::f32, gpu()), randn({5, 3}, cpu_gen), 0, 0), "");
+    EXPECT_EQ(compare(rand({7}, gpu_gen, DType::f64, gpu()), rand({7}, cpu_gen, DType::f64), 0, 0),
+              "");
+    EXPECT_EQ(compare(randint(0, 9, {3}, gpu_gen, gpu()), randint(0, 9, {3}, cpu_gen), 0, 0), "");
+  }
+}
+
 TEST(CudaRandom, NormalsHaveTheRightMoments) {
   ONESTEP_REQUIRE_CUDA();
   Rng gen(5);

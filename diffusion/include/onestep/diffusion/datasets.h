@@ -68,6 +68,15 @@ std::unique_ptr<DataSource> open_dataset(const std::string& spec, const DataOpti
 // For a quick, clear refusal of a bad --data before any work; throws onestep::Error.
 DatasetInfo describe_dataset(const std::string& spec);
 
+// Data parallel: shard `index` of `count` of `source`'s training stream. next_batch(n) takes the
+// next global batch of count*n examples from `source` and returns its rows [index*n,
+// (index+1)*n): the shards are disjoint, together they are the stream one process would read,
+// and every shard's position (state()) is the same, so one checkpoint serves every rank and any
+// rank count. Each shard reads the whole global batch and keeps its rows: cheap for data held
+// in memory, as every onestep dataset is. count == 1 returns `source` itself.
+std::unique_ptr<DataSource> shard_data(std::unique_ptr<DataSource> source, int64_t index,
+                                       int64_t count);
+
 // The default Fashion-MNIST directory (Debian's dataset-fashion-mnist package).
 inline constexpr const char* kDefaultFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 

@@ -17,6 +17,9 @@ bool compiled();  // true in a -DONESTEP_CUDA=ON or -DONESTEP_CUDA_EMULATION=ON 
 // True in a -DONESTEP_CUDA_EMULATION=ON build: device cuda is the CUDA backend's kernels run on
 // the host by the CUDA emulator, for testing them without a GPU (docs/ENGINE.md).
 bool emulated();
+// The cudaStream_t on which every op of `device` is queued, for a library that queues its own
+// work in order with onestep's (NCCL's all-reduce of gradients). Throws without CUDA.
+void* stream_handle(Device device);
 
 // Device time of the work queued on a device's stream between start() and stop_ms(), measured
 // with CUDA events (as torch.cuda.Event does); stop_ms() waits for that work. Throws without

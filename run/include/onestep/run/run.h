@@ -27,7 +27,8 @@ using MetricValues = std::vector<std::pair<std::string, double>>;
 // The value named `key`; NaN when there is none.
 double metric_value(const MetricValues& values, const std::string& key);
 
-// Appends one JSON object per line to <run>/metrics.jsonl.
+// Appends one JSON object per line to <run>/metrics.jsonl; with an empty path, writes nothing
+// (the ranks of a data-parallel run other than rank 0).
 class MetricsLog {
  public:
   explicit MetricsLog(const std::string& path);
@@ -45,7 +46,8 @@ class MetricsLog {
 // otherwise.
 class Progress {
  public:
-  explicit Progress(std::string label);
+  // `quiet`: prints nothing (the ranks of a data-parallel run other than rank 0).
+  explicit Progress(std::string label, bool quiet = false);
   // fraction of the whole run done, in [0, 1]; eta_seconds < 0 when unknown; `text` follows the
   // elapsed time and ETA.
   void update(double fraction, double eta_seconds, const std::string& text);
@@ -56,6 +58,7 @@ class Progress {
   std::string label_;
   std::chrono::steady_clock::time_point start_;
   bool terminal_;
+  bool quiet_;
   bool open_line_ = false;
 };
 

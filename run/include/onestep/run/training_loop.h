@@ -6,6 +6,7 @@
 // and preview. A run supplies its step, logging, checkpoint and preview.
 
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "onestep/nn/module.h"
 #include "onestep/nn/named_tensors.h"
 #include "onestep/run/nonfinite_steps.h"
+#include "onestep/run/process_group.h"
 #include "onestep/run/run.h"
 #include "onestep/run/training_state.h"
 
@@ -60,12 +62,27 @@ const Options& validated(const Options& options) {
 // run directory prepared (prepare_run_directory), the run built by `make` (a unique_ptr to a
 // TrainingLoop with options() and run()), its config.json written with the settings as built (a
 // resume reads them back), then the run run.
+//
+// Data parallel: rank 0 alone prepares the directory and writes config.json, after every rank
+// has checked the directory as it was; a failure there ends every rank with an error.
 template <class Options, class Make>
 auto start_and_run(const Options& options, bool resume, const char* who, Make&& make) {
   options.validate();
-  prepare_run_directory(options.out, resume, who);
+  barrier();
+  std::exception_ptr failure;
+  if (writes_files()) {
+    try {
+      prepare_run_directory(options.out, resume, who);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  }
+  if (on_any_rank(failure != nullptr)) {
+    if (failure) std::rethrow_exception(failure);
+    throw Error(fmt::format("{}: rank 0 could not prepare the run directory {}", who, options.out));
+  }
   const auto run = make();
-  write_run_config(options.out, run->options().to_json());
+  if (writes_files()) write_run_config(options.out, run->options().to_json());
   return run->run();
 }
 

@@ -9,6 +9,7 @@ packages=(
   libeigen3-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev zlib1g-dev libpng-dev
   dataset-fashion-mnist
+  libopenmpi-dev openmpi-bin  # -DONESTEP_MPI=ON builds and their tests (docs/DISTRIBUTED.md)
   python3  # the results-table tests (tests/docs)
 )
 packages+=("$@")

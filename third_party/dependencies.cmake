@@ -13,8 +13,10 @@ if(ONESTEP_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()
 if(ONESTEP_MPI)
-  # Open MPI on Debian: libopenmpi-dev (and openmpi-bin for mpirun).
-  find_package(MPI REQUIRED COMPONENTS C)
+  # Open MPI on Debian: libopenmpi-dev (and openmpi-bin for mpirun). onestep calls MPI's C API
+  # from C++ (the project enables no C compiler); the deprecated C++ bindings are left out.
+  set(MPI_CXX_SKIP_MPICXX ON)
+  find_package(MPI REQUIRED COMPONENTS CXX)
 endif()
 # Static archives instead of shared libraries when ONESTEP_STATIC is on.
 include(${CMAKE_CURRENT_LIST_DIR}/static_archives.cmake)

@@ -337,6 +337,46 @@ TEST(ImageStream, HflipMirrorsAboutHalfWithTheSameOrder) {
   EXPECT_EQ(std::count(none.begin(), none.end(), true), 0);
 }
 
+// Data-parallel shards (shard_data): the shards' rows of each global batch are disjoint and
+// together they are, in order, the batch one process reads (flips included), so every example
+// is visited once per epoch; every shard keeps the one process's stream position.
+TEST(ShardData, ShardsAreDisjointAndCoverTheStream) {
+  for (int64_t count : {2, 3}) {
+    for (bool hflip : {false, true}) {
+      auto whole = make_image_source(tiny_set(12), opts(8, hflip));
+      std::vector<std::unique_ptr<DataSource>> shards;
+      for (int64_t i = 0; i < count; ++i)
+        shards.push_back(shard_data(make_image_source(tiny_set(12), opts(8, hflip)), i, count));
+      std::vector<int64_t> sharded_ids;
+      std::vector<bool> sharded_flips;
+      for (int step = 0; step < 7; ++step) {  // 7 global batches of 5 * count: wraps epochs
+        std::vector<int64_t> step_ids;
+        for (auto& shard : shards) {
+          const auto ids = identify(shard->next_batch(5), &sharded_flips);
+          step_ids.insert(step_ids.end(), ids.begin(), ids.end());
+        }
+        sharded_ids.insert(sharded_ids.end(), step_ids.begin(), step_ids.end());
+      }
+      for (size_t e = 0; e + 12 <= sharded_ids.size(); e += 12)
+        EXPECT_EQ(std::set<int64_t>(sharded_ids.begin() + e, sharded_ids.begin() + e + 12).size(),
+                  12u)
+            << "the shards together visit an example twice in an epoch";
+      std::vector<bool> whole_flips;
+      EXPECT_EQ(sharded_ids, identify(whole->next_batch(7 * 5 * count), &whole_flips));
+      EXPECT_EQ(sharded_flips, whole_flips);
+      for (auto& shard : shards) EXPECT_EQ(shard->state(), whole->state());
+    }
+  }
+  // Toys and labels: the same rows as one process's draw.
+  auto whole = open_dataset("toy:8gaussians", DataOptions{3, false, false});
+  auto first = shard_data(open_dataset("toy:8gaussians", DataOptions{3, false, false}), 0, 2);
+  auto second = shard_data(open_dataset("toy:8gaussians", DataOptions{3, false, false}), 1, 2);
+  const Batch a = first->next_batch(4), b = second->next_batch(4), all = whole->next_batch(8);
+  EXPECT_EQ(concat({a.x, b.x}, 0).to_vector<float>(), all.x.to_vector<float>());
+  EXPECT_EQ(concat({a.labels, b.labels}, 0).to_vector<int64_t>(), all.labels.to_vector<int64_t>());
+  EXPECT_THROW(shard_data(open_dataset("toy:moons"), 2, 2), Error);
+}
+
 TEST(ImageStream, ReferenceSamplesAreSubsetsAndLeaveTheStreamAlone) {
   auto a = make_image_source(tiny_set(10), opts(3, true));
   auto b = make_image_source(tiny_set(10), opts(3, true));

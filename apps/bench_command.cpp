@@ -8,6 +8,7 @@
 
 #include "bench_workloads.h"
 #include "commands.h"
+#include "onestep/run/process_group.h"
 #include "onestep/engine.h"
 
 namespace onestep::app {
@@ -63,11 +64,13 @@ int run_bench(BenchFlags& f) {
       "{{\"impl\": \"onestep\", \"workload\": \"{}\", \"config\": \"{}\", \"batch\": {}, "
       "\"device\": \"{}\", \"threads\": {}, \"precision\": \"{}\", \"parameters\": {}, "
       "\"steps\": {}, \"median_ms\": {:.3f}, \"min_ms\": {:.3f}, \"max_ms\": {:.3f}, "
-      "\"peak_memory_bytes\": {}, \"peak_memory_kind\": \"{}\", \"allocator_peak_bytes\": {}}}\n",
+      "\"peak_memory_bytes\": {}, \"peak_memory_kind\": \"{}\", \"allocator_peak_bytes\": {}, "
+      "\"ranks\": {}}}\n",
       f.workload, f.config, f.batch, device.is_cpu() ? "cpu" : "cuda",
       device.is_cpu() ? std::to_string(num_threads()) : "null", f.precision, w.parameters, f.steps,
       times[times.size() / 2], times.front(), times.back(), peak,
-      device.is_cpu() ? "peak_rss" : "allocator_peak", stats.peak_allocated_bytes);
+      device.is_cpu() ? "peak_rss" : "allocator_peak", stats.peak_allocated_bytes,
+      run::process_group().size());
   return 0;
 }
 

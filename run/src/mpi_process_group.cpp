@@ -149,10 +149,8 @@ class MpiGroup final : public ProcessGroup {
         continue;
       }
 #ifdef ONESTEP_NCCL
-      if (!cuda::emulated()) {
-        reduce_nccl(t);
-        continue;
-      }
+      reduce_nccl(t);
+      continue;
 #endif
       // CUDA without NCCL: through host memory.
       const Tensor host = t.to(Device::cpu()).contiguous();

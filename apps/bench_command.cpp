@@ -8,8 +8,8 @@
 
 #include "bench_workloads.h"
 #include "commands.h"
-#include "onestep/run/process_group.h"
 #include "onestep/engine.h"
+#include "onestep/run/process_group.h"
 
 namespace onestep::app {
 

@@ -80,13 +80,24 @@ int main(int argc, char** argv) {
     return 1;
   }
   const onestep::run::ProcessGroup& group = onestep::run::process_group();
+  const std::string command = app.get_subcommands().front()->get_name();
+  if (group.size() > 1 && command != "teacher" && command != "distill" && command != "bench") {
+    // N copies would each do the whole job and write the same files.
+    if (group.rank() == 0)
+      std::fprintf(stderr,
+                   "onestep: error: onestep %s runs as one process; only teacher, distill and "
+                   "bench run data parallel: launch it without mpirun\n",
+                   command.c_str());
+    session->abort_all(2);
+    return 2;
+  }
   if (group.size() > 1) {
     if (group.rank() != 0 && std::freopen("/dev/null", "w", stdout) == nullptr) return 1;
     fmt::print("data parallel: {} ranks over {}\n", group.size(), group.transport());
   }
   int code = 1;
   try {
-    code = commands.at(app.get_subcommands().front()->get_name())();
+    code = commands.at(command)();
   } catch (const onestep::app::UsageError& e) {
     std::fprintf(stderr, "onestep: %s\nRun with --help for more information.\n", e.what());
     code = 2;

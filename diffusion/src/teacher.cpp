@@ -66,11 +66,8 @@ ModelConfig resolve_model(const TeacherOptions& o, const DatasetInfo& info) {
   return m;
 }
 
-// This rank's shard of the data (all of it in a single process).
 std::unique_ptr<DataSource> open_teacher_data(const TeacherOptions& o) {
-  const ProcessGroup& group = process_group();
-  return shard_data(open_dataset(o.data, DataOptions{stream_seed(o.seed, 0), o.hflip, false}),
-                    group.rank(), group.size());
+  return open_dataset(o.data, DataOptions{stream_seed(o.seed, 0), o.hflip, false});
 }
 
 }  // namespace
@@ -79,7 +76,7 @@ class TeacherRun : public TrainingLoop {
  public:
   TeacherRun(const TeacherOptions& options, std::unique_ptr<DataSource> data, bool resume)
       : o_(options),
-        data_(std::move(data)),
+        data_(shard_for_this_rank(std::move(data))),
         model_config_(resolve_model(o_, data_->info())),
         device_(rank_device(o_.device)),
         local_batch_(local_batch(o_.batch, "teacher")),

@@ -119,9 +119,7 @@ std::unique_ptr<DataSource> open_distill_data(const DistillOptions& o,
   const std::string spec = data_spec_of(o, teacher_config);
   ONESTEP_CHECK(!spec.empty(), "distill: {} needs real data; the teacher names none, so set data",
                 method.name);
-  const ProcessGroup& group = process_group();
-  return shard_data(open_dataset(spec, DataOptions{stream_seed(o.seed, 0), false, false}),
-                    group.rank(), group.size());
+  return open_dataset(spec, DataOptions{stream_seed(o.seed, 0), false, false});
 }
 
 }  // namespace
@@ -137,7 +135,7 @@ class DistillRun : public TrainingLoop {
         device_(rank_device(o_.device)),
         local_batch_(local_batch(o_.batch, "distill")),
         gen_(stream_seed(o_.seed, 1)),
-        data_(std::move(data)) {
+        data_(shard_for_this_rank(std::move(data))) {
     // Data parallel: each rank draws its rows of every batch-sized draw.
     shard_by_rank(gen_);
     ONESTEP_CHECK(teacher_.config.one_step_sigma == 0,

@@ -196,6 +196,8 @@ void TrainingLoop::stop_after_skips(const TrainingSchedule& s) {
   } else {
     saved = fmt::format("the weights are not finite, so the last checkpoint in {} is kept", s.out);
   }
+  // Every rank stops here with the same error; none may end the job before rank 0 has written.
+  barrier();
   throw Error(skip_limit_message(saved));
 }
 

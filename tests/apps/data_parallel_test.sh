@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `mpirun -np 2 onestep teacher|distill` (a build with ONESTEP_MPI; docs/DISTRIBUTED.md): two
-# ranks train and distill end to end with rank 0 alone printing and writing, a global batch the
-# ranks cannot share is refused, a stop signal checkpoints and the run resumes, a rank killed
-# mid-run (kill -9) makes the job exit non-zero within a bounded time, and so does a rank that
-# hangs (SIGSTOP), through the wait limit ONESTEP_DIST_TIMEOUT.
+# ranks train and distill end to end with rank 0 alone printing and writing, `onestep sample` as
+# two ranks and a global batch the ranks cannot share are refused, a stop signal checkpoints and
+# the run resumes, a rank killed mid-run (kill -9) makes the job exit non-zero within a bounded
+# time, and so does a rank that hangs (SIGSTOP), through the wait limit ONESTEP_DIST_TIMEOUT.
 # In a build without MPI: a launch as several ranks is refused with the reason.
 # Usage: data_parallel_test.sh /path/to/onestep
 source "$(dirname "${BASH_SOURCE[0]}")/test_lib.sh"
@@ -54,6 +54,13 @@ out="$(mpirun_2 "$onestep" distill --preset toy --teacher "$work/teacher/teacher
 [ -s "$work/distill/generator.safetensors" ] || fail "2-rank distill wrote no generator: $out"
 "$onestep" sample --model "$work/distill/generator.safetensors" --n 16 --out "$work/samples" \
   >/dev/null 2>&1 || fail "the 2-rank generator does not sample"
+
+# --- Commands that are not data parallel refuse to run as several ranks.
+out="$(mpirun_2 "$onestep" sample --model "$work/distill/generator.safetensors" --n 4 \
+  --out "$work/sampled" 2>&1)"
+[ $? -ne 0 ] || fail "onestep sample ran on 2 ranks"
+grep -q "onestep sample runs as one process" <<<"$out" || fail "no reason for sample: $out"
+[ ! -e "$work/sampled" ] || fail "the refused sample wrote $work/sampled"
 
 # --- A global batch two ranks cannot share.
 out="$(mpirun_2 "$onestep" "${toy[@]}" --batch 127 --images 1270 --out "$work/odd" 2>&1)"

@@ -2,6 +2,7 @@
 
 #include "onestep/diffusion/datasets.h"
 #include "onestep/engine.h"
+#include "onestep/run/process_group.h"
 
 namespace onestep::diffusion {
 
@@ -43,6 +44,12 @@ std::unique_ptr<DataSource> shard_data(std::unique_ptr<DataSource> source, int64
                 "shard_data: shard {} of {} does not exist", index, count);
   if (count == 1) return source;
   return std::make_unique<ShardedSource>(std::move(source), index, count);
+}
+
+std::unique_ptr<DataSource> shard_for_this_rank(std::unique_ptr<DataSource> source) {
+  if (!source) return source;
+  const run::ProcessGroup& group = run::process_group();
+  return shard_data(std::move(source), group.rank(), group.size());
 }
 
 }  // namespace onestep::diffusion

@@ -76,6 +76,9 @@ DatasetInfo describe_dataset(const std::string& spec);
 // in memory, as every onestep dataset is. count == 1 returns `source` itself.
 std::unique_ptr<DataSource> shard_data(std::unique_ptr<DataSource> source, int64_t index,
                                        int64_t count);
+// shard_data for this process's rank of the current process group (onestep/run/process_group.h):
+// `source` itself in a single process; null stays null.
+std::unique_ptr<DataSource> shard_for_this_rank(std::unique_ptr<DataSource> source);
 
 // The default Fashion-MNIST directory (Debian's dataset-fashion-mnist package).
 inline constexpr const char* kDefaultFashionMnistDir = "/usr/share/datasets/fashion-mnist";

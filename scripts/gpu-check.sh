@@ -58,10 +58,20 @@ cat "$out/versions.txt"
 
 generator=()
 if command -v ninja >/dev/null 2>&1; then generator=(-G Ninja); fi
+# Data parallelism with NCCL where the machine has Open MPI (docs/DISTRIBUTED.md): its tests
+# (label mpi) run with the CPU tests; the GPU case needs two GPUs (NCCL takes one per rank).
+parallel=()
+if command -v mpirun >/dev/null 2>&1 && command -v mpicxx >/dev/null 2>&1; then
+  parallel=(-DONESTEP_MPI=ON -DONESTEP_NCCL=ON)
+  echo "data parallel: building with MPI and NCCL" | tee -a "$summary"
+else
+  echo "data parallel: no Open MPI here (mpirun, mpicxx); the MPI/NCCL path is not checked" |
+    tee -a "$summary"
+fi
 
 step configure configure.log \
   cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DONESTEP_CUDA=ON \
-  -DCMAKE_CUDA_ARCHITECTURES="$arch" || {
+  -DCMAKE_CUDA_ARCHITECTURES="$arch" "${parallel[@]}" || {
   echo "configure failed; see $out/configure.log" | tee -a "$summary"
   exit 1
 }

@@ -169,7 +169,16 @@ Device rank_device(Device device) {
                 "data parallel: --device {} names one GPU for {} ranks; give 'cuda' and each rank "
                 "takes the GPU of its local rank",
                 device.str(), group.size());
-  return usable_device(Device::cuda(group.local_rank()));
+  const Device mine = usable_device(Device::cuda(group.local_rank()));
+  try {
+    memory_stats(mine);  // reaches the device: an error now if this host has too few
+  } catch (const Error& e) {
+    ONESTEP_FAIL(
+        "data parallel: rank {} is local rank {} on its host and takes {}, but: {}; start "
+        "at most as many ranks per host as it has GPUs",
+        group.rank(), group.local_rank(), mine.str(), e.what());
+  }
+  return mine;
 }
 
 }  // namespace onestep::run

@@ -205,6 +205,27 @@ TEST(DataParallel, TwoRanksReproduceOneProcessInEveryDistillationFamily) {
   }
 }
 
+// --device cuda: each rank on the GPU of its local rank, the gradients averaged by NCCL (or
+// through host memory in a build without it, as in the CUDA emulator with
+// ONESTEP_CUDA_EMULATOR_DEVICES=2). Skipped unless every rank has its GPU.
+TEST(DataParallel, TwoRanksOnGpusReproduceOneProcess) {
+  bool usable = cuda::available();
+  try {
+    if (usable) run::rank_device(Device::cuda());
+  } catch (const Error&) {
+    usable = false;
+  }
+  if (run::on_any_rank(!usable)) GTEST_SKIP() << "needs a GPU for each of the two ranks";
+  TeacherOptions o = toy_teacher("");
+  o.device = Device::cuda();
+  std::string two, one;
+  two_ranks_and_one(
+      o, "gpu",
+      [](const TeacherOptions& x, bool resume) { return diffusion::train_teacher(x, resume); },
+      &two, &one);
+  expect_within_rounding(two, one, "toy teacher on GPUs, 20 steps");
+}
+
 TEST(DataParallel, TheShardsOfTheDataStreamAreDisjointAndCoverIt) {
   for (const std::string spec : {"toy:25gaussians", "fashion-mnist"}) {
     const diffusion::DataOptions options{7, true, false};

@@ -99,8 +99,6 @@ void Rng::set_shard(int64_t index, int64_t count) {
   shard_count_ = count;
 }
 
-namespace {}  // namespace
-
 Tensor rand(const Shape& shape, Rng& gen, DType dtype, Device device) {
   ONESTEP_CHECK(is_floating(dtype), "rand: dtype must be f32 or f64, got {}", dtype_name(dtype));
   return random_fill(backend::RandomKind::uniform, shape, gen, dtype, device, 0, 0);

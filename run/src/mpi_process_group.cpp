@@ -150,13 +150,13 @@ class MpiGroup final : public ProcessGroup {
       }
 #ifdef ONESTEP_NCCL
       reduce_nccl(t);
-      continue;
-#endif
+#else
       // CUDA without NCCL: through host memory.
       const Tensor host = t.to(Device::cpu()).contiguous();
       reduce_host(host);
       NoGradGuard no_grad;
       t.copy_(host);
+#endif
     }
   }
 

@@ -2,9 +2,6 @@
 
 #include "onestep/run/process_group.h"
 
-#include <algorithm>
-#include <cstring>
-#include <map>
 #include <mutex>
 
 #include "onestep/engine.h"
@@ -72,6 +69,14 @@ double max_over_ranks(double value) {
   return values[0];
 }
 
+double mean_over_ranks(double value) {
+  ProcessGroup& group = process_group();
+  if (group.size() == 1) return value;
+  std::vector<double> values = {value};
+  group.all_reduce_sum(values);
+  return values[0] / group.size();
+}
+
 bool on_any_rank(bool flag) {
   return max_over_ranks(flag ? 1.0 : 0.0) > 0;
 }
@@ -96,11 +101,8 @@ void shard_by_rank(Rng& gen) {
 Tensor global_batch_mean(const Tensor& x) {
   NoGradGuard no_grad;
   const Tensor local = mean(x.detach());
-  ProcessGroup& group = process_group();
-  if (group.size() == 1) return local;
-  std::vector<double> value = {local.item()};
-  group.all_reduce_sum(value);
-  return full({}, value[0] / group.size(), x.dtype(), x.device());
+  if (process_group().size() == 1) return local;
+  return full({}, mean_over_ranks(local.item()), x.dtype(), x.device());
 }
 
 void average_gradients(const std::vector<Tensor>& params) {
@@ -124,12 +126,12 @@ void average_gradients(const std::vector<Tensor>& params) {
     while (begin < grads.size()) {
       size_t end = begin;
       int64_t bytes = 0;
-      while (
-          end < grads.size() && grads[end].dtype() == grads[begin].dtype() &&
-          grads[end].device() == grads[begin].device() &&
-          (end == begin ||
-           bytes + grads[end].numel() * int64_t(dtype_size(grads[end].dtype())) <= kBucketBytes)) {
-        bytes += grads[end].numel() * static_cast<int64_t>(dtype_size(grads[end].dtype()));
+      while (end < grads.size() && grads[end].dtype() == grads[begin].dtype() &&
+             grads[end].device() == grads[begin].device()) {
+        const int64_t more =
+            grads[end].numel() * static_cast<int64_t>(dtype_size(grads[end].dtype()));
+        if (end > begin && bytes + more > kBucketBytes) break;
+        bytes += more;
         ++end;
       }
       std::vector<Tensor> flat;

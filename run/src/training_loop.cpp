@@ -21,15 +21,9 @@ int64_t next_multiple(int64_t value, int64_t every) {
 bool TrainingLoop::backward_if_finite(const Tensor& loss, const std::vector<Tensor>& params,
                                       const NanInjection& inject, double* loss_value) const {
   const int64_t number = steps_ + 1;  // as logged in metrics.jsonl
-  double value = inject.loss_at(number) ? NAN : loss.item();
   // Data parallel: the mean over the ranks (NaN when any rank's is not finite), so that every
   // rank takes or skips the step alike; the gradients are averaged before they are checked.
-  ProcessGroup& group = process_group();
-  if (group.size() > 1) {
-    std::vector<double> sum = {value};
-    group.all_reduce_sum(sum);
-    value = sum[0] / group.size();
-  }
+  const double value = mean_over_ranks(inject.loss_at(number) ? NAN : loss.item());
   if (loss_value != nullptr) *loss_value = value;
   bool finite = std::isfinite(value);
   if (finite) {
@@ -72,18 +66,12 @@ TrainingLoop::StatePart TrainingLoop::module_part(const std::string& name, nn::M
 }
 
 TrainingLoop::StatePart TrainingLoop::rng_part(const std::string& name, Rng& rng) {
-  return {name, true,
-          [&rng] {
-            return nn::NamedTensors{{"", rng_state(rng)}};
-          },
+  return {name, true, [&rng] { return nn::NamedTensors{{"", rng_state(rng)}}; },
           [&rng, name](const nn::NamedTensors& t) { restore_rng(rng, t.front().second, name); }};
 }
 
 TrainingLoop::StatePart TrainingLoop::progress_part() {
-  return {"progress", true,
-          [this] {
-            return nn::NamedTensors{{"", progress_state()}};
-          },
+  return {"progress", true, [this] { return nn::NamedTensors{{"", progress_state()}}; },
           [this](const nn::NamedTensors& t) { restore_progress(t.front().second); }};
 }
 

@@ -42,9 +42,11 @@ class Rng {
 };
 
 // Uniform on [0, 1).
-Tensor rand(const Shape& shape, Rng& gen, DType dtype = DType::f32, Device device = Device::cpu());
+Tensor rand(const Shape& shape, Rng& gen, DType dtype = DType::f32,
+            Device device = Device::cpu());
 // Standard normal.
-Tensor randn(const Shape& shape, Rng& gen, DType dtype = DType::f32, Device device = Device::cpu());
+Tensor randn(const Shape& shape, Rng& gen, DType dtype = DType::f32,
+             Device device = Device::cpu());
 // Integers uniform in [low, high), dtype i64.
 Tensor randint(int64_t low, int64_t high, const Shape& shape, Rng& gen,
                Device device = Device::cpu());

@@ -7,7 +7,7 @@
 // random and data positions) stays the same as every other's. Gradients are averaged over the
 // ranks before each optimizer step; rank 0 alone writes files. The group a run uses is the
 // process's current one (process_group()): a single process unless the command was launched by
-// mpirun in a build with ONESTEP_MPI (start_data_parallel()).
+// mpirun in a build with ONESTEP_MPI (DataParallelSession).
 
 #include <cstdint>
 #include <memory>
@@ -66,6 +66,8 @@ inline bool writes_files() {
 bool on_any_rank(bool flag);
 // The largest `value` of any rank, on every rank.
 double max_over_ranks(double value);
+// The mean of the ranks' `value`s, on every rank (NaN when any rank's is NaN).
+double mean_over_ranks(double value);
 // Waits until every rank has arrived.
 void barrier();
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `mpirun -np 2 onestep teacher|distill` (a build with ONESTEP_MPI; docs/DISTRIBUTED.md): two
 # ranks train and distill end to end with rank 0 alone printing and writing, `onestep sample` as
-# two ranks and a global batch the ranks cannot share are refused, a stop signal checkpoints and
-# the run resumes, a rank killed mid-run (kill -9) makes the job exit non-zero within a bounded
-# time, and so does a rank that hangs (SIGSTOP), through the wait limit ONESTEP_DIST_TIMEOUT.
+# two ranks and a global batch the ranks cannot share are refused, a stop signal (to mpirun or to
+# the ranks) checkpoints and the run resumes, a rank killed mid-run (kill -9) makes the job exit
+# non-zero within a bounded time, and so does a rank that hangs (SIGSTOP), through the wait limit
+# ONESTEP_DIST_TIMEOUT.
 # In a build without MPI: a launch as several ranks is refused with the reason.
 # Usage: data_parallel_test.sh /path/to/onestep
 source "$(dirname "${BASH_SOURCE[0]}")/test_lib.sh"
@@ -68,8 +69,14 @@ out="$(mpirun_2 "$onestep" "${toy[@]}" --batch 127 --images 1270 --out "$work/od
 grep -q "divide evenly among the 2 ranks" <<<"$out" || fail "no reason for batch 127: $out"
 
 # --- SIGINT to the launcher: every rank stops at the same step, one checkpoint, and a resume.
+# Open MPI's mpirun answers SIGINT with SIGCONT to the ranks, SIGTERM a second later and SIGKILL
+# a second after that (odls_base_sigkill_timeout), and meanwhile forwards none of their output: a
+# rank that fills its output pipe blocks until killed, so this run logs rarely; and the launch
+# docs/DISTRIBUTED.md recommends gives a checkpoint's fsyncs time on a busy CI disk.
 long=("${toy[@]}" --batch 64 --images 100000000 --log-every 640)
-bash "$mpirun_sh" "$onestep" "${long[@]}" --out "$work/stopped" >"$work/stopped.log" 2>&1 &
+rare=("${toy[@]}" --batch 64 --images 100000000 --log-every 64000)
+OMPI_MCA_odls_base_sigkill_timeout=5 \
+  bash "$mpirun_sh" "$onestep" "${rare[@]}" --out "$work/stopped" >"$work/stopped.log" 2>&1 &
 job=$!
 wait_for "$work/stopped/metrics.jsonl" || fail "the stopped run never logged"
 kill -INT "$job"
@@ -79,6 +86,19 @@ code=$?
 grep -q "stopped by signal" "$work/stopped.log" || fail "no stop message: $(cat "$work/stopped.log")"
 out="$(mpirun_2 "$onestep" teacher --resume --out "$work/stopped" --images 1280 2>&1)" ||
   fail "the stopped run did not resume: $out"
+
+# --- SIGTERM to the ranks themselves (the other stop docs/DISTRIBUTED.md names): the same.
+bash "$mpirun_sh" "$onestep" "${long[@]}" --out "$work/termed" >"$work/termed.log" 2>&1 &
+job=$!
+wait_for "$work/termed/metrics.jsonl" || fail "the run to stop with SIGTERM never logged"
+pids="$(rank_pid 0 "$work/termed") $(rank_pid 1 "$work/termed")"
+[ "$(wc -w <<<"$pids")" -eq 2 ] || fail "the ranks of the run to stop were not found: $pids"
+kill -TERM $pids
+wait "$job"
+[ $? -ne 0 ] || fail "a run whose ranks were stopped exited 0"
+grep -q "stopped by signal 15" "$work/termed.log" ||
+  fail "no stop message: $(cat "$work/termed.log")"
+[ -s "$work/termed/state.safetensors" ] || fail "the stopped ranks wrote no checkpoint"
 
 # --- kill -9 of rank 1 mid-run: the job ends, non-zero, within a bounded time.
 bash "$mpirun_sh" "$onestep" "${long[@]}" --out "$work/killed" >"$work/killed.log" 2>&1 &

@@ -69,12 +69,13 @@ out="$(mpirun_2 "$onestep" "${toy[@]}" --batch 127 --images 1270 --out "$work/od
 grep -q "divide evenly among the 2 ranks" <<<"$out" || fail "no reason for batch 127: $out"
 
 # --- SIGINT to the launcher: every rank stops at the same step, one checkpoint, and a resume.
-# Open MPI's mpirun answers SIGINT with SIGCONT to the ranks, SIGTERM a second later and SIGKILL
-# a second after that (odls_base_sigkill_timeout), and meanwhile forwards none of their output: a
-# rank that fills its output pipe blocks until killed, so this run logs rarely; and the launch
-# docs/DISTRIBUTED.md recommends gives a checkpoint's fsyncs time on a busy CI disk.
-long=("${toy[@]}" --batch 64 --images 100000000 --log-every 640)
-rare=("${toy[@]}" --batch 64 --images 100000000 --log-every 64000)
+# Open MPI's mpirun answers SIGINT with SIGCONT to the ranks, SIGTERM odls_base_sigkill_timeout
+# seconds later (1 by default) and SIGKILL as long after that, and meanwhile forwards none of their
+# output: a rank that fills its output pipe blocks until killed, so this run logs rarely; and the
+# longer timeout docs/DISTRIBUTED.md recommends gives a checkpoint's fsyncs time on a busy disk.
+endless=("${toy[@]}" --batch 64 --images 100000000)
+long=("${endless[@]}" --log-every 640)
+rare=("${endless[@]}" --log-every 64000)
 OMPI_MCA_odls_base_sigkill_timeout=5 \
   bash "$mpirun_sh" "$onestep" "${rare[@]}" --out "$work/stopped" >"$work/stopped.log" 2>&1 &
 job=$!
